@@ -1,0 +1,329 @@
+//! Operator configuration: the `kubernetes.operator.*` keys the lifecycle needs, with the
+//! reference defaults, read from a YAML file of flat keys (the operator ConfigMap) and, for the
+//! keys the reference marks dynamic, overridable per resource in `spec.flinkConfiguration`.
+
+mod duration;
+mod effective;
+mod keys;
+
+pub use duration::{DURATION_FORMS, format_flink_duration, parse_flink_duration};
+pub use effective::effective_flink_config;
+pub use keys::{KEYS, KeyDef, Scope};
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Prefix of every operator key.
+pub const OPERATOR_PREFIX: &str = "kubernetes.operator.";
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("invalid value '{value}' for {key}: expected {expected}")]
+    InvalidValue {
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("operator config file {path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// Savepoint format used for savepoints the operator triggers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavepointFormat {
+    Canonical,
+    Native,
+}
+
+impl SavepointFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Canonical => "CANONICAL",
+            Self::Native => "NATIVE",
+        }
+    }
+}
+
+/// The typed operator configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OperatorConfig {
+    // System scope: operator-wide only.
+    pub reconcile_interval: Duration,
+    pub progress_check_interval: Duration,
+    pub rest_ready_delay: Duration,
+    pub flink_client_timeout: Duration,
+    pub flink_client_cancel_timeout: Duration,
+    pub job_submission_timeout: Duration,
+    pub resource_cleanup_timeout: Duration,
+    pub artifacts_allowed_schemes: Vec<String>,
+    pub artifacts_disallow_restricted_hosts: bool,
+    pub retry_initial_interval: Duration,
+    pub retry_interval_multiplier: f64,
+    pub retry_max_attempts: u32,
+    pub retry_max_interval: Option<Duration>,
+    pub watched_namespaces: Vec<String>,
+    pub leader_election_enabled: bool,
+    pub leader_election_lease_name: Option<String>,
+    pub reconcile_parallelism: u32,
+    // Dynamic scope: overridable per resource.
+    pub rollback_enabled: bool,
+    pub readiness_timeout: Duration,
+    pub jm_deployment_recovery_enabled: bool,
+    pub health_check_enabled: bool,
+    pub health_check_restarts_window: Duration,
+    pub health_check_restarts_threshold: u32,
+    pub health_check_checkpoint_progress_enabled: bool,
+    pub health_check_checkpoint_progress_window: Option<Duration>,
+    pub job_restart_failed: bool,
+    pub jm_shutdown_ttl: Duration,
+    pub ignore_pending_savepoint: bool,
+    pub last_state_fallback_enabled: bool,
+    pub last_state_max_checkpoint_age: Option<Duration>,
+    pub last_state_job_cancel_enabled: bool,
+    pub savepoint_on_deletion: bool,
+    pub drain_on_savepoint_deletion: bool,
+    pub savepoint_format: SavepointFormat,
+    pub savepoint_trigger_grace_period: Duration,
+    pub periodic_savepoint_interval: Option<String>,
+    pub savepoint_history_max_count: u32,
+    pub savepoint_history_max_age: Duration,
+    pub session_block_on_session_jobs: bool,
+    pub session_block_on_unmanaged_jobs: bool,
+    /// Every key of the operator file (Flink defaults included), for effective configs.
+    pub raw: BTreeMap<String, String>,
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        // The defaults are the table's; an empty map cannot hold an invalid value.
+        Self::from_flat(&BTreeMap::new()).unwrap_or_else(|_| unreachable_defaults())
+    }
+}
+
+#[cold]
+fn unreachable_defaults() -> OperatorConfig {
+    panic!("built-in operator defaults failed to parse")
+}
+
+struct Lookup<'a> {
+    map: &'a BTreeMap<String, String>,
+}
+
+impl Lookup<'_> {
+    /// The raw text of a key (or one of its deprecated aliases), else the table default.
+    fn text(&self, key: &'static str) -> (String, Option<String>) {
+        let def = keys::def(key);
+        let full = format!("{OPERATOR_PREFIX}{key}");
+        if let Some(v) = self.map.get(&full) {
+            return (full, Some(v.clone()));
+        }
+        for alias in def.aliases {
+            let alias_full = format!("{OPERATOR_PREFIX}{alias}");
+            if let Some(v) = self.map.get(&alias_full) {
+                return (alias_full, Some(v.clone()));
+            }
+        }
+        (full, def.default.map(str::to_string))
+    }
+
+    fn invalid(key: String, value: String, expected: &'static str) -> ConfigError {
+        ConfigError::InvalidValue {
+            key,
+            value,
+            expected,
+        }
+    }
+
+    fn duration(&self, key: &'static str) -> Result<Duration, ConfigError> {
+        self.opt_duration(key)?.ok_or_else(|| {
+            Self::invalid(
+                format!("{OPERATOR_PREFIX}{key}"),
+                String::new(),
+                DURATION_FORMS,
+            )
+        })
+    }
+
+    fn opt_duration(&self, key: &'static str) -> Result<Option<Duration>, ConfigError> {
+        match self.text(key) {
+            (_, None) => Ok(None),
+            (_, Some(v)) if v.trim().is_empty() => Ok(None),
+            (k, Some(v)) => parse_flink_duration(&v)
+                .map(Some)
+                .ok_or_else(|| Self::invalid(k, v, DURATION_FORMS)),
+        }
+    }
+
+    fn bool(&self, key: &'static str) -> Result<bool, ConfigError> {
+        let (k, v) = self.text(key);
+        let v = v.unwrap_or_default();
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(Self::invalid(k, v, "true or false")),
+        }
+    }
+
+    fn u32(&self, key: &'static str) -> Result<u32, ConfigError> {
+        let (k, v) = self.text(key);
+        let v = v.unwrap_or_default();
+        v.trim()
+            .parse()
+            .map_err(|_| Self::invalid(k, v, "a non-negative integer"))
+    }
+
+    fn f64(&self, key: &'static str) -> Result<f64, ConfigError> {
+        let (k, v) = self.text(key);
+        let v = v.unwrap_or_default();
+        match v.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+            _ => Err(Self::invalid(k, v, "a positive number")),
+        }
+    }
+
+    fn list(&self, key: &'static str) -> Vec<String> {
+        self.text(key)
+            .1
+            .unwrap_or_default()
+            .split([';', ','])
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    fn opt_string(&self, key: &'static str) -> Option<String> {
+        self.text(key).1.filter(|s| !s.trim().is_empty())
+    }
+}
+
+impl OperatorConfig {
+    /// Builds the configuration from flat keys; missing keys take the reference defaults.
+    pub fn from_flat(map: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let l = Lookup { map };
+        let savepoint_format = {
+            let (k, v) = l.text("savepoint.format.type");
+            let v = v.unwrap_or_default();
+            match v.trim().to_ascii_uppercase().as_str() {
+                "CANONICAL" => SavepointFormat::Canonical,
+                "NATIVE" => SavepointFormat::Native,
+                _ => return Err(Lookup::invalid(k, v, "CANONICAL or NATIVE")),
+            }
+        };
+        let watched: Vec<String> = l
+            .list("watched.namespaces")
+            .into_iter()
+            .filter(|ns| ns != "JOSDK_ALL_NAMESPACES")
+            .collect();
+        Ok(Self {
+            reconcile_interval: l.duration("reconcile.interval")?,
+            progress_check_interval: l.duration("observer.progress-check.interval")?,
+            rest_ready_delay: l.duration("observer.rest-ready.delay")?,
+            flink_client_timeout: l.duration("flink.client.timeout")?,
+            flink_client_cancel_timeout: l.duration("flink.client.cancel.timeout")?,
+            job_submission_timeout: l.duration("job.submission.timeout")?,
+            resource_cleanup_timeout: l.duration("resource.cleanup.timeout")?,
+            artifacts_allowed_schemes: l
+                .list("user.artifacts.allowed-schemes")
+                .into_iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
+            artifacts_disallow_restricted_hosts: l
+                .bool("user.artifacts.disallow-restricted-hosts")?,
+            retry_initial_interval: l.duration("retry.initial.interval")?,
+            retry_interval_multiplier: l.f64("retry.interval.multiplier")?,
+            retry_max_attempts: l.u32("retry.max.attempts")?,
+            retry_max_interval: l.opt_duration("retry.max.interval")?,
+            watched_namespaces: watched,
+            leader_election_enabled: l.bool("leader-election.enabled")?,
+            leader_election_lease_name: l.opt_string("leader-election.lease-name"),
+            reconcile_parallelism: l.u32("reconcile.parallelism")?,
+            rollback_enabled: l.bool("deployment.rollback.enabled")?,
+            readiness_timeout: l.duration("deployment.readiness.timeout")?,
+            jm_deployment_recovery_enabled: l.bool("jm-deployment-recovery.enabled")?,
+            health_check_enabled: l.bool("cluster.health-check.enabled")?,
+            health_check_restarts_window: l.duration("cluster.health-check.restarts.window")?,
+            health_check_restarts_threshold: l.u32("cluster.health-check.restarts.threshold")?,
+            health_check_checkpoint_progress_enabled: l
+                .bool("cluster.health-check.checkpoint-progress.enabled")?,
+            health_check_checkpoint_progress_window: l
+                .opt_duration("cluster.health-check.checkpoint-progress.window")?,
+            job_restart_failed: l.bool("job.restart.failed")?,
+            jm_shutdown_ttl: l.duration("jm-deployment.shutdown-ttl")?,
+            ignore_pending_savepoint: l.bool("job.upgrade.ignore-pending-savepoint")?,
+            last_state_fallback_enabled: l.bool("job.upgrade.last-state-fallback.enabled")?,
+            last_state_max_checkpoint_age: l
+                .opt_duration("job.upgrade.last-state.max.allowed.checkpoint.age")?,
+            last_state_job_cancel_enabled: l.bool("job.upgrade.last-state.job-cancel.enabled")?,
+            savepoint_on_deletion: l.bool("job.savepoint-on-deletion")?,
+            drain_on_savepoint_deletion: l.bool("job.drain-on-savepoint-deletion")?,
+            savepoint_format,
+            savepoint_trigger_grace_period: l.duration("savepoint.trigger.grace-period")?,
+            periodic_savepoint_interval: l.opt_string("periodic.savepoint.interval"),
+            savepoint_history_max_count: l.u32("savepoint.history.max.count")?,
+            savepoint_history_max_age: l.duration("savepoint.history.max.age")?,
+            session_block_on_session_jobs: l.bool("session.deletion.block-on-session-jobs")?,
+            session_block_on_unmanaged_jobs: l.bool("session.deletion.block-on-unmanaged-jobs")?,
+            raw: map.clone(),
+        })
+    }
+
+    /// Parses the operator config file: YAML of flat keys (nested YAML is flattened too).
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        let flat = flat_yaml(text).map_err(|message| ConfigError::File {
+            path: "<config>".into(),
+            message,
+        })?;
+        Self::from_flat(&flat)
+    }
+
+    /// Reads the operator config file from disk.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_yaml(&text).map_err(|e| match e {
+            ConfigError::File { message, .. } => ConfigError::File {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// The configuration for one resource: dynamic keys of `resource_flink_config` (the
+    /// resource's flattened `spec.flinkConfiguration`) override the operator's.
+    pub fn for_resource(
+        &self,
+        resource_flink_config: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut merged = self.raw.clone();
+        for (k, v) in resource_flink_config {
+            if let Some(short) = k.strip_prefix(OPERATOR_PREFIX)
+                && keys::is_dynamic(short)
+            {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        let mut cfg = Self::from_flat(&merged)?;
+        cfg.raw = self.raw.clone();
+        Ok(cfg)
+    }
+}
+
+/// Flattens a YAML document of (possibly nested) keys into Flink's flat form.
+pub fn flat_yaml(text: &str) -> Result<BTreeMap<String, String>, String> {
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    match value {
+        serde_json::Value::Null => Ok(BTreeMap::new()),
+        serde_json::Value::Object(map) => Ok(crate::api::FlinkConfiguration(map).flatten()),
+        _ => Err("expected a map of configuration keys".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,11 @@
+//! flink-lifecycle: an admission webhook and a lightweight reconciler that manage the production
+//! lifecycle of Apache Flink jobs on Kubernetes, with the `flink.apache.org/v1beta1` API of the
+//! Apache Flink Kubernetes Operator.
+//!
+//! Functional core, imperative shell: [`api`] holds the wire types, [`config`] the operator
+//! configuration; validation, mutation and the lifecycle planner are pure functions over them.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod crd;
