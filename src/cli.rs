@@ -14,15 +14,20 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Print the FlinkDeployment and FlinkSessionJob CRDs as YAML.
-    Crd,
+    /// Print the FlinkDeployment and FlinkSessionJob CRDs as YAML, or write one file per CRD.
+    Crd {
+        /// Directory to write the CRD files into (and print their sizes) instead of stdout.
+        #[arg(long, env = "FLINK_LIFECYCLE_CRD_OUT")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crd => print_crds(),
+        Command::Crd { out: None } => print_crds(),
+        Command::Crd { out: Some(dir) } => write_crds(&dir),
     }
 }
 
@@ -40,6 +45,34 @@ fn print_crds() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn write_crds(dir: &std::path::Path) -> ExitCode {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    for g in crate::crd::all() {
+        let text = match crate::crd::to_yaml(&g.crd) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot render {}: {e}", g.file_name);
+                return ExitCode::FAILURE;
+            }
+        };
+        let path = dir.join(g.file_name);
+        if let Err(e) = std::fs::write(&path, &text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!(
+            "{}: {} bytes (client-side apply limit {})",
+            path.display(),
+            text.len(),
+            crate::crd::CLIENT_SIDE_APPLY_LIMIT
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 #[cfg(test)]
