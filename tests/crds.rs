@@ -26,7 +26,11 @@ fn each_crd_fits_client_side_apply() {
         // The annotation holds the JSON form, which is larger than YAML; check that one.
         let json_size = serde_json::to_string(&g.crd).unwrap().len();
         println!("{}: {size} bytes YAML, {json_size} bytes JSON", g.file_name);
-        assert!(json_size < crd::CLIENT_SIDE_APPLY_LIMIT / 4, "{} is {json_size} bytes", g.file_name);
+        assert!(
+            json_size < crd::CLIENT_SIDE_APPLY_LIMIT / 4,
+            "{} is {json_size} bytes",
+            g.file_name
+        );
     }
 }
 
@@ -35,7 +39,10 @@ fn crds_have_the_reference_names_columns_and_subresources() {
     let all = crd::all();
     let dep = &all[0].crd;
     assert_eq!(dep.spec.group, "flink.apache.org");
-    assert_eq!(dep.spec.names.short_names.as_deref(), Some(&["flinkdep".to_string()][..]));
+    assert_eq!(
+        dep.spec.names.short_names.as_deref(),
+        Some(&["flinkdep".to_string()][..])
+    );
     let v = &dep.spec.versions[0];
     assert_eq!(v.name, "v1beta1");
     assert!(v.served && v.storage);
@@ -43,11 +50,23 @@ fn crds_have_the_reference_names_columns_and_subresources() {
     assert!(subs.status.is_some());
     let scale = subs.scale.as_ref().unwrap();
     assert_eq!(scale.spec_replicas_path, ".spec.taskManager.replicas");
-    assert_eq!(scale.label_selector_path.as_deref(), Some(".status.taskManager.labelSelector"));
-    let cols: Vec<_> = v.additional_printer_columns.as_ref().unwrap().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        scale.label_selector_path.as_deref(),
+        Some(".status.taskManager.labelSelector")
+    );
+    let cols: Vec<_> = v
+        .additional_printer_columns
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     assert_eq!(cols, ["Job Status", "Lifecycle State", "Age"]);
 
     let job = &all[1].crd;
-    assert_eq!(job.spec.names.short_names.as_deref(), Some(&["sessionjob".to_string()][..]));
+    assert_eq!(
+        job.spec.names.short_names.as_deref(),
+        Some(&["sessionjob".to_string()][..])
+    );
     assert_eq!(job.spec.scope, "Namespaced");
 }

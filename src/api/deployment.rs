@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 
 /// A Flink cluster on Kubernetes: an application cluster running `job`, or a session cluster
 /// (no `job`) that runs FlinkSessionJobs.
+// kube's printcolumn(...) attributes repeat `type_`, which clippy mistakes for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "flink.apache.org",
@@ -41,11 +43,7 @@ use std::collections::BTreeMap;
         json_path = ".status.lifecycleState",
         description = "Lifecycle state of the Flink resource"
     ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     doc = "A Flink cluster managed by flink-lifecycle (API of the Apache Flink Kubernetes Operator)."
 )]
 #[serde(rename_all = "camelCase")]

@@ -73,9 +73,7 @@ pub enum KubernetesDeploymentMode {
 }
 
 /// Flink version of the image. Supported: `v1_15` and newer.
-#[derive(
-    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
-)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[allow(non_camel_case_types)]
 pub enum FlinkVersion {
     v1_13,
@@ -208,9 +206,7 @@ impl JobManagerDeploymentStatus {
     pub fn message(self) -> &'static str {
         match self {
             Self::Ready => "JobManager is running and ready to receive REST API calls",
-            Self::DeployedNotReady => {
-                "JobManager is running but not ready yet to receive REST API calls"
-            }
+            Self::DeployedNotReady => "JobManager is running but not ready yet to receive REST API calls",
             Self::Deploying => "JobManager process is starting up",
             Self::Missing => "JobManager deployment not found",
             Self::Error => {

@@ -14,9 +14,7 @@ pub struct FlinkConfiguration(pub Map<String, Value>);
 
 impl FlinkConfiguration {
     /// Builds a configuration from flat `key: value` pairs.
-    pub fn from_flat<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
+    pub fn from_flat<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         Self(
             pairs
                 .into_iter()
@@ -52,11 +50,7 @@ impl FlinkConfiguration {
     }
 }
 
-fn flatten_into(
-    out: &mut BTreeMap<String, String>,
-    prefix: Option<&str>,
-    map: &Map<String, Value>,
-) {
+fn flatten_into(out: &mut BTreeMap<String, String>, prefix: Option<&str>, map: &Map<String, Value>) {
     for (k, v) in map {
         let key = match prefix {
             Some(p) => format!("{p}.{k}"),
@@ -79,13 +73,7 @@ fn scalar_text(v: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(n) => Some(n.to_string()),
-        Value::Array(items) => Some(
-            items
-                .iter()
-                .filter_map(scalar_text)
-                .collect::<Vec<_>>()
-                .join(";"),
-        ),
+        Value::Array(items) => Some(items.iter().filter_map(scalar_text).collect::<Vec<_>>().join(";")),
         Value::Object(_) => None,
     }
 }
@@ -126,10 +114,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(flat.flatten(), nested.flatten());
-        assert_eq!(
-            nested.get("state.checkpoints.dir").as_deref(),
-            Some("file:///c")
-        );
+        assert_eq!(nested.get("state.checkpoints.dir").as_deref(), Some("file:///c"));
     }
 
     #[test]

@@ -14,8 +14,7 @@ mod status;
 pub use deployment::{FlinkDeployment, FlinkDeploymentSpec};
 pub use enums::{
     CheckpointType, FlinkVersion, JobManagerDeploymentStatus, JobState, KubernetesDeploymentMode,
-    ReconciliationState, ResourceLifecycleState, SavepointFormatType, SnapshotTriggerType,
-    UpgradeMode,
+    ReconciliationState, ResourceLifecycleState, SavepointFormatType, SnapshotTriggerType, UpgradeMode,
 };
 pub use flink_configuration::FlinkConfiguration;
 pub use job_spec::JobSpec;
@@ -23,8 +22,8 @@ pub use reconciled_spec::{ReconciledSpec, ReconciledSpecError, ResourceMetadata}
 pub use resources::{IngressSpec, IngressTls, JobManagerSpec, Resource, TaskManagerSpec};
 pub use session_job::{FlinkSessionJob, FlinkSessionJobSpec};
 pub use status::{
-    Checkpoint, CheckpointInfo, FlinkDeploymentStatus, FlinkJobState, FlinkSessionJobStatus,
-    JobStatus, ReconciliationStatus, Savepoint, SavepointInfo, TaskManagerInfo,
+    Checkpoint, CheckpointInfo, FlinkDeploymentStatus, FlinkJobState, FlinkSessionJobStatus, JobStatus,
+    ReconciliationStatus, Savepoint, SavepointInfo, TaskManagerInfo,
 };
 
 /// API group of both kinds.

@@ -84,9 +84,7 @@ impl<S: Serialize + DeserializeOwned> ReconciledSpec<S> {
                     }
                     _ => ResourceMetadata::default(),
                 };
-                let spec = obj
-                    .remove("spec")
-                    .unwrap_or(Value::Object(Default::default()));
+                let spec = obj.remove("spec").unwrap_or(Value::Object(Default::default()));
                 Ok(Self {
                     spec: serde_json::from_value(spec)?,
                     meta,
@@ -139,7 +137,8 @@ mod tests {
 
     #[test]
     fn reads_legacy_format_without_metadata() {
-        let text = r#"{"apiVersion":"flink.apache.org/v1beta1","image":"flink:1.15","job":{"state":"running"}}"#;
+        let text =
+            r#"{"apiVersion":"flink.apache.org/v1beta1","image":"flink:1.15","job":{"state":"running"}}"#;
         let rec = ReconciledSpec::<FlinkDeploymentSpec>::decode(text).unwrap();
         assert_eq!(rec.spec.image.as_deref(), Some("flink:1.15"));
     }
@@ -148,10 +147,8 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(ReconciledSpec::<FlinkDeploymentSpec>::decode("{not json").is_err());
         assert!(
-            ReconciledSpec::<FlinkDeploymentSpec>::decode(
-                r#"{"spec":{"image":3},"resource_metadata":{}}"#
-            )
-            .is_err()
+            ReconciledSpec::<FlinkDeploymentSpec>::decode(r#"{"spec":{"image":3},"resource_metadata":{}}"#)
+                .is_err()
         );
     }
 }

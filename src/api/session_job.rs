@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A Flink job running on a session cluster (a FlinkDeployment without `job`).
+// kube's printcolumn(...) attributes repeat `type_`, which clippy mistakes for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "flink.apache.org",
@@ -30,11 +32,7 @@ use std::collections::BTreeMap;
         json_path = ".status.lifecycleState",
         description = "Lifecycle state of the Flink resource"
     ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     doc = "A Flink job on a session cluster, managed by flink-lifecycle (API of the Apache Flink Kubernetes Operator)."
 )]
 #[serde(rename_all = "camelCase")]

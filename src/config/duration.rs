@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 /// The accepted forms, quoted in error messages.
-pub const DURATION_FORMS: &str = "an integer with an optional unit: ms, s, min (or m), h, d, e.g. `500ms`, `60 s`, `5 min`, `1h`";
+pub const DURATION_FORMS: &str =
+    "an integer with an optional unit: ms, s, min (or m), h, d, e.g. `500ms`, `60 s`, `5 min`, `1h`";
 
 /// Parses a Flink duration string.
 pub fn parse_flink_duration(text: &str) -> Option<Duration> {
@@ -42,7 +43,7 @@ pub fn format_flink_duration(d: Duration) -> String {
         ("min", 60_000),
         ("s", 1_000),
     ] {
-        if ms % size == 0 {
+        if ms.is_multiple_of(size) {
             return format!("{} {unit}", ms / size);
         }
     }
@@ -73,14 +74,8 @@ mod tests {
                 "{text}"
             );
         }
-        assert_eq!(
-            parse_flink_duration("250"),
-            Some(Duration::from_millis(250))
-        );
-        assert_eq!(
-            parse_flink_duration("250 ms"),
-            Some(Duration::from_millis(250))
-        );
+        assert_eq!(parse_flink_duration("250"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_flink_duration("250 ms"), Some(Duration::from_millis(250)));
     }
 
     #[test]
@@ -93,9 +88,6 @@ mod tests {
     #[test]
     fn formats_back() {
         assert_eq!(format_flink_duration(Duration::from_secs(300)), "5 min");
-        assert_eq!(
-            format_flink_duration(Duration::from_millis(1500)),
-            "1500 ms"
-        );
+        assert_eq!(format_flink_duration(Duration::from_millis(1500)), "1500 ms");
     }
 }

@@ -46,11 +46,7 @@ pub fn effective_flink_config(
     out
 }
 
-fn overlay_prefixed(
-    out: &mut BTreeMap<String, String>,
-    raw: &BTreeMap<String, String>,
-    prefix: &str,
-) {
+fn overlay_prefixed(out: &mut BTreeMap<String, String>, raw: &BTreeMap<String, String>, prefix: &str) {
     for (k, v) in raw {
         if let Some(rest) = k.strip_prefix(prefix) {
             out.insert(rest.to_string(), v.clone());

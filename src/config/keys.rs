@@ -73,10 +73,7 @@ pub const KEYS: &[KeyDef] = &[
     dynamic("cluster.health-check.enabled", Some("false")),
     dynamic("cluster.health-check.restarts.window", Some("2 min")),
     dynamic("cluster.health-check.restarts.threshold", Some("64")),
-    dynamic(
-        "cluster.health-check.checkpoint-progress.enabled",
-        Some("true"),
-    ),
+    dynamic("cluster.health-check.checkpoint-progress.enabled", Some("true")),
     dynamic("cluster.health-check.checkpoint-progress.window", None),
     dynamic("job.restart.failed", Some("false")),
     dynamic("jm-deployment.shutdown-ttl", Some("1 d")),

@@ -4,6 +4,7 @@
 
 mod duration;
 mod effective;
+pub mod flink_keys;
 mod keys;
 
 pub use duration::{DURATION_FORMS, format_flink_duration, parse_flink_duration};
@@ -128,21 +129,12 @@ impl Lookup<'_> {
     }
 
     fn invalid(key: String, value: String, expected: &'static str) -> ConfigError {
-        ConfigError::InvalidValue {
-            key,
-            value,
-            expected,
-        }
+        ConfigError::InvalidValue { key, value, expected }
     }
 
     fn duration(&self, key: &'static str) -> Result<Duration, ConfigError> {
-        self.opt_duration(key)?.ok_or_else(|| {
-            Self::invalid(
-                format!("{OPERATOR_PREFIX}{key}"),
-                String::new(),
-                DURATION_FORMS,
-            )
-        })
+        self.opt_duration(key)?
+            .ok_or_else(|| Self::invalid(format!("{OPERATOR_PREFIX}{key}"), String::new(), DURATION_FORMS))
     }
 
     fn opt_duration(&self, key: &'static str) -> Result<Option<Duration>, ConfigError> {
@@ -228,8 +220,7 @@ impl OperatorConfig {
                 .into_iter()
                 .map(|s| s.to_ascii_lowercase())
                 .collect(),
-            artifacts_disallow_restricted_hosts: l
-                .bool("user.artifacts.disallow-restricted-hosts")?,
+            artifacts_disallow_restricted_hosts: l.bool("user.artifacts.disallow-restricted-hosts")?,
             retry_initial_interval: l.duration("retry.initial.interval")?,
             retry_interval_multiplier: l.f64("retry.interval.multiplier")?,
             retry_max_attempts: l.u32("retry.max.attempts")?,

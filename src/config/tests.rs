@@ -30,32 +30,16 @@ fn defaults_equal_the_reference() {
             c.flink_client_cancel_timeout,
             secs(60),
         ),
-        (
-            "job.submission.timeout",
-            c.job_submission_timeout,
-            secs(600),
-        ),
-        (
-            "resource.cleanup.timeout",
-            c.resource_cleanup_timeout,
-            secs(300),
-        ),
+        ("job.submission.timeout", c.job_submission_timeout, secs(600)),
+        ("resource.cleanup.timeout", c.resource_cleanup_timeout, secs(300)),
         ("retry.initial.interval", c.retry_initial_interval, secs(5)),
-        (
-            "deployment.readiness.timeout",
-            c.readiness_timeout,
-            secs(300),
-        ),
+        ("deployment.readiness.timeout", c.readiness_timeout, secs(300)),
         (
             "cluster.health-check.restarts.window",
             c.health_check_restarts_window,
             secs(120),
         ),
-        (
-            "jm-deployment.shutdown-ttl",
-            c.jm_shutdown_ttl,
-            secs(86_400),
-        ),
+        ("jm-deployment.shutdown-ttl", c.jm_shutdown_ttl, secs(86_400)),
         (
             "savepoint.trigger.grace-period",
             c.savepoint_trigger_grace_period,
@@ -83,11 +67,7 @@ fn defaults_equal_the_reference() {
             c.jm_deployment_recovery_enabled,
             true,
         ),
-        (
-            "cluster.health-check.enabled",
-            c.health_check_enabled,
-            false,
-        ),
+        ("cluster.health-check.enabled", c.health_check_enabled, false),
         (
             "cluster.health-check.checkpoint-progress.enabled",
             c.health_check_checkpoint_progress_enabled,
@@ -207,8 +187,7 @@ fn bad_values_name_the_key_and_the_accepted_forms() {
     assert!(msg.contains("min"), "{msg}");
 
     let err =
-        OperatorConfig::from_flat(&flat(&[("kubernetes.operator.job.restart.failed", "yes")]))
-            .unwrap_err();
+        OperatorConfig::from_flat(&flat(&[("kubernetes.operator.job.restart.failed", "yes")])).unwrap_err();
     assert!(err.to_string().contains("true or false"));
 }
 
@@ -227,11 +206,7 @@ fn resources_override_dynamic_keys_only() {
         .unwrap();
     assert!(c.rollback_enabled);
     assert_eq!(c.last_state_max_checkpoint_age, Some(secs(120)));
-    assert_eq!(
-        c.reconcile_interval,
-        secs(60),
-        "system keys are not overridable"
-    );
+    assert_eq!(c.reconcile_interval, secs(60), "system keys are not overridable");
 }
 
 #[test]
@@ -256,12 +231,7 @@ fn effective_config_layers_namespace_and_version_defaults() {
         ),
     ]))
     .unwrap();
-    let eff = effective_flink_config(
-        &op,
-        Some("team-a"),
-        Some(FlinkVersion::v1_20),
-        &BTreeMap::new(),
-    );
+    let eff = effective_flink_config(&op, Some("team-a"), Some(FlinkVersion::v1_20), &BTreeMap::new());
     assert_eq!(
         eff.get("state.savepoints.dir").map(String::as_str),
         Some("file:///ns")
