@@ -101,6 +101,25 @@ impl FlinkDeploymentSpec {
             .unwrap_or_default()
     }
 
+    /// The spec with the reference's defaults filled in (see [`JobSpec::normalized`];
+    /// `jobManager.replicas: 1`, an empty `flinkConfiguration` as absent). Compare specs in this
+    /// form: the reference records specs with defaults, users often omit them.
+    pub fn normalized(&self) -> Self {
+        let mut out = self.clone();
+        out.job = self.job.as_ref().map(JobSpec::normalized);
+        if let Some(jm) = out.job_manager.as_mut() {
+            jm.replicas = Some(jm.replicas());
+        }
+        if out
+            .flink_configuration
+            .as_ref()
+            .is_some_and(FlinkConfiguration::is_empty)
+        {
+            out.flink_configuration = None;
+        }
+        out
+    }
+
     /// Deployment mode; absent means `native`.
     pub fn mode(&self) -> KubernetesDeploymentMode {
         self.mode.unwrap_or_default()

@@ -58,6 +58,19 @@ impl JobSpec {
         self.upgrade_mode.unwrap_or_default()
     }
 
+    /// The spec with the defaults the reference fills in when it records a spec (`state: running`,
+    /// `args: []`, `upgradeMode: stateless`, `parallelism: 0`), so a spec recorded by the reference
+    /// and the same spec written by a user without defaults compare equal.
+    pub fn normalized(&self) -> Self {
+        Self {
+            args: Some(self.args.clone().unwrap_or_default()),
+            state: Some(self.desired_state()),
+            upgrade_mode: Some(self.upgrade_mode()),
+            parallelism: Some(self.parallelism()),
+            ..self.clone()
+        }
+    }
+
     /// Parallelism as the reference reads it (an omitted value is 0).
     pub fn parallelism(&self) -> i32 {
         self.parallelism.unwrap_or(0)

@@ -52,6 +52,20 @@ pub struct FlinkSessionJobSpec {
 }
 
 impl FlinkSessionJobSpec {
+    /// The spec with the reference's defaults filled in (see [`JobSpec::normalized`]).
+    pub fn normalized(&self) -> Self {
+        let mut out = self.clone();
+        out.job = self.job.as_ref().map(JobSpec::normalized);
+        if out
+            .flink_configuration
+            .as_ref()
+            .is_some_and(FlinkConfiguration::is_empty)
+        {
+            out.flink_configuration = None;
+        }
+        out
+    }
+
     /// The job's own Flink configuration (flat keys).
     pub fn flat_configuration(&self) -> BTreeMap<String, String> {
         self.flink_configuration
