@@ -25,6 +25,8 @@ use std::collections::BTreeMap;
     plural = "flinkdeployments",
     shortname = "flinkdep",
     namespaced,
+    derive = "Default",
+    derive = "PartialEq",
     status = "FlinkDeploymentStatus",
     scale(
         spec_replicas_path = ".spec.taskManager.replicas",

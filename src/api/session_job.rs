@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
     plural = "flinksessionjobs",
     shortname = "sessionjob",
     namespaced,
+    derive = "Default",
+    derive = "PartialEq",
     status = "FlinkSessionJobStatus",
     printcolumn(
         name = "Job Status",

@@ -1,0 +1,177 @@
+//! The in-memory Kubernetes API used by the controller tests keeps the semantics controllers rely
+//! on: watch streams, finalizers, status subresource, optimistic concurrency, server-side apply.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/kube_api/mod.rs"]
+mod kube_api;
+
+use flink_lifecycle::api::{FlinkDeployment, FlinkDeploymentSpec};
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::{Controller, controller::Action, watcher};
+use kube_api::InMemoryKube;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+fn deployment(name: &str) -> FlinkDeployment {
+    let mut d = FlinkDeployment::new(
+        name,
+        FlinkDeploymentSpec {
+            image: Some("flink:1.20".into()),
+            ..Default::default()
+        },
+    );
+    d.metadata.namespace = Some("default".into());
+    d
+}
+
+#[tokio::test]
+async fn watchers_see_creates_updates_and_deletes_in_order() {
+    let kube = InMemoryKube::new().await;
+    let api: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
+    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+    // Initial list (empty) ends with InitDone.
+    loop {
+        if let watcher::Event::InitDone = events.try_next().await.unwrap().unwrap() {
+            break;
+        }
+    }
+    api.create(&PostParams::default(), &deployment("a"))
+        .await
+        .unwrap();
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"image": "flink:2.1"}})),
+    )
+    .await
+    .unwrap();
+    api.delete("a", &DeleteParams::default()).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let ev = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        match ev {
+            watcher::Event::Apply(d) => seen.push(format!("apply {}", d.spec.image.unwrap())),
+            watcher::Event::Delete(d) => seen.push(format!("delete {}", d.metadata.name.unwrap())),
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["apply flink:1.20", "apply flink:2.1", "delete a"]);
+}
+
+#[tokio::test]
+async fn deletion_waits_for_finalizers() {
+    let kube = InMemoryKube::new().await;
+    let api: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
+    let mut d = deployment("f");
+    d.metadata.finalizers = Some(vec!["flinkdeployments.flink.apache.org/finalizer".into()]);
+    api.create(&PostParams::default(), &d).await.unwrap();
+    api.delete("f", &DeleteParams::default()).await.unwrap();
+    let still = api.get("f").await.unwrap();
+    assert!(
+        still.metadata.deletion_timestamp.is_some(),
+        "terminating, not gone"
+    );
+    api.patch(
+        "f",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        api.get_opt("f").await.unwrap().is_none(),
+        "gone once the finalizer is removed"
+    );
+}
+
+#[tokio::test]
+async fn status_subresource_conflicts_and_server_side_apply() {
+    let kube = InMemoryKube::new().await;
+    let api: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
+    let created = api
+        .create(&PostParams::default(), &deployment("s"))
+        .await
+        .unwrap();
+    let status = json!({"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+                        "status": {"lifecycleState": "CREATED"}});
+    let pp = PatchParams::apply("flink-lifecycle").force();
+    let patched = api.patch_status("s", &pp, &Patch::Apply(&status)).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(patched.status.unwrap().lifecycle_state).unwrap(),
+        json!("CREATED")
+    );
+    // A spec write does not touch status; a stale resourceVersion conflicts.
+    let mut stale = created.clone();
+    stale.spec.image = Some("flink:2.0".into());
+    let err = api
+        .replace("s", &PostParams::default(), &stale)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409), "{err:?}");
+    let fresh = api.get("s").await.unwrap();
+    assert!(fresh.status.is_some(), "status survives spec writes");
+}
+
+#[tokio::test]
+async fn a_kube_runtime_controller_reconciles_on_events() {
+    let kube = InMemoryKube::new().await;
+    let api: Api<FlinkDeployment> = Api::all(kube.client());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let controller = tokio::spawn(
+        Controller::new(api.clone(), watcher::Config::default())
+            .run(
+                move |_obj, ctx: Arc<AtomicUsize>| async move {
+                    ctx.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, kube::Error>(Action::await_change())
+                },
+                |_obj, _err, _ctx| Action::await_change(),
+                counter,
+            )
+            .for_each(|_| async {}),
+    );
+    let ns_api: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
+    ns_api
+        .create(&PostParams::default(), &deployment("c"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while calls.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        calls.load(Ordering::SeqCst) >= 1,
+        "the controller reconciled the new object"
+    );
+    controller.abort();
+}
+
+#[tokio::test]
+async fn a_separate_process_can_reach_it_over_http_with_a_kubeconfig() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kube = InMemoryKube::new().await;
+    let (addr, server) = kube.serve().await.unwrap();
+    let kubeconfig: kube::config::Kubeconfig =
+        serde_saphyr::from_str(&InMemoryKube::kubeconfig(addr)).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let api: Api<FlinkDeployment> = Api::namespaced(client, "default");
+    api.create(&PostParams::default(), &deployment("h"))
+        .await
+        .unwrap();
+    let local: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
+    assert_eq!(
+        local.get("h").await.unwrap().spec.image.as_deref(),
+        Some("flink:1.20")
+    );
+    server.abort();
+}
