@@ -1,0 +1,291 @@
+//! Words for what a change will do to the running job: one line for the webhook's warnings
+//! (`describe_*_change`), built from the same decisions the planner takes ([`super::decide`]).
+
+use super::decide::{
+    JobFacts, LAST_STATE_MARKER, RestoreMode, SpecChange, SuspendMechanism, UpgradeChoice, choose_upgrade,
+    classify, resume_restore_mode,
+};
+use super::diff::{DiffType, SpecDiff, deployment_diff, session_job_diff};
+use crate::api::{
+    FlinkDeployment, FlinkDeploymentSpec, FlinkJobState, FlinkSessionJob, FlinkSessionJobSpec,
+    JobManagerDeploymentStatus, JobSpec, JobState, JobStatus, ReconciledSpec, UpgradeMode,
+};
+use crate::config::{OperatorConfig, effective_flink_config, flink_keys};
+
+/// One line saying what replacing the stored FlinkDeployment `old` by `new` does to the running
+/// job, or `None` when nothing changed or nothing is deployed yet.
+pub fn describe_deployment_change(
+    old: &FlinkDeployment,
+    new: &FlinkDeployment,
+    operator: &OperatorConfig,
+) -> Option<String> {
+    let status = old.status.as_ref();
+    let recorded = status
+        .and_then(|s| s.reconciliation_status.as_ref())
+        .and_then(|r| r.last_reconciled_spec.as_deref());
+    let deployed: FlinkDeploymentSpec = match recorded {
+        Some(text) => ReconciledSpec::<FlinkDeploymentSpec>::decode(text).ok()?.spec,
+        None if status.is_some_and(|s| s.reconciliation_status.is_some()) => return None,
+        None => old.spec.clone(),
+    };
+    let diff = deployment_diff(&with_user_mode(&deployed, &old.spec.job), &new.spec);
+    let flat = new.spec.flat_configuration();
+    let op = operator.for_resource(&flat).unwrap_or_else(|_| operator.clone());
+    let conf = effective_flink_config(
+        &op,
+        new.metadata.namespace.as_deref(),
+        new.spec.flink_version,
+        &flat,
+    );
+    let jm = status.and_then(|s| s.job_manager_deployment_status);
+    let ctx = Context {
+        session_job: false,
+        deployed_job: deployed.job.as_ref(),
+        desired_job: new.spec.job.as_ref(),
+        diff,
+        job_status: status.and_then(|s| s.job_status.as_ref()),
+        jm_ready: jm.is_none_or(|j| j == JobManagerDeploymentStatus::Ready),
+        jm_missing_or_error: jm.is_some_and(|j| {
+            matches!(
+                j,
+                JobManagerDeploymentStatus::Missing | JobManagerDeploymentStatus::Error
+            )
+        }),
+        ha_enabled: flink_keys::ha_enabled(&conf),
+        savepoint_dir_set: flink_keys::savepoint_dir(&conf).is_some(),
+        flink_version_changed: deployed.flink_version != new.spec.flink_version,
+        op: &op,
+    };
+    ctx.describe()
+}
+
+/// One line saying what replacing the stored FlinkSessionJob `old` by `new` does to the running
+/// job, or `None` when nothing changed or nothing is deployed yet.
+pub fn describe_session_job_change(
+    old: &FlinkSessionJob,
+    new: &FlinkSessionJob,
+    operator: &OperatorConfig,
+) -> Option<String> {
+    let status = old.status.as_ref();
+    let recorded = status
+        .and_then(|s| s.reconciliation_status.as_ref())
+        .and_then(|r| r.last_reconciled_spec.as_deref());
+    let deployed: FlinkSessionJobSpec = match recorded {
+        Some(text) => ReconciledSpec::<FlinkSessionJobSpec>::decode(text).ok()?.spec,
+        None if status.is_some_and(|s| s.reconciliation_status.is_some()) => return None,
+        None => old.spec.clone(),
+    };
+    let mut before = deployed.clone();
+    before.job = before.job.map(|j| user_mode_of(j, &old.spec.job));
+    let diff = session_job_diff(&before, &new.spec);
+    let flat = new.spec.flat_configuration();
+    let op = operator.for_resource(&flat).unwrap_or_else(|_| operator.clone());
+    let ctx = Context {
+        session_job: true,
+        deployed_job: deployed.job.as_ref(),
+        desired_job: new.spec.job.as_ref(),
+        diff,
+        job_status: status.and_then(|s| s.job_status.as_ref()),
+        jm_ready: true,
+        jm_missing_or_error: false,
+        ha_enabled: false,
+        savepoint_dir_set: flink_keys::savepoint_dir(&flat).is_some(),
+        flink_version_changed: false,
+        op: &op,
+    };
+    ctx.describe()
+}
+
+/// `lastReconciledSpec.job.upgradeMode` records how the job was last stopped, not the user's
+/// choice (reference §0.6); a user-visible diff compares the user's own previous mode.
+fn with_user_mode(deployed: &FlinkDeploymentSpec, old_job: &Option<JobSpec>) -> FlinkDeploymentSpec {
+    let mut out = deployed.clone();
+    out.job = out.job.map(|j| user_mode_of(j, old_job));
+    out
+}
+
+fn user_mode_of(mut job: JobSpec, old_job: &Option<JobSpec>) -> JobSpec {
+    job.upgrade_mode = Some(old_job.as_ref().map(JobSpec::upgrade_mode).unwrap_or_default());
+    job
+}
+
+struct Context<'a> {
+    session_job: bool,
+    deployed_job: Option<&'a JobSpec>,
+    desired_job: Option<&'a JobSpec>,
+    diff: SpecDiff,
+    job_status: Option<&'a JobStatus>,
+    jm_ready: bool,
+    jm_missing_or_error: bool,
+    ha_enabled: bool,
+    savepoint_dir_set: bool,
+    flink_version_changed: bool,
+    op: &'a OperatorConfig,
+}
+
+impl Context<'_> {
+    fn describe(&self) -> Option<String> {
+        let change = classify(
+            self.deployed_job.map(JobSpec::desired_state),
+            self.desired_job.map(JobSpec::desired_state),
+            &self.diff,
+        );
+        let user_mode = self.desired_job.map(JobSpec::upgrade_mode).unwrap_or_default();
+        let fields = self.diff.summary(DiffType::Scale);
+        let line = match change {
+            SpecChange::None => return None,
+            SpecChange::IgnoredOnly => ignored_only(&self.diff, self.desired_job, self.deployed_job),
+            SpecChange::SuspendedUpdate => {
+                "no restart: the job stays suspended; the new spec is applied when it is resumed".to_string()
+            }
+            SpecChange::SavepointRedeploy => {
+                let path = self
+                    .desired_job
+                    .and_then(|j| j.initial_savepoint_path.as_deref())
+                    .filter(|p| !p.trim().is_empty());
+                match path {
+                    Some(p) if self.desired_job.map(JobSpec::desired_state) == Some(JobState::Suspended) => format!(
+                        "savepoint redeploy: job will be stopped and later resumed from {p}; rollback to earlier specs is disabled"
+                    ),
+                    Some(p) => format!(
+                        "savepoint redeploy: job will be restarted from {p}; rollback to earlier specs is disabled"
+                    ),
+                    None => "savepoint redeploy rejected: initialSavepointPath must not be empty for savepoint redeployment".to_string(),
+                }
+            }
+            SpecChange::Resume => {
+                let recorded = self.deployed_job.map(JobSpec::upgrade_mode).unwrap_or_default();
+                let restore = resume_restore_mode(recorded, user_mode);
+                let path = self.job_status.and_then(|j| j.upgrade_savepoint_path.as_deref());
+                format!("resume: {}", describe_restore(restore, path))
+            }
+            SpecChange::Suspend => {
+                let choice = choose_upgrade(&self.facts(user_mode), self.op);
+                describe_suspend(&choice, user_mode)
+            }
+            SpecChange::Upgrade(kind) => {
+                if self.deployed_job.is_none() {
+                    return Some(format!(
+                        "session cluster redeploy: the JobManager will be replaced (HA metadata kept); changed: {fields}"
+                    ));
+                }
+                let choice = choose_upgrade(&self.facts(user_mode), self.op);
+                let what = describe_upgrade(&choice, user_mode);
+                if kind == DiffType::Scale {
+                    format!("scale: {fields}; without in-place rescaling this is a restart — {what}")
+                } else {
+                    format!("{what} (changed: {fields})")
+                }
+            }
+        };
+        Some(line)
+    }
+
+    /// Facts from the stored status; without an observation the job is taken as last recorded
+    /// (RUNNING when unknown) and HA metadata as present when HA is on.
+    fn facts(&self, user_mode: UpgradeMode) -> JobFacts {
+        let js = self.job_status;
+        JobFacts {
+            session_job: self.session_job,
+            user_mode,
+            job_state: Some(js.and_then(|j| j.state).unwrap_or(FlinkJobState::Running)),
+            jm_ready: self.jm_ready,
+            jm_missing_or_error: self.jm_missing_or_error,
+            ha_enabled: self.ha_enabled,
+            ha_metadata: self.ha_enabled && !self.session_job,
+            savepoint_dir_set: self.savepoint_dir_set,
+            flink_version_changed: self.flink_version_changed,
+            restore_path: js.and_then(|j| j.upgrade_savepoint_path.clone()),
+            job_start_ms: None,
+            latest_checkpoint_ms: None,
+            pending_checkpoint_ms: None,
+            now_ms: 0,
+        }
+    }
+}
+
+fn ignored_only(diff: &SpecDiff, desired: Option<&JobSpec>, deployed: Option<&JobSpec>) -> String {
+    let nonce = |j: Option<&JobSpec>| j.and_then(|j| j.savepoint_trigger_nonce);
+    let fields = diff.summary(DiffType::Ignore);
+    if nonce(desired).is_some() && nonce(desired) != nonce(deployed) {
+        return format!(
+            "manual savepoint: a savepoint will be triggered, the job keeps running (changed: {fields})"
+        );
+    }
+    format!("no restart: only ignored fields changed ({fields})")
+}
+
+/// Where a start takes its state from, in words.
+pub fn describe_restore(restore: RestoreMode, path: Option<&str>) -> String {
+    match (restore, path) {
+        (RestoreMode::Empty, _) => {
+            "job will be started with the latest spec from empty state (stateless)".into()
+        }
+        (RestoreMode::LastState, _) => {
+            "job will be started with the latest spec from its HA metadata (last state)".into()
+        }
+        (RestoreMode::Savepoint, Some(p)) if p != LAST_STATE_MARKER => {
+            format!("job will be started with the latest spec from {p}")
+        }
+        (RestoreMode::Savepoint, _) => {
+            "job will be started with the latest spec from its last savepoint or checkpoint".into()
+        }
+    }
+}
+
+/// A running -> running upgrade, in words.
+pub fn describe_upgrade(choice: &UpgradeChoice, user_mode: UpgradeMode) -> String {
+    use SuspendMechanism as S;
+    let mode = user_mode.as_str();
+    match choice {
+        UpgradeChoice::Go {
+            suspend,
+            restore,
+            note,
+        } => {
+            let what = match (suspend, restore) {
+                (S::Stateless | S::AlreadyStopped, RestoreMode::Empty) => {
+                    "stateless upgrade: job state will be discarded".to_string()
+                }
+                (S::Savepoint, _) => format!(
+                    "{} upgrade: job will be stopped with a savepoint and restored from it",
+                    if user_mode == UpgradeMode::Savepoint { "savepoint" } else { mode }
+                ),
+                (S::KeepHaMetadata, _) => {
+                    "last-state upgrade: JobManager will be replaced and the job restored from HA metadata".to_string()
+                }
+                (S::Cancel, _) => {
+                    "last-state upgrade without HA: job will be cancelled and restored from its last checkpoint".to_string()
+                }
+                (S::AlreadyStopped, _) => format!(
+                    "{mode} upgrade: the job has already stopped; it will be restarted from its last savepoint or checkpoint"
+                ),
+                (S::Stateless, _) => "stateless upgrade: job state will be discarded".to_string(),
+            };
+            match note {
+                Some(n) => format!("{what} ({n})"),
+                None => what,
+            }
+        }
+        UpgradeChoice::Wait { reason } => format!("{mode} upgrade pending: {reason}"),
+        UpgradeChoice::Fail { message, .. } => format!("{mode} upgrade blocked: {message}"),
+    }
+}
+
+/// A running -> suspended transition, in words.
+pub fn describe_suspend(choice: &UpgradeChoice, user_mode: UpgradeMode) -> String {
+    use SuspendMechanism as S;
+    match choice {
+        UpgradeChoice::Go { suspend, .. } => match suspend {
+            S::Savepoint => "suspend with savepoint: job will be stopped with a savepoint; resume restores from it".into(),
+            S::Stateless => "suspend (stateless): job will be cancelled and its state discarded".into(),
+            S::KeepHaMetadata => {
+                "suspend (last-state): JobManager will be deleted and HA metadata kept; resume restores from it".into()
+            }
+            S::Cancel => "suspend (last-state without HA): job will be cancelled; resume restores from its last checkpoint".into(),
+            S::AlreadyStopped => "suspend: the job has already stopped; resume restores from its last savepoint or checkpoint".into(),
+        },
+        UpgradeChoice::Wait { reason } => format!("suspend pending ({user_mode}): {reason}"),
+        UpgradeChoice::Fail { message, .. } => format!("suspend blocked ({user_mode}): {message}"),
+    }
+}

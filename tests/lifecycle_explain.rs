@@ -1,0 +1,197 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! What `describe_*_change` tells a user, from the seed's transition and upgrade-mode tables
+//! (written from the seed and the reference study, not from the code).
+
+use flink_lifecycle::api::{FlinkDeployment, FlinkDeploymentSpec, FlinkSessionJob, ReconciledSpec};
+use flink_lifecycle::config::OperatorConfig;
+use flink_lifecycle::lifecycle::{describe_deployment_change, describe_session_job_change};
+
+const BASE: &str = r#"
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: basic, namespace: default, generation: 1}
+spec:
+  image: flink:1.20
+  flinkVersion: v1_20
+  serviceAccount: flink
+  flinkConfiguration:
+    state.checkpoints.dir: file:///flink-data/checkpoints
+    state.savepoints.dir: file:///flink-data/savepoints
+  jobManager: {resource: {memory: 2048m, cpu: 1}}
+  taskManager: {resource: {memory: 2048m, cpu: 1}}
+  job:
+    jarURI: local:///opt/flink/examples/streaming/StateMachineExample.jar
+    parallelism: 2
+    upgradeMode: UPGRADE_MODE
+    state: running
+"#;
+
+fn dep(mode: &str) -> FlinkDeployment {
+    serde_saphyr::from_str(&BASE.replace("UPGRADE_MODE", mode)).unwrap()
+}
+
+/// The stored object after the operator deployed `spec` with job state `state`.
+fn deployed(mut d: FlinkDeployment, state: &str, recorded_mode: &str) -> FlinkDeployment {
+    let mut spec: FlinkDeploymentSpec = d.spec.clone();
+    let job = spec.job.as_mut().unwrap();
+    job.state = Some(serde_json::from_value(serde_json::json!(state)).unwrap());
+    job.upgrade_mode = Some(serde_json::from_value(serde_json::json!(recorded_mode)).unwrap());
+    let text = ReconciledSpec::new(spec, false).encode();
+    d.status = Some(serde_json::from_value(serde_json::json!({
+        "jobManagerDeploymentStatus": "READY",
+        "jobStatus": {"state": if state == "running" {"RUNNING"} else {"FINISHED"}, "jobId": "00000000000000000000000000000001",
+                      "upgradeSavepointPath": "file:///flink-data/savepoints/sp-1"},
+        "reconciliationStatus": {"state": "DEPLOYED", "lastReconciledSpec": text}
+    })).unwrap());
+    d
+}
+
+fn with_ha(mut d: FlinkDeployment) -> FlinkDeployment {
+    let conf = d.spec.flink_configuration.as_mut().unwrap();
+    conf.set("high-availability.type", "kubernetes");
+    conf.set("high-availability.storageDir", "file:///flink-data/ha");
+    d
+}
+
+fn describe(old: &FlinkDeployment, new: &FlinkDeployment) -> Option<String> {
+    describe_deployment_change(old, new, &OperatorConfig::default())
+}
+
+fn parallelism(mut d: FlinkDeployment, p: i32) -> FlinkDeployment {
+    d.spec.job.as_mut().unwrap().parallelism = Some(p);
+    d
+}
+
+#[test]
+fn running_to_running_per_upgrade_mode() {
+    let cases = [
+        (
+            "stateless",
+            false,
+            "stateless upgrade: job state will be discarded",
+        ),
+        (
+            "savepoint",
+            false,
+            "savepoint upgrade: job will be stopped with a savepoint and restored from it",
+        ),
+        (
+            "last-state",
+            false,
+            "last-state upgrade without HA: job will be cancelled and restored from its last checkpoint",
+        ),
+        (
+            "last-state",
+            true,
+            "last-state upgrade: JobManager will be replaced and the job restored from HA metadata",
+        ),
+        (
+            "savepoint",
+            true,
+            "savepoint upgrade: job will be stopped with a savepoint and restored from it",
+        ),
+    ];
+    for (mode, ha, want) in cases {
+        let base = if ha { with_ha(dep(mode)) } else { dep(mode) };
+        let old = deployed(base.clone(), "running", "stateless");
+        let line = describe(&old, &parallelism(base, 4)).expect(mode);
+        assert!(line.starts_with(want), "{mode} ha={ha}: {line}");
+        assert!(line.contains("job.parallelism : 2 -> 4"), "{line}");
+    }
+}
+
+#[test]
+fn nothing_changed_or_not_deployed_is_none() {
+    let d = dep("savepoint");
+    let old = deployed(d.clone(), "running", "stateless");
+    assert_eq!(describe(&old, &d), None);
+    let mut created = d.clone();
+    created.status = Some(
+        serde_json::from_value(serde_json::json!({"reconciliationStatus": {"state": "UPGRADING"}})).unwrap(),
+    );
+    assert_eq!(describe(&created, &parallelism(d, 3)), None);
+}
+
+#[test]
+fn suspend_resume_and_suspended_edit() {
+    let d = dep("savepoint");
+    let old = deployed(d.clone(), "running", "stateless");
+    let mut suspended = d.clone();
+    suspended.spec.job.as_mut().unwrap().state = Some(flink_lifecycle::api::JobState::Suspended);
+    let line = describe(&old, &suspended).unwrap();
+    assert!(line.starts_with("suspend with savepoint:"), "{line}");
+
+    let old_suspended = deployed(d.clone(), "suspended", "savepoint");
+    let line = describe(&old_suspended, &d).unwrap();
+    assert!(line.starts_with("resume:"), "{line}");
+    assert!(line.contains("file:///flink-data/savepoints/sp-1"), "{line}");
+
+    let mut stateless = d.clone();
+    stateless.spec.job.as_mut().unwrap().upgrade_mode = Some(flink_lifecycle::api::UpgradeMode::Stateless);
+    let line = describe(&old_suspended, &stateless).unwrap();
+    assert!(line.contains("empty state"), "{line}");
+
+    let edit = parallelism(suspended.clone(), 5);
+    let line = describe(&old_suspended, &edit).unwrap();
+    assert!(line.starts_with("no restart: the job stays suspended"), "{line}");
+}
+
+#[test]
+fn savepoint_redeploy_and_ignored_fields() {
+    let d = dep("last-state");
+    let old = deployed(d.clone(), "running", "stateless");
+    let mut redeploy = d.clone();
+    let job = redeploy.spec.job.as_mut().unwrap();
+    job.savepoint_redeploy_nonce = Some(1);
+    job.initial_savepoint_path = Some("s3://b/sp-7".into());
+    assert_eq!(
+        describe(&old, &redeploy).unwrap(),
+        "savepoint redeploy: job will be restarted from s3://b/sp-7; rollback to earlier specs is disabled"
+    );
+    redeploy.spec.job.as_mut().unwrap().initial_savepoint_path = None;
+    assert!(describe(&old, &redeploy).unwrap().contains("must not be empty"));
+
+    let mut mode_only = d.clone();
+    mode_only.spec.job.as_mut().unwrap().upgrade_mode = Some(flink_lifecycle::api::UpgradeMode::Savepoint);
+    let line = describe(&old, &mode_only).unwrap();
+    assert!(
+        line.starts_with("no restart: only ignored fields changed"),
+        "{line}"
+    );
+
+    let mut manual = d.clone();
+    manual.spec.job.as_mut().unwrap().savepoint_trigger_nonce = Some(9);
+    assert!(describe(&old, &manual).unwrap().starts_with("manual savepoint:"));
+
+    let mut restart = d;
+    restart.spec.restart_nonce = Some(2);
+    let line = describe(&old, &restart).unwrap();
+    assert!(line.starts_with("last-state upgrade without HA"), "{line}");
+    assert!(line.contains("restartNonce"), "{line}");
+}
+
+#[test]
+fn session_job_last_state_is_always_cancel_based() {
+    let text = r#"
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata: {name: sj, namespace: default}
+spec:
+  deploymentName: session
+  job: {jarURI: "https://repo/job.jar", parallelism: 1, upgradeMode: last-state}
+"#;
+    let new: FlinkSessionJob = serde_saphyr::from_str(text).unwrap();
+    let mut old = new.clone();
+    let mut spec = old.spec.clone();
+    spec.job.as_mut().unwrap().parallelism = Some(3);
+    spec.job.as_mut().unwrap().state = Some(flink_lifecycle::api::JobState::Running);
+    old.status = Some(serde_json::from_value(serde_json::json!({
+        "jobStatus": {"state": "RUNNING", "jobId": "00000000000000000000000000000002"},
+        "reconciliationStatus": {"state": "DEPLOYED", "lastReconciledSpec": ReconciledSpec::new(spec, false).encode()}
+    })).unwrap());
+    let line = describe_session_job_change(&old, &new, &OperatorConfig::default()).unwrap();
+    assert!(
+        line.starts_with("last-state upgrade without HA: job will be cancelled"),
+        "{line}"
+    );
+}
