@@ -10,3 +10,4 @@ pub mod cli;
 pub mod config;
 pub mod crd;
 pub mod lifecycle;
+pub mod validation;

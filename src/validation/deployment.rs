@@ -1,0 +1,279 @@
+//! FlinkDeployment rules (reference §2.1), in the reference's order; the first failing rule wins.
+
+use super::autoscaler::validate_autoscaler;
+use super::components::{validate_job_manager, validate_task_manager};
+use super::error::{Rule, ValidationError, reject};
+use super::job::validate_job_spec;
+use super::keys::{ENABLE_HA, conf_location};
+use super::names::{NAME_RULE, is_valid_cluster_name};
+use super::previous::last_reconciled_deployment_spec;
+use crate::api::{
+    FlinkDeployment, FlinkDeploymentSpec, FlinkVersion, JobState, KubernetesDeploymentMode, UpgradeMode,
+};
+use crate::config::{OperatorConfig, effective_flink_config, flink_keys};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const LOG_CONFIG_KEYS: [&str; 2] = ["log4j-console.properties", "logback-console.xml"];
+
+/// The configuration a FlinkDeployment runs with: operator defaults (namespace- and
+/// version-scoped) overlaid with its own `flinkConfiguration`, plus the operator settings that
+/// apply to it after its dynamic overrides.
+pub struct DeploymentConfig {
+    pub flink: BTreeMap<String, String>,
+    pub operator: OperatorConfig,
+}
+
+/// Builds [`DeploymentConfig`]; an unreadable operator override in the spec is a rejection.
+pub fn deployment_config(
+    dep: &FlinkDeployment,
+    operator: &OperatorConfig,
+) -> Result<DeploymentConfig, ValidationError> {
+    let own = dep.spec.flat_configuration();
+    let flink = effective_flink_config(
+        operator,
+        dep.metadata.namespace.as_deref(),
+        dep.spec.flink_version,
+        &own,
+    );
+    let operator = operator.for_resource(&own).map_err(config_error)?;
+    Ok(DeploymentConfig { flink, operator })
+}
+
+pub(crate) fn config_error(e: crate::config::ConfigError) -> ValidationError {
+    match e {
+        crate::config::ConfigError::InvalidValue { key, value, expected } => ValidationError::new(
+            conf_location(&key),
+            format!("'{value}' is not a valid value"),
+            format!("Write {expected}"),
+        ),
+        other => ValidationError::new("spec.flinkConfiguration", other.to_string(), ""),
+    }
+}
+
+/// Validates a FlinkDeployment as the operator will run it. Rules that compare with the
+/// previous spec read `status.reconciliationStatus.lastReconciledSpec` (on UPDATE the API
+/// server has copied the stored status into the object). Pure: no I/O, no clock.
+pub fn validate_deployment(dep: &FlinkDeployment, operator: &OperatorConfig) -> Result<(), ValidationError> {
+    let spec = &dep.spec;
+    if let Some(name) = dep.metadata.name.as_deref()
+        && !is_valid_cluster_name(name)
+    {
+        return reject(
+            "metadata.name",
+            format!("FlinkDeployment name '{name}' is invalid: it {NAME_RULE}"),
+            "Rename the resource, e.g. my-job-1",
+        );
+    }
+    let previous = last_reconciled_deployment_spec(dep);
+    validate_version(spec, previous.as_ref())?;
+    let cfg = deployment_config(dep, operator)?;
+    validate_cluster_config(&cfg)?;
+    validate_ingress(dep)?;
+    validate_log_config(spec)?;
+    if let Some(job) = &spec.job {
+        validate_job_spec(job, spec.task_manager.as_ref(), &cfg.flink, spec.flink_version)?;
+    }
+    validate_job_manager(spec.job_manager.as_ref(), &cfg.flink)?;
+    validate_task_manager(spec.task_manager.as_ref(), &cfg.flink)?;
+    if let Some(old) = &previous {
+        validate_spec_change(old, spec)?;
+    }
+    if spec.service_account.is_none() {
+        return reject(
+            "spec.serviceAccount",
+            "the service account of the Flink pods is not set",
+            "Set spec.serviceAccount to a ServiceAccount allowed to manage the Flink pods (e.g. flink)",
+        );
+    }
+    validate_autoscaler(&cfg.flink, reconcile_interval(&cfg))
+}
+
+/// The reconcile interval as the autoscaler rule sees it (a CR override counts).
+pub(crate) fn reconcile_interval(cfg: &DeploymentConfig) -> Duration {
+    cfg.flink
+        .get("kubernetes.operator.reconcile.interval")
+        .and_then(|v| crate::config::parse_flink_duration(v))
+        .unwrap_or(cfg.operator.reconcile_interval)
+}
+
+fn validate_version(spec: &FlinkDeploymentSpec, previous: Option<&FlinkDeploymentSpec>) -> Rule {
+    let Some(version) = spec.flink_version else {
+        return reject(
+            "spec.flinkVersion",
+            "the Flink version is not set",
+            "Set spec.flinkVersion to the Flink version of the image, e.g. v1_20 or v2_1",
+        );
+    };
+    if !version.is_supported() {
+        return reject(
+            "spec.flinkVersion",
+            format!("Flink version {version} is not supported (the oldest supported is v1_15)"),
+            "Upgrade the image to Flink 1.15 or newer and set spec.flinkVersion accordingly",
+        );
+    }
+    if let Some(old) = previous
+        && let (Some(old_job), Some(new_job)) = (&old.job, &spec.job)
+        && new_job.upgrade_mode() != UpgradeMode::Stateless
+        && old_job.desired_state() == JobState::Suspended
+        && old_job.upgrade_mode() == UpgradeMode::LastState
+        && old.flink_version != spec.flink_version
+    {
+        let old_v = old.flink_version.map_or("unset", FlinkVersion::as_str);
+        return reject(
+            "spec.flinkVersion",
+            format!(
+                "changing the Flink version ({old_v} → {version}) while the job is suspended with last-state is not \
+                 allowed: the new version cannot restore the old one's HA metadata"
+            ),
+            format!(
+                "Resume the job with flinkVersion {old_v} first, then upgrade the version as a separate change"
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn validate_cluster_config(cfg: &DeploymentConfig) -> Rule {
+    if let Some(key) = flink_keys::FORBIDDEN_KEYS
+        .iter()
+        .find(|k| cfg.flink.contains_key(**k))
+    {
+        return reject(
+            conf_location(key),
+            format!("{key} is managed by the operator and must not be set"),
+            format!("Remove {key} from spec.flinkConfiguration and the operator's default configuration"),
+        );
+    }
+    if cfg.operator.rollback_enabled && !flink_keys::ha_enabled(&cfg.flink) {
+        return reject(
+            conf_location("kubernetes.operator.deployment.rollback.enabled"),
+            "rollback is enabled, but rolling back a job needs high availability, which is not enabled",
+            format!("{ENABLE_HA}, or set kubernetes.operator.deployment.rollback.enabled: false"),
+        );
+    }
+    if cfg.operator.health_check_enabled && !cfg.operator.jm_deployment_recovery_enabled {
+        return reject(
+            conf_location("kubernetes.operator.cluster.health-check.enabled"),
+            "the cluster health check restarts unhealthy clusters through JobManager deployment recovery, \
+             which is disabled (kubernetes.operator.jm-deployment-recovery.enabled: false)",
+            "Enable kubernetes.operator.jm-deployment-recovery.enabled, or disable the health check",
+        );
+    }
+    Ok(())
+}
+
+fn validate_ingress(dep: &FlinkDeployment) -> Rule {
+    let Some(ingress) = &dep.spec.ingress else {
+        return Ok(());
+    };
+    let Some(template) = ingress.template.as_deref() else {
+        return reject(
+            "spec.ingress.template",
+            "an ingress is configured without a template",
+            "Set spec.ingress.template, e.g. flink.example.com/{{namespace}}/{{name}}(/|$)(.*)",
+        );
+    };
+    let rendered = template
+        .replace("{{name}}", dep.metadata.name.as_deref().unwrap_or_default())
+        .replace(
+            "{{namespace}}",
+            dep.metadata.namespace.as_deref().unwrap_or_default(),
+        );
+    let without_scheme = rendered
+        .strip_prefix("https://")
+        .or_else(|| rendered.strip_prefix("http://"))
+        .unwrap_or(&rendered);
+    let authority = without_scheme.split('/').next().unwrap_or_default();
+    let port = authority
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .filter(|_| !authority.ends_with(']'));
+    if let Some(port) = port
+        && port.parse::<u16>().is_err()
+    {
+        return reject(
+            "spec.ingress.template",
+            format!(
+                "the ingress template '{template}' does not render to a valid URL: port '{port}' is not a number"
+            ),
+            "Write the template as host[:port]/path, e.g. flink.example.com/{{namespace}}/{{name}}",
+        );
+    }
+    Ok(())
+}
+
+fn validate_log_config(spec: &FlinkDeploymentSpec) -> Rule {
+    let Some(logs) = &spec.log_configuration else {
+        return Ok(());
+    };
+    if let Some(key) = logs.keys().find(|k| !LOG_CONFIG_KEYS.contains(&k.as_str())) {
+        return reject(
+            format!("spec.logConfiguration[{key}]"),
+            format!("'{key}' is not a logging configuration file Flink reads"),
+            format!("Use one of {}", LOG_CONFIG_KEYS.join(", ")),
+        );
+    }
+    Ok(())
+}
+
+fn validate_spec_change(old: &FlinkDeploymentSpec, new: &FlinkDeploymentSpec) -> Rule {
+    match (&old.job, &new.job) {
+        (None, Some(_)) => {
+            return reject(
+                "spec.job",
+                "a session cluster cannot become an application cluster",
+                "Run the job as a FlinkSessionJob on this cluster, or create a new FlinkDeployment for it",
+            );
+        }
+        (Some(_), None) => {
+            return reject(
+                "spec.job",
+                "an application cluster cannot become a session cluster (spec.job was removed)",
+                "Restore spec.job (use state: suspended to stop it), or create a new FlinkDeployment for the session",
+            );
+        }
+        _ => {}
+    }
+    let (old_mode, new_mode) = (old.mode(), new.mode());
+    if old_mode != new_mode {
+        let name = |m: KubernetesDeploymentMode| match m {
+            KubernetesDeploymentMode::Native => "native",
+            KubernetesDeploymentMode::Standalone => "standalone",
+        };
+        return reject(
+            "spec.mode",
+            format!(
+                "the deployment mode cannot change from {} to {}",
+                name(old_mode),
+                name(new_mode)
+            ),
+            format!(
+                "Set spec.mode back to {}, or create a new FlinkDeployment",
+                name(old_mode)
+            ),
+        );
+    }
+    if let (Some(old_job), Some(new_job)) = (&old.job, &new.job) {
+        validate_redeploy_nonce(old_job, new_job)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_redeploy_nonce(old: &crate::api::JobSpec, new: &crate::api::JobSpec) -> Rule {
+    if new.savepoint_redeploy_nonce.is_some()
+        && new.savepoint_redeploy_nonce != old.savepoint_redeploy_nonce
+        && new
+            .initial_savepoint_path
+            .as_deref()
+            .is_none_or(|p| p.trim().is_empty())
+    {
+        return reject(
+            "spec.job.initialSavepointPath",
+            "spec.job.savepointRedeployNonce changed, which redeploys the job from spec.job.initialSavepointPath, \
+             but that path is empty",
+            "Set spec.job.initialSavepointPath to the savepoint to redeploy from, in the same change",
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! Admission rules for FlinkDeployment and FlinkSessionJob: the reference validator's rules
+//! (reference §2.1–2.6, in its order, first error wins), risky-spec warnings, and schema checks.
+//! Pure functions shared by the webhook, the offline `validate` command and the reconciler.
+
+mod autoscaler;
+mod components;
+mod cron;
+mod deployment;
+mod error;
+mod jar_uri;
+mod job;
+mod keys;
+mod names;
+mod previous;
+mod quantity;
+mod session_job;
+mod warnings;
+
+pub use autoscaler::{autoscaler_enabled, validate_autoscaler};
+pub use deployment::{DeploymentConfig, deployment_config, validate_deployment};
+pub use error::ValidationError;
+pub use jar_uri::{
+    HostResolver, ResolvedHosts, SystemResolver, host_to_resolve, is_restricted, validate_jar_uri,
+};
+pub use job::validate_job_spec;
+pub use names::{MAX_NAME_LEN, is_valid_cluster_name};
+pub use previous::{last_reconciled_deployment_spec, last_reconciled_session_job_spec};
+pub use quantity::{parse_flink_memory, parse_memory_bytes, parse_quantity};
+pub use session_job::{session_job_flink_config, validate_session_job};
+pub use warnings::{deployment_warnings, session_job_warnings};

@@ -1,0 +1,42 @@
+//! The FlinkDeployment name rule: the name becomes a Kubernetes Service name and a Flink
+//! cluster id, so it must be a short DNS-1035 label.
+
+/// Longest FlinkDeployment name the reference accepts.
+pub const MAX_NAME_LEN: usize = 45;
+
+/// `[a-z]([-a-z0-9]{0,43}[a-z0-9])?`, fully matched.
+pub fn is_valid_cluster_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let Some((&first, rest)) = bytes.split_first() else {
+        return false;
+    };
+    if bytes.len() > MAX_NAME_LEN || !first.is_ascii_lowercase() {
+        return false;
+    }
+    if let Some(&last) = rest.last()
+        && !(last.is_ascii_lowercase() || last.is_ascii_digit())
+    {
+        return false;
+    }
+    rest.iter()
+        .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// What the name must look like, for messages.
+pub const NAME_RULE: &str = "must consist of lower case alphanumeric characters or '-', start with a letter, \
+     end with a letter or digit, and be at most 45 characters long";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_the_reference_pattern() {
+        for ok in ["a", "basic-example", "job1", &"a".repeat(45)] {
+            assert!(is_valid_cluster_name(ok), "{ok}");
+        }
+        for bad in ["", "1job", "Job", "job-", "job_x", "job.x", &"a".repeat(46)] {
+            assert!(!is_valid_cluster_name(bad), "{bad}");
+        }
+    }
+}
