@@ -13,6 +13,7 @@ mod keys;
 mod names;
 mod previous;
 mod quantity;
+mod schema;
 mod session_job;
 mod warnings;
 
@@ -26,5 +27,6 @@ pub use job::validate_job_spec;
 pub use names::{MAX_NAME_LEN, is_valid_cluster_name};
 pub use previous::{last_reconciled_deployment_spec, last_reconciled_session_job_spec};
 pub use quantity::{parse_flink_memory, parse_memory_bytes, parse_quantity};
+pub use schema::{FlinkKind, validate_schema, warm_up};
 pub use session_job::{session_job_flink_config, validate_session_job};
 pub use warnings::{deployment_warnings, session_job_warnings};
