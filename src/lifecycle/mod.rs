@@ -1,11 +1,30 @@
 //! The lifecycle core: a pure planner that decides the one next step for a Flink resource from
 //! its spec, its status (a write-ahead log) and an observation of the cluster. No I/O, no clock
 //! reads, no randomness: `now` and fresh job ids come in as inputs.
+//!
+//! Entry points: [`plan`] (the next step), [`describe_deployment_change`] /
+//! [`describe_session_job_change`] (one line for admission warnings).
 
 pub mod decide;
 pub mod diff;
 pub mod explain;
+mod health;
+pub mod observation;
+pub mod plan;
+mod planner;
+mod spec;
+pub mod status;
 
-pub use decide::{RestoreMode, SpecChange, SuspendMechanism, UpgradeChoice};
+pub use decide::{LAST_STATE_MARKER, RestoreMode, SpecChange, SuspendMechanism, UpgradeChoice};
 pub use diff::{DiffType, FieldChange, SpecDiff, deployment_diff, session_job_diff};
 pub use explain::{describe_deployment_change, describe_session_job_change};
+pub use health::HEALTH_INFO_KEY;
+pub use observation::{
+    HealthCounters, JobManagerObservation, Observation, ObservedJob, SavepointTriggerStatus, Snapshot,
+};
+pub use plan::{
+    Deploy, DeployPurpose, DeploySpec, Event, EventType, Plan, PlanInput, Resource, ResourceStatus,
+    RestoreSource, Step,
+};
+pub use planner::plan;
+pub use status::{error_message, record_savepoint_trigger};
