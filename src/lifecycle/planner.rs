@@ -1351,7 +1351,11 @@ impl Planner<'_> {
 
     fn manual_savepoint(&mut self, rec: &AnySpec, pending: bool) -> Option<Step> {
         let nonce = self.spec.job().and_then(|j| j.savepoint_trigger_nonce)?;
-        let recorded = rec.job().and_then(|j| j.savepoint_trigger_nonce);
+        // Read again: a savepoint completed earlier in this loop recorded its nonce.
+        let recorded = match self.recorded() {
+            Ok(Some((current, _))) => current.job().and_then(|j| j.savepoint_trigger_nonce),
+            _ => rec.job().and_then(|j| j.savepoint_trigger_nonce),
+        };
         if Some(nonce) == recorded || pending {
             return None;
         }
@@ -1497,19 +1501,30 @@ impl Planner<'_> {
                 return Step::Wait { reason: msg };
             }
         }
-        if self.kind != Kind::SessionCluster && active && !suspended && recorded.is_some() {
-            if stopping {
-                let ts = info.trigger_timestamp.unwrap_or(0);
-                let poll = info.trigger_id.as_ref().and(self.obs.savepoint_trigger.clone());
+        if stopping {
+            // A savepoint before deletion was asked for: record where it went, whatever the
+            // job's state now (the stop finishes the job).
+            let ts = info.trigger_timestamp.unwrap_or(0);
+            let poll = info.trigger_id.as_ref().and(self.obs.savepoint_trigger.clone());
+            let done = match &poll {
+                Some(SavepointTriggerStatus::Completed { location }) => Some(location.clone()),
+                _ => self
+                    .obs
+                    .latest_savepoint
+                    .as_ref()
+                    .filter(|s| s.time_ms >= ts)
+                    .map(|s| s.path.clone()),
+            };
+            if let Some(location) = done {
+                self.record_savepoint(&location, ts, SnapshotTriggerType::Upgrade, None);
+                self.core.job.upgrade_savepoint_path = Some(location.clone());
+                self.event(
+                    EventType::Normal,
+                    "SavepointOnDeletion",
+                    format!("Savepoint taken before deletion: {location}"),
+                );
+            } else if active {
                 match poll {
-                    Some(SavepointTriggerStatus::Completed { location }) => {
-                        self.record_savepoint(&location, ts, SnapshotTriggerType::Upgrade, None);
-                        self.event(
-                            EventType::Normal,
-                            "SavepointOnDeletion",
-                            format!("Savepoint taken before deletion: {location}"),
-                        );
-                    }
                     Some(SavepointTriggerStatus::InProgress) => {
                         return Step::Wait {
                             reason: "savepoint before deletion in progress".into(),
@@ -1524,24 +1539,28 @@ impl Planner<'_> {
                         );
                         return Step::Wait { reason: cause };
                     }
-                    None => {
-                        if state == Some(FlinkJobState::Running) {
-                            return self.stop_step();
-                        }
+                    _ if state == Some(FlinkJobState::Running) => return self.stop_step(),
+                    _ => {
                         return Step::Wait {
                             reason: "waiting for the savepoint before deletion".into(),
                         };
                     }
                 }
-            } else if self.op().savepoint_on_deletion && state == Some(FlinkJobState::Running) {
-                let now = self.now();
-                let info = self.core.savepoint_info();
-                info.trigger_type = Some(SnapshotTriggerType::Upgrade);
-                info.trigger_timestamp = Some(now);
-                info.trigger_id = None;
-                self.why("kubernetes.operator.job.savepoint-on-deletion: stopping the job with a savepoint before deleting");
-                return self.stop_step();
             }
+        } else if self.kind != Kind::SessionCluster
+            && active
+            && !suspended
+            && recorded.is_some()
+            && self.op().savepoint_on_deletion
+            && state == Some(FlinkJobState::Running)
+        {
+            let now = self.now();
+            let info = self.core.savepoint_info();
+            info.trigger_type = Some(SnapshotTriggerType::Upgrade);
+            info.trigger_timestamp = Some(now);
+            info.trigger_id = None;
+            self.why("kubernetes.operator.job.savepoint-on-deletion: stopping the job with a savepoint before deleting");
+            return self.stop_step();
         }
         let job_id = self.obs.job.as_ref().filter(|_| active).map(|j| j.id.clone());
         if self.kind == Kind::SessionJob {

@@ -1,0 +1,654 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Scenario tables: for each behaviour of the seed (job-management.md) and the reference study
+//! (§4), the side effects the operator performs, in order, and the status it ends with. The
+//! expectations come from those documents, not from the planner's code.
+
+mod lifecycle_support;
+
+use flink_lifecycle::api::{
+    FlinkJobState, JobState, ReconciliationState, ResourceLifecycleState, UpgradeMode,
+};
+use flink_lifecycle::lifecycle::{EventType, ResourceStatus, RestoreSource, Step};
+use lifecycle_support::{Kind, World};
+
+fn deployed(mut w: World) -> World {
+    assert!(w.run(20), "first deployment did not converge: {:?}", w.actions());
+    w.steps.clear();
+    w
+}
+
+fn restores(w: &World) -> Vec<RestoreSource> {
+    w.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Deploy(d) | Step::SubmitSessionJob(d) => Some(d.restore.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn job_value(w: &World) -> u64 {
+    match w.kind {
+        Kind::SessionJob => w
+            .recorded_job_id()
+            .and_then(|id| w.session_jobs.get(&id))
+            .map(|j| j.value)
+            .unwrap(),
+        _ => w.cluster.as_ref().unwrap().job.as_ref().unwrap().value,
+    }
+}
+
+fn events(w: &World) -> Vec<(EventType, String)> {
+    w.plans
+        .iter()
+        .flat_map(|p| p.events.iter().map(|e| (e.type_, e.reason.clone())))
+        .collect()
+}
+
+#[test]
+fn first_deployment_runs_and_becomes_stable() {
+    let mut w = World::app("savepoint", false);
+    assert!(w.run(20));
+    assert_eq!(w.actions(), vec!["deploy", "mark-stable"]);
+    assert_eq!(restores(&w), vec![RestoreSource::Empty]);
+    let s = w.status().unwrap();
+    let ResourceStatus::Deployment(d) = &s else {
+        panic!()
+    };
+    let rs = d.reconciliation_status.as_ref().unwrap();
+    assert_eq!(rs.state, Some(ReconciliationState::Deployed));
+    assert_eq!(rs.last_reconciled_spec, rs.last_stable_spec);
+    // The first deployment records upgradeMode stateless (reference §0.6).
+    assert!(
+        rs.last_reconciled_spec
+            .as_ref()
+            .unwrap()
+            .contains("\"upgradeMode\":\"stateless\"")
+    );
+    assert_eq!(d.observed_generation, Some(1));
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Stable));
+    let conds = d.conditions.as_ref().unwrap();
+    let get = |t: &str| conds.iter().find(|c| c.type_ == t).unwrap();
+    assert_eq!(get("Running").status, "True");
+    assert_eq!(get("Running").reason, "Running");
+    assert_eq!(get("Ready").status, "True");
+    assert_eq!(get("Progressing").status, "False");
+    assert_eq!(get("Degraded").status, "False");
+}
+
+#[test]
+fn first_deployment_from_initial_savepoint_path() {
+    let mut w = World::app("savepoint", false);
+    w.storage.insert("file:///sp/initial".into(), 42);
+    w.edit_job(|j| j.initial_savepoint_path = Some("file:///sp/initial".into()));
+    assert!(w.run(20));
+    assert_eq!(
+        restores(&w),
+        vec![RestoreSource::Savepoint {
+            path: "file:///sp/initial".into(),
+            allow_non_restored_state: false
+        }]
+    );
+    assert!(job_value(&w) >= 42);
+}
+
+#[test]
+fn created_suspended_deploys_nothing() {
+    let mut w = World::app("savepoint", false);
+    w.edit_job(|j| j.state = Some(JobState::Suspended));
+    for _ in 0..5 {
+        w.step(None);
+    }
+    assert!(w.actions().is_empty());
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Created));
+}
+
+/// running -> running, per upgrade mode (seed table: suspend and restore mechanism).
+#[test]
+fn upgrade_table() {
+    struct Row {
+        mode: &'static str,
+        ha: bool,
+        actions: &'static [&'static str],
+        restore: fn(&RestoreSource) -> bool,
+        keeps_state: bool,
+    }
+    let rows = [
+        Row {
+            mode: "stateless",
+            ha: false,
+            actions: &["delete-cluster", "deploy", "mark-stable"],
+            restore: |r| *r == RestoreSource::Empty,
+            keeps_state: false,
+        },
+        Row {
+            mode: "savepoint",
+            ha: false,
+            actions: &["stop-with-savepoint", "delete-cluster", "deploy", "mark-stable"],
+            restore: |r| matches!(r, RestoreSource::Savepoint { path, .. } if path.starts_with("file:///sp/")),
+            keeps_state: true,
+        },
+        Row {
+            mode: "savepoint",
+            ha: true,
+            actions: &["stop-with-savepoint", "delete-cluster", "deploy", "mark-stable"],
+            restore: |r| matches!(r, RestoreSource::Savepoint { path, .. } if path.starts_with("file:///sp/")),
+            keeps_state: true,
+        },
+        Row {
+            mode: "last-state",
+            ha: true,
+            actions: &["delete-cluster", "deploy", "mark-stable"],
+            restore: |r| matches!(r, RestoreSource::HaMetadata { guard_path: Some(_) }),
+            keeps_state: true,
+        },
+        Row {
+            mode: "last-state",
+            ha: false,
+            actions: &["cancel-job", "delete-cluster", "deploy", "mark-stable"],
+            restore: |r| matches!(r, RestoreSource::Savepoint { path, .. } if path.starts_with("file:///cp/")),
+            keeps_state: true,
+        },
+    ];
+    for row in rows {
+        let mut w = deployed(World::app(row.mode, row.ha));
+        for _ in 0..3 {
+            w.tick();
+        }
+        let before = job_value(&w);
+        w.edit_job(|j| j.parallelism = Some(4));
+        assert!(w.run(30), "{} ha={}: {:?}", row.mode, row.ha, w.actions());
+        assert_eq!(w.actions(), row.actions, "{} ha={}", row.mode, row.ha);
+        let r = restores(&w);
+        assert!((row.restore)(&r[0]), "{} ha={}: {:?}", row.mode, row.ha, r);
+        if row.keeps_state {
+            assert!(job_value(&w) >= before, "{}: state went back", row.mode);
+        } else {
+            assert!(job_value(&w) < before);
+        }
+        assert!(w.violations.is_empty(), "{:?}", w.violations);
+        assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Stable));
+        let ev = events(&w);
+        assert!(
+            ev.iter()
+                .any(|(t, r)| *t == EventType::Normal && r == "SpecChanged"),
+            "{ev:?}"
+        );
+    }
+}
+
+#[test]
+fn savepoint_upgrade_records_the_savepoint() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.tick();
+    w.edit_app(|s| s.image = Some("flink:1.20.1".into()));
+    assert!(w.run(30));
+    let path = w.upgrade_savepoint_path().unwrap();
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    let info = d.job_status.unwrap().savepoint_info.unwrap();
+    let last = info.last_savepoint.unwrap();
+    assert_eq!(last.location.as_deref(), Some(path.as_str()));
+    assert_eq!(
+        last.trigger_type,
+        Some(flink_lifecycle::api::SnapshotTriggerType::Upgrade)
+    );
+    assert!(info.trigger_id.is_none() && info.trigger_timestamp.is_none());
+}
+
+#[test]
+fn restart_nonce_restarts_with_the_upgrade_mode() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.edit_app(|s| s.restart_nonce = Some(7));
+    assert!(w.run(30));
+    assert_eq!(
+        w.actions(),
+        vec!["stop-with-savepoint", "delete-cluster", "deploy", "mark-stable"]
+    );
+    // Setting the nonce back to null is not a change (onNullIgnore).
+    w.steps.clear();
+    w.edit_app(|s| s.restart_nonce = None);
+    for _ in 0..4 {
+        w.step(None);
+    }
+    assert!(w.actions().is_empty());
+}
+
+#[test]
+fn suspend_and_resume_per_mode() {
+    for (mode, ha, suspend_actions, restore_ok) in [
+        (
+            "savepoint",
+            false,
+            vec!["stop-with-savepoint", "delete-cluster"],
+            (|r: &RestoreSource| matches!(r, RestoreSource::Savepoint { .. })) as fn(&RestoreSource) -> bool,
+        ),
+        ("stateless", false, vec!["delete-cluster"], |r| {
+            *r == RestoreSource::Empty
+        }),
+        ("last-state", true, vec!["delete-cluster"], |r| {
+            matches!(r, RestoreSource::HaMetadata { .. })
+        }),
+        ("last-state", false, vec!["cancel-job", "delete-cluster"], |r| {
+            matches!(r, RestoreSource::Savepoint { .. })
+        }),
+    ] {
+        let mut w = deployed(World::app(mode, ha));
+        w.tick();
+        let before = job_value(&w);
+        w.edit_job(|j| j.state = Some(JobState::Suspended));
+        assert!(w.run(30), "{mode}: {:?}", w.actions());
+        assert_eq!(w.actions(), suspend_actions, "{mode} ha={ha}");
+        assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Suspended));
+        if mode == "last-state" && ha {
+            assert!(w.ha.is_some(), "HA metadata must survive a last-state suspend");
+        }
+        // suspended -> suspended: spec edits are not applied, nothing runs.
+        w.steps.clear();
+        w.edit_job(|j| j.parallelism = Some(3));
+        for _ in 0..4 {
+            w.step(None);
+        }
+        assert!(w.actions().is_empty(), "{mode}: {:?}", w.actions());
+        // suspended -> running: restore with the latest spec.
+        w.edit_job(|j| j.state = Some(JobState::Running));
+        assert!(w.run(30), "{mode} resume: {:?}", w.actions());
+        assert_eq!(w.actions(), vec!["deploy", "mark-stable"], "{mode}");
+        assert!(restore_ok(&restores(&w)[0]), "{mode}: {:?}", restores(&w));
+        if mode != "stateless" {
+            assert!(job_value(&w) >= before);
+        }
+        assert!(w.violations.is_empty(), "{mode}: {:?}", w.violations);
+    }
+}
+
+#[test]
+fn resume_as_stateless_discards_state_only_when_asked() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.tick();
+    w.edit_job(|j| j.state = Some(JobState::Suspended));
+    assert!(w.run(30));
+    w.steps.clear();
+    w.edit_job(|j| {
+        j.state = Some(JobState::Running);
+        j.upgrade_mode = Some(UpgradeMode::Stateless);
+    });
+    assert!(w.run(30));
+    assert_eq!(restores(&w), vec![RestoreSource::Empty]);
+}
+
+#[test]
+fn savepoint_redeploy_restarts_from_the_path_and_disables_rollback() {
+    let mut w = deployed(World::app("last-state", true));
+    w.storage.insert("file:///sp/golden".into(), 5);
+    w.edit_job(|j| {
+        j.savepoint_redeploy_nonce = Some(1);
+        j.initial_savepoint_path = Some("file:///sp/golden".into());
+    });
+    assert!(w.run(30), "{:?}", w.actions());
+    assert_eq!(w.actions(), vec!["delete-cluster", "deploy"]);
+    assert_eq!(
+        restores(&w)[0],
+        RestoreSource::Savepoint {
+            path: "file:///sp/golden".into(),
+            allow_non_restored_state: false
+        }
+    );
+    // Marked stable at once: nothing earlier to roll back to.
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    let rs = d.reconciliation_status.unwrap();
+    assert_eq!(rs.last_reconciled_spec, rs.last_stable_spec);
+}
+
+#[test]
+fn savepoint_redeploy_without_path_is_an_error() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.edit_job(|j| j.savepoint_redeploy_nonce = Some(1));
+    w.step(None);
+    assert!(matches!(w.steps.last(), Some(Step::ReportError { .. })));
+    assert!(
+        w.last_error()
+            .unwrap()
+            .contains("InitialSavepointPath must not be empty")
+    );
+    assert!(w.cluster.as_ref().unwrap().job.as_ref().unwrap().state == FlinkJobState::Running);
+}
+
+#[test]
+fn manual_savepoint_via_nonce() {
+    let mut w = deployed(World::app("stateless", false));
+    w.edit_job(|j| j.savepoint_trigger_nonce = Some(3));
+    for _ in 0..4 {
+        w.step(None);
+    }
+    assert_eq!(w.actions(), vec!["trigger-savepoint"]);
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    let info = d.job_status.unwrap().savepoint_info.unwrap();
+    let last = info.last_savepoint.unwrap();
+    assert_eq!(last.trigger_nonce, Some(3));
+    assert_eq!(
+        last.trigger_type,
+        Some(flink_lifecycle::api::SnapshotTriggerType::Manual)
+    );
+    assert!(info.trigger_id.is_none());
+    // The job kept running throughout.
+    assert_eq!(
+        w.cluster.as_ref().unwrap().job.as_ref().unwrap().state,
+        FlinkJobState::Running
+    );
+}
+
+#[test]
+fn manual_savepoint_failure_is_retried_within_the_grace_period() {
+    let mut w = deployed(World::app("stateless", false));
+    w.savepoint_fails = 1;
+    w.edit_job(|j| j.savepoint_trigger_nonce = Some(3));
+    for _ in 0..6 {
+        w.step(None);
+    }
+    assert_eq!(w.actions(), vec!["trigger-savepoint", "trigger-savepoint"]);
+    assert!(
+        events(&w)
+            .iter()
+            .any(|(t, r)| *t == EventType::Warning && r == "SavepointError")
+    );
+}
+
+#[test]
+fn jobmanager_recovery_with_ha() {
+    let mut w = deployed(World::app("last-state", true));
+    w.tick();
+    let before = job_value(&w);
+    w.cluster = None; // someone deleted the Deployment
+    assert!(w.run(20));
+    assert_eq!(w.actions(), vec!["deploy", "mark-stable"]);
+    assert!(matches!(restores(&w)[0], RestoreSource::HaMetadata { .. }));
+    assert!(job_value(&w) >= before);
+    assert!(
+        events(&w)
+            .iter()
+            .any(|(t, r)| *t == EventType::Warning && r == "RecoverDeployment")
+    );
+}
+
+#[test]
+fn jobmanager_missing_without_ha_needs_a_person_for_stateful_jobs() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.tick();
+    w.cluster = None;
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(
+        w.actions().iter().all(|a| *a == "report-error"),
+        "{:?}",
+        w.actions()
+    );
+    assert!(w.last_error().unwrap().contains("Manual restore required"));
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Failed));
+    // A stateless job is simply recovered.
+    let mut w = deployed(World::app("stateless", false));
+    w.cluster = None;
+    assert!(w.run(20));
+    assert_eq!(w.actions(), vec!["deploy", "mark-stable"]);
+}
+
+#[test]
+fn jobmanager_recovery_disabled_only_reports() {
+    let mut w = deployed(World::app("last-state", true));
+    w.set_operator("jm-deployment-recovery.enabled", "false");
+    w.cluster = None;
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(w.actions().is_empty());
+    assert!(w.last_error().unwrap().contains("Missing JobManager deployment"));
+}
+
+#[test]
+fn failed_job_restarts_from_latest_checkpoint_when_enabled() {
+    let mut w = deployed(World::app("last-state", false));
+    w.set_operator("job.restart.failed", "true");
+    w.tick();
+    w.tick();
+    let before = job_value(&w);
+    w.cluster.as_mut().unwrap().job.as_mut().unwrap().fail_next = true;
+    w.tick();
+    assert!(w.run(20), "{:?}", w.actions());
+    assert_eq!(w.actions(), vec!["delete-cluster", "deploy", "mark-stable"]);
+    assert!(
+        matches!(&restores(&w)[0], RestoreSource::Savepoint { path, .. } if path.starts_with("file:///cp/"))
+    );
+    assert!(job_value(&w) >= before);
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn failed_job_stays_failed_by_default() {
+    let mut w = deployed(World::app("last-state", false));
+    w.cluster.as_mut().unwrap().job.as_mut().unwrap().fail_next = true;
+    w.tick();
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(w.actions().is_empty());
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Failed));
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    let degraded = d
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert_eq!(degraded.status, "True");
+    assert!(degraded.message.contains("boom"));
+}
+
+#[test]
+fn unhealthy_cluster_is_restarted_from_ha() {
+    let mut w = deployed(World::app("last-state", true));
+    w.set_operator("cluster.health-check.enabled", "true");
+    w.set_operator("cluster.health-check.restarts.threshold", "5");
+    w.step(None); // baseline sample
+    w.cluster.as_mut().unwrap().job.as_mut().unwrap().restarts = 50;
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(w.run(20), "{:?}", w.actions());
+    assert_eq!(w.actions(), vec!["delete-cluster", "deploy", "mark-stable"]);
+    assert!(matches!(restores(&w)[0], RestoreSource::HaMetadata { .. }));
+    assert!(
+        events(&w)
+            .iter()
+            .any(|(t, r)| *t == EventType::Warning && r == "RestartUnhealthyJob")
+    );
+}
+
+fn break_next_deploy(w: &mut World) {
+    // Every JobManager deployed from now on fails to start (bad image).
+    w.edit_app(|s| s.image = Some("flink:does-not-exist".into()));
+}
+
+fn run_with_broken_image(w: &mut World, loops: usize) {
+    for _ in 0..loops {
+        w.step(None);
+        if let Some(c) = w.cluster.as_mut()
+            && c.spec.as_ref().is_some_and(|s| match s {
+                flink_lifecycle::lifecycle::DeploySpec::Deployment(d) => {
+                    d.image.as_deref() == Some("flink:does-not-exist")
+                }
+                _ => false,
+            })
+        {
+            c.broken = true;
+            c.ready = false;
+        }
+        w.now += 60_000;
+    }
+}
+
+#[test]
+fn unstable_upgrade_is_rolled_back_after_the_readiness_timeout() {
+    let mut w = deployed(World::app("last-state", true));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.tick();
+    break_next_deploy(&mut w);
+    run_with_broken_image(&mut w, 12);
+    assert!(
+        w.actions()
+            .starts_with(&["delete-cluster", "deploy", "delete-cluster", "deploy"]),
+        "{:?}",
+        w.actions()
+    );
+    assert!(
+        w.plans
+            .iter()
+            .any(|p| p.events.iter().any(|e| e.reason == "Rollback"))
+    );
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::RolledBack));
+    let c = w.cluster.as_ref().unwrap();
+    assert!(
+        matches!(&c.spec, Some(flink_lifecycle::lifecycle::DeploySpec::Deployment(d)) if d.image.as_deref() == Some("flink:1.20"))
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn no_rollback_when_the_job_was_suspended_before_the_upgrade() {
+    let mut w = deployed(World::app("last-state", true));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.edit_job(|j| j.state = Some(JobState::Suspended));
+    assert!(w.run(30));
+    w.steps.clear();
+    w.edit_app(|s| {
+        s.image = Some("flink:does-not-exist".into());
+        s.job.as_mut().unwrap().state = Some(JobState::Running);
+    });
+    run_with_broken_image(&mut w, 12);
+    assert_eq!(w.actions(), vec!["deploy"], "{:?}", w.actions());
+    assert!(
+        !w.plans
+            .iter()
+            .any(|p| p.events.iter().any(|e| e.reason == "Rollback"))
+    );
+}
+
+#[test]
+fn deletion_stateless_and_with_savepoint() {
+    let mut w = deployed(World::app("last-state", true));
+    w.request_deletion();
+    assert!(w.run(10));
+    assert_eq!(w.actions(), vec!["delete-cluster", "release-finalizer"]);
+    assert!(matches!(
+        w.steps[0],
+        Step::DeleteCluster {
+            delete_ha_data: true,
+            cancel_job_first: Some(_)
+        }
+    ));
+    assert!(w.ha.is_none());
+
+    let mut w = deployed(World::app("savepoint", false));
+    w.set_operator("job.savepoint-on-deletion", "true");
+    w.tick();
+    w.request_deletion();
+    assert!(
+        w.run(10),
+        "{:?} {:#?}",
+        w.actions(),
+        w.plans.iter().map(|p| (&p.step, &p.reasons)).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        w.actions(),
+        vec!["stop-with-savepoint", "delete-cluster", "release-finalizer"]
+    );
+    assert!(events(&w).iter().any(|(_, r)| r == "SavepointOnDeletion"));
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Deleted));
+}
+
+#[test]
+fn session_cluster_lifecycle() {
+    let mut w = World::session_cluster();
+    assert!(w.run(10));
+    assert_eq!(w.actions(), vec!["deploy", "mark-stable"]);
+    assert_eq!(restores(&w), vec![RestoreSource::NoJob]);
+    w.steps.clear();
+    w.edit_app(|s| s.image = Some("flink:1.20.1".into()));
+    assert!(w.run(10));
+    assert_eq!(w.actions(), vec!["delete-cluster", "deploy", "mark-stable"]);
+    assert!(matches!(
+        w.steps[0],
+        Step::DeleteCluster {
+            delete_ha_data: false,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn session_jobs_per_mode() {
+    for (mode, actions) in [
+        (
+            "stateless",
+            vec!["cancel-job", "submit-session-job", "mark-stable"],
+        ),
+        (
+            "savepoint",
+            vec!["stop-with-savepoint", "submit-session-job", "mark-stable"],
+        ),
+        // last-state is always cancel-based for session jobs (reference §4.12).
+        (
+            "last-state",
+            vec!["cancel-job", "submit-session-job", "mark-stable"],
+        ),
+    ] {
+        let mut w = World::session_job(mode);
+        assert!(
+            w.run(10),
+            "{mode}: {:?} {:?}",
+            w.actions(),
+            w.plans
+                .last()
+                .map(|p| (&p.step, &p.reasons, p.status.lifecycle_state()))
+        );
+        w.steps.clear();
+        w.tick();
+        let before = job_value(&w);
+        w.edit_job(|j| j.parallelism = Some(2));
+        assert!(w.run(20), "{mode}: {:?}", w.actions());
+        assert_eq!(w.actions(), actions, "{mode}");
+        if mode != "stateless" {
+            assert!(job_value(&w) >= before, "{mode}");
+        }
+        assert!(w.violations.is_empty(), "{mode}: {:?}", w.violations);
+        w.steps.clear();
+        w.request_deletion();
+        assert!(w.run(10));
+        assert_eq!(w.actions(), vec!["cancel-job", "release-finalizer"], "{mode}");
+    }
+}
+
+#[test]
+fn status_error_is_the_reference_json() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.cluster = None;
+    w.step(None);
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    let v: serde_json::Value = serde_json::from_str(d.error.as_ref().unwrap()).unwrap();
+    assert!(v["type"].as_str().unwrap().contains("Exception"));
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("HA metadata is not available")
+    );
+}

@@ -1,0 +1,864 @@
+//! A small model of Kubernetes + Flink that executes the planner's steps, for scenario, crash
+//! and property tests. It tracks the job's state as a number that grows while the job runs and
+//! is captured by checkpoints and savepoints, so "state lost" is observable: a restarted
+//! stateful job must continue from the newest durable value.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use flink_lifecycle::api::{
+    FlinkDeployment, FlinkDeploymentSpec, FlinkJobState, FlinkSessionJob, FlinkSessionJobSpec, JobState,
+    ResourceLifecycleState, UpgradeMode,
+};
+use flink_lifecycle::config::{OperatorConfig, effective_flink_config};
+use flink_lifecycle::lifecycle::{
+    Deploy, DeploySpec, HealthCounters, JobManagerObservation, Observation, ObservedJob, Plan, PlanInput,
+    Resource, ResourceStatus, RestoreSource, SavepointTriggerStatus, Snapshot, Step, plan,
+    record_savepoint_trigger,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+pub struct SimJob {
+    pub id: String,
+    pub state: FlinkJobState,
+    pub value: u64,
+    pub start: i64,
+    pub latest_checkpoint: Option<(String, i64)>,
+    pub latest_savepoint: Option<(String, i64)>,
+    /// Fails on the next tick (injected).
+    pub fail_next: bool,
+    pub restarts: i64,
+    pub completed_checkpoints: i64,
+    pub submitted: Option<DeploySpec>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimCluster {
+    pub generation: i64,
+    pub ready: bool,
+    pub job: Option<SimJob>,
+    pub spec: Option<DeploySpec>,
+    /// Image pull error etc. (never becomes ready).
+    pub broken: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Ha {
+    pub job_id: String,
+    pub checkpoint: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    pub id: String,
+    pub job_id: String,
+    pub stop: bool,
+    pub ticks_left: u8,
+    pub fail: bool,
+    pub result: Option<SavepointTriggerStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    App,
+    Session,
+    SessionJob,
+}
+
+/// What the crash does at the chosen loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Crash {
+    /// The status write is lost and nothing is done.
+    StatusLost,
+    /// Status written, the step never executed.
+    NotDone,
+    /// Status written, the step half done.
+    HalfDone,
+    /// Status written, step done, the follow-up write (trigger id) lost.
+    DoneNoFollowUp,
+}
+
+pub const CRASHES: [Crash; 4] = [
+    Crash::StatusLost,
+    Crash::NotDone,
+    Crash::HalfDone,
+    Crash::DoneNoFollowUp,
+];
+
+#[derive(Clone, Debug)]
+pub struct World {
+    pub kind: Kind,
+    pub dep: FlinkDeployment,
+    pub sj: FlinkSessionJob,
+    pub operator: OperatorConfig,
+    pub cluster: Option<SimCluster>,
+    /// Session jobs: jobs on the (always ready) session cluster by id.
+    pub session_jobs: BTreeMap<String, SimJob>,
+    pub ha: Option<Ha>,
+    pub storage: BTreeMap<String, u64>,
+    pub trigger: Option<Trigger>,
+    pub now: i64,
+    pub ids: u64,
+    pub ha_enabled: bool,
+    pub steps: Vec<Step>,
+    pub plans: Vec<Plan>,
+    /// Largest value captured durably (checkpoint/savepoint) by the current lineage.
+    pub durable: u64,
+    pub violations: Vec<String>,
+    pub finalizer_released: bool,
+    pub loops: usize,
+    pub savepoint_fails: u8,
+}
+
+pub const NS: &str = "default";
+
+pub fn app_yaml(mode: &str, ha: bool) -> FlinkDeployment {
+    let ha_conf = if ha {
+        "    high-availability.type: kubernetes\n    high-availability.storageDir: file:///ha\n"
+    } else {
+        ""
+    };
+    let text = format!(
+        r#"
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {{name: app, namespace: default, generation: 1}}
+spec:
+  image: flink:1.20
+  flinkVersion: v1_20
+  serviceAccount: flink
+  flinkConfiguration:
+    state.checkpoints.dir: file:///cp
+    state.savepoints.dir: file:///sp
+{ha_conf}  jobManager: {{resource: {{memory: 1g, cpu: 1}}}}
+  taskManager: {{resource: {{memory: 1g, cpu: 1}}}}
+  job:
+    jarURI: local:///job.jar
+    parallelism: 2
+    upgradeMode: {mode}
+"#
+    );
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+pub fn session_cluster_yaml() -> FlinkDeployment {
+    let mut d = app_yaml("stateless", true);
+    d.spec.job = None;
+    d
+}
+
+pub fn session_job_yaml(mode: &str) -> FlinkSessionJob {
+    let text = format!(
+        r#"
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata: {{name: sj, namespace: default, generation: 1}}
+spec:
+  deploymentName: session
+  flinkConfiguration:
+    state.checkpoints.dir: file:///cp
+    state.savepoints.dir: file:///sp
+  job: {{jarURI: "https://repo/job.jar", parallelism: 1, upgradeMode: {mode}}}
+"#
+    );
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+impl World {
+    pub fn app(mode: &str, ha: bool) -> Self {
+        Self::new(Kind::App, app_yaml(mode, ha), session_job_yaml("stateless"), ha)
+    }
+
+    pub fn session_cluster() -> Self {
+        Self::new(
+            Kind::Session,
+            session_cluster_yaml(),
+            session_job_yaml("stateless"),
+            true,
+        )
+    }
+
+    pub fn session_job(mode: &str) -> Self {
+        Self::new(
+            Kind::SessionJob,
+            session_cluster_yaml(),
+            session_job_yaml(mode),
+            false,
+        )
+    }
+
+    fn new(kind: Kind, dep: FlinkDeployment, sj: FlinkSessionJob, ha: bool) -> Self {
+        Self {
+            kind,
+            dep,
+            sj,
+            operator: OperatorConfig::default(),
+            cluster: None,
+            session_jobs: BTreeMap::new(),
+            ha: None,
+            storage: BTreeMap::new(),
+            trigger: None,
+            now: 1_000_000,
+            ids: 0,
+            ha_enabled: ha,
+            steps: Vec::new(),
+            plans: Vec::new(),
+            durable: 0,
+            violations: Vec::new(),
+            finalizer_released: false,
+            loops: 0,
+            savepoint_fails: 0,
+        }
+    }
+
+    // ----- the user -------------------------------------------------------------------------
+
+    pub fn edit_app(&mut self, f: impl FnOnce(&mut FlinkDeploymentSpec)) {
+        f(&mut self.dep.spec);
+        self.dep.metadata.generation = Some(self.dep.metadata.generation.unwrap_or(0) + 1);
+    }
+
+    pub fn edit_session_job(&mut self, f: impl FnOnce(&mut FlinkSessionJobSpec)) {
+        f(&mut self.sj.spec);
+        self.sj.metadata.generation = Some(self.sj.metadata.generation.unwrap_or(0) + 1);
+    }
+
+    pub fn edit_job(&mut self, f: impl FnOnce(&mut flink_lifecycle::api::JobSpec)) {
+        match self.kind {
+            Kind::SessionJob => self.edit_session_job(|s| f(s.job.as_mut().unwrap())),
+            _ => self.edit_app(|s| f(s.job.as_mut().unwrap())),
+        }
+    }
+
+    pub fn request_deletion(&mut self) {
+        let t = Time(jiff::Timestamp::from_millisecond(self.now).unwrap());
+        match self.kind {
+            Kind::SessionJob => self.sj.metadata.deletion_timestamp = Some(t),
+            _ => self.dep.metadata.deletion_timestamp = Some(t),
+        }
+    }
+
+    /// Sets an operator key (`kubernetes.operator.` + `key`) in the operator's config file.
+    pub fn set_operator(&mut self, key: &str, value: &str) {
+        let mut raw = self.operator.raw.clone();
+        raw.insert(format!("kubernetes.operator.{key}"), value.to_string());
+        self.operator = OperatorConfig::from_flat(&raw).unwrap();
+    }
+
+    // ----- what the planner sees ------------------------------------------------------------
+
+    pub fn status(&self) -> Option<ResourceStatus> {
+        match self.kind {
+            Kind::SessionJob => self.sj.status.clone().map(ResourceStatus::SessionJob),
+            _ => self.dep.status.clone().map(ResourceStatus::Deployment),
+        }
+    }
+
+    pub fn lifecycle(&self) -> Option<ResourceLifecycleState> {
+        self.status().and_then(|s| s.lifecycle_state())
+    }
+
+    pub fn recorded_job_id(&self) -> Option<String> {
+        self.status()
+            .and_then(|s| s.job_status().and_then(|j| j.job_id.clone()))
+    }
+
+    fn trigger_id(&self) -> Option<String> {
+        self.status().and_then(|s| {
+            s.job_status()
+                .and_then(|j| j.savepoint_info.as_ref().and_then(|i| i.trigger_id.clone()))
+        })
+    }
+
+    pub fn upgrade_savepoint_path(&self) -> Option<String> {
+        self.status()
+            .and_then(|s| s.job_status().and_then(|j| j.upgrade_savepoint_path.clone()))
+    }
+
+    fn current_job(&self) -> Option<&SimJob> {
+        match self.kind {
+            Kind::SessionJob => self.recorded_job_id().and_then(|id| self.session_jobs.get(&id)),
+            _ => self
+                .cluster
+                .as_ref()
+                .filter(|c| c.ready)
+                .and_then(|c| c.job.as_ref()),
+        }
+    }
+
+    pub fn observe(&self) -> Observation {
+        let jobmanager = match &self.cluster {
+            None => JobManagerObservation::Missing,
+            Some(c) if c.broken => JobManagerObservation::Error {
+                generation: Some(c.generation),
+                message: "ImagePullBackOff".into(),
+            },
+            Some(c) if c.ready => JobManagerObservation::Ready {
+                generation: Some(c.generation),
+            },
+            Some(c) => JobManagerObservation::Deploying {
+                generation: Some(c.generation),
+            },
+        };
+        let job = self.current_job().filter(|j| match self.recorded_job_id() {
+            Some(id) => id == j.id,
+            None => self.kind == Kind::App,
+        });
+        let snap = |s: &Option<(String, i64)>| {
+            s.as_ref().map(|(p, t)| Snapshot {
+                path: p.clone(),
+                time_ms: *t,
+            })
+        };
+        let trigger = self
+            .trigger
+            .as_ref()
+            .filter(|t| Some(&t.id) == self.trigger_id().as_ref())
+            .map(|t| t.result.clone().unwrap_or(SavepointTriggerStatus::InProgress));
+        Observation {
+            jobmanager,
+            rest_reachable: match self.kind {
+                Kind::SessionJob => true,
+                _ => self.cluster.as_ref().is_some_and(|c| c.ready),
+            },
+            job: job.map(|j| ObservedJob {
+                id: j.id.clone(),
+                state: j.state,
+                name: Some("job".into()),
+                start_time_ms: Some(j.start),
+                failure: (j.state == FlinkJobState::Failed).then(|| "boom".to_string()),
+            }),
+            ha_metadata_present: self.ha.is_some(),
+            ha_has_checkpoint: self.ha.as_ref().is_some_and(|h| h.checkpoint.is_some()),
+            latest_checkpoint: job.and_then(|j| snap(&j.latest_checkpoint)),
+            latest_savepoint: job.and_then(|j| snap(&j.latest_savepoint)),
+            checkpoint_in_progress_since: None,
+            savepoint_trigger: trigger,
+            counters: job.map(|j| HealthCounters {
+                num_restarts: j.restarts,
+                completed_checkpoints: j.completed_checkpoints,
+            }),
+            session_cluster_ready: true,
+            session_jobs_on_cluster: 0,
+            unmanaged_jobs_running: 0,
+        }
+    }
+
+    pub fn plan_now(&self) -> Plan {
+        let (flat, ns_version) = match self.kind {
+            Kind::SessionJob => {
+                let mut f = self.dep.spec.flat_configuration();
+                f.extend(self.sj.spec.flat_configuration());
+                (f, self.dep.spec.flink_version)
+            }
+            _ => (self.dep.spec.flat_configuration(), self.dep.spec.flink_version),
+        };
+        let op = self.operator.for_resource(&flat).unwrap();
+        let conf = effective_flink_config(&op, Some(NS), ns_version, &flat);
+        let obs = self.observe();
+        let id = format!("{:032x}", self.ids + 1);
+        let resource = match self.kind {
+            Kind::SessionJob => Resource::SessionJob(&self.sj),
+            _ => Resource::Deployment(&self.dep),
+        };
+        plan(&PlanInput {
+            resource,
+            operator: &op,
+            flink_config: &conf,
+            observation: &obs,
+            now_ms: self.now,
+            new_job_id: &id,
+        })
+    }
+
+    fn write_status(&mut self, s: ResourceStatus) {
+        match s {
+            ResourceStatus::Deployment(d) => self.dep.status = Some(d),
+            ResourceStatus::SessionJob(j) => self.sj.status = Some(j),
+        }
+    }
+
+    fn desired_mode(&self) -> UpgradeMode {
+        let job = match self.kind {
+            Kind::SessionJob => self.sj.spec.job.as_ref(),
+            _ => self.dep.spec.job.as_ref(),
+        };
+        job.map(|j| j.upgrade_mode()).unwrap_or_default()
+    }
+
+    fn desired_state(&self) -> JobState {
+        let job = match self.kind {
+            Kind::SessionJob => self.sj.spec.job.as_ref(),
+            _ => self.dep.spec.job.as_ref(),
+        };
+        job.map(|j| j.desired_state()).unwrap_or(JobState::Running)
+    }
+
+    fn deleting(&self) -> bool {
+        match self.kind {
+            Kind::SessionJob => self.sj.metadata.deletion_timestamp.is_some(),
+            _ => self.dep.metadata.deletion_timestamp.is_some(),
+        }
+    }
+
+    // ----- one operator loop ----------------------------------------------------------------
+
+    /// Runs one loop; `crash` interrupts it. Returns the plan.
+    pub fn step(&mut self, crash: Option<Crash>) -> Plan {
+        self.loops += 1;
+        self.ids += 1;
+        let p = self.plan_now();
+        self.plans.push(p.clone());
+        if crash == Some(Crash::StatusLost) {
+            self.tick();
+            return p;
+        }
+        self.check_status_invariants(&p);
+        self.write_status(p.status.clone());
+        if crash == Some(Crash::NotDone) {
+            self.tick();
+            return p;
+        }
+        self.steps.push(p.step.clone());
+        let half = crash == Some(Crash::HalfDone);
+        if let Some(trigger_id) = self.execute(&p.step, half)
+            && crash != Some(Crash::DoneNoFollowUp)
+            && !half
+        {
+            let mut s = self.status().unwrap();
+            record_savepoint_trigger(&mut s, &trigger_id);
+            self.write_status(s);
+        }
+        self.tick();
+        p
+    }
+
+    fn next_id(&mut self) -> String {
+        self.ids += 1;
+        format!("t{}", self.ids)
+    }
+
+    fn execute(&mut self, step: &Step, half: bool) -> Option<String> {
+        match step {
+            Step::NoOp | Step::Wait { .. } | Step::MarkStable | Step::ReportError { .. } => None,
+            Step::ReleaseFinalizer => {
+                if !half {
+                    self.finalizer_released = true;
+                }
+                None
+            }
+            Step::Deploy(d) => {
+                self.check_deploy(d);
+                if d.delete_ha_data_first {
+                    self.delete_ha("deploy");
+                }
+                if half {
+                    return None;
+                }
+                let job = d.job_id.as_ref().map(|id| self.start_job(id, &d.restore));
+                self.cluster = Some(SimCluster {
+                    generation: d.generation,
+                    ready: false,
+                    job,
+                    spec: Some(d.spec.clone()),
+                    broken: false,
+                });
+                None
+            }
+            Step::SubmitSessionJob(d) => {
+                self.check_deploy(d);
+                if half {
+                    return None;
+                }
+                let id = d.job_id.clone().unwrap();
+                if !self.session_jobs.contains_key(&id) {
+                    let mut job = self.start_job(&id, &d.restore);
+                    job.submitted = Some(d.spec.clone());
+                    self.session_jobs.insert(id, job);
+                }
+                None
+            }
+            Step::TriggerSavepoint { job_id, .. } | Step::StopWithSavepoint { job_id, .. } => {
+                let stop = matches!(step, Step::StopWithSavepoint { .. });
+                let running = self
+                    .job_by_id(job_id)
+                    .is_some_and(|j| j.state == FlinkJobState::Running);
+                if !running {
+                    return None;
+                }
+                let id = self.next_id();
+                let fail = self.savepoint_fails > 0;
+                if fail {
+                    self.savepoint_fails -= 1;
+                }
+                self.trigger = Some(Trigger {
+                    id: id.clone(),
+                    job_id: job_id.clone(),
+                    stop,
+                    ticks_left: 1,
+                    fail,
+                    result: None,
+                });
+                Some(id)
+            }
+            Step::CancelJob { job_id } => {
+                if let Some(j) = self.job_by_id_mut(job_id)
+                    && !j.state.is_globally_terminal()
+                {
+                    j.state = FlinkJobState::Cancelling;
+                }
+                None
+            }
+            Step::DeleteCluster {
+                delete_ha_data,
+                cancel_job_first,
+            } => {
+                if let Some(id) = cancel_job_first
+                    && let Some(j) = self.job_by_id_mut(id)
+                {
+                    j.state = FlinkJobState::Canceled;
+                    // Flink removes HA data of globally terminated jobs.
+                    self.ha = None;
+                }
+                if half {
+                    return None;
+                }
+                self.cluster = None;
+                if *delete_ha_data {
+                    self.delete_ha("delete-cluster");
+                }
+                None
+            }
+        }
+    }
+
+    fn job_by_id(&self, id: &str) -> Option<&SimJob> {
+        match self.kind {
+            Kind::SessionJob => self.session_jobs.get(id),
+            _ => self
+                .cluster
+                .as_ref()
+                .and_then(|c| c.job.as_ref())
+                .filter(|j| j.id == id),
+        }
+    }
+
+    fn job_by_id_mut(&mut self, id: &str) -> Option<&mut SimJob> {
+        match self.kind {
+            Kind::SessionJob => self.session_jobs.get_mut(id),
+            _ => self
+                .cluster
+                .as_mut()
+                .and_then(|c| c.job.as_mut())
+                .filter(|j| j.id == id),
+        }
+    }
+
+    fn start_job(&mut self, id: &str, restore: &RestoreSource) -> SimJob {
+        let value = match restore {
+            RestoreSource::Empty | RestoreSource::NoJob => 0,
+            RestoreSource::Savepoint { path, .. } => match self.storage.get(path) {
+                Some(v) => *v,
+                None => {
+                    self.violations
+                        .push(format!("restore from a path that does not exist: {path}"));
+                    0
+                }
+            },
+            RestoreSource::HaMetadata { guard_path } => {
+                match self
+                    .ha
+                    .as_ref()
+                    .filter(|h| h.job_id == id)
+                    .and_then(|h| h.checkpoint.clone())
+                {
+                    Some(cp) => self.storage[&cp],
+                    None if guard_path.is_some() => {
+                        return SimJob {
+                            id: id.into(),
+                            state: FlinkJobState::Failed,
+                            value: 0,
+                            start: self.now,
+                            latest_checkpoint: None,
+                            latest_savepoint: None,
+                            fail_next: false,
+                            restarts: 0,
+                            completed_checkpoints: 0,
+                            submitted: None,
+                        };
+                    }
+                    None => 0,
+                }
+            }
+        };
+        SimJob {
+            id: id.into(),
+            state: FlinkJobState::Created,
+            value,
+            start: self.now,
+            latest_checkpoint: None,
+            latest_savepoint: None,
+            fail_next: false,
+            restarts: 0,
+            completed_checkpoints: 0,
+            submitted: None,
+        }
+    }
+
+    // ----- invariants -----------------------------------------------------------------------
+
+    fn delete_ha(&mut self, why: &str) {
+        if self.ha.is_none() {
+            return;
+        }
+        let status = self.status();
+        let recorded_mode = status
+            .as_ref()
+            .and_then(|s| s.reconciliation_status())
+            .and_then(|r| r.last_reconciled_spec.clone())
+            .and_then(|t| flink_lifecycle::api::ReconciledSpec::<serde_json::Value>::decode(&t).ok())
+            .and_then(|r| {
+                r.spec
+                    .pointer("/job/upgradeMode")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            });
+        if recorded_mode.as_deref() == Some("last-state") && !self.deleting() {
+            self.violations.push(format!(
+                "{why}: HA metadata deleted while last-state restore is recorded"
+            ));
+        }
+        self.ha = None;
+    }
+
+    fn check_deploy(&mut self, d: &Deploy) {
+        if matches!(d.restore, RestoreSource::Empty)
+            && self.durable > 0
+            && self.desired_mode() != UpgradeMode::Stateless
+            && !self.deleting()
+        {
+            self.violations.push(format!(
+                "stateful job restored from empty state (durable value {}, purpose {:?})",
+                self.durable, d.purpose
+            ));
+        }
+        let expected_min = self.durable;
+        let got = match &d.restore {
+            RestoreSource::Savepoint { path, .. } => self.storage.get(path).copied(),
+            RestoreSource::HaMetadata { .. } => self
+                .ha
+                .as_ref()
+                .and_then(|h| h.checkpoint.as_ref())
+                .and_then(|c| self.storage.get(c).copied()),
+            _ => None,
+        };
+        let redeploy = d.purpose == flink_lifecycle::lifecycle::DeployPurpose::SavepointRedeploy;
+        if let Some(v) = got
+            && v < expected_min
+            && !redeploy
+        {
+            self.violations.push(format!(
+                "restored value {v} is older than the newest durable state {expected_min} ({:?})",
+                d.purpose
+            ));
+        }
+        if redeploy || matches!(d.restore, RestoreSource::Empty) {
+            self.durable = got.unwrap_or(0);
+        }
+    }
+
+    fn check_status_invariants(&mut self, p: &Plan) {
+        // A savepoint path recorded for the restore is never dropped before the restore.
+        let before = self.upgrade_savepoint_path();
+        let after = p
+            .status
+            .job_status()
+            .and_then(|j| j.upgrade_savepoint_path.clone());
+        if let (Some(b), None) = (&before, &after)
+            && self.durable > 0
+            && self.desired_mode() != UpgradeMode::Stateless
+            && self
+                .cluster
+                .as_ref()
+                .and_then(|c| c.job.as_ref())
+                .is_none_or(|j| j.state != FlinkJobState::Running)
+        {
+            self.violations
+                .push(format!("upgradeSavepointPath {b} dropped while no job runs"));
+        }
+    }
+
+    // ----- time passes ----------------------------------------------------------------------
+
+    pub fn tick(&mut self) {
+        self.now += 10_000;
+        let ha_enabled = self.ha_enabled && self.kind == Kind::App;
+        let mut new_cp: Option<(String, u64)> = None;
+        let mut finished_trigger: Option<(String, u64, bool)> = None;
+        let trigger = self.trigger.clone();
+        let now = self.now;
+        let mut ha_update: Option<Ha> = None;
+        let mut ha_clear = false;
+        let mut jobs: Vec<&mut SimJob> = match self.kind {
+            Kind::SessionJob => self.session_jobs.values_mut().collect(),
+            _ => self
+                .cluster
+                .as_mut()
+                .map(|c| {
+                    let was_ready = c.ready;
+                    if !c.broken {
+                        c.ready = true;
+                    }
+                    if was_ready { c.job.as_mut() } else { None }
+                })
+                .into_iter()
+                .flatten()
+                .collect(),
+        };
+        for j in jobs.iter_mut() {
+            match j.state {
+                FlinkJobState::Created => j.state = FlinkJobState::Running,
+                FlinkJobState::Cancelling => {
+                    j.state = FlinkJobState::Canceled;
+                    ha_clear = true;
+                }
+                FlinkJobState::Running if j.fail_next => {
+                    j.state = FlinkJobState::Failed;
+                    j.fail_next = false;
+                    ha_clear = true;
+                }
+                FlinkJobState::Running => {
+                    j.value += 1;
+                    j.completed_checkpoints += 1;
+                    let path = format!("file:///cp/{}-{}", j.id, j.value);
+                    j.latest_checkpoint = Some((path.clone(), now));
+                    new_cp = Some((path.clone(), j.value));
+                    if ha_enabled {
+                        ha_update = Some(Ha {
+                            job_id: j.id.clone(),
+                            checkpoint: Some(path),
+                        });
+                    }
+                    if let Some(t) = trigger
+                        .as_ref()
+                        .filter(|t| t.job_id == j.id && t.result.is_none())
+                    {
+                        if t.fail {
+                            finished_trigger = Some((String::new(), 0, false));
+                        } else {
+                            let sp = format!("file:///sp/{}-{}", j.id, j.value);
+                            j.latest_savepoint = Some((sp.clone(), now));
+                            j.latest_checkpoint = Some((sp.clone(), now));
+                            if t.stop {
+                                j.state = FlinkJobState::Finished;
+                            }
+                            finished_trigger = Some((sp, j.value, true));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some((p, v)) = new_cp {
+            self.storage.insert(p, v);
+            self.durable = self.durable.max(v);
+        }
+        if let Some((sp, v, ok)) = finished_trigger
+            && let Some(t) = self.trigger.as_mut()
+        {
+            if ok {
+                self.storage.insert(sp.clone(), v);
+                self.durable = self.durable.max(v);
+                t.result = Some(SavepointTriggerStatus::Completed { location: sp });
+            } else {
+                t.result = Some(SavepointTriggerStatus::Failed {
+                    cause: "declined".into(),
+                });
+            }
+        }
+        if ha_clear && self.kind == Kind::App {
+            self.ha = None;
+        }
+        if let Some(h) = ha_update {
+            self.ha = Some(h);
+        }
+    }
+
+    // ----- driving --------------------------------------------------------------------------
+
+    /// Whether the world is where the user wants it.
+    pub fn converged(&self) -> bool {
+        if self.deleting() {
+            return self.finalizer_released;
+        }
+        let life = self.lifecycle();
+        match (self.kind.clone(), self.desired_state()) {
+            (Kind::Session, _) => {
+                life == Some(ResourceLifecycleState::Stable)
+                    && self.cluster.as_ref().is_some_and(|c| {
+                        c.ready
+                            && matches!(&c.spec, Some(DeploySpec::Deployment(s))
+                                if flink_lifecycle::lifecycle::deployment_diff(s, &self.dep.spec).kind()
+                                    < flink_lifecycle::lifecycle::DiffType::Scale)
+                    })
+            }
+            (_, JobState::Suspended) => {
+                life == Some(ResourceLifecycleState::Suspended)
+                    && self.cluster.is_none()
+                    && self.session_jobs.values().all(|j| j.state.is_globally_terminal())
+            }
+            (Kind::App, JobState::Running) => {
+                life == Some(ResourceLifecycleState::Stable)
+                    && self.cluster.as_ref().is_some_and(|c| {
+                        c.job.as_ref().is_some_and(|j| j.state == FlinkJobState::Running)
+                            && matches!(&c.spec, Some(DeploySpec::Deployment(s))
+                                if flink_lifecycle::lifecycle::deployment_diff(&s.clone(), &self.dep.spec).kind()
+                                    < flink_lifecycle::lifecycle::DiffType::Scale)
+                    })
+            }
+            (Kind::SessionJob, JobState::Running) => {
+                life == Some(ResourceLifecycleState::Stable)
+                    && self
+                        .recorded_job_id()
+                        .and_then(|id| self.session_jobs.get(&id))
+                        .is_some_and(|j| {
+                            j.state == FlinkJobState::Running
+                                && matches!(&j.submitted, Some(DeploySpec::SessionJob(s))
+                                    if flink_lifecycle::lifecycle::session_job_diff(s, &self.sj.spec).kind()
+                                        < flink_lifecycle::lifecycle::DiffType::Scale)
+                        })
+                    && self
+                        .session_jobs
+                        .values()
+                        .filter(|j| !j.state.is_globally_terminal())
+                        .count()
+                        == 1
+            }
+        }
+    }
+
+    /// Loops until converged (a few extra loops to be sure nothing else happens) or `max`.
+    pub fn run(&mut self, max: usize) -> bool {
+        for _ in 0..max {
+            if self.converged() {
+                return true;
+            }
+            self.step(None);
+        }
+        self.converged()
+    }
+
+    /// Names of the side-effect steps taken so far (waits and no-ops left out).
+    pub fn actions(&self) -> Vec<&'static str> {
+        self.steps
+            .iter()
+            .filter(|s| s.is_side_effect() || matches!(s, Step::ReportError { .. } | Step::MarkStable))
+            .map(|s| s.name())
+            .collect()
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.status()
+            .and_then(|s| s.error().map(flink_lifecycle::lifecycle::error_message))
+    }
+}
