@@ -9,5 +9,6 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod crd;
+pub mod flink;
 pub mod lifecycle;
 pub mod validation;
