@@ -604,7 +604,7 @@ pub struct LocalCluster {
 }
 
 /// How long a cluster may take to answer REST with a registered TaskManager.
-const READY_TIMEOUT: Duration = Duration::from_secs(90);
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
 impl LocalCluster {
     fn new_run_dir(home: &FlinkHome) -> HarnessResult<tempfile::TempDir> {
@@ -652,7 +652,11 @@ impl LocalCluster {
             jobmanager,
             run_dir_guard: Some(guard),
         };
-        cluster.wait_ready(READY_TIMEOUT).await?;
+        if let Err(e) = cluster.wait_ready(READY_TIMEOUT).await {
+            cluster.stop();
+            cluster.keep_run_dir();
+            return Err(format!("{e}\n(run dir kept: {})", cluster.run_dir.display()));
+        }
         Ok(cluster)
     }
 
