@@ -33,3 +33,21 @@ run: build
 	@echo "The webhook and the controllers are not in this build yet; the CRDs above are what exists."
 
 ci: lint test
+
+## Install manifests: render every kustomize overlay into target/manifests/<overlay>.yaml.
+OVERLAYS := cert-manager self-signed self-signed-watch-namespaces
+OVERLAY ?= self-signed
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+IMAGE ?= flink-lifecycle:$(VERSION)
+
+manifests:
+	@mkdir -p target/manifests
+	@for o in $(OVERLAYS); do kubectl kustomize manifests/overlays/$$o > target/manifests/$$o.yaml && echo "target/manifests/$$o.yaml: $$(wc -c < target/manifests/$$o.yaml) bytes"; done
+
+## Install into the current kubeconfig's cluster (OVERLAY=cert-manager|self-signed|self-signed-watch-namespaces).
+deploy:
+	kubectl apply -k manifests/overlays/$(OVERLAY)
+
+## Build the operator image (multi-stage, non-root runtime).
+image:
+	docker build -t $(IMAGE) .

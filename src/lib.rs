@@ -11,4 +11,5 @@ pub mod config;
 pub mod crd;
 pub mod flink;
 pub mod lifecycle;
+pub mod rbac;
 pub mod validation;
