@@ -1,0 +1,133 @@
+-- Argo CD health check for FlinkSessionJob (flink.apache.org/v1beta1) managed by flink-lifecycle.
+-- Install: docs/argocd.md (argocd-cm key resource.customizations.health.flink.apache.org_FlinkSessionJob).
+-- Same reading as the FlinkDeployment check, without JobManager status or conditions (a session
+-- job has none: its cluster is the FlinkDeployment it names).
+local hs = {}
+
+local function reason(status)
+  local err = status.error
+  if err == nil or err == "" then
+    return nil
+  end
+  local msg = string.match(err, '"message"%s*:%s*"(.-)"%s*[,}]')
+  if msg ~= nil and msg ~= "" then
+    return msg
+  end
+  return err
+end
+
+local function with_reason(text, status)
+  local r = reason(status)
+  if r ~= nil then
+    return text .. ": " .. r
+  end
+  return text
+end
+
+if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
+  hs.status = "Progressing"
+  hs.message = "Deleting (final savepoint and cancel run before the finalizer is removed)"
+  return hs
+end
+
+local status = obj.status
+if status == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for flink-lifecycle to observe the resource"
+  return hs
+end
+
+local generation = obj.metadata and obj.metadata.generation
+if generation ~= nil and status.observedGeneration ~= nil and status.observedGeneration < generation then
+  hs.status = "Progressing"
+  hs.message = "Spec generation " .. generation .. " not reconciled yet (observed " .. status.observedGeneration .. ")"
+  return hs
+end
+
+local job_spec = (obj.spec or {}).job
+local lifecycle = status.lifecycleState
+local job_state = status.jobStatus and status.jobStatus.state
+local reconciliation = status.reconciliationStatus and status.reconciliationStatus.state
+
+if lifecycle == nil then
+  if reconciliation == "UPGRADING" or reconciliation == "ROLLING_BACK" or reconciliation == "ROLLED_BACK" then
+    lifecycle = reconciliation
+  elseif reconciliation == "DEPLOYED" then
+    lifecycle = "DEPLOYED"
+  end
+end
+
+if lifecycle == "FAILED" then
+  hs.status = "Degraded"
+  hs.message = with_reason("Job failed", status)
+  return hs
+end
+if lifecycle == "ROLLED_BACK" then
+  hs.status = "Degraded"
+  hs.message = with_reason("Upgrade rolled back to the last stable spec", status)
+  return hs
+end
+if lifecycle == "ROLLING_BACK" then
+  hs.status = "Progressing"
+  hs.message = with_reason("Rolling back", status)
+  return hs
+end
+if lifecycle == "UPGRADING" then
+  hs.status = "Progressing"
+  hs.message = "Upgrading"
+  return hs
+end
+if job_state == "FAILED" then
+  hs.status = "Degraded"
+  hs.message = with_reason("Job failed", status)
+  return hs
+end
+if lifecycle == "DELETING" or lifecycle == "DELETED" then
+  hs.status = "Progressing"
+  hs.message = "Deleting"
+  return hs
+end
+if lifecycle == "SUSPENDED" or (lifecycle == "CREATED" and job_spec ~= nil and job_spec.state == "suspended") then
+  hs.status = "Suspended"
+  hs.message = "Job is suspended"
+  return hs
+end
+if lifecycle == "CREATED" or lifecycle == nil then
+  if reason(status) ~= nil then
+    hs.status = "Degraded"
+    hs.message = with_reason("Not deployed", status)
+  else
+    hs.status = "Progressing"
+    hs.message = "Waiting for the first deployment"
+  end
+  return hs
+end
+
+if job_state == "RESTARTING" or job_state == "FAILING" then
+  hs.status = "Degraded"
+  hs.message = with_reason("Job is " .. job_state, status)
+  return hs
+end
+if job_state == "FINISHED" then
+  hs.status = "Healthy"
+  hs.message = "Job finished"
+  return hs
+end
+if job_state == "CANCELED" or job_state == "SUSPENDED" then
+  hs.status = "Suspended"
+  hs.message = "Job is " .. job_state
+  return hs
+end
+if job_state == "RUNNING" and lifecycle == "STABLE" then
+  hs.status = "Healthy"
+  hs.message = "Job is running"
+  return hs
+end
+
+hs.status = "Progressing"
+if job_state == "RUNNING" then
+  hs.message = "Job is running, waiting to be marked stable"
+else
+  hs.message = "Deploying (job " .. tostring(job_state) .. ")"
+end
+return hs
