@@ -117,7 +117,7 @@ fn upgrade_table() {
         Row {
             mode: "stateless",
             ha: false,
-            actions: &["delete-cluster", "deploy", "mark-stable"],
+            actions: &["cancel-job", "delete-cluster", "deploy", "mark-stable"],
             restore: |r| *r == RestoreSource::Empty,
             keeps_state: false,
         },
@@ -224,7 +224,7 @@ fn suspend_and_resume_per_mode() {
             vec!["stop-with-savepoint", "delete-cluster"],
             (|r: &RestoreSource| matches!(r, RestoreSource::Savepoint { .. })) as fn(&RestoreSource) -> bool,
         ),
-        ("stateless", false, vec!["delete-cluster"], |r| {
+        ("stateless", false, vec!["cancel-job", "delete-cluster"], |r| {
             *r == RestoreSource::Empty
         }),
         ("last-state", true, vec!["delete-cluster"], |r| {

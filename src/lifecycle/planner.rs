@@ -68,6 +68,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         in_progress: None,
         purpose: None,
         hops: 0,
+        decoded: std::cell::RefCell::new(None),
     };
     let step = p.decide();
     p.finish(step)
@@ -87,6 +88,7 @@ struct Planner<'a> {
     purpose: Option<DeployPurpose>,
     /// Phase changes within one plan (a guard against cycles).
     hops: u8,
+    decoded: std::cell::RefCell<Option<(String, (AnySpec, ResourceMetadata))>>,
 }
 
 type Recorded = Option<(AnySpec, ResourceMetadata)>;
@@ -119,10 +121,18 @@ impl Planner<'_> {
     }
 
     fn recorded(&self) -> Result<Recorded, String> {
-        match self.core.recon.last_reconciled_spec.as_deref() {
-            None => Ok(None),
-            Some(text) => AnySpec::decode(self.kind, text).map(Some),
+        let Some(text) = self.core.recon.last_reconciled_spec.as_deref() else {
+            return Ok(None);
+        };
+        // Decoding is the planner's main cost; the text changes only a few times per plan.
+        if let Some((cached_text, value)) = self.decoded.borrow().as_ref()
+            && cached_text == text
+        {
+            return Ok(Some(value.clone()));
         }
+        let value = AnySpec::decode(self.kind, text)?;
+        *self.decoded.borrow_mut() = Some((text.to_string(), value.clone()));
+        Ok(Some(value))
     }
 
     fn stable_spec(&self) -> Option<AnySpec> {
@@ -708,6 +718,15 @@ impl Planner<'_> {
             .map(|j| RestoreMode::from_recorded(j.upgrade_mode()))
             .unwrap_or(RestoreMode::Empty);
         let state = self.obs.job.as_ref().map(|j| j.state);
+        let still_running =
+            state.is_some_and(|s| !s.is_globally_terminal() && s != FlinkJobState::Cancelling);
+        if restore == RestoreMode::Empty && self.user_mode() != UpgradeMode::Stateless && still_running {
+            // The user asked for a stateful mode before the stateless cancel took effect.
+            self.core.recon.state = Some(ReconciliationState::Deployed);
+            self.core.job.state = state;
+            self.why("the upgrade mode changed to a stateful one before the job was cancelled: re-planning the upgrade");
+            return self.dispatch();
+        }
         match state {
             Some(FlinkJobState::Cancelling) => {
                 self.in_progress = Some("Cancelling the job".into());
@@ -1021,6 +1040,19 @@ impl Planner<'_> {
                         self.finish_suspend(rec, restore)
                     }
                     SuspendMechanism::Stateless if self.kind == Kind::SessionJob => {
+                        self.start_cancel(rec, restore)
+                    }
+                    // Cancel first while the old spec is still recorded: if the user turns to a
+                    // stateful mode before the cancel happened, the upgrade is re-planned
+                    // instead of discarding the state (the reference deletes at once).
+                    SuspendMechanism::Stateless
+                        if self.obs.jobmanager.is_ready()
+                            && self
+                                .obs
+                                .job
+                                .as_ref()
+                                .is_some_and(|j| !j.state.is_globally_terminal()) =>
+                    {
                         self.start_cancel(rec, restore)
                     }
                     SuspendMechanism::Stateless | SuspendMechanism::KeepHaMetadata => {

@@ -108,6 +108,9 @@ pub struct World {
     pub finalizer_released: bool,
     pub loops: usize,
     pub savepoint_fails: u8,
+    /// The user's upgrade mode when the last running job was stopped: state may be discarded
+    /// only if it was stateless then (or is now).
+    pub stopped_as_stateless: bool,
 }
 
 pub const NS: &str = "default";
@@ -208,6 +211,7 @@ impl World {
             finalizer_released: false,
             loops: 0,
             savepoint_fails: 0,
+            stopped_as_stateless: false,
         }
     }
 
@@ -353,7 +357,12 @@ impl World {
             }
             _ => (self.dep.spec.flat_configuration(), self.dep.spec.flink_version),
         };
-        let op = self.operator.for_resource(&flat).unwrap();
+        // for_resource re-parses the whole operator config; only needed with per-resource keys.
+        let op = if flat.keys().any(|k| k.starts_with("kubernetes.operator.")) {
+            std::borrow::Cow::Owned(self.operator.for_resource(&flat).unwrap())
+        } else {
+            std::borrow::Cow::Borrowed(&self.operator)
+        };
         let conf = effective_flink_config(&op, Some(NS), ns_version, &flat);
         let obs = self.observe();
         let id = format!("{:032x}", self.ids + 1);
@@ -439,6 +448,18 @@ impl World {
     }
 
     fn execute(&mut self, step: &Step, half: bool) -> Option<String> {
+        let stops_job = match step {
+            Step::DeleteCluster { .. } => self
+                .cluster
+                .as_ref()
+                .and_then(|c| c.job.as_ref())
+                .is_some_and(|j| !j.state.is_globally_terminal()),
+            Step::CancelJob { .. } | Step::StopWithSavepoint { .. } => true,
+            _ => false,
+        };
+        if stops_job {
+            self.stopped_as_stateless = self.desired_mode() == UpgradeMode::Stateless;
+        }
         match step {
             Step::NoOp | Step::Wait { .. } | Step::MarkStable | Step::ReportError { .. } => None,
             Step::ReleaseFinalizer => {
@@ -555,6 +576,17 @@ impl World {
     }
 
     fn start_job(&mut self, id: &str, restore: &RestoreSource) -> SimJob {
+        // Flink's checkpoint statistics report the snapshot a job was restored from.
+        let restored = match restore {
+            RestoreSource::Savepoint { path, .. } => Some((path.clone(), self.now)),
+            RestoreSource::HaMetadata { .. } => self
+                .ha
+                .as_ref()
+                .filter(|h| h.job_id == id)
+                .and_then(|h| h.checkpoint.clone())
+                .map(|c| (c, self.now)),
+            _ => None,
+        };
         let value = match restore {
             RestoreSource::Empty | RestoreSource::NoJob => 0,
             RestoreSource::Savepoint { path, .. } => match self.storage.get(path) {
@@ -596,7 +628,7 @@ impl World {
             state: FlinkJobState::Created,
             value,
             start: self.now,
-            latest_checkpoint: None,
+            latest_checkpoint: restored,
             latest_savepoint: None,
             fail_next: false,
             restarts: 0,
@@ -635,6 +667,7 @@ impl World {
         if matches!(d.restore, RestoreSource::Empty)
             && self.durable > 0
             && self.desired_mode() != UpgradeMode::Stateless
+            && !self.stopped_as_stateless
             && !self.deleting()
         {
             self.violations.push(format!(
