@@ -28,9 +28,12 @@ crds:
 verify-crds:
 	$(CARGO) test --locked --test crds
 
+DEV_CERTS := target/dev-certs
+
+## Dev webhook on loopback: generates dev certificates (if absent), serves HTTPS :9443 and admin :8080.
 run: build
-	$(BIN) crd --out target/crds-preview
-	@echo "The webhook and the controllers are not in this build yet; the CRDs above are what exists."
+	@test -f $(DEV_CERTS)/tls.crt || $(BIN) certs --out $(DEV_CERTS) --dns localhost --dns 127.0.0.1
+	$(BIN) webhook --webhook-addr 127.0.0.1:9443 --admin-addr 127.0.0.1:8080 --tls-dir $(DEV_CERTS) --session-lookup false
 
 ci: lint test
 

@@ -20,6 +20,23 @@ pub enum Command {
         #[arg(long, env = "FLINK_LIFECYCLE_CRD_OUT")]
         out: Option<std::path::PathBuf>,
     },
+    /// Serve the admission webhook (HTTPS /validate, /mutate) and the admin port.
+    Webhook(crate::webhook::WebhookCommand),
+    /// Admit manifests offline (mutation, validation, warnings): exit 1 if any is denied, 2 if
+    /// an input cannot be read.
+    Validate(crate::offline::ValidateCommand),
+    /// Write a CA and a serving certificate in Kubernetes TLS Secret layout (tls.crt, tls.key, ca.crt).
+    Certs {
+        /// Output directory.
+        #[arg(long, env = "FLINK_LIFECYCLE_CERTS_OUT")]
+        out: std::path::PathBuf,
+        /// DNS names (or IP addresses) of the serving certificate, e.g. webhook.ns.svc.
+        #[arg(long = "dns", required = true)]
+        dns: Vec<String>,
+        /// Validity of the serving certificate in days (the CA gets ten times as long).
+        #[arg(long, default_value_t = 365)]
+        days: u16,
+    },
 }
 
 /// Entry point of the binary.
@@ -28,6 +45,54 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Crd { out: None } => print_crds(),
         Command::Crd { out: Some(dir) } => write_crds(&dir),
+        Command::Webhook(cmd) => run_webhook(cmd),
+        Command::Validate(cmd) => {
+            init_tracing();
+            ExitCode::from(crate::offline::run(&cmd, &crate::validation::SystemResolver))
+        }
+        Command::Certs { out, dns, days } => write_certs(&out, &dns, days),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+fn run_webhook(cmd: crate::webhook::WebhookCommand) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::webhook::run::run(cmd)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_certs(out: &std::path::Path, dns: &[String], days: u16) -> ExitCode {
+    let today = jiff::Zoned::now().date();
+    let written =
+        crate::certs::generate(dns, today, days).and_then(|c| crate::certs::write_secret_layout(out, &c));
+    match written {
+        Ok(paths) => {
+            for p in paths {
+                println!("{}", p.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -5,11 +5,16 @@
 //! Functional core, imperative shell: [`api`] holds the wire types, [`config`] the operator
 //! configuration; validation, mutation and the lifecycle planner are pure functions over them.
 
+pub mod admin;
 pub mod api;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod crd;
 pub mod flink;
 pub mod lifecycle;
 pub mod rbac;
+pub mod offline;
+pub mod tls;
 pub mod validation;
+pub mod webhook;

@@ -1,0 +1,124 @@
+//! `flink-lifecycle certs`: a private CA and a serving certificate signed by it, written in the
+//! layout of a Kubernetes TLS Secret (`tls.crt`, `tls.key`) plus `ca.crt` for the webhook
+//! configurations' `caBundle`. For `make run`, tests and installs without cert-manager.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, date_time_ymd,
+};
+use std::path::{Path, PathBuf};
+
+/// PEM texts of a generated CA and serving pair.
+#[derive(Clone, Debug)]
+pub struct GeneratedCerts {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertsError {
+    #[error("at least one DNS name (or IP address) is needed for the serving certificate")]
+    NoNames,
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+/// Generates a CA and a serving certificate for `names` (DNS names or IP addresses), valid from
+/// yesterday (clock skew) for `days` days; the CA lives ten times as long.
+pub fn generate(names: &[String], today: jiff::civil::Date, days: u16) -> Result<GeneratedCerts, CertsError> {
+    if names.is_empty() {
+        return Err(CertsError::NoNames);
+    }
+    let start = today.yesterday().unwrap_or(today);
+    let end = |n: i64| today.checked_add(jiff::Span::new().days(n)).unwrap_or(today);
+
+    let date = |d: jiff::civil::Date| date_time_ymd(i32::from(d.year()), d.month() as u8, d.day() as u8);
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name = DistinguishedName::new();
+    ca.distinguished_name
+        .push(DnType::CommonName, "flink-lifecycle webhook CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca.not_before = date(start);
+    ca.not_after = date(end(i64::from(days) * 10));
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    let key = KeyPair::generate()?;
+    let mut leaf = CertificateParams::new(names.to_vec())?;
+    leaf.distinguished_name = DistinguishedName::new();
+    leaf.distinguished_name.push(DnType::CommonName, names[0].clone());
+    leaf.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.not_before = date(start);
+    leaf.not_after = date(end(i64::from(days)));
+    let cert = leaf.signed_by(&key, &issuer)?;
+
+    Ok(GeneratedCerts {
+        ca_pem: ca_cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// Writes `tls.crt`, `tls.key` (mode 0600) and `ca.crt` into `dir` and returns their paths.
+pub fn write_secret_layout(dir: &Path, certs: &GeneratedCerts) -> Result<Vec<PathBuf>, CertsError> {
+    let write = |name: &str, text: &str, private: bool| -> Result<PathBuf, CertsError> {
+        let path = dir.join(name);
+        let err = |source| CertsError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(err)?;
+        std::fs::write(&path, text).map_err(err)?;
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        Ok(path)
+    };
+    Ok(vec![
+        write(crate::tls::CERT_FILE, &certs.cert_pem, false)?,
+        write(crate::tls::KEY_FILE, &certs.key_pem, true)?,
+        write("ca.crt", &certs.ca_pem, false)?,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_pair_loads_as_a_serving_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = generate(
+            &["webhook.ns.svc".into(), "127.0.0.1".into()],
+            jiff::civil::date(2026, 11, 23),
+            365,
+        )
+        .unwrap();
+        let files = write_secret_layout(dir.path(), &certs).unwrap();
+        assert_eq!(files.len(), 3);
+        let (_, key) = crate::tls::load_pair(dir.path()).unwrap();
+        assert_eq!(key.cert.len(), 1);
+        assert!(matches!(
+            generate(&[], jiff::civil::date(2026, 1, 1), 1),
+            Err(CertsError::NoNames)
+        ));
+    }
+}

@@ -1,0 +1,202 @@
+//! The axum shell of the webhook: content type and size checks, body read timeout, DNS for the
+//! jarURI rule, metrics; the decision itself is [`super::review`].
+
+use super::review::{
+    BadReview, Endpoint, ReviewContext, encode_review, host_to_lookup, parse_review, request_kind, review,
+};
+use super::sessions::SessionLookup;
+use crate::admin::{RequestLabels, WebhookLabel, WebhookMetrics};
+use crate::config::OperatorConfig;
+use crate::validation::ResolvedHosts;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use kube::core::admission::{AdmissionResponse, Operation};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest accepted body: the API server's own request limit.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+/// Time allowed to receive a whole body once the headers arrived.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for the jarURI host lookup.
+pub const DNS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct WebhookState {
+    pub operator: Arc<OperatorConfig>,
+    pub sessions: Arc<dyn SessionLookup>,
+    pub metrics: WebhookMetrics,
+}
+
+/// `POST /validate`, `POST /mutate`; anything else gets a 404/405 with a message.
+pub fn router(state: WebhookState) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "unknown path: this webhook serves POST /validate and POST /mutate\n",
+            )
+        })
+        .with_state(state)
+}
+
+async fn validate(State(s): State<WebhookState>, headers: HeaderMap, body: Body) -> Response {
+    handle(Endpoint::Validate, s, headers, body).await
+}
+
+async fn mutate(State(s): State<WebhookState>, headers: HeaderMap, body: Body) -> Response {
+    handle(Endpoint::Mutate, s, headers, body).await
+}
+
+fn plain(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut text = message.into();
+    text.push('\n');
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body exceeds {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Err(_) => Err(plain(
+            StatusCode::REQUEST_TIMEOUT,
+            "the body was not received in time",
+        )),
+        Ok(Err(e)) => {
+            let length_limit =
+                std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if length_limit {
+                Err(too_large())
+            } else {
+                Err(plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the body: {e}"),
+                ))
+            }
+        }
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+async fn handle(endpoint: Endpoint, s: WebhookState, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let response = answer(endpoint, &s, &headers, body).await;
+    s.metrics
+        .duration
+        .get_or_create(&WebhookLabel {
+            webhook: endpoint.as_str(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn answer(endpoint: Endpoint, s: &WebhookState, headers: &HeaderMap, body: Body) -> Response {
+    let count = |kind: &'static str, operation: &'static str, allowed: bool| {
+        s.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                webhook: endpoint.as_str(),
+                kind,
+                operation,
+                allowed: if allowed { "true" } else { "false" },
+            })
+            .inc();
+    };
+    if !is_json(headers) {
+        count("other", "none", false);
+        return plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be an AdmissionReview as application/json",
+        );
+    }
+    let bytes = match read_body(headers, body).await {
+        Ok(b) => b,
+        Err(r) => {
+            count("other", "none", false);
+            return r;
+        }
+    };
+    let req = match parse_review(&bytes) {
+        Ok(req) => req,
+        Err(BadReview::Malformed(message)) => {
+            count("other", "none", false);
+            return plain(StatusCode::BAD_REQUEST, message);
+        }
+        Err(BadReview::NoRequest(resp) | BadReview::Unreadable(resp)) => {
+            count("other", "none", false);
+            return json_review(*resp);
+        }
+    };
+    let resolver = resolve(host_to_lookup(&req, &s.operator)).await;
+    let ctx = ReviewContext {
+        operator: &s.operator,
+        sessions: s.sessions.as_ref(),
+        resolver: &resolver,
+    };
+    let resp = review(endpoint, &req, &ctx);
+    let kind = request_kind(&req).map_or("other", |k| k.as_str());
+    let operation = match req.operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    };
+    count(kind, operation, resp.allowed);
+    json_review(resp)
+}
+
+/// Resolves the jarURI host (if any) before the pure review runs.
+async fn resolve(host: Option<String>) -> ResolvedHosts {
+    let Some(host) = host else {
+        return ResolvedHosts::default();
+    };
+    let answer = match tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host((host.as_str(), 443))).await
+    {
+        Err(_) => Err("DNS lookup timed out".to_string()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(addrs)) => Ok(addrs.map(|a| a.ip()).collect()),
+    };
+    ResolvedHosts(HashMap::from([(host, answer)]))
+}
+
+fn json_review(resp: AdmissionResponse) -> Response {
+    match encode_review(resp) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the answer: {e}"),
+        ),
+    }
+}

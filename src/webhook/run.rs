@@ -1,0 +1,229 @@
+//! `flink-lifecycle webhook`: the HTTPS admission server, the certificate reloader, the session
+//! lookup and the admin port, under one shutdown signal. The pieces are public so `run` can host
+//! the webhook next to the controllers.
+
+use super::http::{WebhookState, router};
+use super::sessions::{NoSessions, SessionLookup};
+use crate::admin::{METRICS_PREFIX, Readiness, WebhookMetrics};
+use crate::api::FlinkDeployment;
+use crate::config::OperatorConfig;
+use crate::tls::{CertStore, Reloader, ServerTimeouts, serve_tls, server_config};
+use futures::StreamExt;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Flags of the HTTPS webhook listener.
+#[derive(clap::Args, Debug, Clone)]
+pub struct WebhookArgs {
+    /// Address of the HTTPS admission endpoint.
+    #[arg(
+        id = "webhook_addr",
+        long = "webhook-addr",
+        env = "FLINK_LIFECYCLE_WEBHOOK_ADDR",
+        default_value = "0.0.0.0:9443"
+    )]
+    pub addr: SocketAddr,
+    /// Directory with `tls.crt` and `tls.key` (a mounted Kubernetes TLS Secret); reloaded on change.
+    #[arg(long, env = "FLINK_LIFECYCLE_TLS_DIR", default_value = "/certs")]
+    pub tls_dir: PathBuf,
+    /// Look up session jobs' FlinkDeployments in the cluster (needs list/watch on flinkdeployments).
+    #[arg(long, env = "FLINK_LIFECYCLE_SESSION_LOOKUP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub session_lookup: bool,
+}
+
+/// Flags of the plain-HTTP admin listener.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AdminArgs {
+    /// Address of /livez, /readyz and /metrics.
+    #[arg(
+        id = "admin_addr",
+        long = "admin-addr",
+        env = "FLINK_LIFECYCLE_ADMIN_ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub addr: SocketAddr,
+}
+
+/// The operator configuration file flag.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OperatorConfigArgs {
+    /// Operator configuration (flat or nested YAML of kubernetes.operator.* and default Flink keys).
+    #[arg(
+        id = "operator_config",
+        long = "operator-config",
+        env = "FLINK_LIFECYCLE_OPERATOR_CONFIG"
+    )]
+    pub file: Option<PathBuf>,
+}
+
+impl OperatorConfigArgs {
+    pub fn load(&self) -> Result<OperatorConfig, String> {
+        match &self.file {
+            None => Ok(OperatorConfig::default()),
+            Some(path) => OperatorConfig::from_file(path).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Everything `flink-lifecycle webhook` takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct WebhookCommand {
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub operator_config: OperatorConfigArgs,
+}
+
+/// Starts the certificate reloader and the HTTPS server; returns the server task. The listener
+/// is bound before this returns, so a bind error is reported here.
+pub async fn start_webhook(
+    args: &WebhookArgs,
+    operator: Arc<OperatorConfig>,
+    sessions: Arc<dyn SessionLookup>,
+    readiness: &Readiness,
+    registry: &mut Registry,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), String> {
+    crate::validation::warm_up().map_err(|e| format!("schema validators: {e}"))?;
+    let metrics = WebhookMetrics::register(registry);
+    let store = Arc::new(CertStore::new());
+    let mut reloader = Reloader::new(
+        args.tls_dir.clone(),
+        store.clone(),
+        metrics.clone(),
+        readiness.register("tls-certificate"),
+    );
+    reloader.poll_and_record();
+    tokio::spawn(reloader.run(shutdown.clone()));
+    let tls = server_config(store).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = router(WebhookState {
+        operator,
+        sessions,
+        metrics,
+    });
+    let task = tokio::spawn(serve_tls(
+        listener,
+        Arc::new(tls),
+        app,
+        ServerTimeouts::default(),
+        shutdown,
+    ));
+    Ok((local, task))
+}
+
+/// A reflector store of all FlinkDeployments, ready (in `readiness`) once the first list is in.
+pub async fn session_store(
+    readiness: &Readiness,
+    shutdown: CancellationToken,
+) -> Result<Arc<dyn SessionLookup>, String> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("no Kubernetes client for session lookups: {e}"))?;
+    let api: kube::Api<FlinkDeployment> = kube::Api::all(client);
+    let (reader, writer) = reflector::store();
+    let ready = readiness.register("flinkdeployment-store");
+    let stream = reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects()
+        .for_each(|event| async move {
+            if let Err(e) = event {
+                tracing::warn!(error = %e, "FlinkDeployment watch error");
+            }
+        });
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = stream => {}
+        }
+    });
+    let waiting = reader.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            synced = waiting.wait_until_ready() => ready.set_ready(synced.is_ok()),
+        }
+    });
+    Ok(Arc::new(reader))
+}
+
+/// Cancels `token` on the first SIGTERM or SIGINT.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received; draining");
+        token.cancel();
+    });
+}
+
+/// Installs ring as the process-wide rustls provider (ignored when one is installed already).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Runs `flink-lifecycle webhook` until SIGTERM/SIGINT.
+pub async fn run(cmd: WebhookCommand) -> Result<(), String> {
+    install_crypto_provider();
+    let operator = Arc::new(cmd.operator_config.load()?);
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let readiness = Readiness::new();
+    let mut registry = Registry::with_prefix(METRICS_PREFIX);
+    let sessions: Arc<dyn SessionLookup> = if cmd.webhook.session_lookup {
+        session_store(&readiness, shutdown.clone()).await?
+    } else {
+        Arc::new(NoSessions)
+    };
+    let (addr, server) = start_webhook(
+        &cmd.webhook,
+        operator,
+        sessions,
+        &readiness,
+        &mut registry,
+        shutdown.clone(),
+    )
+    .await?;
+    let admin_listener = tokio::net::TcpListener::bind(cmd.admin.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cmd.admin.addr))?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    let admin = tokio::spawn(crate::admin::serve(
+        admin_listener,
+        crate::admin::router(readiness, Arc::new(registry)),
+        shutdown.clone(),
+    ));
+    println!(
+        "webhook: https://{addr}/validate and https://{addr}/mutate (certificate from {})",
+        cmd.webhook.tls_dir.display()
+    );
+    println!("admin:   http://{admin_addr}/livez  http://{admin_addr}/readyz  http://{admin_addr}/metrics");
+    let _ = server.await;
+    let _ = admin.await;
+    Ok(())
+}
