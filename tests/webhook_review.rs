@@ -1,0 +1,366 @@
+//! The webhook's answers through its axum router (no network): allowed, denied with the uid,
+//! patched, warned, malformed and odd requests; and a property test that no body panics it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "webhook_support/mod.rs"]
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine;
+use flink_lifecycle::admin::WebhookMetrics;
+use flink_lifecycle::api::FlinkDeployment;
+use flink_lifecycle::config::OperatorConfig;
+use flink_lifecycle::webhook::http::{WebhookState, router};
+use flink_lifecycle::webhook::{KnownSessions, NoSessions, SessionLookup};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const UPDATE: &str = include_str!("fixtures/admission/flinkdeployment-update.json");
+
+fn state(sessions: Arc<dyn SessionLookup>) -> WebhookState {
+    WebhookState {
+        operator: Arc::new(OperatorConfig::default()),
+        sessions,
+        metrics: WebhookMetrics::unregistered(),
+    }
+}
+
+async fn post(state: WebhookState, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+    let req = Request::post(path)
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap();
+    let resp = router(state).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, bytes.to_vec())
+}
+
+async fn admit(path: &str, body: Vec<u8>) -> Value {
+    admit_with(state(Arc::new(NoSessions)), path, body).await
+}
+
+async fn admit_with(state: WebhookState, path: &str, body: Vec<u8>) -> Value {
+    let (status, bytes) = post(state, path, "application/json", body).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&bytes));
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(v["kind"], "AdmissionReview");
+    v["response"].clone()
+}
+
+fn update_review() -> Value {
+    serde_json::from_str(UPDATE).unwrap()
+}
+
+#[tokio::test]
+async fn realistic_update_is_allowed_with_a_line_about_the_running_job() {
+    let r = admit("/validate", UPDATE.as_bytes().to_vec()).await;
+    assert_eq!(r["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(r["allowed"], true, "{r}");
+    let warnings: Vec<String> = serde_json::from_value(r["warnings"].clone()).unwrap();
+    assert!(
+        warnings.iter().any(|w| w.contains("savepoint")),
+        "the change line comes from lifecycle::describe_deployment_change: {warnings:?}"
+    );
+    assert!(r.get("patch").is_none());
+}
+
+#[tokio::test]
+async fn the_change_line_is_the_planners() {
+    let review = update_review();
+    let old: FlinkDeployment = serde_json::from_value(review["request"]["oldObject"].clone()).unwrap();
+    let new: FlinkDeployment = serde_json::from_value(review["request"]["object"].clone()).unwrap();
+    let line = flink_lifecycle::lifecycle::describe_deployment_change(&old, &new, &OperatorConfig::default())
+        .unwrap();
+    let r = admit("/validate", UPDATE.as_bytes().to_vec()).await;
+    let warnings: Vec<String> = serde_json::from_value(r["warnings"].clone()).unwrap();
+    assert!(warnings.contains(&line), "{line} not in {warnings:?}");
+}
+
+#[tokio::test]
+async fn invalid_spec_is_denied_with_uid_and_a_message_that_says_where_and_how() {
+    let mut review = update_review();
+    review["request"]["object"]["spec"]["flinkConfiguration"]
+        .as_object_mut()
+        .unwrap()
+        .remove("execution.checkpointing.savepoint-dir");
+    let r = admit("/validate", serde_json::to_vec(&review).unwrap()).await;
+    assert_eq!(r["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["status"]["code"], 403);
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("spec.flinkConfiguration[execution.checkpointing.savepoint-dir]"),
+        "{msg}"
+    );
+    assert!(msg.contains("Set execution.checkpointing.savepoint-dir"), "{msg}");
+}
+
+#[tokio::test]
+async fn pod_template_typo_is_denied_with_its_path() {
+    let mut review = update_review();
+    review["request"]["object"]["spec"]["podTemplate"]["spec"]["containers"][0]["volumeMount"] = json!([]);
+    let r = admit("/validate", serde_json::to_vec(&review).unwrap()).await;
+    assert_eq!(r["allowed"], false);
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("spec.podTemplate.spec.containers[0]"), "{msg}");
+    assert!(msg.contains("volumeMount"), "{msg}");
+}
+
+#[tokio::test]
+async fn session_job_is_labelled_once_and_checked_against_its_session() {
+    let job = json!({
+        "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkSessionJob",
+        "metadata": {"name": "wc", "namespace": "streaming"},
+        "spec": {"deploymentName": "orders", "job": {"jarURI": "https://8.8.8.8/wc.jar", "parallelism": 2}}
+    });
+    let r = admit("/mutate", support::review("m-1", "CREATE", &job, None)).await;
+    assert_eq!(r["uid"], "m-1");
+    assert_eq!(r["patchType"], "JSONPatch");
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(r["patch"].as_str().unwrap())
+        .unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
+    let mut labelled = job.clone();
+    json_patch::patch(&mut labelled, &patch).unwrap();
+    assert_eq!(labelled["metadata"]["labels"]["target.session"], "orders");
+    let again = admit(
+        "/mutate",
+        support::review("m-2", "UPDATE", &labelled, Some(&labelled)),
+    )
+    .await;
+    assert!(
+        again.get("patch").is_none() && again.get("patchType").is_none(),
+        "no patch when nothing changes: {again}"
+    );
+
+    let app: FlinkDeployment = serde_json::from_value(update_review()["request"]["object"].clone()).unwrap();
+    let sessions = Arc::new(KnownSessions::new([app]));
+    let r = admit_with(
+        state(sessions),
+        "/validate",
+        support::review("v-1", "CREATE", &labelled, None),
+    )
+    .await;
+    assert_eq!(r["allowed"], false);
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("application cluster"),
+        "{r}"
+    );
+
+    let r = admit("/validate", support::review("v-2", "CREATE", &labelled, None)).await;
+    assert_eq!(r["allowed"], true);
+    assert!(r["warnings"][0].as_str().unwrap().contains("not found"), "{r}");
+}
+
+#[tokio::test]
+async fn deployments_are_never_mutated() {
+    let r = admit("/mutate", UPDATE.as_bytes().to_vec()).await;
+    assert_eq!(r["allowed"], true);
+    assert!(r.get("patch").is_none());
+}
+
+#[tokio::test]
+async fn odd_requests_get_clear_answers() {
+    // Not JSON: 400 with a message.
+    let (status, body) = post(
+        state(Arc::new(NoSessions)),
+        "/validate",
+        "application/json",
+        b"{nope".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("not JSON"));
+    // Wrong content type: 415.
+    let (status, _) = post(
+        state(Arc::new(NoSessions)),
+        "/validate",
+        "text/plain",
+        UPDATE.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Wrong version: 400 naming it.
+    let mut v1beta1 = update_review();
+    v1beta1["apiVersion"] = json!("admission.k8s.io/v1beta1");
+    let (status, body) = post(
+        state(Arc::new(NoSessions)),
+        "/validate",
+        "application/json",
+        serde_json::to_vec(&v1beta1).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("admission.k8s.io/v1"));
+    // No request: a well-formed answer without uid.
+    let r = admit(
+        "/validate",
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["uid"], "");
+    // A request whose object does not type: denied, uid kept.
+    let mut broken = update_review();
+    broken["request"]["object"]["spec"]["job"]["parallelism"] = json!("twelve");
+    let r = admit("/validate", serde_json::to_vec(&broken).unwrap()).await;
+    assert_eq!(
+        (r["uid"].as_str(), r["allowed"].as_bool()),
+        (Some("705ab4f5-6393-11e8-b7cc-42010a800002"), Some(false))
+    );
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.job.parallelism"),
+        "{r}"
+    );
+    // A request that is not even an AdmissionRequest but has a uid: denied, uid kept.
+    let r = admit("/validate", br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-9","operation":"EXPLODE"}}"#.to_vec()).await;
+    assert_eq!(
+        (r["uid"].as_str(), r["allowed"].as_bool()),
+        (Some("u-9"), Some(false))
+    );
+    // Unknown path and method.
+    let (status, _) = post(state(Arc::new(NoSessions)), "/admit", "application/json", vec![]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let resp = router(state(Arc::new(NoSessions)))
+        .oneshot(Request::get("/validate").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn other_kinds_operations_and_canaries_pass_untouched() {
+    let mut other = update_review();
+    other["request"]["kind"] =
+        json!({"group": "flink.apache.org", "version": "v1beta1", "kind": "FlinkStateSnapshot"});
+    let r = admit("/validate", serde_json::to_vec(&other).unwrap()).await;
+    assert_eq!(r["allowed"], true);
+    assert!(r["warnings"][0].as_str().unwrap().contains("does not check"));
+
+    let mut delete = update_review();
+    delete["request"]["operation"] = json!("DELETE");
+    delete["request"]["object"] = Value::Null;
+    let r = admit("/validate", serde_json::to_vec(&delete).unwrap()).await;
+    assert_eq!(
+        (r["allowed"].as_bool(), r["uid"].as_str()),
+        (Some(true), Some("705ab4f5-6393-11e8-b7cc-42010a800002"))
+    );
+
+    let mut canary = update_review();
+    canary["request"]["object"]["metadata"]["labels"]["flink.apache.org/canary"] = json!("true");
+    canary["request"]["object"]["spec"]["serviceAccount"] = Value::Null;
+    let r = admit("/validate", serde_json::to_vec(&canary).unwrap()).await;
+    assert_eq!(r["allowed"], true);
+
+    let mut dry = update_review();
+    dry["request"]["dryRun"] = json!(true);
+    let r = admit("/validate", serde_json::to_vec(&dry).unwrap()).await;
+    assert_eq!(
+        r["allowed"], true,
+        "dryRun is answered like any request (no side effects exist)"
+    );
+}
+
+fn arbitrary_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "[a-zA-Z0-9./:-]{0,12}".prop_map(Value::String),
+        prop::sample::select(vec![
+            "FlinkDeployment",
+            "FlinkSessionJob",
+            "CREATE",
+            "UPDATE",
+            "admission.k8s.io/v1",
+            "AdmissionReview",
+            "flink.apache.org",
+            "v1_20",
+            "last-state"
+        ])
+        .prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(5, 64, 8, |inner| {
+        let keys = prop::sample::select(vec![
+            "apiVersion",
+            "kind",
+            "request",
+            "uid",
+            "operation",
+            "object",
+            "oldObject",
+            "spec",
+            "metadata",
+            "job",
+            "name",
+            "namespace",
+            "group",
+            "status",
+            "flinkConfiguration",
+            "deploymentName",
+            "upgradeMode",
+            "podTemplate",
+            "x",
+        ]);
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(keys, inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+        ]
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn answers(path: &'static str, body: Vec<u8>) {
+    let (status, bytes) =
+        runtime().block_on(post(state(Arc::new(NoSessions)), path, "application/json", body));
+    if status == StatusCode::OK {
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(v["response"]["allowed"].is_boolean(), "{v}");
+    } else {
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(!bytes.is_empty(), "a 400 carries a message");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_always_get_an_answer(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        answers("/validate", body);
+    }
+
+    #[test]
+    fn arbitrary_json_always_gets_an_answer(v in arbitrary_json(), mutate in any::<bool>()) {
+        answers(if mutate { "/mutate" } else { "/validate" }, serde_json::to_vec(&v).unwrap());
+    }
+
+    #[test]
+    fn arbitrary_objects_inside_a_real_review_always_get_an_answer(obj in arbitrary_json(), op in prop::sample::select(vec!["CREATE", "UPDATE", "DELETE"])) {
+        let mut review = update_review();
+        review["request"]["object"] = obj.clone();
+        review["request"]["operation"] = json!(op);
+        answers("/validate", serde_json::to_vec(&review).unwrap());
+        let mut spec_only = update_review();
+        spec_only["request"]["object"]["spec"] = obj;
+        answers("/validate", serde_json::to_vec(&spec_only).unwrap());
+    }
+}

@@ -1,0 +1,272 @@
+//! The real server over real TLS with a rustls client: decisions, HTTP-level rejections,
+//! protocol versions, readiness, and certificate rotation by a Secret volume's `..data`
+//! symlink swap while serving (keeping the last good pair when the new one is broken).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "webhook_support/mod.rs"]
+mod support;
+
+use flink_lifecycle::config::OperatorConfig;
+use flink_lifecycle::webhook::NoSessions;
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use support::{Client, client_config, start};
+
+const UPDATE: &str = include_str!("fixtures/admission/flinkdeployment-update.json");
+const ALL: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// Lays out `dir` as the kubelet does for a Secret volume: `..<ts>/` with the files, `..data`
+/// pointing at it, and `tls.crt`/`tls.key` pointing through `..data`.
+fn secret_volume(dir: &Path, generation: &str) -> Vec<u8> {
+    let data = dir.join(format!("..{generation}"));
+    std::fs::create_dir_all(&data).unwrap();
+    let ca = support::write_certs(&data);
+    std::os::unix::fs::symlink(format!("..{generation}"), dir.join("..data")).unwrap();
+    for f in ["tls.crt", "tls.key", "ca.crt"] {
+        std::os::unix::fs::symlink(format!("..data/{f}"), dir.join(f)).unwrap();
+    }
+    ca
+}
+
+/// The kubelet's atomic update: new timestamped dir, `..data_tmp` symlink renamed over `..data`.
+fn swap_secret(dir: &Path, generation: &str, write: impl FnOnce(&Path)) {
+    let data = dir.join(format!("..{generation}"));
+    std::fs::create_dir_all(&data).unwrap();
+    write(&data);
+    let tmp = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(format!("..{generation}"), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+}
+
+#[tokio::test]
+async fn decisions_over_tls_with_keep_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::write_certs(dir.path());
+    let server = start(dir.path(), OperatorConfig::default(), Arc::new(NoSessions)).await;
+    assert!(
+        server.readiness.is_ready(),
+        "ready once the certificate is loaded"
+    );
+    let mut c = Client::connect(server.addr, client_config(&[&ca], ALL))
+        .await
+        .unwrap();
+
+    // allowed + warned (one keep-alive connection for everything below)
+    let r = c
+        .post("/validate", "application/json", UPDATE.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["response"]["allowed"], true);
+    assert!(!v["response"]["warnings"].as_array().unwrap().is_empty());
+
+    // denied
+    let job = json!({"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkSessionJob",
+        "metadata": {"name": "j", "namespace": "ns"},
+        "spec": {"deploymentName": "s", "job": {"jarURI": "http://10.0.0.1/j.jar", "parallelism": 1}}});
+    let r = c
+        .post(
+            "/validate",
+            "application/json",
+            &support::review("d-1", "CREATE", &job, None),
+        )
+        .await
+        .unwrap();
+    let v = r.json();
+    assert_eq!(
+        (v["response"]["uid"].as_str(), v["response"]["allowed"].as_bool()),
+        (Some("d-1"), Some(false))
+    );
+    assert!(
+        v["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.job.jarURI")
+    );
+
+    // patched
+    let r = c
+        .post(
+            "/mutate",
+            "application/json; charset=utf-8",
+            &support::review("p-1", "CREATE", &job, None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.json()["response"]["patchType"], "JSONPatch");
+
+    // malformed JSON
+    let r = c
+        .post("/validate", "application/json", b"{\"request\": ")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("not JSON"));
+
+    // wrong content type
+    let r = c
+        .post("/validate", "application/x-www-form-urlencoded", b"a=b")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 415);
+
+    // still the same connection
+    let r = c
+        .post("/validate", "application/json", UPDATE.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+
+    // oversized: declared length above 3 MiB is refused before reading it
+    let mut big = Client::connect(server.addr, client_config(&[&ca], ALL))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        4 * 1024 * 1024
+    );
+    let r = big.raw(head.as_bytes()).await.unwrap();
+    assert_eq!(r.status, 413);
+    // oversized and actually sent (chunked, no length): cut at the limit
+    let mut chunked = Client::connect(server.addr, client_config(&[&ca], ALL))
+        .await
+        .unwrap();
+    let mut req = b"POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    let chunk = vec![b' '; 1024 * 1024];
+    for _ in 0..4 {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(&chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let r = chunked.raw_lenient(&req).await.unwrap();
+    assert_eq!(r.status, 413);
+
+    // TLS 1.2 is accepted
+    let mut tls12 = Client::connect(server.addr, client_config(&[&ca], &[&rustls::version::TLS12]))
+        .await
+        .unwrap();
+    assert_eq!(
+        tls12.stream.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    assert_eq!(
+        tls12
+            .post("/validate", "application/json", UPDATE.as_bytes())
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+
+    let metrics = flink_lifecycle::admin::encode(&server.registry);
+    assert!(metrics.contains("webhook_requests_total{webhook=\"validate\",kind=\"FlinkDeployment\",operation=\"UPDATE\",allowed=\"true\"} 3"), "{metrics}");
+    assert!(
+        metrics.contains("webhook_request_duration_seconds_count{webhook=\"validate\"}"),
+        "{metrics}"
+    );
+
+    server.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), server.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn not_ready_and_no_handshake_without_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), OperatorConfig::default(), Arc::new(NoSessions)).await;
+    assert!(!server.readiness.is_ready());
+    let other = tempfile::tempdir().unwrap();
+    let ca = support::write_certs(other.path());
+    assert!(
+        Client::connect(server.addr, client_config(&[&ca], ALL))
+            .await
+            .is_err()
+    );
+    // The certificate appears: served within the reload interval, and ready.
+    for f in ["tls.crt", "tls.key"] {
+        std::fs::copy(other.path().join(f), dir.path().join(f)).unwrap();
+    }
+    let mut ok = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if Client::connect(server.addr, client_config(&[&ca], ALL))
+            .await
+            .is_ok()
+        {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "certificate picked up");
+    assert!(server.readiness.is_ready());
+    server.shutdown.cancel();
+}
+
+async fn served_leaf(addr: std::net::SocketAddr, cas: &[&[u8]]) -> Vec<u8> {
+    Client::connect(addr, client_config(cas, ALL))
+        .await
+        .unwrap()
+        .server_leaf()
+}
+
+#[tokio::test]
+async fn rotation_by_symlink_swap_while_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_a = secret_volume(dir.path(), "2026_11_23_a");
+    let server = start(dir.path(), OperatorConfig::default(), Arc::new(NoSessions)).await;
+    let leaf_a = served_leaf(server.addr, &[&ca_a]).await;
+
+    // A connection open across the swap keeps working.
+    let mut long_lived = Client::connect(server.addr, client_config(&[&ca_a], ALL))
+        .await
+        .unwrap();
+
+    let mut ca_b = Vec::new();
+    swap_secret(dir.path(), "2026_11_23_b", |d| ca_b = support::write_certs(d));
+    let mut leaf_b = leaf_a.clone();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        leaf_b = served_leaf(server.addr, &[&ca_a, &ca_b]).await;
+        if leaf_b != leaf_a {
+            break;
+        }
+    }
+    assert_ne!(leaf_b, leaf_a, "the swapped certificate is served");
+    // New clients trusting only the new CA connect.
+    served_leaf(server.addr, &[&ca_b]).await;
+    assert_eq!(
+        long_lived
+            .post("/validate", "application/json", UPDATE.as_bytes())
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+
+    // A broken pair (key of another certificate) is refused; the last good one stays.
+    swap_secret(dir.path(), "2026_11_23_c", |d| {
+        let scratch = tempfile::tempdir().unwrap();
+        support::write_certs(scratch.path());
+        std::fs::copy(dir.path().join("..2026_11_23_b/tls.crt"), d.join("tls.crt")).unwrap();
+        std::fs::copy(scratch.path().join("tls.key"), d.join("tls.key")).unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(served_leaf(server.addr, &[&ca_b]).await, leaf_b);
+    let metrics = flink_lifecycle::admin::encode(&server.registry);
+    assert!(
+        metrics.contains("tls_reloads_total{result=\"error\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tls_reloads_total{result=\"success\"} 2"),
+        "{metrics}"
+    );
+    assert!(server.readiness.is_ready());
+    server.shutdown.cancel();
+}
