@@ -54,3 +54,7 @@ deploy:
 ## Build the operator image (multi-stage, non-root runtime).
 image:
 	docker build -t $(IMAGE) .
+
+## Benchmarks (optimised build): webhook reviews/s and latency over TLS -> bench-results/webhook.md
+bench:
+	$(CARGO) bench --locked --bench webhook
