@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use flink::{
     CounterReport, FLINK_1_20, FLINK_2, FlinkHome, FlinkInstall, LocalCluster, TestJob, TestJobArgs,
 };
-use flink_lifecycle::flink::{FlinkRestClient, JarId, JarRunRequest, JobState};
+use flink_lifecycle::flink::{
+    CancelOutcome, CheckpointStatistics, FlinkError, FlinkRestClient, JarId, JarRunRequest, JobHealthMetrics,
+    JobState, OperationStatus, SavepointRequest, SavepointStatus, StopRequest, TriggerId, await_savepoint,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -142,6 +145,123 @@ async fn wait_counter(out: &Path, what: &str, ok: impl Fn(&CounterReport) -> boo
     }
 }
 
+impl Ctx {
+    async fn wait_state(&mut self, job: &str, want: JobState, label: &str) {
+        let started = Instant::now();
+        loop {
+            match self.client.job_state(job).await {
+                Ok(s) if s == want => break,
+                Ok(s) if s.is_globally_terminal() => {
+                    self.fail(&format!("job {job} ended {s}, expected {want}"))
+                }
+                Err(e) if started.elapsed() > WAIT => self.fail(&format!("job state: {e}")),
+                _ if started.elapsed() > WAIT => self.fail(&format!("job {job} never {want}")),
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        self.record(label, started.elapsed());
+    }
+
+    async fn await_savepoint(
+        &mut self,
+        job: &str,
+        trigger: &TriggerId,
+        label: &str,
+        started: Instant,
+    ) -> SavepointStatus {
+        let status = await_savepoint(&self.client, job, trigger, Duration::from_millis(20), WAIT)
+            .await
+            .unwrap_or_else(|e| self.fail(&format!("{label}: {e}")));
+        self.record(label, started.elapsed());
+        status
+    }
+
+    async fn wait_stats(
+        &mut self,
+        job: &str,
+        label: &str,
+        ok: impl Fn(&CheckpointStatistics) -> bool,
+    ) -> CheckpointStatistics {
+        let started = Instant::now();
+        loop {
+            let stats = self.client.checkpoint_statistics(job).await;
+            if let Ok(stats) = &stats
+                && ok(stats)
+            {
+                self.record(label, started.elapsed());
+                return stats.clone();
+            }
+            if started.elapsed() > WAIT {
+                self.fail(&format!("{label}: {stats:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for a completed checkpoint with an id above `after` and returns (id, path).
+    async fn wait_checkpoint_after(&mut self, job: &str, after: i64) -> (i64, String) {
+        let started = Instant::now();
+        loop {
+            let stats = self.client.checkpoint_statistics(job).await;
+            if let Ok(stats) = &stats
+                && let Some(c) = &stats.latest.completed
+                && let (Some(id), Some(path)) = (c.id, c.external_path.clone())
+                && id > after
+            {
+                return (id, path);
+            }
+            if started.elapsed() > WAIT {
+                self.fail(&format!("no checkpoint after {after}: {stats:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_restarts(&mut self, job: &str, at_least: i64) -> i64 {
+        let started = Instant::now();
+        loop {
+            let m = self.client.job_health_metrics(job).await;
+            if let Ok(JobHealthMetrics {
+                num_restarts: Some(n),
+                ..
+            }) = m
+                && n >= at_least
+            {
+                self.record("failure -> numRestarts visible", started.elapsed());
+                return n;
+            }
+            if started.elapsed() > WAIT {
+                self.fail(&format!("numRestarts never reached {at_least}: {m:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves a raw GET body as a parsing fixture when FLINK_LIFECYCLE_CAPTURE_FIXTURES is set.
+    async fn capture(&self, name: &str, path: &str) {
+        if std::env::var_os("FLINK_LIFECYCLE_CAPTURE_FIXTURES").is_none() {
+            return;
+        }
+        let body = reqwest::get(format!("{}{path}", self.cluster.rest_url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/flink-rest")
+            .join(&self.cluster.home.version);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.json")), body).unwrap();
+    }
+
+    fn print_timings(&self) {
+        for (what, took) in &self.timings {
+            eprintln!("[flink {}] {what}: {took:.2?}", self.cluster.home.version);
+        }
+    }
+}
+
 async fn session_lifecycle(version: &str) {
     let mut ctx = Ctx::session(version).await;
     let overview = ctx.client.cluster_overview().await.expect("overview");
@@ -149,8 +269,15 @@ async fn session_lifecycle(version: &str) {
     assert_eq!(overview.taskmanagers, Some(1));
     let config = ctx.client.dashboard_config().await.expect("config");
     assert_eq!(config.flink_version.as_deref(), Some(version));
+    let jm_config = ctx.client.jobmanager_config().await.expect("jobmanager config");
+    assert_eq!(
+        jm_config.get("rest.port").map(String::as_str),
+        Some(ctx.cluster.ports.rest.to_string().as_str())
+    );
+    ctx.capture("overview", "/overview").await;
+    ctx.capture("config", "/config").await;
 
-    // Submit, observe RUNNING and the job's own counter moving.
+    // Submit, observe RUNNING and the job's own counter moving from empty state.
     let (args, out) = ctx.job_args("first");
     let job = ctx.submit(&args, None).await;
     ctx.wait_running(&job).await;
@@ -159,10 +286,324 @@ async fn session_lifecycle(version: &str) {
     assert_eq!(jobs.job(&job).map(|j| j.name.as_str()), Some("first"));
     let report = wait_counter(&out, "first job counts", |r| r.max >= 5).await;
     assert_eq!(report.restored_min, 0, "a fresh job starts from empty state");
+    let (first_cp, first_cp_path) = ctx.wait_checkpoint_after(&job, 0).await;
+    assert!(first_cp_path.contains(&job), "{first_cp_path}");
+    ctx.capture("jobs-overview", "/jobs/overview").await;
+    ctx.capture("job-details-running", &format!("/jobs/{job}")).await;
+    ctx.capture("checkpoints-running", &format!("/jobs/{job}/checkpoints"))
+        .await;
 
-    for (what, took) in &ctx.timings {
-        eprintln!("[flink {version}] {what}: {took:?}");
+    // Trigger a savepoint and wait for it; checkpoint statistics show it as latest savepoint.
+    let started = Instant::now();
+    let trigger = ctx
+        .client
+        .trigger_savepoint(
+            &job,
+            &SavepointRequest {
+                target_directory: Some(ctx.cluster.savepoint_dir()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| ctx.fail(&format!("trigger savepoint: {e}")));
+    let first_savepoint = match ctx
+        .await_savepoint(&job, &trigger, "savepoint trigger -> COMPLETED", started)
+        .await
+    {
+        SavepointStatus::Completed { location } => location,
+        other => ctx.fail(&format!("savepoint: {other:?}")),
+    };
+    ctx.capture(
+        "savepoint-status-completed",
+        &format!("/jobs/{job}/savepoints/{trigger}"),
+    )
+    .await;
+    // Checkpoint statistics are cached by the REST handler (web.refresh-interval): poll.
+    let stats = ctx
+        .wait_stats(&job, "savepoint -> visible in checkpoint statistics", |s| {
+            s.latest
+                .savepoint
+                .as_ref()
+                .and_then(|s| s.external_path.as_deref())
+                == Some(first_savepoint.as_str())
+        })
+        .await;
+    assert!(stats.counts.completed.unwrap_or(0) >= 2, "{:?}", stats.counts);
+    assert!(stats.latest_snapshot().map(|s| s.id).unwrap_or(0) > first_cp);
+    // An induced failure raises numRestarts; the exception is readable.
+    std::fs::write(args.fail_file.as_ref().unwrap(), b"").unwrap();
+    ctx.wait_restarts(&job, 1).await;
+    ctx.wait_state(&job, JobState::Running, "restart -> RUNNING again")
+        .await;
+    let details = ctx.client.job_details(&job).await.expect("details");
+    assert!(
+        details.entered(&JobState::Restarting).is_some(),
+        "{:?}",
+        details.timestamps
+    );
+    let exceptions = ctx.client.job_exceptions(&job).await.expect("exceptions");
+    let summary = exceptions.latest_summary().unwrap_or_default();
+    assert!(summary.contains("induced failure via"), "{summary}");
+    ctx.capture("exceptions-after-failure", &format!("/jobs/{job}/exceptions"))
+        .await;
+    ctx.capture(
+        "metrics",
+        &format!("/jobs/{job}/metrics?get=numRestarts,fullRestarts,numberOfCompletedCheckpoints"),
+    )
+    .await;
+    ctx.capture(
+        "metrics-unknown",
+        &format!("/jobs/{job}/metrics?get=noSuchMetric"),
+    )
+    .await;
+
+    // A savepoint on a restarting job fails cleanly: a typed failure, not a hang.
+    let sticky = args.sticky_fail_file.clone().unwrap();
+    std::fs::write(&sticky, b"").unwrap();
+    ctx.wait_state(&job, JobState::Restarting, "sticky failure -> RESTARTING")
+        .await;
+    let started = Instant::now();
+    let trigger = ctx
+        .client
+        .trigger_savepoint(&job, &SavepointRequest::default())
+        .await
+        .unwrap_or_else(|e| ctx.fail(&format!("trigger savepoint while restarting: {e}")));
+    match ctx
+        .await_savepoint(&job, &trigger, "savepoint while RESTARTING -> Failed", started)
+        .await
+    {
+        SavepointStatus::Failed { cause } => {
+            assert!(!cause.is_empty());
+            eprintln!("[flink {version}] savepoint while restarting: {cause}");
+        }
+        other => ctx.fail(&format!("savepoint of a restarting job: {other:?}")),
     }
+    ctx.capture(
+        "savepoint-status-failed",
+        &format!("/jobs/{job}/savepoints/{trigger}"),
+    )
+    .await;
+    std::fs::remove_file(&sticky).unwrap();
+    ctx.wait_running(&job).await;
+
+    // Stop-with-savepoint: FINISHED, path returned.
+    let before_stop = wait_counter(&out, "counting again", |r| r.max >= report.max + 10).await;
+    let started = Instant::now();
+    let trigger = ctx
+        .client
+        .stop_with_savepoint(
+            &job,
+            &StopRequest {
+                target_directory: Some(ctx.cluster.savepoint_dir()),
+                drain: false,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| ctx.fail(&format!("stop: {e}")));
+    let stop_savepoint = match ctx
+        .await_savepoint(&job, &trigger, "stop-with-savepoint -> COMPLETED", started)
+        .await
+    {
+        SavepointStatus::Completed { location } => location,
+        other => ctx.fail(&format!("stop-with-savepoint: {other:?}")),
+    };
+    ctx.wait_state(&job, JobState::Finished, "stop COMPLETED -> FINISHED")
+        .await;
+    assert!(
+        Path::new(stop_savepoint.trim_start_matches("file:")).is_dir(),
+        "{stop_savepoint}"
+    );
+
+    // Restore from the savepoint: statistics name it, and the keyed counter continues.
+    let (args2, out2) = ctx.job_args("from-savepoint");
+    let job2 = ctx.submit(&args2, Some(&stop_savepoint)).await;
+    ctx.wait_running(&job2).await;
+    let stats = ctx
+        .wait_stats(&job2, "restored job -> latest.restored visible", |s| {
+            s.restored_path().is_some()
+        })
+        .await;
+    assert_eq!(
+        stats.restored_path(),
+        Some(stop_savepoint.as_str()),
+        "{:?}",
+        stats.latest.restored
+    );
+    let restored = wait_counter(&out2, "restored job sees all keys", |r| r.keys_seen == 4).await;
+    assert!(
+        restored.restored_min >= before_stop.max - 1,
+        "counter restarted instead of continuing: restored {restored:?}, before stop {before_stop:?}"
+    );
+    ctx.capture("checkpoints-restored", &format!("/jobs/{job2}/checkpoints"))
+        .await;
+
+    // Cancel: CANCELED, the retained checkpoint restores and the counter continues again.
+    let grown = wait_counter(&out2, "counting after restore", |r| {
+        r.max >= restored.restored_min + 20
+    })
+    .await;
+    // The retained checkpoint must cover `grown`: the first one completed after it was read.
+    let latest_id = ctx
+        .client
+        .checkpoint_statistics(&job2)
+        .await
+        .expect("stats")
+        .latest
+        .completed
+        .and_then(|c| c.id)
+        .unwrap_or(0);
+    let (_, retained) = ctx.wait_checkpoint_after(&job2, latest_id).await;
+    let started = Instant::now();
+    let outcome = ctx.client.cancel_job(&job2).await.expect("cancel");
+    assert_eq!(outcome, CancelOutcome::Requested);
+    ctx.record("cancel (REST call)", started.elapsed());
+    ctx.wait_state(&job2, JobState::Canceled, "cancel -> CANCELED")
+        .await;
+    assert!(
+        Path::new(retained.trim_start_matches("file:")).is_dir(),
+        "retained checkpoint {retained} gone"
+    );
+    let (args3, out3) = ctx.job_args("from-checkpoint");
+    let job3 = ctx.submit(&args3, Some(&retained)).await;
+    ctx.wait_running(&job3).await;
+    let stats = ctx
+        .wait_stats(&job3, "restored job -> latest.restored visible", |s| {
+            s.restored_path().is_some()
+        })
+        .await;
+    assert_eq!(stats.restored_path(), Some(retained.as_str()));
+    let from_cp = wait_counter(&out3, "job restored from checkpoint", |r| r.keys_seen == 4).await;
+    assert!(
+        from_cp.restored_min >= grown.max - 1,
+        "restored from checkpoint {from_cp:?}, counter was {grown:?} before it"
+    );
+    ctx.client.cancel_job(&job3).await.expect("cancel job3");
+
+    // A bad savepoint path is a clear error.
+    let (args4, _) = ctx.job_args("bad-savepoint");
+    let request = JarRunRequest {
+        entry_class: Some(TestJob::MAIN_CLASS.to_string()),
+        program_args_list: args4.to_args(),
+        savepoint_path: Some("file:///no/such/savepoint-000000-000000000000".into()),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let err = ctx.client.run_jar(&ctx.jar, &request).await.unwrap_err();
+    ctx.record("run with bad savepoint -> error", started.elapsed());
+    match &err {
+        FlinkError::Http {
+            status,
+            message,
+            endpoint,
+        } => {
+            assert_eq!(*status, 400, "{err}");
+            assert!(endpoint.starts_with("POST /jars/"), "{endpoint}");
+            assert!(message.contains("/no/such/savepoint"), "{message}");
+            eprintln!("[flink {version}] bad savepoint: {err}");
+        }
+        other => panic!("expected an HTTP error, got {other:?}"),
+    }
+
+    // Unknown job: 404 with Flink's reason; cancel reports it as JobNotFound.
+    let missing = "0123456789abcdef0123456789abcdef";
+    let err = ctx.client.job_details(missing).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(
+        ctx.client.cancel_job(missing).await.expect("cancel missing"),
+        CancelOutcome::JobNotFound
+    );
+
+    // Restarts exhausted: FAILED, with the failure readable from the exception history.
+    let (args5, _) = ctx.job_args("doomed");
+    std::fs::write(args5.sticky_fail_file.as_ref().unwrap(), b"").unwrap();
+    let request = JarRunRequest {
+        entry_class: Some(TestJob::MAIN_CLASS.to_string()),
+        program_args_list: args5.to_args(),
+        flink_configuration: BTreeMap::from([
+            ("restart-strategy.type".to_string(), "fixed-delay".to_string()),
+            (
+                "restart-strategy.fixed-delay.attempts".to_string(),
+                "2".to_string(),
+            ),
+            (
+                "restart-strategy.fixed-delay.delay".to_string(),
+                "200 ms".to_string(),
+            ),
+        ]),
+        ..Default::default()
+    };
+    let doomed = ctx
+        .client
+        .run_jar(&ctx.jar, &request)
+        .await
+        .expect("run doomed")
+        .job_id;
+    ctx.wait_state(&doomed, JobState::Failed, "restarts exhausted -> FAILED")
+        .await;
+    let exceptions = ctx.client.job_exceptions(&doomed).await.expect("exceptions");
+    let summary = exceptions.latest_summary().unwrap_or_default();
+    assert!(summary.contains("induced sticky failure"), "{summary}");
+    assert!(
+        exceptions.history.entries.len() >= 2,
+        "{:?}",
+        exceptions.history.entries.len()
+    );
+    ctx.capture("exceptions-failed", &format!("/jobs/{doomed}/exceptions"))
+        .await;
+    ctx.capture("job-details-failed", &format!("/jobs/{doomed}"))
+        .await;
+    ctx.capture("job-not-found", &format!("/jobs/{missing}")).await;
+
+    // Dispose the first savepoint through the cluster.
+    let started = Instant::now();
+    let trigger = ctx
+        .client
+        .dispose_savepoint(&first_savepoint)
+        .await
+        .expect("dispose");
+    loop {
+        match ctx
+            .client
+            .disposal_status(&trigger)
+            .await
+            .expect("disposal status")
+        {
+            OperationStatus::InProgress if started.elapsed() < WAIT => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            OperationStatus::Completed => break,
+            other => ctx.fail(&format!("disposal: {other:?}")),
+        }
+    }
+    ctx.record("savepoint disposal -> COMPLETED", started.elapsed());
+    assert!(!Path::new(first_savepoint.trim_start_matches("file:")).exists());
+
+    measure_overhead(&mut ctx, &job3).await;
+    ctx.client.delete_jar(&ctx.jar).await.expect("delete jar");
+    ctx.print_timings();
+}
+
+/// Client call time vs a bare HTTP GET of the same endpoint (same connection pool reuse).
+async fn measure_overhead(ctx: &mut Ctx, job: &str) {
+    const N: u32 = 20;
+    let url = format!("{}/jobs/{job}/checkpoints", ctx.cluster.rest_url());
+    let raw = reqwest::Client::new();
+    let started = Instant::now();
+    for _ in 0..N {
+        raw.get(&url).send().await.unwrap().bytes().await.unwrap();
+    }
+    let raw_time = started.elapsed() / N;
+    let started = Instant::now();
+    for _ in 0..N {
+        ctx.client.checkpoint_statistics(job).await.unwrap();
+    }
+    let client_time = started.elapsed() / N;
+    ctx.record("GET /jobs/<id>/checkpoints bare reqwest (mean of 20)", raw_time);
+    ctx.record(
+        "GET /jobs/<id>/checkpoints via client incl. parsing (mean of 20)",
+        client_time,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,10 +622,7 @@ async fn flink_2_session_lifecycle() {
 async fn rest_unreachable_is_a_typed_error_within_the_timeout() {
     use flink_lifecycle::flink::{FlinkClientOptions, FlinkError, UnreachableKind};
     let timeout = Duration::from_millis(800);
-    let options = FlinkClientOptions {
-        timeout,
-        ..Default::default()
-    };
+    let options = FlinkClientOptions::with_timeout(timeout);
 
     let closed_port = flink::free_port();
     let client = FlinkRestClient::new(&format!("http://127.0.0.1:{closed_port}"), options).unwrap();

@@ -28,8 +28,13 @@ use crate::config::OperatorConfig;
 /// Timeout and retry settings of a [`FlinkRestClient`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlinkClientOptions {
-    /// Upper bound of every call, retries included.
+    /// Upper bound of every call (retries included) except the two below.
     pub timeout: Duration,
+    /// Jar upload and run: `run` executes the job's `main()` on the JobManager to build the job
+    /// graph, which can take far longer than a status read.
+    pub submit_timeout: Duration,
+    /// `PATCH /jobs/<id>?mode=cancel`.
+    pub cancel_timeout: Duration,
     pub retry: RetryPolicy,
 }
 
@@ -37,17 +42,32 @@ impl Default for FlinkClientOptions {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(10),
+            submit_timeout: Duration::from_secs(120),
+            cancel_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
         }
     }
 }
 
 impl FlinkClientOptions {
-    /// `kubernetes.operator.flink.client.timeout` bounds each call.
+    /// `kubernetes.operator.flink.client.timeout` bounds each call,
+    /// `job.submission.timeout` jar upload/run, `flink.client.cancel.timeout` cancel.
     pub fn from_operator_config(config: &OperatorConfig) -> Self {
         Self {
             timeout: config.flink_client_timeout,
-            ..Self::default()
+            submit_timeout: config.job_submission_timeout,
+            cancel_timeout: config.flink_client_cancel_timeout,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The same timeout for every call.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            submit_timeout: timeout,
+            cancel_timeout: timeout,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -186,7 +206,8 @@ impl FlinkRestClient {
     /// `PATCH /jobs/<id>?mode=cancel`.
     pub async fn cancel_job(&self, job_id: &str) -> Result<CancelOutcome, FlinkError> {
         let path = format!("/jobs/{}?mode=cancel", segment(job_id));
-        match self.send(Method::PATCH, &path, Body::Empty).await {
+        let timeout = self.options.cancel_timeout;
+        match self.send(Method::PATCH, &path, Body::Empty, timeout).await {
             Ok(_) => Ok(CancelOutcome::Requested),
             Err(e) if e.status() == Some(404) => Ok(CancelOutcome::JobNotFound),
             Err(e) if e.status() == Some(409) => Ok(CancelOutcome::AlreadyTerminal),
@@ -259,7 +280,12 @@ impl FlinkRestClient {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "job.jar".to_string());
         let (status, body) = self
-            .send(Method::POST, "/jars/upload", Body::Jar { file_name, bytes })
+            .send(
+                Method::POST,
+                "/jars/upload",
+                Body::Jar { file_name, bytes },
+                self.options.submit_timeout,
+            )
             .await?;
         let upload: UploadResponse = decode("/jars/upload", &Method::POST, status, &body)?;
         let id = upload.filename.rsplit('/').next().unwrap_or_default().to_string();
@@ -276,25 +302,31 @@ impl FlinkRestClient {
     /// `POST /jars/<id>/run`. A bad `savepointPath` is HTTP 400 with Flink's reason.
     pub async fn run_jar(&self, jar: &JarId, request: &JarRunRequest) -> Result<JarRunResponse, FlinkError> {
         let path = format!("/jars/{}/run", segment(&jar.0));
-        self.send_json(Method::POST, &path, request).await
+        self.send_json(Method::POST, &path, request, self.options.submit_timeout)
+            .await
     }
 
     /// `DELETE /jars/<id>`.
     pub async fn delete_jar(&self, jar: &JarId) -> Result<(), FlinkError> {
         let path = format!("/jars/{}", segment(&jar.0));
-        self.send(Method::DELETE, &path, Body::Empty).await?;
+        self.send(Method::DELETE, &path, Body::Empty, self.options.timeout)
+            .await?;
         Ok(())
     }
 
     // ---------------------------------------------------------------- transport
 
     async fn trigger<B: Serialize>(&self, path: &str, body: &B) -> Result<TriggerId, FlinkError> {
-        let r: TriggerResponse = self.send_json(Method::POST, path, body).await?;
+        let r: TriggerResponse = self
+            .send_json(Method::POST, path, body, self.options.timeout)
+            .await?;
         Ok(TriggerId(r.request_id))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
-        let (status, body) = self.send(Method::GET, path, Body::Empty).await?;
+        let (status, body) = self
+            .send(Method::GET, path, Body::Empty, self.options.timeout)
+            .await?;
         decode(path, &Method::GET, status, &body)
     }
 
@@ -303,20 +335,27 @@ impl FlinkRestClient {
         method: Method,
         path: &str,
         body: &B,
+        timeout: Duration,
     ) -> Result<T, FlinkError> {
         let json = serde_json::to_value(body).map_err(|e| FlinkError::Request {
             endpoint: endpoint(&method, path),
             reason: format!("cannot encode body: {e}"),
         })?;
-        let (status, bytes) = self.send(method.clone(), path, Body::Json(json)).await?;
+        let (status, bytes) = self.send(method.clone(), path, Body::Json(json), timeout).await?;
         decode(path, &method, status, &bytes)
     }
 
     /// Sends one request; GETs are retried on transport errors and transient statuses while the
     /// backoff fits in the remaining time. Returns the status and body of a 2xx answer.
-    async fn send(&self, method: Method, path: &str, body: Body) -> Result<(u16, Vec<u8>), FlinkError> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), FlinkError> {
         let started = Instant::now();
-        let deadline = started + self.options.timeout;
+        let deadline = started + timeout;
         let retries = if method == Method::GET {
             self.options.retry.max_attempts.max(1)
         } else {
@@ -332,7 +371,9 @@ impl FlinkRestClient {
             } else {
                 body.take().unwrap_or(Body::Empty)
             };
-            let result = self.attempt(&method, path, this_body, remaining, started).await;
+            let result = self
+                .attempt(&method, path, this_body, remaining, started, timeout)
+                .await;
             let retryable = match &result {
                 Ok(_) => false,
                 Err(FlinkError::Unreachable { kind, .. }) => *kind != UnreachableKind::Timeout,
@@ -358,6 +399,7 @@ impl FlinkRestClient {
         body: Body,
         remaining: Duration,
         started: Instant,
+        timeout: Duration,
     ) -> Result<(u16, Vec<u8>), FlinkError> {
         let unreachable = |kind: UnreachableKind, reason: String| FlinkError::Unreachable {
             base_url: self.base_url.clone(),
@@ -369,7 +411,7 @@ impl FlinkRestClient {
         if remaining.is_zero() {
             return Err(unreachable(
                 UnreachableKind::Timeout,
-                format!("no time left of {:?}", self.options.timeout),
+                format!("no time left of {timeout:?}"),
             ));
         }
         let url = format!("{}{}", self.base_url, path);
