@@ -81,13 +81,17 @@ impl Verdict {
     }
 }
 
-/// Files under the given paths: files as given, directories walked for .yaml/.yml/.json.
-pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// Files under the given paths (files as given, directories walked for .yaml/.yml/.json), and
+/// the paths that could not be read.
+pub fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
     let mut out = Vec::new();
+    let mut errors = Vec::new();
     for p in paths {
-        walk(p, &mut out)?;
+        if let Err(e) = walk(p, &mut out) {
+            errors.push(e);
+        }
     }
-    Ok(out)
+    (out, errors)
 }
 
 fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
@@ -261,16 +265,12 @@ pub fn run(cmd: &ValidateCommand, resolver: &dyn HostResolver) -> u8 {
         },
     };
     let mut unreadable = Vec::new();
-    let mut read = |paths: &[PathBuf]| match collect_files(paths) {
-        Ok(files) => {
-            let (docs, errors) = read_documents(&files);
-            unreadable.extend(errors);
-            docs
-        }
-        Err(e) => {
-            unreadable.push(e);
-            vec![]
-        }
+    let mut read = |paths: &[PathBuf]| {
+        let (files, missing) = collect_files(paths);
+        unreadable.extend(missing);
+        let (docs, errors) = read_documents(&files);
+        unreadable.extend(errors);
+        docs
     };
     let docs = read(&cmd.paths);
     let old = read(&cmd.old);
