@@ -81,12 +81,18 @@ pub fn warm_up() -> Result<(), String> {
 /// Checks `object` (a whole FlinkDeployment or FlinkSessionJob as JSON) against the schemas.
 /// Explicit nulls count as absent, as the API server treats them.
 pub fn validate_schema(kind: FlinkKind, object: &Value) -> Result<(), ValidationError> {
-    let object = without_nulls(object);
+    let stripped;
+    let object = if has_nulls(object) {
+        stripped = without_nulls(object);
+        &stripped
+    } else {
+        object
+    };
     let crd = match kind {
         FlinkKind::Deployment => &DEPLOYMENT,
         FlinkKind::SessionJob => &SESSION_JOB,
     };
-    check(crd, &object, "", &format!("the {} CRD schema", kind.as_str()))?;
+    check(crd, object, "", &format!("the {} CRD schema", kind.as_str()))?;
     if kind == FlinkKind::Deployment {
         for (pointer, validator, type_name) in DEPLOYMENT_EMBEDDED {
             if let Some(embedded) = object.pointer(pointer) {
@@ -110,6 +116,9 @@ fn check(compiled: &Compiled, instance: &Value, prefix: &str, against: &str) -> 
             "",
         )
     })?;
+    if validator.is_valid(instance) {
+        return Ok(());
+    }
     let Some(error) = validator.iter_errors(instance).next() else {
         return Ok(());
     };
@@ -147,6 +156,15 @@ fn path_of(pointer: &str) -> String {
         }
     }
     out
+}
+
+fn has_nulls(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.values().any(has_nulls),
+        Value::Array(items) => items.iter().any(has_nulls),
+        _ => false,
+    }
 }
 
 fn without_nulls(v: &Value) -> Value {

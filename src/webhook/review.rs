@@ -12,6 +12,7 @@ use crate::validation::{
 };
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Label that exempts the operator's health canaries from validation (as the reference).
@@ -199,7 +200,7 @@ pub fn validate_value(
     match kind {
         FlinkKind::Deployment => {
             let mut new: FlinkDeployment = typed(object, kind)?;
-            let old: Option<FlinkDeployment> = old.and_then(|o| serde_json::from_value(o.clone()).ok());
+            let old: Option<FlinkDeployment> = old.and_then(|o| FlinkDeployment::deserialize(o).ok());
             if new.metadata.namespace.is_none() {
                 new.metadata.namespace = namespace.map(str::to_string);
             }
@@ -217,7 +218,7 @@ pub fn validate_value(
         }
         FlinkKind::SessionJob => {
             let mut new: FlinkSessionJob = typed(object, kind)?;
-            let old: Option<FlinkSessionJob> = old.and_then(|o| serde_json::from_value(o.clone()).ok());
+            let old: Option<FlinkSessionJob> = old.and_then(|o| FlinkSessionJob::deserialize(o).ok());
             if new.metadata.namespace.is_none() {
                 new.metadata.namespace = namespace.map(str::to_string);
             }
@@ -243,7 +244,7 @@ pub fn validate_value(
 }
 
 fn typed<T: serde::de::DeserializeOwned>(object: &Value, kind: FlinkKind) -> Result<T, ValidationError> {
-    serde_json::from_value(object.clone()).map_err(|e| {
+    T::deserialize(object).map_err(|e| {
         ValidationError::new(
             "request.object",
             format!("cannot be read as a {}: {e}", kind.as_str()),
