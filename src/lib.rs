@@ -15,6 +15,7 @@ pub mod flink;
 pub mod lifecycle;
 pub mod offline;
 pub mod rbac;
+pub mod selfsigned;
 pub mod tls;
 pub mod validation;
 pub mod webhook;
