@@ -37,6 +37,33 @@ pub enum Command {
         #[arg(long, default_value_t = 365)]
         days: u16,
     },
+    /// Show what the operator will do when a stored FlinkDeployment/FlinkSessionJob (with its
+    /// status) is replaced by a desired one: the change, the next step and why.
+    Plan {
+        /// The resource as stored, with status (e.g. `kubectl get flinkdep x -o yaml`).
+        #[arg(long)]
+        stored: std::path::PathBuf,
+        /// The resource as it will be applied.
+        #[arg(long)]
+        desired: std::path::PathBuf,
+        /// Observed cluster state (YAML/JSON of the planner's Observation); default: as the
+        /// stored status records it.
+        #[arg(long)]
+        observation: Option<std::path::PathBuf>,
+        /// Operator configuration file (flat `kubernetes.operator.*` keys).
+        #[arg(long, env = "FLINK_LIFECYCLE_OPERATOR_CONFIG")]
+        operator_config: Option<std::path::PathBuf>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = PlanOutput::Text)]
+        output: PlanOutput,
+    },
+}
+
+/// Output format of `plan`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanOutput {
+    Text,
+    Json,
 }
 
 /// Entry point of the binary.
@@ -51,6 +78,74 @@ pub fn main() -> ExitCode {
             ExitCode::from(crate::offline::run(&cmd, &crate::validation::SystemResolver))
         }
         Command::Certs { out, dns, days } => write_certs(&out, &dns, days),
+        Command::Plan {
+            stored,
+            desired,
+            observation,
+            operator_config,
+            output,
+        } => run_plan(
+            &stored,
+            &desired,
+            observation.as_deref(),
+            operator_config.as_deref(),
+            output,
+        ),
+    }
+}
+
+fn run_plan(
+    stored: &std::path::Path,
+    desired: &std::path::Path,
+    observation: Option<&std::path::Path>,
+    operator_config: Option<&std::path::Path>,
+    output: PlanOutput,
+) -> ExitCode {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    let inputs = (|| -> Result<_, String> {
+        let operator = match operator_config {
+            Some(p) => crate::config::OperatorConfig::from_file(p).map_err(|e| e.to_string())?,
+            None => crate::config::OperatorConfig::default(),
+        };
+        Ok((
+            read(stored)?,
+            read(desired)?,
+            observation.map(read).transpose()?,
+            operator,
+        ))
+    })();
+    let (stored, desired, observation, operator) = match inputs {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let job_id = uuid::Uuid::new_v4().simple().to_string();
+    let request = crate::lifecycle::PlanRequest {
+        stored: &stored,
+        desired: &desired,
+        observation: observation.as_deref(),
+        operator: &operator,
+        now_ms: jiff::Timestamp::now().as_millisecond(),
+        new_job_id: &job_id,
+    };
+    match crate::lifecycle::plan_change(&request) {
+        Ok(report) => {
+            let text = match output {
+                PlanOutput::Text => report.to_text(),
+                PlanOutput::Json => report.to_json() + "\n",
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod health;
 pub mod observation;
 pub mod plan;
 mod planner;
+pub mod report;
 mod spec;
 pub mod status;
 
@@ -27,4 +28,5 @@ pub use plan::{
     RestoreSource, Step,
 };
 pub use planner::plan;
+pub use report::{PlanCommandError, PlanReport, PlanRequest, describe_step, plan_change};
 pub use status::{error_message, record_savepoint_trigger};

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// its annotation `flinkdeployment.flink.apache.org/generation` (the resource generation it was
 /// deployed for); `None` when the annotation is absent.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "state")]
+#[serde(rename_all = "kebab-case", rename_all_fields = "camelCase", tag = "state")]
 pub enum JobManagerObservation {
     /// No Deployment (or it is being deleted and has no pods left).
     #[default]

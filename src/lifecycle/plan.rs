@@ -56,7 +56,7 @@ pub enum DeploySpec {
 
 /// Where a started job takes its state from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "from")]
+#[serde(rename_all = "kebab-case", rename_all_fields = "camelCase", tag = "from")]
 pub enum RestoreSource {
     /// Session cluster: no job.
     NoJob,
@@ -110,7 +110,7 @@ pub struct Deploy {
 
 /// The one next side effect.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "step")]
+#[serde(rename_all = "kebab-case", rename_all_fields = "camelCase", tag = "step")]
 pub enum Step {
     /// Nothing to do; re-check after `requeue`.
     NoOp,
@@ -206,7 +206,7 @@ pub struct Plan {
     pub step: Step,
     pub events: Vec<Event>,
     /// Re-check after this delay.
-    #[serde(serialize_with = "as_millis")]
+    #[serde(serialize_with = "as_millis", rename = "requeueMillis")]
     pub requeue: Duration,
     /// Why, in words (one line per decision taken).
     pub reasons: Vec<String>,

@@ -1,0 +1,93 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `flink-lifecycle plan` end to end: files in, words and JSON out.
+
+use std::process::Command;
+
+const STORED: &str = r#"
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: app, namespace: default, generation: 2}
+spec:
+  image: flink:1.20
+  flinkVersion: v1_20
+  serviceAccount: flink
+  flinkConfiguration:
+    state.checkpoints.dir: file:///cp
+    high-availability.type: kubernetes
+    high-availability.storageDir: file:///ha
+  job: {jarURI: "local:///job.jar", parallelism: 2, upgradeMode: last-state}
+status:
+  jobManagerDeploymentStatus: READY
+  observedGeneration: 2
+  jobStatus: {jobId: "0000000000000000000000000000000a", state: RUNNING}
+  reconciliationStatus:
+    state: DEPLOYED
+    lastReconciledSpec: '{"spec":{"image":"flink:1.20","flinkVersion":"v1_20","serviceAccount":"flink","flinkConfiguration":{"state.checkpoints.dir":"file:///cp","high-availability.type":"kubernetes","high-availability.storageDir":"file:///ha"},"job":{"jarURI":"local:///job.jar","parallelism":2,"upgradeMode":"stateless","state":"running"}},"resource_metadata":{"firstDeployment":false}}'
+"#;
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flink-lifecycle"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn plan_explains_a_last_state_upgrade_in_words_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let stored = dir.path().join("stored.yaml");
+    let desired = dir.path().join("desired.yaml");
+    std::fs::write(&stored, STORED).unwrap();
+    std::fs::write(
+        &desired,
+        STORED.replace("image: flink:1.20\n", "image: flink:1.20.2\n"),
+    )
+    .unwrap();
+    let (ok, out, err) = run(&[
+        "plan",
+        "--stored",
+        stored.to_str().unwrap(),
+        "--desired",
+        desired.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("last-state upgrade: JobManager will be replaced and the job restored from HA metadata"),
+        "{out}"
+    );
+    assert!(
+        out.contains("delete the JobManager deployment (HA metadata kept)"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&[
+        "plan",
+        "--stored",
+        stored.to_str().unwrap(),
+        "--desired",
+        desired.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["plan"]["step"]["step"], "delete-cluster");
+    assert_eq!(v["plan"]["step"]["deleteHaData"], false);
+}
+
+#[test]
+fn plan_reports_unreadable_input_clearly() {
+    let (ok, _, err) = run(&[
+        "plan",
+        "--stored",
+        "/nonexistent.yaml",
+        "--desired",
+        "/nonexistent.yaml",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("cannot read /nonexistent.yaml"), "{err}");
+}
