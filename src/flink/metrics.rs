@@ -33,6 +33,12 @@ impl MetricValues {
         )
     }
 
+    /// Parses a `GET /jobs/<id>/metrics?get=...` body.
+    pub fn from_json(body: &[u8]) -> Result<Self, String> {
+        let values: Vec<MetricValue> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        Ok(Self::from_wire(values))
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }

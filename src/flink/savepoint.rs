@@ -77,6 +77,12 @@ pub enum SavepointStatus {
 }
 
 impl SavepointStatus {
+    /// Parses a `GET /jobs/<id>/savepoints/<trigger>` body.
+    pub fn from_json(body: &[u8]) -> Result<Self, String> {
+        let body: AsyncOperationBody = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        savepoint_status(body)
+    }
+
     pub fn is_finished(&self) -> bool {
         !matches!(self, Self::InProgress)
     }
