@@ -270,3 +270,71 @@ async fn rotation_by_symlink_swap_while_serving() {
     assert!(server.readiness.is_ready());
     server.shutdown.cancel();
 }
+
+#[tokio::test]
+async fn idle_and_slow_clients_are_cut_off() {
+    use flink_lifecycle::tls::{CertStore, ServerTimeouts, load_pair, serve_tls, server_config};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    support::install_ring();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::write_certs(dir.path());
+    let store = Arc::new(CertStore::new());
+    store.store(load_pair(dir.path()).unwrap().1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let timeouts = ServerTimeouts {
+        handshake: Duration::from_millis(300),
+        header_read: Duration::from_millis(300),
+        drain: Duration::from_secs(1),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let app = axum::Router::new().route("/validate", axum::routing::post(|| async { "ok" }));
+    tokio::spawn(serve_tls(
+        listener,
+        Arc::new(server_config(store).unwrap()),
+        app,
+        timeouts,
+        shutdown.clone(),
+    ));
+
+    // No TLS handshake at all: closed.
+    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(3), raw.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "silent TCP client is disconnected");
+
+    // Idle keep-alive connection after a request: closed.
+    let mut c = Client::connect(addr, client_config(&[&ca], ALL)).await.unwrap();
+    assert_eq!(
+        c.post("/validate", "application/json", b"{}")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        c.post("/validate", "application/json", b"{}").await.is_err(),
+        "idle connection was closed"
+    );
+
+    // Headers trickling in: closed.
+    let mut slow = Client::connect(addr, client_config(&[&ca], ALL)).await.unwrap();
+    slow.stream
+        .write_all(b"POST /validate HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    slow.stream.flush().await.unwrap();
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(3), slow.stream.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(
+        matches!(read, Ok(0) | Err(_)) || String::from_utf8_lossy(&buf).contains("408"),
+        "slow headers cut off"
+    );
+    shutdown.cancel();
+}
