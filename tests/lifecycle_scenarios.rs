@@ -652,3 +652,93 @@ fn status_error_is_the_reference_json() {
             .contains("HA metadata is not available")
     );
 }
+
+#[test]
+fn pre_1_15_missing_jobmanager_is_not_recovered_without_ha_metadata() {
+    let mut w = World::app("savepoint", true);
+    w.edit_app(|s| s.flink_version = Some(flink_lifecycle::api::FlinkVersion::v1_14));
+    assert!(w.run(20));
+    w.steps.clear();
+    w.cluster = None;
+    w.ha = None; // Flink < 1.15 removes everything when a job ends
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(
+        w.actions().iter().all(|a| *a == "report-error"),
+        "{:?}",
+        w.actions()
+    );
+    let err = w.last_error().unwrap();
+    assert!(
+        err.contains("before 1.15") && err.contains("Manual restore required"),
+        "{err}"
+    );
+    assert!(w.cluster.is_none());
+}
+
+#[test]
+fn savepoint_mode_falls_back_to_last_state_for_an_unhealthy_job_or_waits() {
+    for (fallback, expected) in [("true", vec!["delete-cluster", "deploy"]), ("false", vec![])] {
+        let mut w = deployed(World::app("savepoint", true));
+        w.set_operator("job.upgrade.last-state-fallback.enabled", fallback);
+        w.tick();
+        w.cluster.as_mut().unwrap().job.as_mut().unwrap().state = FlinkJobState::Restarting;
+        w.edit_job(|j| j.parallelism = Some(3));
+        w.step(None);
+        w.step(None);
+        assert_eq!(w.actions(), expected, "fallback={fallback}");
+        if fallback == "true" {
+            assert!(matches!(restores(&w)[0], RestoreSource::HaMetadata { .. }));
+        } else {
+            assert!(matches!(w.steps.last(), Some(Step::Wait { .. })));
+        }
+    }
+}
+
+#[test]
+fn old_checkpoint_makes_last_state_take_a_savepoint() {
+    let mut w = deployed(World::app("last-state", true));
+    w.set_operator("job.upgrade.last-state.max.allowed.checkpoint.age", "1 min");
+    w.tick();
+    let now = w.now;
+    let job = w.cluster.as_mut().unwrap().job.as_mut().unwrap();
+    job.start = now - 3_600_000;
+    job.latest_checkpoint = job.latest_checkpoint.take().map(|(p, _)| (p, now - 600_000));
+    w.edit_job(|j| j.parallelism = Some(3));
+    w.step(None);
+    assert_eq!(w.actions(), vec!["stop-with-savepoint"]);
+}
+
+#[test]
+fn conditions_keep_their_transition_time_and_generation_is_observed() {
+    let mut w = deployed(World::app("savepoint", false));
+    let ready_time = |w: &World| {
+        let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+            panic!()
+        };
+        d.conditions
+            .unwrap()
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap()
+            .last_transition_time
+    };
+    let before = ready_time(&w);
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert_eq!(ready_time(&w), before);
+    // An ignored change is observed at once, without a restart.
+    w.edit_job(|j| j.upgrade_mode = Some(UpgradeMode::LastState));
+    w.step(None);
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    assert_eq!(d.observed_generation, w.dep.metadata.generation);
+    assert!(w.actions().is_empty());
+    // A suspend flips Ready with a new transition time once the job is down.
+    w.edit_job(|j| j.state = Some(JobState::Suspended));
+    assert!(w.run(30));
+    assert_ne!(ready_time(&w), before);
+}
