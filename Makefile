@@ -37,6 +37,14 @@ run: build
 
 ci: lint test
 
+## Dev webhook certificates (CA + serving pair for localhost) in target/dev-certs.
+certs: build
+	$(BIN) certs --out $(DEV_CERTS) --dns localhost --dns 127.0.0.1
+
+## End-to-end tests: real Flink clusters driven through the in-memory Kubernetes API.
+e2e:
+	$(CARGO) test --locked --test 'flink_*' --test kubelet -- --nocapture
+
 ## Install manifests: render every kustomize overlay into target/manifests/<overlay>.yaml.
 OVERLAYS := cert-manager self-signed self-signed-watch-namespaces
 OVERLAY ?= self-signed
