@@ -274,3 +274,52 @@ fn every_operator_env_var_in_the_manifests_is_a_known_flag() {
         }
     }
 }
+
+/// The image runs as the same non-root user the Deployment demands, from a separate runtime stage,
+/// with `run` as its default command (what the Deployment passes).
+#[test]
+fn dockerfile_is_multi_stage_and_non_root_as_the_deployment_expects() {
+    let text = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let froms: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert!(froms.len() >= 2, "not multi-stage: {froms:?}");
+    let runtime = text.rsplit("\nFROM ").next().unwrap();
+    let user = runtime
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("runtime stage sets no USER");
+    let uid: u64 = user.split(':').next().unwrap().trim().parse().unwrap();
+    assert_ne!(uid, 0);
+    let objs = overlay_objects("self-signed");
+    let dep = find(&objs, "Deployment", "flink-lifecycle");
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["securityContext"]["runAsUser"],
+        uid
+    );
+    assert!(runtime.contains(r#"CMD ["run"]"#));
+    assert!(text.contains("--bin flink-lifecycle"));
+    // The build context leaves out the (large) target directory.
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l.trim() == "target/"));
+}
+
+/// Every relative link in the install docs and README points at a file that exists.
+#[test]
+fn install_docs_link_to_existing_files() {
+    for doc in [
+        "README.md",
+        "docs/install.md",
+        "docs/argocd.md",
+        "docs/troubleshooting.md",
+    ] {
+        let path = repo().join(doc);
+        let text = std::fs::read_to_string(&path).unwrap();
+        for part in text.split("](").skip(1) {
+            let target = part.split(')').next().unwrap().split('#').next().unwrap();
+            if target.is_empty() || target.contains("://") {
+                continue;
+            }
+            let resolved = path.parent().unwrap().join(target);
+            assert!(resolved.exists(), "{doc}: broken link {target}");
+        }
+    }
+}
