@@ -487,6 +487,8 @@ impl LocalProcess {
         conf: &BTreeMap<String, String>,
         args: &[String],
     ) -> HarnessResult<Self> {
+        reap_orphans_once();
+        mark_owner(run_dir)?;
         let seq = PROCESS_SEQ.fetch_add(1, Ordering::SeqCst);
         let dir = run_dir.join(format!("{role}-{seq}"));
         for sub in ["conf", "log", "pid"] {
@@ -589,6 +591,53 @@ impl Drop for LocalProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+const OWNER_FILE: &str = "harness-owner.pid";
+
+/// Records which test process owns the run dir, so a later test process can tell leftovers of a
+/// killed one (whose Drop guards never ran) from processes of a live one.
+fn mark_owner(run_dir: &Path) -> HarnessResult<()> {
+    fs::create_dir_all(run_dir).map_err(|e| e.to_string())?;
+    fs::write(run_dir.join(OWNER_FILE), std::process::id().to_string()).map_err(|e| e.to_string())
+}
+
+/// Once per test process: SIGKILLs Flink JVMs started by this harness in an earlier test process
+/// that is gone (killed before its Drop guards ran). A JVM qualifies only if its command line
+/// names a run dir (`-Djava.io.tmpdir=<run>/tmp`) holding our owner file with a dead pid.
+fn reap_orphans_once() {
+    static REAPED: OnceLock<()> = OnceLock::new();
+    REAPED.get_or_init(|| {
+        let Ok(procs) = fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in procs.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let Some(run_dir) = cmdline
+                .split(' ')
+                .find_map(|arg| arg.strip_prefix("-Djava.io.tmpdir="))
+                .and_then(|tmp| tmp.strip_suffix("/tmp"))
+            else {
+                continue;
+            };
+            let owner = fs::read_to_string(Path::new(run_dir).join(OWNER_FILE))
+                .ok()
+                .and_then(|o| o.trim().parse::<u32>().ok());
+            if let Some(owner) = owner
+                && owner != std::process::id()
+                && !Path::new(&format!("/proc/{owner}")).exists()
+            {
+                eprintln!("flink harness: killing orphaned Flink process {pid} of {run_dir}");
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            }
+        }
+    });
 }
 
 /// A local cluster: one JobManager (session or application) and one TaskManager.
