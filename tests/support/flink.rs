@@ -425,6 +425,8 @@ impl ApplicationArgs {
 /// child's pid is the JVM's). Dropping it stops the process.
 pub struct LocalProcess {
     pub role: String,
+    /// `rest.port` of the configuration it was started with.
+    pub rest_port: Option<u16>,
     pub run_dir: PathBuf,
     pub dir: PathBuf,
     child: Child,
@@ -515,11 +517,17 @@ impl LocalProcess {
             .map_err(|e| format!("cannot start {script}: {e}"))?;
         Ok(Self {
             role: role.to_string(),
+            rest_port: conf.get("rest.port").and_then(|p| p.parse().ok()),
             run_dir: run_dir.to_path_buf(),
             dir,
             child,
             stopped: false,
         })
+    }
+
+    /// The REST URL a JobManager started with this configuration listens on.
+    pub fn rest_url(&self) -> Option<String> {
+        self.rest_port.map(|p| format!("http://127.0.0.1:{p}"))
     }
 
     pub fn pid(&self) -> u32 {
@@ -640,6 +648,23 @@ fn reap_orphans_once() {
     });
 }
 
+/// Waits until the REST API at `rest_url` answers `/overview` with at least one TaskManager
+/// (for processes started one by one with [`LocalProcess`]).
+pub async fn wait_until_ready(rest_url: &str, timeout: Duration) -> HarnessResult<()> {
+    let client = FlinkRestClient::new(rest_url, FlinkClientOptions::with_timeout(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    loop {
+        match client.cluster_overview().await {
+            Ok(o) if o.taskmanagers.unwrap_or(0) >= 1 => return Ok(()),
+            other if started.elapsed() > timeout => {
+                return Err(format!("{rest_url} not ready after {timeout:?}: {other:?}"));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 /// A local cluster: one JobManager (session or application) and one TaskManager.
 pub struct LocalCluster {
     pub home: FlinkHome,
@@ -722,10 +747,7 @@ impl LocalCluster {
     pub async fn wait_ready(&mut self, timeout: Duration) -> HarnessResult<()> {
         let client = FlinkRestClient::new(
             &self.rest_url(),
-            FlinkClientOptions {
-                timeout: Duration::from_secs(2),
-                ..Default::default()
-            },
+            FlinkClientOptions::with_timeout(Duration::from_secs(2)),
         )
         .map_err(|e| e.to_string())?;
         let started = Instant::now();
