@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -130,4 +131,83 @@ pub fn visible_tempdir() -> tempfile::TempDir {
         .prefix("flink-lifecycle-")
         .tempdir()
         .unwrap()
+}
+
+/// What an Argo CD health script returned.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub status: String,
+    pub message: String,
+}
+
+/// A Lua 5.1 table constructor for a JSON value (nulls dropped, as Argo CD's conversion does).
+pub fn lua(v: &Value, out: &mut String) {
+    use std::fmt::Write;
+    match v {
+        Value::Null => out.push_str("nil"),
+        Value::Bool(b) => write!(out, "{b}").unwrap(),
+        Value::Number(n) => write!(out, "{n}").unwrap(),
+        Value::String(s) => {
+            out.push('"');
+            for ch in s.chars() {
+                match ch {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    c if (c as u32) < 0x20 => write!(out, "\\{:03}", c as u32).unwrap(),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        Value::Array(items) => {
+            out.push('{');
+            for item in items {
+                lua(item, out);
+                out.push(',');
+            }
+            out.push('}');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (k, item) in map.iter().filter(|(_, v)| !v.is_null()) {
+                out.push('[');
+                lua(&Value::String(k.clone()), out);
+                out.push_str("]=");
+                lua(item, out);
+                out.push(',');
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Runs one health script over the cases of one kind; name -> health.
+pub fn run_script(script: &std::path::Path, cases: &[&Value]) -> BTreeMap<String, Health> {
+    assert!(script.is_file(), "{} missing", script.display());
+    let mut chunk = String::from("return {\n");
+    for c in cases {
+        chunk.push_str("{name=");
+        lua(&c["name"], &mut chunk);
+        chunk.push_str(", obj=");
+        lua(&c["object"], &mut chunk);
+        chunk.push_str("},\n");
+    }
+    chunk.push_str("}\n");
+    let (_dir, cases_file) = write_temp("cases.lua", &chunk);
+    let (ok, stdout, stderr) = run(Command::new(tool("lua5.1"))
+        .arg(repo().join("tests/fixtures/argocd/driver.lua"))
+        .arg(script)
+        .arg(&cases_file));
+    assert!(ok, "lua5.1 failed on {}:\n{stderr}", script.display());
+    let mut out = BTreeMap::new();
+    for line in stdout.lines() {
+        let mut parts = line.splitn(3, '\t');
+        let name = parts.next().unwrap().to_string();
+        let status = parts.next().unwrap_or_default().to_string();
+        let message = parts.next().unwrap_or_default().to_string();
+        out.insert(name, Health { status, message });
+    }
+    assert_eq!(out.len(), cases.len(), "one result per case:\n{stdout}");
+    out
 }
