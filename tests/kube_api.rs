@@ -107,6 +107,13 @@ async fn status_subresource_conflicts_and_server_side_apply() {
         serde_json::to_value(patched.status.unwrap().lifecycle_state).unwrap(),
         json!("CREATED")
     );
+    // Applying a status without a field removes it (the manager no longer owns it).
+    let smaller = json!({"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+                         "status": {"error": "x"}});
+    let patched = api.patch_status("s", &pp, &Patch::Apply(&smaller)).await.unwrap();
+    let status = patched.status.unwrap();
+    assert_eq!(status.error.as_deref(), Some("x"));
+    assert!(status.lifecycle_state.is_none(), "a field no longer applied is gone");
     // A spec write does not touch status; a stale resourceVersion conflicts.
     let mut stale = created.clone();
     stale.spec.image = Some("flink:2.0".into());

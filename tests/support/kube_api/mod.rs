@@ -243,6 +243,7 @@ impl InMemoryKube {
     }
 
     async fn write(&self, req: Request<KubeBody>, api: &ApiPath) -> Response<ResponseBody> {
+        let req = self.status_apply_as_replace(req, api).await;
         let method = req.method().clone();
         let object_path = api
             .name
@@ -288,6 +289,43 @@ impl InMemoryKube {
             self.delete_now(api, p, obj.clone()).await;
         }
         json_response(status, &obj)
+    }
+
+    /// The store treats server-side apply like a merge patch, so a field the manager stopped
+    /// applying would never go away. For the status subresource, whose one owner is the
+    /// controller, real SSA means "status becomes what was applied": send it as a replace.
+    async fn status_apply_as_replace(&self, req: Request<KubeBody>, api: &ApiPath) -> Request<KubeBody> {
+        let is_apply = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("apply-patch"));
+        let (Some(name), Some("status")) = (api.name.as_deref(), api.subresource.as_deref()) else {
+            return req;
+        };
+        if req.method() != Method::PATCH || !is_apply {
+            return req;
+        }
+        let object_path = api.object_path(api.namespace.as_deref(), name);
+        let uri = req.uri().path().to_string();
+        let (parts, body) = req.into_parts();
+        let bytes = body.collect_bytes().await.unwrap_or_default();
+        let (Ok(applied), Some(mut current)) = (
+            serde_json::from_slice::<Value>(&bytes),
+            self.get_json(&object_path).await,
+        ) else {
+            return Request::from_parts(parts, KubeBody::from(bytes.to_vec()));
+        };
+        current["status"] = applied.get("status").cloned().unwrap_or(Value::Null);
+        if let Some(meta) = current.get_mut("metadata").and_then(Value::as_object_mut) {
+            // Apply with force never conflicts on resourceVersion.
+            meta.remove("resourceVersion");
+            meta.remove("deletionTimestamp");
+        }
+        Request::put(uri)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(KubeBody::from(serde_json::to_vec(&current).unwrap_or_default()))
+            .unwrap_or_else(|_| Request::from_parts(parts, KubeBody::empty()))
     }
 
     async fn delete(&self, req: Request<KubeBody>, api: &ApiPath) -> Response<ResponseBody> {

@@ -1,0 +1,58 @@
+//! What every reconcile shares: the Kubernetes client, the operator configuration, where each
+//! cluster's REST API is, metrics and the event recorder.
+
+use super::backoff::Backoff;
+use super::metrics::ControllerMetrics;
+use crate::config::OperatorConfig;
+use std::sync::Arc;
+
+/// Where the REST API of a Flink cluster is reachable.
+pub trait RestUrlResolver: Send + Sync {
+    fn rest_url(&self, namespace: &str, cluster: &str) -> Option<String>;
+}
+
+/// In a cluster: the REST Service's DNS name.
+pub struct ServiceDns;
+
+impl RestUrlResolver for ServiceDns {
+    fn rest_url(&self, namespace: &str, cluster: &str) -> Option<String> {
+        Some(format!(
+            "http://{}.{namespace}:{}",
+            crate::render::rest_service_name(cluster),
+            crate::render::REST_PORT
+        ))
+    }
+}
+
+/// Shared state of the controllers.
+pub struct Context {
+    pub client: kube::Client,
+    pub operator: OperatorConfig,
+    pub rest: Arc<dyn RestUrlResolver>,
+    pub metrics: ControllerMetrics,
+    pub backoff: Backoff,
+    pub reporter: kube::runtime::events::Reporter,
+}
+
+impl Context {
+    pub fn new(client: kube::Client, operator: OperatorConfig, rest: Arc<dyn RestUrlResolver>) -> Self {
+        Self {
+            client,
+            operator,
+            rest,
+            metrics: ControllerMetrics::default(),
+            backoff: Backoff::default(),
+            reporter: kube::runtime::events::Reporter {
+                controller: "flink-lifecycle".into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        }
+    }
+
+    /// A REST client for one cluster.
+    pub fn flink(&self, namespace: &str, cluster: &str) -> Option<crate::flink::FlinkRestClient> {
+        let url = self.rest.rest_url(namespace, cluster)?;
+        crate::flink::FlinkRestClient::new(&url, crate::flink::FlinkClientOptions::from_operator_config(&self.operator))
+            .ok()
+    }
+}

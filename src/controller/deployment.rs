@@ -1,0 +1,197 @@
+//! The FlinkDeployment reconcile: validate → observe → plan → write status → events → one step.
+
+use super::context::Context;
+use super::error::{Error, Result};
+use super::events::publish;
+use super::execute::{delete_cluster, deploy_cluster, stop_with_savepoint, trigger_savepoint};
+use super::observe::observe_deployment;
+use super::status::{DEPLOYMENT_FINALIZER, add_finalizer, remove_finalizer, write_status};
+use crate::api::{FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, ReconciledSpec, ResourceLifecycleState};
+use crate::config::effective_flink_config;
+use crate::lifecycle::{self, PlanInput, Resource, ResourceStatus, Step};
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use std::sync::Arc;
+
+/// One reconcile of a FlinkDeployment.
+pub async fn reconcile(dep: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = dep.namespace().unwrap_or_default();
+    let api: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &ns);
+    if dep.metadata.deletion_timestamp.is_none() && !dep.finalizers().iter().any(|f| f == DEPLOYMENT_FINALIZER) {
+        add_finalizer(&api, &dep, DEPLOYMENT_FINALIZER).await?;
+        return Ok(Action::requeue(std::time::Duration::ZERO));
+    }
+    let operator = ctx
+        .operator
+        .for_resource(&dep.spec.flat_configuration())
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+
+    let (planned, validation_error) = match crate::validation::validate_deployment(&dep, &ctx.operator) {
+        Ok(()) => (dep.as_ref().clone(), None),
+        Err(e) => match last_valid(&dep) {
+            Some(previous) => (previous, Some(e.to_string())),
+            None => return reject_unreconciled(&ctx, &api, &dep, &e.to_string()).await,
+        },
+    };
+    let flink_config = effective_flink_config(
+        &ctx.operator,
+        Some(&ns),
+        planned.spec.flink_version,
+        &planned.spec.flat_configuration(),
+    );
+    let observation = observe_deployment(&ctx, &planned).await?;
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let new_job_id = uuid::Uuid::new_v4().simple().to_string();
+    let plan = lifecycle::plan(&PlanInput {
+        resource: Resource::Deployment(&planned),
+        operator: &operator,
+        flink_config: &flink_config,
+        observation: &observation,
+        now_ms,
+        new_job_id: &new_job_id,
+    });
+    let ResourceStatus::Deployment(mut status) = plan.status else {
+        return Err(Error::Invalid("the planner returned a session job status for a FlinkDeployment".into()));
+    };
+    if let Some(message) = &validation_error {
+        status.error = Some(error_json("ValidationError", message));
+    }
+    write_status(&api, &dep, dep.status.as_ref(), &status).await?;
+    for ev in &plan.events {
+        publish(&ctx, dep.as_ref(), ev).await;
+    }
+    if let Some(message) = &validation_error {
+        let ev = lifecycle::Event {
+            type_: lifecycle::EventType::Warning,
+            reason: "ValidationError".into(),
+            message: message.clone(),
+        };
+        publish(&ctx, dep.as_ref(), &ev).await;
+    }
+    ctx.metrics
+        .steps
+        .get_or_create(&super::metrics::StepLabel { step: plan.step.name() })
+        .inc();
+    execute(&ctx, &api, &dep, &planned, status, &plan.step).await?;
+    Ok(Action::requeue(plan.requeue))
+}
+
+async fn execute(
+    ctx: &Context,
+    api: &Api<FlinkDeployment>,
+    stored: &FlinkDeployment,
+    planned: &FlinkDeployment,
+    status: FlinkDeploymentStatus,
+    step: &Step,
+) -> Result<()> {
+    let ns = stored.namespace().unwrap_or_default();
+    let name = stored.name_any();
+    let in_flight = ctx
+        .metrics
+        .operations_in_flight
+        .get_or_create(&super::metrics::StepLabel { step: step.name() })
+        .clone();
+    in_flight.inc();
+    let result = async {
+        match step {
+            Step::NoOp | Step::Wait { .. } | Step::MarkStable | Step::ReportError { .. } => Ok(()),
+            Step::Deploy(deploy) => deploy_cluster(ctx, planned, deploy).await,
+            Step::SubmitSessionJob(_) => Err(Error::Invalid("a FlinkDeployment cannot submit a session job".into())),
+            Step::TriggerSavepoint {
+                job_id,
+                target_dir,
+                format,
+                ..
+            } => {
+                let flink = rest(ctx, &ns, &name)?;
+                let trigger = trigger_savepoint(&flink, job_id, target_dir.clone(), format).await?;
+                record_trigger(api, stored, status, &trigger.0).await
+            }
+            Step::StopWithSavepoint {
+                job_id,
+                target_dir,
+                drain,
+                format,
+            } => {
+                let flink = rest(ctx, &ns, &name)?;
+                let trigger = stop_with_savepoint(&flink, job_id, target_dir.clone(), *drain, format).await?;
+                record_trigger(api, stored, status, &trigger.0).await
+            }
+            Step::CancelJob { job_id } => {
+                rest(ctx, &ns, &name)?.cancel_job(job_id).await?;
+                Ok(())
+            }
+            Step::DeleteCluster {
+                delete_ha_data,
+                cancel_job_first,
+            } => {
+                if let (Some(job_id), Some(flink)) = (cancel_job_first, ctx.flink(&ns, &name)) {
+                    // Best effort: the job's state is being discarded anyway.
+                    let _ = flink.cancel_job(job_id).await;
+                }
+                delete_cluster(ctx, stored, *delete_ha_data).await
+            }
+            Step::ReleaseFinalizer => remove_finalizer(api, stored, super::status::DEPLOYMENT_FINALIZER).await,
+        }
+    }
+    .await;
+    in_flight.dec();
+    result
+}
+
+fn rest(ctx: &Context, ns: &str, name: &str) -> Result<crate::flink::FlinkRestClient> {
+    ctx.flink(ns, name)
+        .ok_or_else(|| Error::Invalid(format!("no REST endpoint known for {ns}/{name}")))
+}
+
+/// Records a savepoint trigger id right after Flink returned it.
+async fn record_trigger(
+    api: &Api<FlinkDeployment>,
+    stored: &FlinkDeployment,
+    written: FlinkDeploymentStatus,
+    trigger_id: &str,
+) -> Result<()> {
+    let mut status = ResourceStatus::Deployment(written.clone());
+    lifecycle::record_savepoint_trigger(&mut status, trigger_id);
+    if let ResourceStatus::Deployment(updated) = status {
+        write_status(api, stored, Some(&written), &updated).await?;
+    }
+    Ok(())
+}
+
+/// The resource with its last reconciled (valid) spec, planned while the new spec is invalid.
+fn last_valid(dep: &FlinkDeployment) -> Option<FlinkDeployment> {
+    let status = dep.status.as_ref()?;
+    let text = status.reconciliation_status.as_ref()?.last_reconciled_spec.as_deref()?;
+    let recorded = ReconciledSpec::<FlinkDeploymentSpec>::decode(text).ok()?;
+    let mut previous = dep.clone();
+    previous.spec = recorded.spec;
+    previous.metadata.generation = status.observed_generation.or(dep.metadata.generation);
+    Some(previous)
+}
+
+/// An invalid spec that was never deployed: record why, deploy nothing.
+async fn reject_unreconciled(
+    ctx: &Context,
+    api: &Api<FlinkDeployment>,
+    dep: &FlinkDeployment,
+    message: &str,
+) -> Result<Action> {
+    let mut status = dep.status.clone().unwrap_or_default();
+    status.error = Some(error_json("ValidationError", message));
+    status.lifecycle_state = Some(ResourceLifecycleState::Failed);
+    write_status(api, dep, dep.status.as_ref(), &status).await?;
+    let ev = lifecycle::Event {
+        type_: lifecycle::EventType::Warning,
+        reason: "ValidationError".into(),
+        message: message.to_string(),
+    };
+    publish(ctx, dep, &ev).await;
+    Ok(Action::requeue(ctx.operator.reconcile_interval))
+}
+
+/// `status.error` in the reference's JSON shape.
+pub fn error_json(kind: &str, message: &str) -> String {
+    serde_json::json!({"type": kind, "message": message, "additionalMetadata": {}, "throwableList": []}).to_string()
+}

@@ -1,0 +1,33 @@
+//! Errors of one reconcile, with a bounded label for metrics.
+
+use crate::flink::FlinkError;
+
+/// Why a reconcile did not complete; the controller retries with per-object backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("Flink REST: {0}")]
+    Flink(#[from] FlinkError),
+    #[error("cannot render the Flink cluster: {0}")]
+    Render(#[from] crate::render::RenderError),
+    #[error("session job jar: {0}")]
+    Artifact(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// The variant name, for the `error` label of the errors metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kube",
+            Self::Flink(_) => "flink",
+            Self::Render(_) => "render",
+            Self::Artifact(_) => "artifact",
+            Self::Invalid(_) => "invalid",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

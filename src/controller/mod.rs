@@ -1,0 +1,168 @@
+//! The controllers: kube-runtime watches of FlinkDeployments and FlinkSessionJobs (and the
+//! Deployments the operator owns) driving observe → plan → status → one step → requeue.
+
+mod artifacts;
+mod backoff;
+mod context;
+mod deployment;
+mod error;
+mod events;
+mod execute;
+mod metrics;
+mod observe;
+mod session_job;
+mod status;
+
+pub use backoff::delay as backoff_delay;
+pub use context::{Context, RestUrlResolver, ServiceDns};
+pub use error::{Error, Result};
+pub use metrics::ControllerMetrics;
+pub use status::{DEPLOYMENT_FINALIZER, SESSION_JOB_FINALIZER};
+
+use crate::api::{FlinkDeployment, FlinkSessionJob};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::Api;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Label selector of the Deployments the operator renders.
+const OWNED_DEPLOYMENTS: &str = "type in (flink-native-kubernetes,flink-standalone-kubernetes)";
+
+fn key<K: Resource>(obj: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        std::any::type_name::<K>(),
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+async fn timed<K, F, Fut>(obj: Arc<K>, ctx: Arc<Context>, kind: &'static str, f: F) -> Result<Action>
+where
+    K: Resource,
+    F: FnOnce(Arc<K>, Arc<Context>) -> Fut,
+    Fut: Future<Output = Result<Action>>,
+{
+    let start = Instant::now();
+    let k = key(obj.as_ref());
+    let result = f(obj, ctx.clone()).await;
+    ctx.metrics
+        .reconcile_duration
+        .get_or_create(&metrics::KindLabel { kind })
+        .observe(start.elapsed().as_secs_f64());
+    match &result {
+        Ok(_) => ctx.backoff.succeeded(&k),
+        Err(e) => {
+            ctx.metrics
+                .reconcile_errors
+                .get_or_create(&metrics::ErrorLabels {
+                    kind,
+                    error: e.metric_label(),
+                })
+                .inc();
+        }
+    }
+    result
+}
+
+fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+    let op = &ctx.operator;
+    let delay = ctx.backoff.failed(
+        &key(obj.as_ref()),
+        op.retry_initial_interval,
+        op.retry_interval_multiplier,
+        op.retry_max_interval,
+    );
+    tracing::warn!(
+        object = %obj.meta().name.as_deref().unwrap_or_default(),
+        namespace = %obj.meta().namespace.as_deref().unwrap_or_default(),
+        error = %err,
+        retry_in = ?delay,
+        "reconcile failed"
+    );
+    Action::requeue(delay)
+}
+
+fn api_for<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs both controllers for one namespace (or all) until `shutdown` completes.
+async fn run_scope<S>(ctx: Arc<Context>, namespace: Option<String>, shutdown: S)
+where
+    S: Future<Output = ()> + Send + Sync + Clone + 'static,
+{
+    let client = ctx.client.clone();
+    let ns = namespace.as_deref();
+    let concurrency = u16::try_from(ctx.operator.reconcile_parallelism).unwrap_or(u16::MAX);
+    let cfg = controller::Config::default().concurrency(concurrency);
+
+    let deployments = Controller::new(api_for::<FlinkDeployment>(&client, ns), watcher::Config::default())
+        .owns(
+            api_for::<Deployment>(&client, ns),
+            watcher::Config::default().labels(OWNED_DEPLOYMENTS),
+        )
+        .with_config(cfg.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            |obj, ctx| timed(obj, ctx, "FlinkDeployment", deployment::reconcile),
+            error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
+
+    let job_controller = Controller::new(api_for::<FlinkSessionJob>(&client, ns), watcher::Config::default());
+    let jobs = job_controller.store();
+    let session_jobs = job_controller
+        .watches(
+            api_for::<FlinkDeployment>(&client, ns),
+            watcher::Config::default(),
+            move |cluster: FlinkDeployment| {
+                let name = cluster.name_any();
+                let cluster_ns = cluster.namespace();
+                jobs.state()
+                    .into_iter()
+                    .filter(|j| j.spec.deployment_name.as_deref() == Some(name.as_str()) && j.namespace() == cluster_ns)
+                    .map(|j| ObjectRef::from_obj(j.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .with_config(cfg)
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |obj, ctx| timed(obj, ctx, "FlinkSessionJob", session_job::reconcile),
+            error_policy,
+            ctx,
+        )
+        .for_each(|_| async {});
+    futures::join!(deployments, session_jobs);
+}
+
+/// Runs the controllers over the watched namespaces (all when empty) until `shutdown` completes.
+pub async fn run<S>(ctx: Arc<Context>, shutdown: S)
+where
+    S: Future<Output = ()> + Send + Sync + Clone + 'static,
+{
+    let namespaces = ctx.operator.watched_namespaces.clone();
+    if namespaces.is_empty() {
+        run_scope(ctx, None, shutdown).await;
+    } else {
+        let scopes = namespaces
+            .into_iter()
+            .map(|ns| run_scope(ctx.clone(), Some(ns), shutdown.clone()));
+        futures::future::join_all(scopes).await;
+    }
+}

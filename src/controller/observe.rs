@@ -1,0 +1,259 @@
+//! Observation: what the cluster and Flink look like right now, gathered for the planner.
+//! Kubernetes API failures are errors (the reconcile is retried); Flink REST failures are data
+//! (the planner decides what an unreachable or unknown job means).
+
+use super::context::Context;
+use super::error::Result;
+use crate::api::{FlinkDeployment, FlinkJobState, FlinkSessionJob, JobManagerDeploymentStatus, JobStatus};
+use crate::flink::{FlinkRestClient, SavepointStatus, TriggerId};
+use crate::lifecycle::{HealthCounters, JobManagerObservation, ObservedJob, Observation, SavepointTriggerStatus, Snapshot};
+use crate::render::GENERATION_ANNOTATION;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, ListParams};
+use kube::ResourceExt;
+
+/// Container waiting reasons that mean the JobManager will not come up without a change.
+const FATAL_WAITING_REASONS: &[&str] = &[
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "RunContainerError",
+    "CreateContainerConfigError",
+    "OOMKilled",
+];
+
+/// Observes an application or session cluster.
+pub async fn observe_deployment(ctx: &Context, dep: &FlinkDeployment) -> Result<Observation> {
+    let ns = dep.namespace().unwrap_or_default();
+    let name = dep.name_any();
+    let mut obs = Observation {
+        jobmanager: observe_jobmanager(ctx, &ns, &name).await?,
+        ..Observation::default()
+    };
+    let (present, has_checkpoint) = observe_ha(ctx, &ns, &name).await?;
+    obs.ha_metadata_present = present;
+    obs.ha_has_checkpoint = has_checkpoint;
+    if obs.jobmanager.is_missing() {
+        return Ok(obs);
+    }
+    let Some(flink) = ctx.flink(&ns, &name) else {
+        return Ok(obs);
+    };
+    let Ok(overview) = flink.jobs_overview().await else {
+        // Deployed but not answering: still deploying as far as the planner is concerned.
+        if let JobManagerObservation::Ready { generation } = obs.jobmanager {
+            obs.jobmanager = JobManagerObservation::Deploying { generation };
+        }
+        return Ok(obs);
+    };
+    obs.rest_reachable = true;
+    if let JobManagerObservation::Deploying { generation } = obs.jobmanager {
+        obs.jobmanager = JobManagerObservation::Ready { generation };
+    }
+    let status = dep.status.as_ref();
+    let recorded_id = status
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.job_id.clone());
+    if dep.spec.is_application() {
+        let entry = match &recorded_id {
+            Some(id) => overview.job(id).cloned(),
+            None if overview.jobs.len() == 1 => overview.jobs.first().cloned(),
+            None => None,
+        };
+        if let Some(entry) = entry {
+            obs.job = Some(observed_job(&flink, &entry).await);
+            let job_status = status.and_then(|s| s.job_status.as_ref());
+            observe_job_details(ctx, &flink, &entry.jid, job_status, &mut obs).await;
+        }
+    } else {
+        obs.unmanaged_jobs_running = 0;
+        obs.session_jobs_on_cluster = count_session_jobs(ctx, &ns, &name).await?;
+    }
+    Ok(obs)
+}
+
+/// Observes a session job on its session cluster.
+pub async fn observe_session_job(
+    ctx: &Context,
+    job: &FlinkSessionJob,
+    session: Option<&FlinkDeployment>,
+) -> Result<Observation> {
+    let mut obs = Observation::default();
+    let Some(session) = session else { return Ok(obs) };
+    let ready = session
+        .status
+        .as_ref()
+        .and_then(|s| s.job_manager_deployment_status)
+        == Some(JobManagerDeploymentStatus::Ready);
+    let ns = session.namespace().unwrap_or_default();
+    let Some(flink) = ctx.flink(&ns, &session.name_any()) else {
+        return Ok(obs);
+    };
+    let Ok(overview) = flink.jobs_overview().await else {
+        return Ok(obs);
+    };
+    obs.rest_reachable = true;
+    obs.session_cluster_ready = ready;
+    let status = job.status.as_ref().and_then(|s| s.job_status.as_ref());
+    if let Some(entry) = status.and_then(|s| s.job_id.as_deref()).and_then(|id| overview.job(id)).cloned() {
+        obs.job = Some(observed_job(&flink, &entry).await);
+        observe_job_details(ctx, &flink, &entry.jid, status, &mut obs).await;
+    }
+    Ok(obs)
+}
+
+async fn observed_job(flink: &FlinkRestClient, entry: &crate::flink::JobOverview) -> ObservedJob {
+    let state = FlinkJobState::parse(entry.state.as_str()).unwrap_or(FlinkJobState::Reconciling);
+    let failure = if state == FlinkJobState::Failed {
+        flink
+            .job_exceptions(&entry.jid)
+            .await
+            .ok()
+            .and_then(|e| e.latest_summary())
+    } else {
+        None
+    };
+    ObservedJob {
+        id: entry.jid.clone(),
+        state,
+        name: Some(entry.name.clone()).filter(|n| !n.is_empty()),
+        start_time_ms: entry.start_time,
+        failure,
+    }
+}
+
+async fn observe_job_details(
+    ctx: &Context,
+    flink: &FlinkRestClient,
+    job_id: &str,
+    status: Option<&JobStatus>,
+    obs: &mut Observation,
+) {
+    if let Ok(stats) = flink.checkpoint_statistics(job_id).await {
+        obs.latest_checkpoint = stats.latest_snapshot().map(|s| Snapshot {
+            path: s.external_path,
+            time_ms: s.timestamp.unwrap_or_default(),
+        });
+        obs.latest_savepoint = stats.latest.savepoint.as_ref().and_then(|s| {
+            Some(Snapshot {
+                path: s.external_path.clone().filter(|p| !p.is_empty())?,
+                time_ms: s.trigger_timestamp.unwrap_or_default(),
+            })
+        });
+        obs.checkpoint_in_progress_since = stats.in_progress().and_then(|c| c.trigger_timestamp);
+    }
+    let trigger = status
+        .and_then(|s| s.savepoint_info.as_ref())
+        .and_then(|i| i.trigger_id.clone());
+    if let Some(trigger) = trigger {
+        obs.savepoint_trigger = match flink.savepoint_status(job_id, &TriggerId(trigger)).await {
+            Ok(SavepointStatus::InProgress) => Some(SavepointTriggerStatus::InProgress),
+            Ok(SavepointStatus::Completed { location }) => Some(SavepointTriggerStatus::Completed { location }),
+            Ok(SavepointStatus::Failed { cause }) => Some(SavepointTriggerStatus::Failed { cause }),
+            // An unknown trigger (e.g. the JobManager restarted) failed as far as we can tell.
+            Err(e) if e.is_not_found() => Some(SavepointTriggerStatus::Failed { cause: e.to_string() }),
+            Err(_) => None,
+        };
+    }
+    if ctx.operator.health_check_enabled
+        && let Ok(m) = flink.job_health_metrics(job_id).await
+    {
+        obs.counters = m.num_restarts.zip(m.completed_checkpoints).map(|(r, c)| HealthCounters {
+            num_restarts: r,
+            completed_checkpoints: c,
+        });
+    }
+}
+
+/// The JobManager Deployment `<name>`: missing, deploying, available (REST checked by the
+/// caller) or failing.
+async fn observe_jobmanager(ctx: &Context, ns: &str, name: &str) -> Result<JobManagerObservation> {
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(d) = deployments.get_opt(name).await? else {
+        return Ok(JobManagerObservation::Missing);
+    };
+    let generation = d
+        .annotations()
+        .get(GENERATION_ANNOTATION)
+        .and_then(|g| g.parse().ok());
+    if d.metadata.deletion_timestamp.is_some() {
+        return Ok(JobManagerObservation::Deploying { generation });
+    }
+    let status = d.status.as_ref();
+    let failed_create = status
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "ReplicaFailure" && c.status == "True" && c.reason.as_deref() == Some("FailedCreate"));
+    if let Some(c) = failed_create {
+        return Ok(JobManagerObservation::Error {
+            generation,
+            message: c.message.clone().unwrap_or_else(|| "JobManager pods cannot be created".into()),
+        });
+    }
+    if let Some(message) = failing_pod(ctx, ns, name).await? {
+        return Ok(JobManagerObservation::Error { generation, message });
+    }
+    let available = status.and_then(|s| s.available_replicas).unwrap_or(0) > 0;
+    Ok(if available {
+        JobManagerObservation::Ready { generation }
+    } else {
+        JobManagerObservation::Deploying { generation }
+    })
+}
+
+async fn failing_pod(ctx: &Context, ns: &str, name: &str) -> Result<Option<String>> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let selector = format!("app={name},component=jobmanager");
+    let list = pods.list(&ListParams::default().labels(&selector)).await?;
+    for pod in list.items {
+        let statuses = pod.status.iter().flat_map(|s| {
+            s.container_statuses.iter().flatten().chain(s.init_container_statuses.iter().flatten())
+        });
+        for cs in statuses {
+            let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref());
+            if let Some(w) = waiting
+                && let Some(reason) = w.reason.as_deref().filter(|r| FATAL_WAITING_REASONS.contains(r))
+            {
+                return Ok(Some(format!(
+                    "JobManager container {} is {reason}: {}",
+                    cs.name,
+                    w.message.as_deref().unwrap_or("no message")
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Kubernetes HA metadata of cluster `name`: present, and holding at least one checkpoint.
+async fn observe_ha(ctx: &Context, ns: &str, name: &str) -> Result<(bool, bool)> {
+    let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+    let selector = format!("app={name},configmap-type=high-availability");
+    let list = cms.list(&ListParams::default().labels(&selector)).await?;
+    let relevant: Vec<&ConfigMap> = list
+        .items
+        .iter()
+        .filter(|cm| cm.metadata.deletion_timestamp.is_none())
+        .filter(|cm| {
+            let n = cm.name_any();
+            (n.ends_with("-config-map") && !n.ends_with("-cluster-config-map")) || n.ends_with("-jobmanager-leader")
+        })
+        .collect();
+    let has_checkpoint = relevant
+        .iter()
+        .any(|cm| cm.data.iter().flatten().any(|(k, _)| k.starts_with("checkpointID-")));
+    Ok((!relevant.is_empty(), has_checkpoint))
+}
+
+async fn count_session_jobs(ctx: &Context, ns: &str, cluster: &str) -> Result<u32> {
+    let jobs: Api<FlinkSessionJob> = Api::namespaced(ctx.client.clone(), ns);
+    let list = jobs.list(&ListParams::default()).await?;
+    let n = list
+        .items
+        .iter()
+        .filter(|j| j.spec.deployment_name.as_deref() == Some(cluster))
+        .count();
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}

@@ -1,0 +1,151 @@
+//! The FlinkSessionJob reconcile: the same loop as a FlinkDeployment, against the REST API of
+//! the session cluster named by `spec.deploymentName`.
+
+use super::context::Context;
+use super::deployment::error_json;
+use super::error::{Error, Result};
+use super::events::publish;
+use super::execute::{stop_with_savepoint, submit_session_job, trigger_savepoint};
+use super::observe::observe_session_job;
+use super::status::{SESSION_JOB_FINALIZER, add_finalizer, remove_finalizer, write_status};
+use crate::api::{FlinkDeployment, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus, ReconciledSpec};
+use crate::config::effective_flink_config;
+use crate::lifecycle::{self, PlanInput, Resource, ResourceStatus, Step};
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use std::sync::Arc;
+
+/// One reconcile of a FlinkSessionJob.
+pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = job.namespace().unwrap_or_default();
+    let api: Api<FlinkSessionJob> = Api::namespaced(ctx.client.clone(), &ns);
+    if job.metadata.deletion_timestamp.is_none() && !job.finalizers().iter().any(|f| f == SESSION_JOB_FINALIZER) {
+        add_finalizer(&api, &job, SESSION_JOB_FINALIZER).await?;
+        return Ok(Action::requeue(std::time::Duration::ZERO));
+    }
+    let clusters: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let session = match job.spec.deployment_name.as_deref() {
+        Some(name) => clusters.get_opt(name).await?,
+        None => None,
+    };
+    let validation = {
+        // The jarURI host rule resolves DNS: keep that blocking call off the async workers.
+        let (job, session, operator) = (job.as_ref().clone(), session.clone(), ctx.operator.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::validation::validate_session_job(&job, session.as_ref(), &operator, &crate::validation::SystemResolver)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| Error::Invalid(format!("validation task failed: {e}")))?
+    };
+    let (planned, validation_error) =
+        match validation {
+            Ok(()) => (job.as_ref().clone(), None),
+            Err(e) => match last_valid(&job) {
+                Some(previous) => (previous, Some(e.clone())),
+                None => {
+                    let mut status = job.status.clone().unwrap_or_default();
+                    status.error = Some(error_json("ValidationError", &e));
+                    write_status(&api, &job, job.status.as_ref(), &status).await?;
+                    return Ok(Action::requeue(ctx.operator.reconcile_interval));
+                }
+            },
+        };
+    let mut own = planned.spec.flat_configuration();
+    let session_conf = session.as_ref().map(|s| s.spec.flat_configuration()).unwrap_or_default();
+    let mut merged = session_conf;
+    merged.append(&mut own);
+    let version = session.as_ref().and_then(|s| s.spec.flink_version);
+    let flink_config = effective_flink_config(&ctx.operator, Some(&ns), version, &merged);
+    let operator = ctx
+        .operator
+        .for_resource(&merged)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let observation = observe_session_job(&ctx, &planned, session.as_ref()).await?;
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let new_job_id = uuid::Uuid::new_v4().simple().to_string();
+    let plan = lifecycle::plan(&PlanInput {
+        resource: Resource::SessionJob(&planned),
+        operator: &operator,
+        flink_config: &flink_config,
+        observation: &observation,
+        now_ms,
+        new_job_id: &new_job_id,
+    });
+    let ResourceStatus::SessionJob(mut status) = plan.status else {
+        return Err(Error::Invalid("the planner returned a FlinkDeployment status for a session job".into()));
+    };
+    if let Some(message) = &validation_error {
+        status.error = Some(error_json("ValidationError", message));
+    }
+    write_status(&api, &job, job.status.as_ref(), &status).await?;
+    for ev in &plan.events {
+        publish(&ctx, job.as_ref(), ev).await;
+    }
+    ctx.metrics
+        .steps
+        .get_or_create(&super::metrics::StepLabel { step: plan.step.name() })
+        .inc();
+    let cluster = job.spec.deployment_name.clone().unwrap_or_default();
+    let flink = || {
+        ctx.flink(&ns, &cluster)
+            .ok_or_else(|| Error::Invalid(format!("no REST endpoint known for session cluster {ns}/{cluster}")))
+    };
+    match &plan.step {
+        Step::NoOp | Step::Wait { .. } | Step::MarkStable | Step::ReportError { .. } => {}
+        Step::SubmitSessionJob(deploy) | Step::Deploy(deploy) => {
+            submit_session_job(&ctx, &flink()?, &planned, deploy).await?;
+        }
+        Step::TriggerSavepoint {
+            job_id,
+            target_dir,
+            format,
+                ..
+        } => {
+            let trigger = trigger_savepoint(&flink()?, job_id, target_dir.clone(), format).await?;
+            record_trigger(&api, &job, status, &trigger.0).await?;
+        }
+        Step::StopWithSavepoint {
+            job_id,
+            target_dir,
+            drain,
+            format,
+        } => {
+            let trigger = stop_with_savepoint(&flink()?, job_id, target_dir.clone(), *drain, format).await?;
+            record_trigger(&api, &job, status, &trigger.0).await?;
+        }
+        Step::CancelJob { job_id } => {
+            flink()?.cancel_job(job_id).await?;
+        }
+        Step::DeleteCluster { .. } => {
+            return Err(Error::Invalid("a session job has no cluster to delete".into()));
+        }
+        Step::ReleaseFinalizer => remove_finalizer(&api, &job, SESSION_JOB_FINALIZER).await?,
+    }
+    Ok(Action::requeue(plan.requeue))
+}
+
+async fn record_trigger(
+    api: &Api<FlinkSessionJob>,
+    stored: &FlinkSessionJob,
+    written: FlinkSessionJobStatus,
+    trigger_id: &str,
+) -> Result<()> {
+    let mut status = ResourceStatus::SessionJob(written.clone());
+    lifecycle::record_savepoint_trigger(&mut status, trigger_id);
+    if let ResourceStatus::SessionJob(updated) = status {
+        write_status(api, stored, Some(&written), &updated).await?;
+    }
+    Ok(())
+}
+
+fn last_valid(job: &FlinkSessionJob) -> Option<FlinkSessionJob> {
+    let status = job.status.as_ref()?;
+    let text = status.reconciliation_status.as_ref()?.last_reconciled_spec.as_deref()?;
+    let recorded = ReconciledSpec::<FlinkSessionJobSpec>::decode(text).ok()?;
+    let mut previous = job.clone();
+    previous.spec = recorded.spec;
+    previous.metadata.generation = status.observed_generation.or(job.metadata.generation);
+    Some(previous)
+}

@@ -1,0 +1,215 @@
+//! The end-to-end environment: the in-memory Kubernetes API, the test kubelet running rendered
+//! JobManagers/TaskManagers as real local Flink processes, and the operator's controllers, which
+//! reach each cluster's REST API through the kubelet's loopback ports.
+#![allow(dead_code)]
+
+use super::flink::{FlinkHome, FlinkInstall, TestJob};
+use super::flink_runtime::FlinkRuntime;
+use super::kube_api::InMemoryKube;
+use super::kubelet::Kubelet;
+use flink_lifecycle::api::{FlinkDeployment, FlinkSessionJob};
+use flink_lifecycle::config::OperatorConfig;
+use flink_lifecycle::controller::{Context, RestUrlResolver};
+use flink_lifecycle::flink::{FlinkClientOptions, FlinkRestClient};
+use futures::FutureExt;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+struct KubeletUrls(Arc<Kubelet>);
+
+impl RestUrlResolver for KubeletUrls {
+    fn rest_url(&self, namespace: &str, cluster: &str) -> Option<String> {
+        self.0.rest_url(namespace, cluster)
+    }
+}
+
+pub struct Env {
+    pub kube: InMemoryKube,
+    pub kubelet: Arc<Kubelet>,
+    pub home: FlinkHome,
+    pub jar: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub operator: OperatorConfig,
+    controller: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some((token, task)) = self.controller.take() {
+            token.cancel();
+            task.abort();
+        }
+    }
+}
+
+/// Fast operator timings for tests.
+pub fn test_operator_config() -> OperatorConfig {
+    OperatorConfig::from_yaml(
+        "kubernetes.operator.reconcile.interval: 2 s\n\
+         kubernetes.operator.observer.progress-check.interval: 1 s\n\
+         kubernetes.operator.observer.rest-ready.delay: 1 s\n\
+         kubernetes.operator.retry.initial.interval: 500 ms\n\
+         kubernetes.operator.retry.max.interval: 3 s\n\
+         kubernetes.operator.user.artifacts.allowed-schemes: https;file\n",
+    )
+    .expect("test operator config")
+}
+
+impl Env {
+    pub async fn start(version: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let home = FlinkInstall::ensure(version).unwrap_or_else(|e| panic!("Flink {version} install failed: {e}"));
+        let jar = TestJob::jar(&home).unwrap_or_else(|e| panic!("test job build failed: {e}"));
+        let dir = tempfile::Builder::new().prefix("e2e-").tempdir().expect("temp dir");
+        let kube = InMemoryKube::new().await;
+        let runtime = FlinkRuntime {
+            home: home.clone(),
+            run_root: dir.path().join("run"),
+            job_jar: jar.clone(),
+        };
+        let kubelet = Arc::new(Kubelet::start(kube.client(), Arc::new(runtime)));
+        let mut env = Self {
+            kube,
+            kubelet,
+            home,
+            jar,
+            dir,
+            operator: test_operator_config(),
+            controller: None,
+        };
+        env.start_operator();
+        env
+    }
+
+    /// Starts the controllers (a fresh process as far as the operator knows).
+    pub fn start_operator(&mut self) {
+        let ctx = Arc::new(Context::new(
+            self.kube.client(),
+            self.operator.clone(),
+            Arc::new(KubeletUrls(self.kubelet.clone())),
+        ));
+        let token = CancellationToken::new();
+        let stop = token.clone().cancelled_owned().shared();
+        let task = tokio::spawn(flink_lifecycle::controller::run(ctx, stop));
+        self.controller = Some((token, task));
+    }
+
+    /// Kills the controllers wherever they are (no graceful shutdown), like a crashed operator.
+    pub fn kill_operator(&mut self) {
+        if let Some((_, task)) = self.controller.take() {
+            task.abort();
+        }
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    pub fn deployments(&self) -> Api<FlinkDeployment> {
+        Api::namespaced(self.kube.client(), "default")
+    }
+
+    pub fn session_jobs(&self) -> Api<FlinkSessionJob> {
+        Api::namespaced(self.kube.client(), "default")
+    }
+
+    /// An application FlinkDeployment running the test job, standalone mode, with checkpoints
+    /// and savepoints under the test's directory.
+    pub fn application(&self, name: &str, version: &str, upgrade_mode: &str) -> Value {
+        json!({
+            "apiVersion": "flink.apache.org/v1beta1",
+            "kind": "FlinkDeployment",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {
+                "image": format!("flink:{version}"),
+                "flinkVersion": version,
+                "mode": "standalone",
+                "serviceAccount": "flink",
+                "flinkConfiguration": {
+                    "taskmanager.numberOfTaskSlots": "2",
+                    "execution.checkpointing.dir": format!("file://{}", self.path(&format!("{name}/checkpoints"))),
+                    "execution.checkpointing.savepoint-dir": format!("file://{}", self.path(&format!("{name}/savepoints"))),
+                    "execution.checkpointing.interval": "1 s",
+                    "restart-strategy.type": "fixed-delay",
+                    "restart-strategy.fixed-delay.attempts": "3",
+                    "restart-strategy.fixed-delay.delay": "1 s"
+                },
+                "jobManager": {"resource": {"memory": "1024m", "cpu": 1}},
+                "taskManager": {"resource": {"memory": "1024m", "cpu": 1}},
+                "job": {
+                    "jarURI": "local:///opt/flink/usrlib/lifecycle-test-job.jar",
+                    "entryClass": TestJob::MAIN_CLASS,
+                    "args": ["--name", name, "--out-dir", self.path(&format!("{name}/out")),
+                             "--fail-file", self.path(&format!("{name}/fail-once")),
+                             "--sticky-fail-file", self.path(&format!("{name}/fail-always"))],
+                    "parallelism": 1,
+                    "upgradeMode": upgrade_mode,
+                    "state": "running"
+                }
+            }
+        })
+    }
+
+    pub async fn create(&self, obj: &Value) -> FlinkDeployment {
+        let d: FlinkDeployment = serde_json::from_value(obj.clone()).expect("FlinkDeployment");
+        self.deployments().create(&PostParams::default(), &d).await.expect("create")
+    }
+
+    pub async fn patch_spec(&self, name: &str, spec_patch: Value) {
+        self.deployments()
+            .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec_patch})))
+            .await
+            .expect("patch spec");
+    }
+
+    /// Waits until `pred` holds for the FlinkDeployment, failing with its last status.
+    pub async fn wait_for(&self, name: &str, what: &str, timeout: Duration, pred: impl Fn(&FlinkDeployment) -> bool) -> FlinkDeployment {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let current = self.deployments().get_opt(name).await.expect("get");
+            if let Some(d) = &current
+                && pred(d)
+            {
+                return d.clone();
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{name}: not {what} after {timeout:?}; status: {}\nkubelet launches: {}",
+                    serde_json::to_string_pretty(&current.and_then(|d| d.status)).unwrap_or_default(),
+                    self.kubelet.launches().len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Waits for a stable running job and returns it.
+    pub async fn wait_stable_running(&self, name: &str) -> FlinkDeployment {
+        self.wait_for(name, "stable and running", Duration::from_secs(120), |d| {
+            let s = d.status.as_ref();
+            let lifecycle = s.and_then(|s| s.lifecycle_state).map(|l| format!("{l:?}"));
+            let job = s.and_then(|s| s.job_status.as_ref()).and_then(|j| j.state).map(|j| j.as_str());
+            lifecycle.as_deref() == Some("Stable") && job == Some("RUNNING")
+        })
+        .await
+    }
+
+    /// A REST client for a cluster's JobManager.
+    pub fn flink(&self, name: &str) -> FlinkRestClient {
+        let url = self.kubelet.rest_url("default", name).expect("cluster started by the kubelet");
+        FlinkRestClient::new(&url, FlinkClientOptions::default()).expect("client")
+    }
+}
+
+/// The recorded job id of a FlinkDeployment.
+pub fn job_id(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.job_id.clone())
+        .unwrap_or_default()
+}
