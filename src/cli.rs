@@ -20,6 +20,9 @@ pub enum Command {
         #[arg(long, env = "FLINK_LIFECYCLE_CRD_OUT")]
         out: Option<std::path::PathBuf>,
     },
+    /// Run the controllers and the admission webhook (the operator); without a reachable
+    /// cluster, serve the webhook alone.
+    Run(crate::run::RunCommand),
     /// Serve the admission webhook (HTTPS /validate, /mutate) and the admin port.
     Webhook(crate::webhook::WebhookCommand),
     /// Admit manifests offline (mutation, validation, warnings): exit 1 if any is denied, 2 if
@@ -72,7 +75,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Crd { out: None } => print_crds(),
         Command::Crd { out: Some(dir) } => write_crds(&dir),
-        Command::Webhook(cmd) => run_webhook(cmd),
+        Command::Run(cmd) => block_on(crate::run::run(cmd)),
+        Command::Webhook(cmd) => block_on(crate::webhook::run::run(cmd)),
         Command::Validate(cmd) => {
             init_tracing();
             ExitCode::from(crate::offline::run(&cmd, &crate::validation::SystemResolver))
@@ -155,7 +159,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
 
-fn run_webhook(cmd: crate::webhook::WebhookCommand) -> ExitCode {
+fn block_on(task: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -164,7 +168,7 @@ fn run_webhook(cmd: crate::webhook::WebhookCommand) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::webhook::run::run(cmd)) {
+    match runtime.block_on(task) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,21 +1,23 @@
-//! `flink-lifecycle run`: the controllers (and the admission webhook) in one process, with one
-//! shutdown signal.
+//! `flink-lifecycle run`: the controllers and the admission webhook in one process, with one
+//! shutdown signal. Without a reachable cluster it says so and serves the webhook alone.
 
+use crate::admin::{METRICS_PREFIX, Readiness};
 use crate::api::FlinkDeployment;
-use crate::config::OperatorConfig;
 use crate::controller::{Context, RestUrlResolver, ServiceDns};
+use crate::webhook::run::{
+    AdminArgs, OperatorConfigArgs, WebhookArgs, cancel_on_signal, install_crypto_provider, session_store,
+    start_webhook,
+};
+use crate::webhook::{NoSessions, SessionLookup};
 use futures::FutureExt;
 use kube::api::{Api, ListParams};
-use std::path::PathBuf;
+use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Flags of the controllers.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ControllerArgs {
-    /// Operator configuration file (YAML of flat `kubernetes.operator.*` keys).
-    #[arg(long = "operator-config", env = "FLINK_LIFECYCLE_OPERATOR_CONFIG")]
-    pub operator_config: Option<PathBuf>,
     /// Namespaces to watch (comma separated); all when empty. Overrides
     /// `kubernetes.operator.watched.namespaces`.
     #[arg(long, env = "FLINK_LIFECYCLE_NAMESPACES", value_delimiter = ',')]
@@ -26,46 +28,30 @@ pub struct ControllerArgs {
     pub rest_url_template: Option<String>,
 }
 
-/// Resolves REST URLs from a template such as `http://127.0.0.1:8081` or
-/// `http://{name}-rest.{namespace}.example:8081`.
+/// Everything `flink-lifecycle run` takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunCommand {
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub operator_config: OperatorConfigArgs,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
+}
+
+/// Resolves REST URLs from a template such as `http://{name}-rest.{namespace}.example:8081`.
 pub struct TemplateResolver(pub String);
 
 impl RestUrlResolver for TemplateResolver {
     fn rest_url(&self, namespace: &str, cluster: &str) -> Option<String> {
-        Some(self.0.replace("{name}", cluster).replace("{namespace}", namespace))
+        Some(
+            self.0
+                .replace("{name}", cluster)
+                .replace("{namespace}", namespace),
+        )
     }
-}
-
-/// Loads the operator configuration named by the flags.
-pub fn load_operator_config(args: &ControllerArgs) -> Result<OperatorConfig, String> {
-    let mut config = match &args.operator_config {
-        Some(path) => OperatorConfig::from_file(path).map_err(|e| e.to_string())?,
-        None => OperatorConfig::default(),
-    };
-    if !args.namespaces.is_empty() {
-        config.watched_namespaces = args.namespaces.clone();
-    }
-    Ok(config)
-}
-
-/// Cancels `token` on SIGTERM or Ctrl-C.
-pub fn cancel_on_signal(token: CancellationToken) {
-    tokio::spawn(async move {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = term => {},
-            _ = tokio::signal::ctrl_c() => {},
-        }
-        tracing::info!("shutdown signal received");
-        token.cancel();
-    });
 }
 
 /// Connects to the cluster of the current kubeconfig (or the in-cluster service account) and
@@ -76,20 +62,80 @@ pub async fn connect() -> Result<kube::Client, String> {
         .map_err(|e| format!("no Kubernetes cluster reachable ({e})"))?;
     let api: Api<FlinkDeployment> = Api::all(client.clone());
     api.list(&ListParams::default().limit(1)).await.map_err(|e| {
-        format!("the FlinkDeployment CRD is not served by the cluster ({e}); install it with `kubectl apply -k manifests/base`")
+        format!(
+            "the cluster does not serve the FlinkDeployment CRD ({e}); install it with `kubectl apply -k manifests/base`"
+        )
     })?;
     Ok(client)
 }
 
-/// Runs the controllers until `shutdown` is cancelled.
-pub async fn run_controllers(client: kube::Client, args: &ControllerArgs, shutdown: CancellationToken) -> Result<(), String> {
-    let operator = load_operator_config(args)?;
-    let resolver: Arc<dyn RestUrlResolver> = match &args.rest_url_template {
-        Some(t) => Arc::new(TemplateResolver(t.clone())),
-        None => Arc::new(ServiceDns),
+/// Runs webhook and controllers until SIGTERM/SIGINT.
+pub async fn run(cmd: RunCommand) -> Result<(), String> {
+    install_crypto_provider();
+    let mut operator = cmd.operator_config.load()?;
+    if !cmd.controller.namespaces.is_empty() {
+        operator.watched_namespaces = cmd.controller.namespaces.clone();
+    }
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let readiness = Readiness::new();
+    let mut registry = Registry::with_prefix(METRICS_PREFIX);
+
+    let cluster = connect().await;
+    let sessions: Arc<dyn SessionLookup> = match &cluster {
+        Ok(_) => session_store(&readiness, shutdown.clone()).await?,
+        Err(_) => Arc::new(NoSessions),
     };
-    let ctx = Arc::new(Context::new(client, operator, resolver));
-    let stop = shutdown.cancelled_owned().shared();
-    crate::controller::run(ctx, stop).await;
+    let controllers = match cluster {
+        Ok(client) => {
+            let resolver: Arc<dyn RestUrlResolver> = match &cmd.controller.rest_url_template {
+                Some(t) => Arc::new(TemplateResolver(t.clone())),
+                None => Arc::new(ServiceDns),
+            };
+            let ctx = Arc::new(Context::new(client, operator.clone(), resolver));
+            ctx.metrics.register(&mut registry);
+            let ready = readiness.register("controllers");
+            let stop = shutdown.clone().cancelled_owned().shared();
+            Some(tokio::spawn(async move {
+                ready.set_ready(true);
+                crate::controller::run(ctx, stop).await;
+            }))
+        }
+        Err(reason) => {
+            println!("controllers: not started: {reason}. Serving the admission webhook alone.");
+            None
+        }
+    };
+    let (addr, server) = start_webhook(
+        &cmd.webhook,
+        Arc::new(operator),
+        sessions,
+        &readiness,
+        &mut registry,
+        shutdown.clone(),
+    )
+    .await?;
+    let admin_listener = tokio::net::TcpListener::bind(cmd.admin.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cmd.admin.addr))?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    let admin = tokio::spawn(crate::admin::serve(
+        admin_listener,
+        crate::admin::router(readiness, Arc::new(registry)),
+        shutdown.clone(),
+    ));
+    if controllers.is_some() {
+        println!("controllers: watching FlinkDeployments and FlinkSessionJobs");
+    }
+    println!(
+        "webhook: https://{addr}/validate and https://{addr}/mutate (certificate from {})",
+        cmd.webhook.tls_dir.display()
+    );
+    println!("admin:   http://{admin_addr}/livez  http://{admin_addr}/readyz  http://{admin_addr}/metrics");
+    let _ = server.await;
+    if let Some(c) = controllers {
+        let _ = c.await;
+    }
+    let _ = admin.await;
     Ok(())
 }

@@ -113,7 +113,10 @@ async fn status_subresource_conflicts_and_server_side_apply() {
     let patched = api.patch_status("s", &pp, &Patch::Apply(&smaller)).await.unwrap();
     let status = patched.status.unwrap();
     assert_eq!(status.error.as_deref(), Some("x"));
-    assert!(status.lifecycle_state.is_none(), "a field no longer applied is gone");
+    assert!(
+        status.lifecycle_state.is_none(),
+        "a field no longer applied is gone"
+    );
     // A spec write does not touch status; a stale resourceVersion conflicts.
     let mut stale = created.clone();
     stale.spec.image = Some("flink:2.0".into());

@@ -15,11 +15,16 @@ const MAX_JAR_BYTES: usize = 512 * 1024 * 1024;
 use crate::validation::is_restricted;
 
 /// Returns a local path holding the job's jar.
-pub async fn fetch_jar(operator: &OperatorConfig, job: &FlinkSessionJob, jar_uri: Option<&str>) -> Result<PathBuf> {
+pub async fn fetch_jar(
+    operator: &OperatorConfig,
+    job: &FlinkSessionJob,
+    jar_uri: Option<&str>,
+) -> Result<PathBuf> {
     let uri = jar_uri
         .filter(|u| !u.trim().is_empty())
         .ok_or_else(|| Error::Artifact("spec.job.jarURI is required for a session job".into()))?;
-    let url = reqwest::Url::parse(uri).map_err(|e| Error::Artifact(format!("jarURI '{uri}' is not a valid URI: {e}")))?;
+    let url = reqwest::Url::parse(uri)
+        .map_err(|e| Error::Artifact(format!("jarURI '{uri}' is not a valid URI: {e}")))?;
     let scheme = url.scheme().to_ascii_lowercase();
     if !operator.artifacts_allowed_schemes.contains(&scheme) {
         return Err(Error::Artifact(format!(
@@ -36,7 +41,9 @@ pub async fn fetch_jar(operator: &OperatorConfig, job: &FlinkSessionJob, jar_uri
             Ok(path)
         }
         "http" | "https" => download(operator, job, &url).await,
-        other => Err(Error::Artifact(format!("jarURI scheme '{other}' cannot be fetched by the operator"))),
+        other => Err(Error::Artifact(format!(
+            "jarURI scheme '{other}' cannot be fetched by the operator"
+        ))),
     }
 }
 
@@ -74,14 +81,19 @@ async fn download(operator: &OperatorConfig, job: &FlinkSessionJob, url: &reqwes
         .await
         .map_err(|e| Error::Artifact(format!("cannot download {url}: {e}")))?;
     if !resp.status().is_success() {
-        return Err(Error::Artifact(format!("downloading {url} answered HTTP {}", resp.status())));
+        return Err(Error::Artifact(format!(
+            "downloading {url} answered HTTP {}",
+            resp.status()
+        )));
     }
     let bytes = resp
         .bytes()
         .await
         .map_err(|e| Error::Artifact(format!("cannot download {url}: {e}")))?;
     if bytes.len() > MAX_JAR_BYTES {
-        return Err(Error::Artifact(format!("{url} is larger than {MAX_JAR_BYTES} bytes")));
+        return Err(Error::Artifact(format!(
+            "{url} is larger than {MAX_JAR_BYTES} bytes"
+        )));
     }
     let dir = std::env::temp_dir()
         .join("flink-lifecycle-artifacts")

@@ -52,7 +52,10 @@ impl Context {
     /// A REST client for one cluster.
     pub fn flink(&self, namespace: &str, cluster: &str) -> Option<crate::flink::FlinkRestClient> {
         let url = self.rest.rest_url(namespace, cluster)?;
-        crate::flink::FlinkRestClient::new(&url, crate::flink::FlinkClientOptions::from_operator_config(&self.operator))
-            .ok()
+        crate::flink::FlinkRestClient::new(
+            &url,
+            crate::flink::FlinkClientOptions::from_operator_config(&self.operator),
+        )
+        .ok()
     }
 }

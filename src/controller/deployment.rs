@@ -6,7 +6,9 @@ use super::events::publish;
 use super::execute::{delete_cluster, deploy_cluster, stop_with_savepoint, trigger_savepoint};
 use super::observe::observe_deployment;
 use super::status::{DEPLOYMENT_FINALIZER, add_finalizer, remove_finalizer, write_status};
-use crate::api::{FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, ReconciledSpec, ResourceLifecycleState};
+use crate::api::{
+    FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, ReconciledSpec, ResourceLifecycleState,
+};
 use crate::config::effective_flink_config;
 use crate::lifecycle::{self, PlanInput, Resource, ResourceStatus, Step};
 use kube::ResourceExt;
@@ -18,7 +20,9 @@ use std::sync::Arc;
 pub async fn reconcile(dep: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<Action> {
     let ns = dep.namespace().unwrap_or_default();
     let api: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &ns);
-    if dep.metadata.deletion_timestamp.is_none() && !dep.finalizers().iter().any(|f| f == DEPLOYMENT_FINALIZER) {
+    if dep.metadata.deletion_timestamp.is_none()
+        && !dep.finalizers().iter().any(|f| f == DEPLOYMENT_FINALIZER)
+    {
         add_finalizer(&api, &dep, DEPLOYMENT_FINALIZER).await?;
         return Ok(Action::requeue(std::time::Duration::ZERO));
     }
@@ -52,7 +56,9 @@ pub async fn reconcile(dep: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<A
         new_job_id: &new_job_id,
     });
     let ResourceStatus::Deployment(mut status) = plan.status else {
-        return Err(Error::Invalid("the planner returned a session job status for a FlinkDeployment".into()));
+        return Err(Error::Invalid(
+            "the planner returned a session job status for a FlinkDeployment".into(),
+        ));
     };
     if let Some(message) = &validation_error {
         status.error = Some(error_json("ValidationError", message));
@@ -71,7 +77,9 @@ pub async fn reconcile(dep: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<A
     }
     ctx.metrics
         .steps
-        .get_or_create(&super::metrics::StepLabel { step: plan.step.name() })
+        .get_or_create(&super::metrics::StepLabel {
+            step: plan.step.name(),
+        })
         .inc();
     execute(&ctx, &api, &dep, &planned, status, &plan.step).await?;
     Ok(Action::requeue(plan.requeue))
@@ -97,7 +105,9 @@ async fn execute(
         match step {
             Step::NoOp | Step::Wait { .. } | Step::MarkStable | Step::ReportError { .. } => Ok(()),
             Step::Deploy(deploy) => deploy_cluster(ctx, planned, deploy).await,
-            Step::SubmitSessionJob(_) => Err(Error::Invalid("a FlinkDeployment cannot submit a session job".into())),
+            Step::SubmitSessionJob(_) => Err(Error::Invalid(
+                "a FlinkDeployment cannot submit a session job".into(),
+            )),
             Step::TriggerSavepoint {
                 job_id,
                 target_dir,
@@ -132,7 +142,9 @@ async fn execute(
                 }
                 delete_cluster(ctx, stored, *delete_ha_data).await
             }
-            Step::ReleaseFinalizer => remove_finalizer(api, stored, super::status::DEPLOYMENT_FINALIZER).await,
+            Step::ReleaseFinalizer => {
+                remove_finalizer(api, stored, super::status::DEPLOYMENT_FINALIZER).await
+            }
         }
     }
     .await;
@@ -163,7 +175,11 @@ async fn record_trigger(
 /// The resource with its last reconciled (valid) spec, planned while the new spec is invalid.
 fn last_valid(dep: &FlinkDeployment) -> Option<FlinkDeployment> {
     let status = dep.status.as_ref()?;
-    let text = status.reconciliation_status.as_ref()?.last_reconciled_spec.as_deref()?;
+    let text = status
+        .reconciliation_status
+        .as_ref()?
+        .last_reconciled_spec
+        .as_deref()?;
     let recorded = ReconciledSpec::<FlinkDeploymentSpec>::decode(text).ok()?;
     let mut previous = dep.clone();
     previous.spec = recorded.spec;
@@ -193,5 +209,6 @@ async fn reject_unreconciled(
 
 /// `status.error` in the reference's JSON shape.
 pub fn error_json(kind: &str, message: &str) -> String {
-    serde_json::json!({"type": kind, "message": message, "additionalMetadata": {}, "throwableList": []}).to_string()
+    serde_json::json!({"type": kind, "message": message, "additionalMetadata": {}, "throwableList": []})
+        .to_string()
 }

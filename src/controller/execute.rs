@@ -65,10 +65,12 @@ pub async fn stop_with_savepoint(
 /// Applies the rendered cluster of `dep` with `deploy.spec`.
 pub async fn deploy_cluster(ctx: &Context, dep: &FlinkDeployment, deploy: &Deploy) -> Result<()> {
     let DeploySpec::Deployment(spec) = &deploy.spec else {
-        return Err(Error::Invalid("a FlinkDeployment deploy needs a FlinkDeployment spec".into()));
+        return Err(Error::Invalid(
+            "a FlinkDeployment deploy needs a FlinkDeployment spec".into(),
+        ));
     };
     let mut target = dep.clone();
-    target.spec = spec.clone();
+    target.spec = spec.as_ref().clone();
     let ns = dep.namespace().unwrap_or_default();
     let name = dep.name_any();
     if deploy.delete_ha_data_first {
@@ -86,8 +88,13 @@ pub async fn deploy_cluster(ctx: &Context, dep: &FlinkDeployment, deploy: &Deplo
         RestoreSource::Savepoint { path, .. } => (Some(path.clone()), false),
         RestoreSource::HaMetadata { guard_path } => (guard_path.clone(), true),
     };
-    if let (Some(job), RestoreSource::Savepoint { allow_non_restored_state, .. }) =
-        (target.spec.job.as_mut(), &deploy.restore)
+    if let (
+        Some(job),
+        RestoreSource::Savepoint {
+            allow_non_restored_state,
+            ..
+        },
+    ) = (target.spec.job.as_mut(), &deploy.restore)
         && *allow_non_restored_state
     {
         job.allow_non_restored_state = Some(true);
@@ -125,8 +132,12 @@ where
 {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
     let name = obj.meta().name.clone().unwrap_or_default();
-    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj))
-        .await?;
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(obj),
+    )
+    .await?;
     Ok(())
 }
 
@@ -170,9 +181,16 @@ pub async fn delete_ha_data(ctx: &Context, ns: &str, name: &str) -> Result<()> {
 }
 
 /// Uploads the session job's jar and runs it with the recorded job id and restore path.
-pub async fn submit_session_job(ctx: &Context, flink: &FlinkRestClient, job: &FlinkSessionJob, deploy: &Deploy) -> Result<()> {
+pub async fn submit_session_job(
+    ctx: &Context,
+    flink: &FlinkRestClient,
+    job: &FlinkSessionJob,
+    deploy: &Deploy,
+) -> Result<()> {
     let DeploySpec::SessionJob(spec) = &deploy.spec else {
-        return Err(Error::Invalid("a session job submit needs a FlinkSessionJob spec".into()));
+        return Err(Error::Invalid(
+            "a session job submit needs a FlinkSessionJob spec".into(),
+        ));
     };
     let job_spec = spec.job.clone().unwrap_or_default();
     let jar = fetch_jar(&ctx.operator, job, job_spec.jar_uri.as_deref()).await?;

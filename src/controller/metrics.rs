@@ -36,7 +36,9 @@ pub struct ControllerMetrics {
 impl Default for ControllerMetrics {
     fn default() -> Self {
         Self {
-            reconcile_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_1, 4.0, 10))),
+            reconcile_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_1, 4.0, 10))
+            }),
             reconcile_errors: Family::default(),
             operations_in_flight: Family::default(),
             steps: Family::default(),
@@ -54,7 +56,11 @@ impl ControllerMetrics {
             Unit::Seconds,
             self.reconcile_duration.clone(),
         );
-        sub.register("reconcile_errors", "Failed reconciles", self.reconcile_errors.clone());
+        sub.register(
+            "reconcile_errors",
+            "Failed reconciles",
+            self.reconcile_errors.clone(),
+        );
         sub.register(
             "operations_in_flight",
             "Side effects being executed",

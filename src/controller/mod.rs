@@ -110,21 +110,27 @@ where
     let concurrency = u16::try_from(ctx.operator.reconcile_parallelism).unwrap_or(u16::MAX);
     let cfg = controller::Config::default().concurrency(concurrency);
 
-    let deployments = Controller::new(api_for::<FlinkDeployment>(&client, ns), watcher::Config::default())
-        .owns(
-            api_for::<Deployment>(&client, ns),
-            watcher::Config::default().labels(OWNED_DEPLOYMENTS),
-        )
-        .with_config(cfg.clone())
-        .graceful_shutdown_on(shutdown.clone())
-        .run(
-            |obj, ctx| timed(obj, ctx, "FlinkDeployment", deployment::reconcile),
-            error_policy,
-            ctx.clone(),
-        )
-        .for_each(|_| async {});
+    let deployments = Controller::new(
+        api_for::<FlinkDeployment>(&client, ns),
+        watcher::Config::default(),
+    )
+    .owns(
+        api_for::<Deployment>(&client, ns),
+        watcher::Config::default().labels(OWNED_DEPLOYMENTS),
+    )
+    .with_config(cfg.clone())
+    .graceful_shutdown_on(shutdown.clone())
+    .run(
+        |obj, ctx| timed(obj, ctx, "FlinkDeployment", deployment::reconcile),
+        error_policy,
+        ctx.clone(),
+    )
+    .for_each(|_| async {});
 
-    let job_controller = Controller::new(api_for::<FlinkSessionJob>(&client, ns), watcher::Config::default());
+    let job_controller = Controller::new(
+        api_for::<FlinkSessionJob>(&client, ns),
+        watcher::Config::default(),
+    );
     let jobs = job_controller.store();
     let session_jobs = job_controller
         .watches(
@@ -135,7 +141,10 @@ where
                 let cluster_ns = cluster.namespace();
                 jobs.state()
                     .into_iter()
-                    .filter(|j| j.spec.deployment_name.as_deref() == Some(name.as_str()) && j.namespace() == cluster_ns)
+                    .filter(|j| {
+                        j.spec.deployment_name.as_deref() == Some(name.as_str())
+                            && j.namespace() == cluster_ns
+                    })
                     .map(|j| ObjectRef::from_obj(j.as_ref()))
                     .collect::<Vec<_>>()
             },

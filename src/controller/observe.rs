@@ -6,12 +6,14 @@ use super::context::Context;
 use super::error::Result;
 use crate::api::{FlinkDeployment, FlinkJobState, FlinkSessionJob, JobManagerDeploymentStatus, JobStatus};
 use crate::flink::{FlinkRestClient, SavepointStatus, TriggerId};
-use crate::lifecycle::{HealthCounters, JobManagerObservation, ObservedJob, Observation, SavepointTriggerStatus, Snapshot};
+use crate::lifecycle::{
+    HealthCounters, JobManagerObservation, Observation, ObservedJob, SavepointTriggerStatus, Snapshot,
+};
 use crate::render::GENERATION_ANNOTATION;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{Api, ListParams};
 use kube::ResourceExt;
+use kube::api::{Api, ListParams};
 
 /// Container waiting reasons that mean the JobManager will not come up without a change.
 const FATAL_WAITING_REASONS: &[&str] = &[
@@ -96,7 +98,11 @@ pub async fn observe_session_job(
     obs.rest_reachable = true;
     obs.session_cluster_ready = ready;
     let status = job.status.as_ref().and_then(|s| s.job_status.as_ref());
-    if let Some(entry) = status.and_then(|s| s.job_id.as_deref()).and_then(|id| overview.job(id)).cloned() {
+    if let Some(entry) = status
+        .and_then(|s| s.job_id.as_deref())
+        .and_then(|id| overview.job(id))
+        .cloned()
+    {
         obs.job = Some(observed_job(&flink, &entry).await);
         observe_job_details(ctx, &flink, &entry.jid, status, &mut obs).await;
     }
@@ -149,7 +155,9 @@ async fn observe_job_details(
     if let Some(trigger) = trigger {
         obs.savepoint_trigger = match flink.savepoint_status(job_id, &TriggerId(trigger)).await {
             Ok(SavepointStatus::InProgress) => Some(SavepointTriggerStatus::InProgress),
-            Ok(SavepointStatus::Completed { location }) => Some(SavepointTriggerStatus::Completed { location }),
+            Ok(SavepointStatus::Completed { location }) => {
+                Some(SavepointTriggerStatus::Completed { location })
+            }
             Ok(SavepointStatus::Failed { cause }) => Some(SavepointTriggerStatus::Failed { cause }),
             // An unknown trigger (e.g. the JobManager restarted) failed as far as we can tell.
             Err(e) if e.is_not_found() => Some(SavepointTriggerStatus::Failed { cause: e.to_string() }),
@@ -159,10 +167,13 @@ async fn observe_job_details(
     if ctx.operator.health_check_enabled
         && let Ok(m) = flink.job_health_metrics(job_id).await
     {
-        obs.counters = m.num_restarts.zip(m.completed_checkpoints).map(|(r, c)| HealthCounters {
-            num_restarts: r,
-            completed_checkpoints: c,
-        });
+        obs.counters = m
+            .num_restarts
+            .zip(m.completed_checkpoints)
+            .map(|(r, c)| HealthCounters {
+                num_restarts: r,
+                completed_checkpoints: c,
+            });
     }
 }
 
@@ -185,11 +196,16 @@ async fn observe_jobmanager(ctx: &Context, ns: &str, name: &str) -> Result<JobMa
         .and_then(|s| s.conditions.as_ref())
         .into_iter()
         .flatten()
-        .find(|c| c.type_ == "ReplicaFailure" && c.status == "True" && c.reason.as_deref() == Some("FailedCreate"));
+        .find(|c| {
+            c.type_ == "ReplicaFailure" && c.status == "True" && c.reason.as_deref() == Some("FailedCreate")
+        });
     if let Some(c) = failed_create {
         return Ok(JobManagerObservation::Error {
             generation,
-            message: c.message.clone().unwrap_or_else(|| "JobManager pods cannot be created".into()),
+            message: c
+                .message
+                .clone()
+                .unwrap_or_else(|| "JobManager pods cannot be created".into()),
         });
     }
     if let Some(message) = failing_pod(ctx, ns, name).await? {
@@ -209,7 +225,10 @@ async fn failing_pod(ctx: &Context, ns: &str, name: &str) -> Result<Option<Strin
     let list = pods.list(&ListParams::default().labels(&selector)).await?;
     for pod in list.items {
         let statuses = pod.status.iter().flat_map(|s| {
-            s.container_statuses.iter().flatten().chain(s.init_container_statuses.iter().flatten())
+            s.container_statuses
+                .iter()
+                .flatten()
+                .chain(s.init_container_statuses.iter().flatten())
         });
         for cs in statuses {
             let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref());
@@ -238,12 +257,16 @@ async fn observe_ha(ctx: &Context, ns: &str, name: &str) -> Result<(bool, bool)>
         .filter(|cm| cm.metadata.deletion_timestamp.is_none())
         .filter(|cm| {
             let n = cm.name_any();
-            (n.ends_with("-config-map") && !n.ends_with("-cluster-config-map")) || n.ends_with("-jobmanager-leader")
+            (n.ends_with("-config-map") && !n.ends_with("-cluster-config-map"))
+                || n.ends_with("-jobmanager-leader")
         })
         .collect();
-    let has_checkpoint = relevant
-        .iter()
-        .any(|cm| cm.data.iter().flatten().any(|(k, _)| k.starts_with("checkpointID-")));
+    let has_checkpoint = relevant.iter().any(|cm| {
+        cm.data
+            .iter()
+            .flatten()
+            .any(|(k, _)| k.starts_with("checkpointID-"))
+    });
     Ok((!relevant.is_empty(), has_checkpoint))
 }
 

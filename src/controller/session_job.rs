@@ -8,7 +8,9 @@ use super::events::publish;
 use super::execute::{stop_with_savepoint, submit_session_job, trigger_savepoint};
 use super::observe::observe_session_job;
 use super::status::{SESSION_JOB_FINALIZER, add_finalizer, remove_finalizer, write_status};
-use crate::api::{FlinkDeployment, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus, ReconciledSpec};
+use crate::api::{
+    FlinkDeployment, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus, ReconciledSpec,
+};
 use crate::config::effective_flink_config;
 use crate::lifecycle::{self, PlanInput, Resource, ResourceStatus, Step};
 use kube::ResourceExt;
@@ -20,7 +22,9 @@ use std::sync::Arc;
 pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<Action> {
     let ns = job.namespace().unwrap_or_default();
     let api: Api<FlinkSessionJob> = Api::namespaced(ctx.client.clone(), &ns);
-    if job.metadata.deletion_timestamp.is_none() && !job.finalizers().iter().any(|f| f == SESSION_JOB_FINALIZER) {
+    if job.metadata.deletion_timestamp.is_none()
+        && !job.finalizers().iter().any(|f| f == SESSION_JOB_FINALIZER)
+    {
         add_finalizer(&api, &job, SESSION_JOB_FINALIZER).await?;
         return Ok(Action::requeue(std::time::Duration::ZERO));
     }
@@ -33,27 +37,34 @@ pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<A
         // The jarURI host rule resolves DNS: keep that blocking call off the async workers.
         let (job, session, operator) = (job.as_ref().clone(), session.clone(), ctx.operator.clone());
         tokio::task::spawn_blocking(move || {
-            crate::validation::validate_session_job(&job, session.as_ref(), &operator, &crate::validation::SystemResolver)
-                .map_err(|e| e.to_string())
+            crate::validation::validate_session_job(
+                &job,
+                session.as_ref(),
+                &operator,
+                &crate::validation::SystemResolver,
+            )
+            .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| Error::Invalid(format!("validation task failed: {e}")))?
     };
-    let (planned, validation_error) =
-        match validation {
-            Ok(()) => (job.as_ref().clone(), None),
-            Err(e) => match last_valid(&job) {
-                Some(previous) => (previous, Some(e.clone())),
-                None => {
-                    let mut status = job.status.clone().unwrap_or_default();
-                    status.error = Some(error_json("ValidationError", &e));
-                    write_status(&api, &job, job.status.as_ref(), &status).await?;
-                    return Ok(Action::requeue(ctx.operator.reconcile_interval));
-                }
-            },
-        };
+    let (planned, validation_error) = match validation {
+        Ok(()) => (job.as_ref().clone(), None),
+        Err(e) => match last_valid(&job) {
+            Some(previous) => (previous, Some(e.clone())),
+            None => {
+                let mut status = job.status.clone().unwrap_or_default();
+                status.error = Some(error_json("ValidationError", &e));
+                write_status(&api, &job, job.status.as_ref(), &status).await?;
+                return Ok(Action::requeue(ctx.operator.reconcile_interval));
+            }
+        },
+    };
     let mut own = planned.spec.flat_configuration();
-    let session_conf = session.as_ref().map(|s| s.spec.flat_configuration()).unwrap_or_default();
+    let session_conf = session
+        .as_ref()
+        .map(|s| s.spec.flat_configuration())
+        .unwrap_or_default();
     let mut merged = session_conf;
     merged.append(&mut own);
     let version = session.as_ref().and_then(|s| s.spec.flink_version);
@@ -74,7 +85,9 @@ pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<A
         new_job_id: &new_job_id,
     });
     let ResourceStatus::SessionJob(mut status) = plan.status else {
-        return Err(Error::Invalid("the planner returned a FlinkDeployment status for a session job".into()));
+        return Err(Error::Invalid(
+            "the planner returned a FlinkDeployment status for a session job".into(),
+        ));
     };
     if let Some(message) = &validation_error {
         status.error = Some(error_json("ValidationError", message));
@@ -85,12 +98,17 @@ pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<A
     }
     ctx.metrics
         .steps
-        .get_or_create(&super::metrics::StepLabel { step: plan.step.name() })
+        .get_or_create(&super::metrics::StepLabel {
+            step: plan.step.name(),
+        })
         .inc();
     let cluster = job.spec.deployment_name.clone().unwrap_or_default();
     let flink = || {
-        ctx.flink(&ns, &cluster)
-            .ok_or_else(|| Error::Invalid(format!("no REST endpoint known for session cluster {ns}/{cluster}")))
+        ctx.flink(&ns, &cluster).ok_or_else(|| {
+            Error::Invalid(format!(
+                "no REST endpoint known for session cluster {ns}/{cluster}"
+            ))
+        })
     };
     match &plan.step {
         Step::NoOp | Step::Wait { .. } | Step::MarkStable | Step::ReportError { .. } => {}
@@ -101,7 +119,7 @@ pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<A
             job_id,
             target_dir,
             format,
-                ..
+            ..
         } => {
             let trigger = trigger_savepoint(&flink()?, job_id, target_dir.clone(), format).await?;
             record_trigger(&api, &job, status, &trigger.0).await?;
@@ -142,7 +160,11 @@ async fn record_trigger(
 
 fn last_valid(job: &FlinkSessionJob) -> Option<FlinkSessionJob> {
     let status = job.status.as_ref()?;
-    let text = status.reconciliation_status.as_ref()?.last_reconciled_spec.as_deref()?;
+    let text = status
+        .reconciliation_status
+        .as_ref()?
+        .last_reconciled_spec
+        .as_deref()?;
     let recorded = ReconciledSpec::<FlinkSessionJobSpec>::decode(text).ok()?;
     let mut previous = job.clone();
     previous.spec = recorded.spec;

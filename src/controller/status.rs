@@ -29,8 +29,12 @@ where
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
-        .await?;
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
     Ok(true)
 }
 
@@ -48,9 +52,14 @@ where
     } else {
         json!([{"op": "add", "path": "/metadata/finalizers/-", "value": finalizer}])
     };
-    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| super::error::Error::Invalid(e.to_string()))?;
-    api.patch(&obj.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch))
-        .await?;
+    let patch: json_patch::Patch =
+        serde_json::from_value(ops).map_err(|e| super::error::Error::Invalid(e.to_string()))?;
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::<()>::Json(patch),
+    )
+    .await?;
     Ok(())
 }
 
@@ -65,8 +74,16 @@ where
     };
     let path = format!("/metadata/finalizers/{index}");
     let ops = json!([{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}]);
-    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| super::error::Error::Invalid(e.to_string()))?;
-    match api.patch(&obj.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch)).await {
+    let patch: json_patch::Patch =
+        serde_json::from_value(ops).map_err(|e| super::error::Error::Invalid(e.to_string()))?;
+    match api
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
+        .await
+    {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(e.into()),

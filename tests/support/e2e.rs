@@ -62,9 +62,13 @@ pub fn test_operator_config() -> OperatorConfig {
 impl Env {
     pub async fn start(version: &str) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let home = FlinkInstall::ensure(version).unwrap_or_else(|e| panic!("Flink {version} install failed: {e}"));
+        let home =
+            FlinkInstall::ensure(version).unwrap_or_else(|e| panic!("Flink {version} install failed: {e}"));
         let jar = TestJob::jar(&home).unwrap_or_else(|e| panic!("test job build failed: {e}"));
-        let dir = tempfile::Builder::new().prefix("e2e-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("e2e-")
+            .tempdir()
+            .expect("temp dir");
         let kube = InMemoryKube::new().await;
         let runtime = FlinkRuntime {
             home: home.clone(),
@@ -156,18 +160,31 @@ impl Env {
 
     pub async fn create(&self, obj: &Value) -> FlinkDeployment {
         let d: FlinkDeployment = serde_json::from_value(obj.clone()).expect("FlinkDeployment");
-        self.deployments().create(&PostParams::default(), &d).await.expect("create")
+        self.deployments()
+            .create(&PostParams::default(), &d)
+            .await
+            .expect("create")
     }
 
     pub async fn patch_spec(&self, name: &str, spec_patch: Value) {
         self.deployments()
-            .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec_patch})))
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": spec_patch})),
+            )
             .await
             .expect("patch spec");
     }
 
     /// Waits until `pred` holds for the FlinkDeployment, failing with its last status.
-    pub async fn wait_for(&self, name: &str, what: &str, timeout: Duration, pred: impl Fn(&FlinkDeployment) -> bool) -> FlinkDeployment {
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&FlinkDeployment) -> bool,
+    ) -> FlinkDeployment {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let current = self.deployments().get_opt(name).await.expect("get");
@@ -192,7 +209,10 @@ impl Env {
         self.wait_for(name, "stable and running", Duration::from_secs(120), |d| {
             let s = d.status.as_ref();
             let lifecycle = s.and_then(|s| s.lifecycle_state).map(|l| format!("{l:?}"));
-            let job = s.and_then(|s| s.job_status.as_ref()).and_then(|j| j.state).map(|j| j.as_str());
+            let job = s
+                .and_then(|s| s.job_status.as_ref())
+                .and_then(|j| j.state)
+                .map(|j| j.as_str());
             lifecycle.as_deref() == Some("Stable") && job == Some("RUNNING")
         })
         .await
@@ -200,7 +220,10 @@ impl Env {
 
     /// A REST client for a cluster's JobManager.
     pub fn flink(&self, name: &str) -> FlinkRestClient {
-        let url = self.kubelet.rest_url("default", name).expect("cluster started by the kubelet");
+        let url = self
+            .kubelet
+            .rest_url("default", name)
+            .expect("cluster started by the kubelet");
         FlinkRestClient::new(&url, FlinkClientOptions::default()).expect("client")
     }
 }

@@ -40,7 +40,9 @@ impl ContainerRuntime for FlinkRuntime {
             .or_else(|| launch.config_files.get("flink-conf.yaml"))
             .ok_or("the mounted ConfigMap has no Flink configuration file")?;
         let mut conf = flink_lifecycle::config::flat_yaml(text)?;
-        let run_dir = self.run_root.join(format!("{}-{}", launch.namespace, launch.cluster));
+        let run_dir = self
+            .run_root
+            .join(format!("{}-{}", launch.namespace, launch.cluster));
         conf.extend(local_overrides(
             &self.home,
             &run_dir,
