@@ -102,7 +102,7 @@ fn scenarios() -> Vec<(&'static str, World, &'static str, &'static str)> {
         w.now += 60_000;
     }
     assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::RolledBack));
-    out.push(("unstable upgrade rolled back", w, "Degraded", "rolled back"));
+    out.push(("unstable upgrade rolled back", w, "Degraded", "rolled back to the last stable spec: "));
 
     out.push((
         "session cluster",

@@ -7,6 +7,14 @@ local hs = {}
 local function reason(status)
   local err = status.error
   if err == nil or err == "" then
+    -- No error text: a Degraded condition (written by flink-lifecycle) may still say why.
+    if status.conditions ~= nil then
+      for _, c in ipairs(status.conditions) do
+        if c.type == "Degraded" and c.status == "True" and c.message ~= nil and c.message ~= "" then
+          return c.message
+        end
+      end
+    end
     return nil
   end
   local msg = string.match(err, '"message"%s*:%s*"(.-)"%s*[,}]')
