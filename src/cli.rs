@@ -79,7 +79,12 @@ pub fn main() -> ExitCode {
         Command::Webhook(cmd) => block_on(crate::webhook::run::run(cmd)),
         Command::Validate(cmd) => {
             init_tracing();
-            ExitCode::from(crate::offline::run(&cmd, &crate::validation::SystemResolver))
+            let code = if cmd.no_dns {
+                crate::offline::run(&cmd, &crate::validation::NoDns)
+            } else {
+                crate::offline::run(&cmd, &crate::validation::SystemResolver)
+            };
+            ExitCode::from(code)
         }
         Command::Certs { out, dns, days } => write_certs(&out, &dns, days),
         Command::Plan {

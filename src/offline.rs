@@ -247,6 +247,9 @@ pub struct ValidateCommand {
     /// Stored versions of the resources (with status), to check the inputs as UPDATEs of them.
     #[arg(long)]
     pub old: Vec<PathBuf>,
+    /// Do not resolve jarURI host names (literal addresses are still checked): for CI without DNS.
+    #[arg(long)]
+    pub no_dns: bool,
     /// Manifest files or directories (.yaml, .yml, .json; multi-document YAML and List kinds).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,

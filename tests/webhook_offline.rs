@@ -118,3 +118,24 @@ fn certs_writes_a_loadable_secret_layout() {
     let (code, _, err) = run(&["certs", "--out", out.to_str().unwrap()]);
     assert_ne!(code, 0, "{err}");
 }
+
+#[test]
+fn no_dns_skips_host_names_but_not_literal_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = |uri: &str| {
+        format!(
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkSessionJob\nmetadata: {{name: j}}\nspec:\n  deploymentName: s\n  job: {{jarURI: \"{uri}\", parallelism: 1}}\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("named.yaml"),
+        job("https://artifacts.example.invalid/j.jar"),
+    )
+    .unwrap();
+    let (code, out, _) = run(&["validate", "--no-dns", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    std::fs::write(dir.path().join("loopback.yaml"), job("https://127.0.0.1/j.jar")).unwrap();
+    let (code, out, _) = run(&["validate", "--no-dns", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("restricted address 127.0.0.1"), "{out}");
+}

@@ -21,7 +21,7 @@ pub use autoscaler::{autoscaler_enabled, validate_autoscaler};
 pub use deployment::{DeploymentConfig, deployment_config, validate_deployment};
 pub use error::ValidationError;
 pub use jar_uri::{
-    HostResolver, ResolvedHosts, SystemResolver, host_to_resolve, is_restricted, validate_jar_uri,
+    HostResolver, NoDns, ResolvedHosts, SystemResolver, host_to_resolve, is_restricted, validate_jar_uri,
 };
 pub use job::validate_job_spec;
 pub use names::{MAX_NAME_LEN, is_valid_cluster_name};
