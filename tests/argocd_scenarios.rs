@@ -102,7 +102,12 @@ fn scenarios() -> Vec<(&'static str, World, &'static str, &'static str)> {
         w.now += 60_000;
     }
     assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::RolledBack));
-    out.push(("unstable upgrade rolled back", w, "Degraded", "rolled back to the last stable spec: "));
+    out.push((
+        "unstable upgrade rolled back",
+        w,
+        "Degraded",
+        "rolled back to the last stable spec: ",
+    ));
 
     out.push((
         "session cluster",
