@@ -193,3 +193,37 @@ async fn repairs_a_damaged_secret_and_tolerates_missing_webhook_configurations()
     let key = String::from_utf8(data[secret::TLS_KEY].0.clone()).unwrap();
     assert_eq!(key, repaired.key_pem);
 }
+
+/// The long-running shell reports the certificate once, writes it for the webhook server, and
+/// stops on shutdown.
+#[tokio::test]
+async fn run_loop_reports_the_certificate_once_and_stops_on_shutdown() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = cluster(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(Some(dir.path().into()));
+    cfg.check_interval = Duration::from_millis(20);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<ServingCert>::new()));
+    let sink = seen.clone();
+    let shutdown = tokio::time::sleep(Duration::from_millis(300));
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        flink_lifecycle::selfsigned::run(
+            client.clone(),
+            cfg,
+            move |c| sink.lock().unwrap().push(c.clone()),
+            shutdown,
+        ),
+    )
+    .await
+    .expect("run did not stop on shutdown");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "several checks, one certificate");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("tls.crt")).unwrap(),
+        seen[0].cert_pem
+    );
+    for bundle in ca_bundles(&client).await {
+        assert_eq!(bundle, seen[0].ca_bundle_pem);
+    }
+}
