@@ -217,7 +217,7 @@ async fn run_loop_reports_the_certificate_once_and_stops_on_shutdown() {
     )
     .await
     .expect("run did not stop on shutdown");
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1, "several checks, one certificate");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("tls.crt")).unwrap(),
