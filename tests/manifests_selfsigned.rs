@@ -227,3 +227,39 @@ async fn run_loop_reports_the_certificate_once_and_stops_on_shutdown() {
         assert_eq!(bundle, seen[0].ca_bundle_pem);
     }
 }
+
+/// `start` has the certificate on disk and trusted before it returns, and its background loop
+/// ends with the shutdown signal.
+#[tokio::test]
+async fn start_issues_before_returning_and_stops_with_shutdown() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = cluster(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(Some(dir.path().into()));
+    cfg.check_interval = Duration::from_millis(20);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (cert, handle) = flink_lifecycle::selfsigned::start(client.clone(), cfg, async {
+        let _ = rx.await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("tls.key")).unwrap(),
+        cert.key_pem
+    );
+    for bundle in ca_bundles(&client).await {
+        assert_eq!(bundle, cert.ca_bundle_pem);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!handle.is_finished());
+    tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .unwrap()
+        .unwrap();
+    // The loop's checks kept the same certificate.
+    assert_eq!(
+        stored(&client).await.data.unwrap()[secret::TLS_CRT].0,
+        cert.cert_pem.as_bytes()
+    );
+}

@@ -26,7 +26,7 @@ pub use args::SelfSignedArgs;
 pub use decision::{Decision, IssueReason, decide};
 pub use issue::{Issued, issue};
 pub use secret::StoredCerts;
-pub use shell::{ServingCert, reconcile_once, run};
+pub use shell::{ServingCert, reconcile_once, run, start};
 pub use webhook_patch::ca_bundle_patch;
 
 use std::time::Duration;

@@ -150,3 +150,37 @@ pub async fn run(
         }
     }
 }
+
+/// What `run` calls at startup when `--self-signed` is set: one check before the webhook server
+/// starts (so `tls.crt`/`tls.key` exist when it loads them, and the caBundle trusts them), then
+/// the rotation loop in the background until `shutdown`. An error of the first check is returned:
+/// the webhook cannot serve without a certificate.
+pub async fn start(
+    client: kube::Client,
+    cfg: SelfSignedConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(ServingCert, tokio::task::JoinHandle<()>), SelfSignedError> {
+    let first = reconcile_once(&client, &cfg, Timestamp::now()).await?;
+    let initial = first.clone();
+    let mut last = Some(first.clone());
+    let handle = tokio::spawn(async move {
+        let mut shutdown = std::pin::pin!(shutdown);
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(cfg.check_interval) => {}
+        }
+        run(
+            client,
+            cfg,
+            move |cert| {
+                if last.as_ref() != Some(cert) {
+                    tracing::info!(not_after = %cert.not_after, "webhook serving certificate rotated");
+                    last = Some(cert.clone());
+                }
+            },
+            shutdown,
+        )
+        .await;
+    });
+    Ok((initial, handle))
+}
