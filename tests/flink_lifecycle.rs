@@ -124,6 +124,13 @@ impl Ctx {
     }
 }
 
+fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 fn install(version: &str) -> FlinkHome {
     FlinkInstall::ensure(version).unwrap_or_else(|e| panic!("Flink {version} could not be installed: {e}"))
 }
@@ -197,6 +204,23 @@ impl Ctx {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits for a completed checkpoint triggered after `epoch_ms` and returns its path.
+    async fn wait_checkpoint_triggered_after(&mut self, job: &str, epoch_ms: i64) -> String {
+        let stats = self
+            .wait_stats(job, "checkpoint after a point in time", |s| {
+                s.latest
+                    .completed
+                    .as_ref()
+                    .is_some_and(|c| c.trigger_timestamp.unwrap_or(0) > epoch_ms && c.external_path.is_some())
+            })
+            .await;
+        stats
+            .latest
+            .completed
+            .and_then(|c| c.external_path)
+            .unwrap_or_default()
     }
 
     /// Waits for a completed checkpoint with an id above `after` and returns (id, path).
@@ -444,17 +468,10 @@ async fn session_lifecycle(version: &str) {
         r.max >= restored.restored_min + 20
     })
     .await;
-    // The retained checkpoint must cover `grown`: the first one completed after it was read.
-    let latest_id = ctx
-        .client
-        .checkpoint_statistics(&job2)
-        .await
-        .expect("stats")
-        .latest
-        .completed
-        .and_then(|c| c.id)
-        .unwrap_or(0);
-    let (_, retained) = ctx.wait_checkpoint_after(&job2, latest_id).await;
+    // The retained checkpoint must cover `grown`: one triggered after it was read (statistics
+    // are cached for seconds, so compare trigger times, not "the next id").
+    let grown_at = epoch_ms();
+    let retained = ctx.wait_checkpoint_triggered_after(&job2, grown_at).await;
     let started = Instant::now();
     let outcome = ctx.client.cancel_job(&job2).await.expect("cancel");
     assert_eq!(outcome, CancelOutcome::Requested);
