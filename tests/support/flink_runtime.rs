@@ -1,61 +1,95 @@
-//! The container runtime of the test kubelet backed by real Flink: a rendered JobManager or
-//! TaskManager container becomes a local Flink JVM started from the same entrypoint arguments and
-//! the same configuration (the rendered ConfigMap), with host-specific keys (addresses, ports,
-//! directories) made local and the image's jar path mapped to the compiled test job.
+//! The test kubelet's container runtime backed by real local Flink processes: a rendered
+//! JobManager/TaskManager container (flink image entrypoint args + the mounted `config.yaml`) runs
+//! as `bin/<script>.sh start-foreground` from a cached Flink distribution.
+//!
+//! Include next to the kubelet and the Flink harness:
+//! `#[path = "support/flink.rs"] mod flink;`, `#[path = "support/kubelet.rs"] mod kubelet;`,
+//! `#[path = "support/flink_runtime.rs"] mod flink_runtime;`.
 #![allow(dead_code)]
 
-use super::flink::{FlinkHome, LocalProcess, Ports, local_overrides};
-use super::kubelet::{ContainerLaunch, ContainerRuntime, RunningContainer};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Where jars live inside the flink image.
-const IMAGE_USRLIB: &str = "local:///opt/flink/usrlib/";
+use flink_lifecycle::api::FlinkConfiguration;
 
-pub struct FlinkRuntime {
+use crate::flink::{FlinkHome, LocalProcess, Ports, local_overrides};
+use crate::kubelet::{ContainerLaunch, ContainerRuntime, RunningContainer};
+
+/// Where the image keeps user jars; rendered `local://` jar URIs point here.
+const IMAGE_USRLIB: &str = "/opt/flink/usrlib/";
+
+pub struct LocalFlinkRuntime {
     pub home: FlinkHome,
-    pub run_root: PathBuf,
-    pub job_jar: PathBuf,
+    /// Each cluster (`<namespace>-<cluster>`) gets its run dir below this root.
+    pub root: PathBuf,
+    /// Local jars by file name: `local:///opt/flink/usrlib/<name>` in rendered args maps to them.
+    /// An application cluster whose args name no `--jars` gets the first one.
+    pub jars: BTreeMap<String, PathBuf>,
+}
+
+impl LocalFlinkRuntime {
+    /// The rendered config file (`config.yaml`, or `flink-conf.yaml` before 1.19), flattened,
+    /// with the keys that make it run locally (ports, loopback, dirs) overlaid.
+    pub fn local_conf(&self, launch: &ContainerLaunch) -> Result<BTreeMap<String, String>, String> {
+        let text = launch
+            .config_files
+            .get("config.yaml")
+            .or_else(|| launch.config_files.get("flink-conf.yaml"))
+            .map(String::as_str)
+            .unwrap_or("");
+        let rendered: FlinkConfiguration = if text.trim().is_empty() {
+            FlinkConfiguration::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| format!("rendered Flink config: {e}"))?
+        };
+        let mut conf = rendered.flatten();
+        let ports = Ports {
+            rest: launch.ports.rest,
+            rpc: launch.ports.rpc,
+        };
+        conf.extend(local_overrides(&self.home, &self.run_dir(launch), ports));
+        Ok(conf)
+    }
+
+    pub fn run_dir(&self, launch: &ContainerLaunch) -> PathBuf {
+        self.root.join(format!("{}-{}", launch.namespace, launch.cluster))
+    }
+
+    /// Maps image jar paths to local files and gives `standalone-job` a `--jars` first.
+    pub fn local_args(&self, args: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = args.iter().map(|a| self.local_jar(a)).collect();
+        let is_application = out.first().map(String::as_str) == Some("standalone-job");
+        if is_application
+            && !out.iter().any(|a| a == "--jars")
+            && let Some(jar) = self.jars.values().next()
+        {
+            out.splice(1..1, ["--jars".to_string(), format!("file://{}", jar.display())]);
+        }
+        out
+    }
+
+    fn local_jar(&self, arg: &str) -> String {
+        let name = ["local://", "file://", ""]
+            .iter()
+            .find_map(|scheme| arg.strip_prefix(scheme)?.strip_prefix(IMAGE_USRLIB));
+        match name.and_then(|n| self.jars.get(n)) {
+            Some(path) => format!("file://{}", path.display()),
+            None => arg.to_string(),
+        }
+    }
+}
+
+impl ContainerRuntime for LocalFlinkRuntime {
+    fn start(&self, launch: &ContainerLaunch) -> Result<Box<dyn RunningContainer>, String> {
+        let conf = self.local_conf(launch)?;
+        let args = self.local_args(&launch.args);
+        let process = LocalProcess::start_entrypoint(&self.home, &self.run_dir(launch), &conf, &args)?;
+        Ok(Box::new(process))
+    }
 }
 
 impl RunningContainer for LocalProcess {
     fn is_alive(&mut self) -> bool {
         LocalProcess::is_alive(self)
-    }
-}
-
-impl FlinkRuntime {
-    fn map_path(&self, value: &str) -> String {
-        match value.strip_prefix(IMAGE_USRLIB) {
-            Some(_) => format!("file://{}", self.job_jar.display()),
-            None => value.to_string(),
-        }
-    }
-}
-
-impl ContainerRuntime for FlinkRuntime {
-    fn start(&self, launch: &ContainerLaunch) -> Result<Box<dyn RunningContainer>, String> {
-        let text = launch
-            .config_files
-            .get("config.yaml")
-            .or_else(|| launch.config_files.get("flink-conf.yaml"))
-            .ok_or("the mounted ConfigMap has no Flink configuration file")?;
-        let mut conf = flink_lifecycle::config::flat_yaml(text)?;
-        let run_dir = self
-            .run_root
-            .join(format!("{}-{}", launch.namespace, launch.cluster));
-        conf.extend(local_overrides(
-            &self.home,
-            &run_dir,
-            Ports {
-                rest: launch.ports.rest,
-                rpc: launch.ports.rpc,
-            },
-        ));
-        for v in conf.values_mut() {
-            *v = self.map_path(v);
-        }
-        let args: Vec<String> = launch.args.iter().map(|a| self.map_path(a)).collect();
-        let process = LocalProcess::start_entrypoint(&self.home, &run_dir, &conf, &args)?;
-        Ok(Box::new(process))
     }
 }
