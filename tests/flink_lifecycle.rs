@@ -627,6 +627,8 @@ async fn application_cluster(session: &Ctx, savepoint: &str, before: &CounterRep
             out_dir: Some(out.clone()),
             keys: Some(4),
             rate: Some(200),
+            // Slow snapshots keep a checkpoint in flight most of the time.
+            snapshot_delay_ms: Some(1500),
             ..Default::default()
         }
         .to_args(),
@@ -654,6 +656,24 @@ async fn application_cluster(session: &Ctx, savepoint: &str, before: &CounterRep
     );
     let stats = client.checkpoint_statistics(job_id).await.expect("stats");
     assert_eq!(stats.restored_path(), Some(savepoint));
+
+    // An in-flight checkpoint is visible as such (history head IN_PROGRESS, counted).
+    let started = Instant::now();
+    loop {
+        let stats = client.checkpoint_statistics(job_id).await.expect("stats");
+        if let Some(in_flight) = stats.in_progress() {
+            assert!(in_flight.id.is_some());
+            assert!(stats.counts.in_progress.unwrap_or(0) >= 1, "{:?}", stats.counts);
+            break;
+        }
+        if started.elapsed() > WAIT {
+            fail(format!(
+                "never saw a checkpoint in progress: {:?}",
+                stats.history.first()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Stop with drain: FINISHED, and the JobManager stays to report it.
     let started = Instant::now();
