@@ -139,3 +139,45 @@ impl CheckpointStatistics {
         self.latest.restored.as_ref()?.external_path.as_deref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(json: &str) -> CheckpointStatistics {
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn latest_snapshot_is_the_highest_id_with_a_path() {
+        let s = stats(
+            r#"{"latest":{
+                "completed":{"id":21,"status":"COMPLETED","external_path":"file:/c/chk-21","trigger_timestamp":5},
+                "savepoint":{"id":19,"status":"COMPLETED","external_path":"file:/s/savepoint-1"},
+                "restored":{"id":20,"restore_timestamp":3,"is_savepoint":true,"external_path":"file:/s/savepoint-0"}},
+              "history":[{"id":22,"status":"IN_PROGRESS"},{"id":21,"status":"COMPLETED"}]}"#,
+        );
+        assert_eq!(
+            s.latest_snapshot(),
+            Some(LatestSnapshot {
+                id: 21,
+                external_path: "file:/c/chk-21".into(),
+                timestamp: Some(5)
+            })
+        );
+        assert_eq!(s.in_progress().and_then(|c| c.id), Some(22));
+        assert_eq!(s.restored_path(), Some("file:/s/savepoint-0"));
+    }
+
+    #[test]
+    fn a_restored_snapshot_counts_and_pathless_entries_do_not() {
+        let s = stats(
+            r#"{"latest":{"completed":{"id":30,"external_path":null},
+                "restored":{"id":20,"restore_timestamp":3,"external_path":"file:/c/chk-20"}},
+              "history":[{"id":30,"status":"COMPLETED"}]}"#,
+        );
+        assert_eq!(s.latest_snapshot().map(|l| l.id), Some(20));
+        assert_eq!(s.in_progress().map(|c| c.id), None);
+        assert_eq!(stats("{}").latest_snapshot(), None);
+    }
+}

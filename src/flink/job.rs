@@ -193,3 +193,27 @@ pub struct VertexMetrics {
     #[serde(default, rename = "accumulated-busy-time", deserialize_with = "wire::opt_f64")]
     pub accumulated_busy_time: Option<f64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_unknown_names_are_kept() {
+        for name in [
+            "RUNNING",
+            "RESTARTING",
+            "FINISHED",
+            "CANCELED",
+            "FAILED",
+            "RECONCILING",
+        ] {
+            assert_eq!(JobState::from_wire(name).as_str(), name);
+        }
+        let future: JobState = serde_json::from_str(r#""SOME_NEW_STATE""#).unwrap_or_default();
+        assert_eq!(future, JobState::Other("SOME_NEW_STATE".into()));
+        assert!(!future.is_globally_terminal());
+        assert!(JobState::Finished.is_globally_terminal());
+        assert!(!JobState::Suspended.is_globally_terminal());
+    }
+}
