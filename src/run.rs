@@ -3,6 +3,7 @@
 
 use crate::admin::{METRICS_PREFIX, Readiness};
 use crate::api::FlinkDeployment;
+use crate::controller::leader::LeaderElector;
 use crate::controller::{Context, RestUrlResolver, ServiceDns};
 use crate::webhook::run::{
     AdminArgs, OperatorConfigArgs, WebhookArgs, cancel_on_signal, install_crypto_provider, session_store,
@@ -13,6 +14,7 @@ use futures::FutureExt;
 use kube::api::{Api, ListParams};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Flags of the controllers.
@@ -26,6 +28,13 @@ pub struct ControllerArgs {
     /// the operator outside the cluster (default: the REST Service's DNS name).
     #[arg(long, env = "FLINK_LIFECYCLE_REST_URL_TEMPLATE")]
     pub rest_url_template: Option<String>,
+    /// Act only while holding the leader-election Lease (several replicas, one active).
+    #[arg(long, env = "FLINK_LIFECYCLE_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// The operator's own namespace (leader-election Lease, self-signed certificate Secret);
+    /// default: the kubeconfig's default namespace.
+    #[arg(long = "namespace", env = "FLINK_LIFECYCLE_NAMESPACE")]
+    pub own_namespace: Option<String>,
 }
 
 /// Everything `flink-lifecycle run` takes.
@@ -39,6 +48,8 @@ pub struct RunCommand {
     pub operator_config: OperatorConfigArgs,
     #[command(flatten)]
     pub controller: ControllerArgs,
+    #[command(flatten)]
+    pub self_signed: crate::selfsigned::SelfSignedArgs,
 }
 
 /// Resolves REST URLs from a template such as `http://{name}-rest.{namespace}.example:8081`.
@@ -69,6 +80,29 @@ pub async fn connect() -> Result<kube::Client, String> {
     Ok(client)
 }
 
+fn own_namespace(cmd: &RunCommand, client: &kube::Client) -> String {
+    cmd.controller
+        .own_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string())
+}
+
+fn elector(ctx: &Context, namespace: &str) -> LeaderElector {
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("flink-lifecycle-{}", uuid::Uuid::new_v4().simple()));
+    LeaderElector {
+        api: Api::namespaced(ctx.client.clone(), namespace),
+        name: ctx
+            .operator
+            .leader_election_lease_name
+            .clone()
+            .unwrap_or_else(|| crate::rbac::LEADER_LEASE_NAME.to_string()),
+        identity,
+        lease_duration: Duration::from_secs(15),
+        renew_every: Duration::from_secs(5),
+    }
+}
+
 /// Runs webhook and controllers until SIGTERM/SIGINT.
 pub async fn run(cmd: RunCommand) -> Result<(), String> {
     install_crypto_provider();
@@ -82,6 +116,17 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
     let mut registry = Registry::with_prefix(METRICS_PREFIX);
 
     let cluster = connect().await;
+    if let Ok(client) = &cluster
+        && let Some(cfg) = cmd
+            .self_signed
+            .config(&own_namespace(&cmd, client), Some(cmd.webhook.tls_dir.clone()))
+    {
+        // The certificate must exist before the webhook loads it.
+        let stop = shutdown.clone().cancelled_owned();
+        crate::selfsigned::start(client.clone(), cfg, stop)
+            .await
+            .map_err(|e| format!("self-signed webhook certificate: {e}"))?;
+    }
     let sessions: Arc<dyn SessionLookup> = match &cluster {
         Ok(_) => session_store(&readiness, shutdown.clone()).await?,
         Err(_) => Arc::new(NoSessions),
@@ -95,10 +140,30 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
             let ctx = Arc::new(Context::new(client, operator.clone(), resolver));
             ctx.metrics.register(&mut registry);
             let ready = readiness.register("controllers");
-            let stop = shutdown.clone().cancelled_owned().shared();
+            let leadership = cmd.controller.leader_election.then(|| {
+                let namespace = own_namespace(&cmd, &ctx.client);
+                elector(&ctx, &namespace).run(shutdown.clone())
+            });
+            let stop = shutdown.clone();
             Some(tokio::spawn(async move {
+                // Controllers are ready (the pod serves) even while following: the webhook works.
                 ready.set_ready(true);
-                crate::controller::run(ctx, stop).await;
+                if let Some(mut leading) = leadership {
+                    println!("controllers: waiting for the leader-election Lease");
+                    if leading.wait_for(|l| *l).await.is_err() {
+                        return;
+                    }
+                    println!("controllers: leading");
+                    // Losing the Lease ends this process's turn: stop acting at once.
+                    let lost = stop.clone();
+                    tokio::spawn(async move {
+                        if leading.wait_for(|l| !*l).await.is_ok() && !lost.is_cancelled() {
+                            tracing::error!("leader-election Lease lost; shutting down");
+                            lost.cancel();
+                        }
+                    });
+                }
+                crate::controller::run(ctx, stop.cancelled_owned().shared()).await;
             }))
         }
         Err(reason) => {

@@ -239,7 +239,7 @@ fn watch_namespaces_config_differs_from_the_base_only_in_the_namespace_list() {
 
 /// Environment variables of the operator container that the `run` command is expected to read
 /// but no flag defines yet (the lead's `run` wires them; remove an entry once it does).
-const ENV_AWAITING_RUN: &[&str] = &["FLINK_LIFECYCLE_NAMESPACE"];
+const ENV_AWAITING_RUN: &[&str] = &[];
 
 /// Every FLINK_LIFECYCLE_* variable the manifests set is a flag the binary knows: a renamed flag
 /// cannot silently leave the Deployment configuring nothing.

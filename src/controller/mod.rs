@@ -8,6 +8,7 @@ mod deployment;
 mod error;
 mod events;
 mod execute;
+pub mod leader;
 mod metrics;
 mod observe;
 mod session_job;

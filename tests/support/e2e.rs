@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use super::flink::{FlinkHome, FlinkInstall, TestJob};
-use super::flink_runtime::FlinkRuntime;
+use super::flink_runtime::LocalFlinkRuntime;
 use super::kube_api::InMemoryKube;
 use super::kubelet::Kubelet;
 use flink_lifecycle::api::{FlinkDeployment, FlinkSessionJob};
@@ -27,7 +27,11 @@ impl RestUrlResolver for KubeletUrls {
     }
 }
 
+/// Flink clusters are heavy on a 2-core machine: at most two scenarios run at once.
+static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 pub struct Env {
+    _slot: tokio::sync::SemaphorePermit<'static>,
     pub kube: InMemoryKube,
     pub kubelet: Arc<Kubelet>,
     pub home: FlinkHome,
@@ -61,6 +65,7 @@ pub fn test_operator_config() -> OperatorConfig {
 
 impl Env {
     pub async fn start(version: &str) -> Self {
+        let slot = SLOTS.acquire().await.expect("scenario slot");
         let _ = rustls::crypto::ring::default_provider().install_default();
         let home =
             FlinkInstall::ensure(version).unwrap_or_else(|e| panic!("Flink {version} install failed: {e}"));
@@ -70,13 +75,16 @@ impl Env {
             .tempdir()
             .expect("temp dir");
         let kube = InMemoryKube::new().await;
-        let runtime = FlinkRuntime {
+        let runtime = LocalFlinkRuntime {
             home: home.clone(),
-            run_root: dir.path().join("run"),
-            job_jar: jar.clone(),
+            root: dir.path().join("run"),
+            jars: [("lifecycle-test-job.jar".to_string(), jar.clone())]
+                .into_iter()
+                .collect(),
         };
         let kubelet = Arc::new(Kubelet::start(kube.client(), Arc::new(runtime)));
         let mut env = Self {
+            _slot: slot,
             kube,
             kubelet,
             home,
@@ -195,9 +203,10 @@ impl Env {
             }
             if tokio::time::Instant::now() > deadline {
                 panic!(
-                    "{name}: not {what} after {timeout:?}; status: {}\nkubelet launches: {}",
+                    "{name}: not {what} after {timeout:?}; status: {}\nkubelet launches: {}\n{}",
                     serde_json::to_string_pretty(&current.and_then(|d| d.status)).unwrap_or_default(),
-                    self.kubelet.launches().len()
+                    self.kubelet.launches().len(),
+                    self.kubelet.logs(name)
                 );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -206,7 +215,7 @@ impl Env {
 
     /// Waits for a stable running job and returns it.
     pub async fn wait_stable_running(&self, name: &str) -> FlinkDeployment {
-        self.wait_for(name, "stable and running", Duration::from_secs(120), |d| {
+        self.wait_for(name, "stable and running", Duration::from_secs(300), |d| {
             let s = d.status.as_ref();
             let lifecycle = s.and_then(|s| s.lifecycle_state).map(|l| format!("{l:?}"));
             let job = s

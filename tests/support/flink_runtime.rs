@@ -92,4 +92,8 @@ impl RunningContainer for LocalProcess {
     fn is_alive(&mut self) -> bool {
         LocalProcess::is_alive(self)
     }
+
+    fn log_tail(&self) -> String {
+        LocalProcess::log_tail(self, 25)
+    }
 }

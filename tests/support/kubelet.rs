@@ -53,6 +53,10 @@ pub trait ContainerRuntime: Send + Sync + 'static {
 /// A running container.
 pub trait RunningContainer: Send {
     fn is_alive(&mut self) -> bool;
+    /// The end of the container's log, for test failure messages.
+    fn log_tail(&self) -> String {
+        String::new()
+    }
 }
 
 struct Running {
@@ -118,6 +122,18 @@ impl Kubelet {
     /// Every container launch so far (restarts included), oldest first.
     pub fn launches(&self) -> Vec<ContainerLaunch> {
         self.launches.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The log ends of the running containers of one cluster.
+    pub fn logs(&self, cluster: &str) -> String {
+        let Ok(r) = self.running.lock() else {
+            return String::new();
+        };
+        r.iter()
+            .filter(|(_, run)| run.launch.cluster == cluster)
+            .map(|(k, run)| format!("--- {k} (restarts: {})\n{}", run.restarts, run.handle.log_tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Names of Deployments with a running container.
