@@ -30,10 +30,12 @@ verify-crds:
 
 DEV_CERTS := target/dev-certs
 
-## Dev webhook on loopback: generates dev certificates (if absent), serves HTTPS :9443 and admin :8080.
+## The operator on this machine: controllers against the current kubeconfig's cluster plus the webhook
+## (HTTPS :9443, admin :8080, dev certificates generated if absent). Without a cluster it says so and
+## serves the webhook alone.
 run: build
 	@test -f $(DEV_CERTS)/tls.crt || $(BIN) certs --out $(DEV_CERTS) --dns localhost --dns 127.0.0.1
-	$(BIN) webhook --webhook-addr 127.0.0.1:9443 --admin-addr 127.0.0.1:8080 --tls-dir $(DEV_CERTS) --session-lookup false
+	$(BIN) run --webhook-addr 127.0.0.1:9443 --admin-addr 127.0.0.1:8080 --tls-dir $(DEV_CERTS)
 
 ci: lint test
 
