@@ -157,6 +157,68 @@ fn process_cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU µs per call of each stage of the decision, measured separately over the same review.
+fn stage_costs() -> Vec<(&'static str, f64)> {
+    use flink_lifecycle::api::FlinkDeployment;
+    use flink_lifecycle::validation::{FlinkKind, deployment_warnings, validate_deployment, validate_schema};
+    use flink_lifecycle::webhook::parse_review;
+    use serde::Deserialize;
+    let operator = OperatorConfig::default();
+    let n = 1000;
+    let time = |f: &mut dyn FnMut()| {
+        let cpu = process_cpu_seconds();
+        for _ in 0..n {
+            f();
+        }
+        (process_cpu_seconds() - cpu) * 1e6 / f64::from(n)
+    };
+    let req = parse_review(BODY).unwrap();
+    let object = serde_json::to_value(req.object.as_ref().unwrap()).unwrap();
+    let old_value = serde_json::to_value(req.old_object.as_ref().unwrap()).unwrap();
+    let new = FlinkDeployment::deserialize(&object).unwrap();
+    let old = FlinkDeployment::deserialize(&old_value).unwrap();
+    vec![
+        (
+            "parse AdmissionReview<DynamicObject>",
+            time(&mut || drop(parse_review(BODY).unwrap())),
+        ),
+        (
+            "object + oldObject to JSON values",
+            time(&mut || {
+                drop(serde_json::to_value(req.object.as_ref().unwrap()).unwrap());
+                drop(serde_json::to_value(req.old_object.as_ref().unwrap()).unwrap());
+            }),
+        ),
+        (
+            "schema checks (CRD + pod templates + resources)",
+            time(&mut || validate_schema(FlinkKind::Deployment, &object).unwrap()),
+        ),
+        (
+            "typed FlinkDeployment x2",
+            time(&mut || {
+                drop(FlinkDeployment::deserialize(&object).unwrap());
+                drop(FlinkDeployment::deserialize(&old_value).unwrap());
+            }),
+        ),
+        (
+            "validate_deployment",
+            time(&mut || validate_deployment(&new, &operator).unwrap()),
+        ),
+        (
+            "deployment_warnings",
+            time(&mut || drop(deployment_warnings(&new, &operator))),
+        ),
+        (
+            "lifecycle::describe_deployment_change",
+            time(&mut || {
+                drop(flink_lifecycle::lifecycle::describe_deployment_change(
+                    &old, &new, &operator,
+                ))
+            }),
+        ),
+    ]
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -263,6 +325,7 @@ fn main() {
             (process_cpu_seconds() - cpu) * 1e6 / f64::from(n),
         )
     };
+    let stages = stage_costs();
     let load_after = load_average();
     let ratio = rows[0].1 / rows[1].1;
 
@@ -299,6 +362,10 @@ fn main() {
          for a core).\n",
         per_review_us.0, per_review_us.1
     ));
+    md.push_str("\nCPU per review by stage (in-process, one thread, µs):\n\n| stage | µs |\n|---|---:|\n");
+    for (stage, us) in &stages {
+        md.push_str(&format!("| {stage} | {us:.0} |\n"));
+    }
     println!("\n{md}");
     let out = concat!(env!("CARGO_MANIFEST_DIR"), "/bench-results");
     std::fs::create_dir_all(out).unwrap();
