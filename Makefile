@@ -10,7 +10,7 @@ build:
 
 ## All tests: unit, integration (webhook over TLS, real Flink clusters, in-memory Kubernetes).
 test:
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --all-targets --no-fail-fast
 
 lint: fmt-check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
@@ -68,3 +68,4 @@ image:
 ## Benchmarks (optimised build): webhook reviews/s and latency over TLS -> bench-results/webhook.md
 bench:
 	$(CARGO) bench --locked --bench webhook
+	$(CARGO) bench --locked --bench controller_scale

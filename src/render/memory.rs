@@ -101,7 +101,8 @@ mod tests {
         assert_eq!(parse_memory_bytes("1024 mb"), Some(1 << 30));
         assert_eq!(parse_memory_bytes("4096"), Some(4096));
         assert_eq!(parse_memory_bytes("2Gi"), Some(2 << 30));
-        assert_eq!(parse_memory_bytes("1G"), Some(1_000_000_000));
+        // Flink syntax first (as the reference parses): 1G is one GiB, not 10^9 bytes.
+        assert_eq!(parse_memory_bytes("1G"), Some(1 << 30));
         assert_eq!(parse_memory_bytes("1.5Gi"), Some(3 << 29));
         assert_eq!(parse_memory_bytes("lots"), None);
         assert_eq!(parse_memory_bytes(""), None);

@@ -48,6 +48,16 @@ impl LocalFlinkRuntime {
             rpc: launch.ports.rpc,
         };
         conf.extend(local_overrides(&self.home, &self.run_dir(launch), ports));
+        // In Kubernetes every pod has its own address, so the rendered fixed ports (blob 6124,
+        // TaskManager RPC 6122, ...) never clash; on one host several clusters would.
+        for key in [
+            "blob.server.port",
+            "taskmanager.rpc.port",
+            "taskmanager.data.port",
+            "metrics.internal.query-service.port",
+        ] {
+            conf.insert(key.to_string(), "0".to_string());
+        }
         Ok(conf)
     }
 

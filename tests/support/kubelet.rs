@@ -189,12 +189,13 @@ fn wants_to_run(d: &Deployment) -> bool {
     d.metadata.deletion_timestamp.is_none() && d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) > 0
 }
 
-fn template_hash(d: &Deployment, config: &BTreeMap<String, String>) -> u64 {
+/// Like a real kubelet, only a pod template change replaces a container (a changed ConfigMap does
+/// not restart it).
+fn template_hash(d: &Deployment) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     serde_json::to_string(&d.spec.as_ref().map(|s| &s.template))
         .unwrap_or_default()
         .hash(&mut h);
-    config.hash(&mut h);
     h.finish()
 }
 
@@ -228,7 +229,7 @@ async fn sync(
         let Some(launch) = describe(client, d, ports).await else {
             continue;
         };
-        let hash = template_hash(d, &launch.config_files);
+        let hash = template_hash(d);
         let needs_start = running
             .lock()
             .map(|mut r| match r.get_mut(k) {
