@@ -1,0 +1,418 @@
+//! End to end on REAL Flink: the operator's controllers run against the in-memory Kubernetes API,
+//! and the test kubelet runs every JobManager/TaskManager the operator renders as a local Flink
+//! process. Each scenario asserts Flink's own truth (job ids, the path a job restored from, the
+//! test job's keyed counter continuing or starting over), not only the operator's status.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/e2e.rs"]
+mod e2e;
+#[path = "support/flink.rs"]
+mod flink;
+#[path = "support/flink_runtime.rs"]
+mod flink_runtime;
+#[path = "support/kube_api/mod.rs"]
+mod kube_api;
+#[path = "support/kubelet.rs"]
+mod kubelet;
+
+use e2e::{Env, job_id};
+use flink::{CounterReport, FLINK_1_20, FLINK_2};
+use flink_lifecycle::api::FlinkDeployment;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DeleteParams};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(300);
+
+/// Waits until the test job's counter report in `out_dir` satisfies `pred`.
+async fn counter(out_dir: &str, what: &str, pred: impl Fn(&CounterReport) -> bool) -> CounterReport {
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        if let Some(r) = CounterReport::read(Path::new(out_dir))
+            && pred(&r)
+        {
+            return r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "counter in {out_dir}: not {what}: {:?}",
+            CounterReport::read(Path::new(out_dir))
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Where the running job restored from, per Flink's checkpoint statistics.
+async fn restored_from(env: &Env, d: &FlinkDeployment) -> Option<String> {
+    let name = d.metadata.name.clone().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match env.flink(&name).checkpoint_statistics(&job_id(d)).await {
+            Ok(stats) => return stats.restored_path().map(str::to_string),
+            // The JobMaster may still be initializing right after the job shows up.
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!("checkpoint statistics not available yet: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("checkpoint statistics of {name}: {e}"),
+        }
+    }
+}
+
+fn args(env: &Env, name: &str, out: &str, extra: &[&str]) -> Value {
+    let mut a = vec![
+        "--name".to_string(),
+        name.to_string(),
+        "--out-dir".to_string(),
+        env.path(&format!("{name}/{out}")),
+        "--fail-file".to_string(),
+        env.path(&format!("{name}/fail-once")),
+        "--sticky-fail-file".to_string(),
+        env.path(&format!("{name}/fail-always")),
+    ];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    json!(a)
+}
+
+fn stable_with_new_job(previous: &str) -> impl Fn(&FlinkDeployment) -> bool + '_ {
+    move |d| {
+        let s = d.status.as_ref();
+        let stable = s
+            .and_then(|s| s.lifecycle_state)
+            .map(|l| format!("{l:?}"))
+            .as_deref()
+            == Some("Stable");
+        let running = s
+            .and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.state)
+            .map(|j| j.as_str())
+            == Some("RUNNING");
+        stable && running && job_id(d) != previous && !job_id(d).is_empty()
+    }
+}
+
+fn savepoints_in(dir: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("savepoint-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_state() {
+    let env = Env::start(FLINK_1_20).await;
+    let name = "sp";
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1", &[]);
+    env.create(&spec).await;
+
+    // First deployment: empty state, counting.
+    let d = env.wait_stable_running(name).await;
+    let first = job_id(&d);
+    let r = counter(&env.path("sp/out-1"), "counting", |r| r.max >= 3).await;
+    assert_eq!(r.restored_min, 0, "a first deployment starts from empty state");
+
+    // Savepoint upgrade: stop with a savepoint, restore from it.
+    env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2", &[])}}))
+        .await;
+    let d = env
+        .wait_for(name, "upgraded", LONG, stable_with_new_job(&first))
+        .await;
+    let restored = restored_from(&env, &d).await.expect("restored from something");
+    assert!(
+        restored.contains("/savepoints/savepoint-"),
+        "restored from {restored}"
+    );
+    let r = counter(&env.path("sp/out-2"), "counting after restore", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "the keyed counter continued: {r:?}");
+
+    // Suspend: stop with a savepoint, cluster gone, path recorded.
+    let second = job_id(&d);
+    env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
+    let d = env
+        .wait_for(name, "suspended", LONG, |d| {
+            d.status
+                .as_ref()
+                .and_then(|s| s.lifecycle_state)
+                .map(|l| format!("{l:?}"))
+                .as_deref()
+                == Some("Suspended")
+        })
+        .await;
+    let suspend_savepoint = d
+        .status
+        .as_ref()
+        .unwrap()
+        .job_status
+        .as_ref()
+        .unwrap()
+        .upgrade_savepoint_path
+        .clone()
+        .unwrap();
+    assert!(suspend_savepoint.contains("savepoint-"), "{suspend_savepoint}");
+    let jm: Api<Deployment> = Api::namespaced(env.kube.client(), "default");
+    let deadline = tokio::time::Instant::now() + LONG;
+    while jm.get_opt(name).await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the suspended job's cluster was not removed"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Resume: restore from the suspend savepoint with the latest spec.
+    env.patch_spec(
+        name,
+        json!({"job": {"state": "running", "args": args(&env, name, "out-3", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "resumed", LONG, stable_with_new_job(&second))
+        .await;
+    let restored = restored_from(&env, &d).await.unwrap();
+    assert!(
+        same_path(&restored, &suspend_savepoint),
+        "resumed from {restored}, recorded {suspend_savepoint}"
+    );
+    let r = counter(&env.path("sp/out-3"), "counting after resume", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "resume kept the state: {r:?}");
+
+    // restartNonce: a restart with the same upgrade semantics.
+    let third = job_id(&d);
+    env.patch_spec(
+        name,
+        json!({"restartNonce": 1, "job": {"args": args(&env, name, "out-4", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "restarted", LONG, stable_with_new_job(&third))
+        .await;
+    assert!(restored_from(&env, &d).await.unwrap().contains("savepoint-"));
+    let r = counter(&env.path("sp/out-4"), "counting after restart", |r| r.max > 0).await;
+    assert!(r.restored_min > 0);
+
+    // savepointRedeployNonce: back to the chosen (suspend) savepoint.
+    let fourth = job_id(&d);
+    env.patch_spec(
+        name,
+        json!({"job": {"initialSavepointPath": suspend_savepoint, "savepointRedeployNonce": 1,
+                       "args": args(&env, name, "out-5", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "redeployed", LONG, stable_with_new_job(&fourth))
+        .await;
+    let restored = restored_from(&env, &d).await.unwrap();
+    assert!(
+        same_path(&restored, &suspend_savepoint),
+        "redeployed from {restored}, wanted {suspend_savepoint}"
+    );
+
+    // Deletion with a final savepoint.
+    env.patch_spec(
+        name,
+        json!({"flinkConfiguration": {"kubernetes.operator.job.savepoint-on-deletion": "true"}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = savepoints_in(&env.path("sp/savepoints"));
+    env.deployments()
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + LONG;
+    while env.deployments().get_opt(name).await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "FlinkDeployment not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        savepoints_in(&env.path("sp/savepoints")),
+        before + 1,
+        "a final savepoint was taken"
+    );
+    assert!(
+        env.kubelet.running().is_empty(),
+        "the cluster is gone: {:?}",
+        env.kubelet.running()
+    );
+}
+
+/// Two paths name the same savepoint (Flink reports `file:/x`, users write `file:///x`).
+fn same_path(a: &str, b: &str) -> bool {
+    let norm = |p: &str| {
+        p.trim_start_matches("file:")
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .to_string()
+    };
+    norm(a) == norm(b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_state_and_stateless_upgrades_on_flink_2() {
+    let env = Env::start(FLINK_2).await;
+    let name = "ls";
+    let mut spec = env.application(name, "v2_3", "last-state");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1", &[]);
+    env.create(&spec).await;
+    let d = env.wait_stable_running(name).await;
+    counter(&env.path("ls/out-1"), "past a few checkpoints", |r| r.max >= 5).await;
+    // Let at least one checkpoint complete.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // last-state without HA: cancel, then restore from the latest retained checkpoint.
+    let first = job_id(&d);
+    env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2", &[])}}))
+        .await;
+    let d = env
+        .wait_for(name, "upgraded", LONG, stable_with_new_job(&first))
+        .await;
+    let restored = restored_from(&env, &d)
+        .await
+        .expect("restored from the last checkpoint");
+    assert!(restored.contains("/chk-"), "restored from {restored}");
+    let r = counter(&env.path("ls/out-2"), "counting", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "last-state kept the state: {r:?}");
+
+    // stateless: empty state on purpose.
+    let second = job_id(&d);
+    env.patch_spec(
+        name,
+        json!({"job": {"upgradeMode": "stateless", "args": args(&env, name, "out-3", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "upgraded statelessly", LONG, stable_with_new_job(&second))
+        .await;
+    assert_eq!(
+        restored_from(&env, &d).await,
+        None,
+        "a stateless upgrade restores nothing"
+    );
+    let r = counter(&env.path("ls/out-3"), "counting", |r| r.max > 0).await;
+    assert_eq!(r.restored_min, 0, "stateless starts empty: {r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_jobs_restart_and_lost_jobmanagers_are_recovered() {
+    let env = Env::start(FLINK_1_20).await;
+
+    // A FAILED job is redeployed from its latest checkpoint when job.restart.failed is on.
+    let name = "rf";
+    let mut spec = env.application(name, "v1_20", "last-state");
+    spec["spec"]["job"]["args"] = args(&env, name, "out", &[]);
+    spec["spec"]["flinkConfiguration"]["kubernetes.operator.job.restart.failed"] = json!("true");
+    env.create(&spec).await;
+    let d = env.wait_stable_running(name).await;
+    counter(&env.path("rf/out"), "counting", |r| r.max >= 5).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let failed_job = job_id(&d);
+    std::fs::write(env.path("rf/fail-always"), b"").unwrap();
+    env.wait_for(name, "FAILED", LONG, |d| {
+        d.status
+            .as_ref()
+            .and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.state)
+            .map(|j| j.as_str())
+            == Some("FAILED")
+            || job_id(d) != failed_job
+    })
+    .await;
+    std::fs::remove_file(env.path("rf/fail-always")).ok();
+    let d = env
+        .wait_for(
+            name,
+            "restarted after failure",
+            LONG,
+            stable_with_new_job(&failed_job),
+        )
+        .await;
+    let restored = restored_from(&env, &d).await.expect("restored from a checkpoint");
+    assert!(restored.contains("/chk-"), "restarted from {restored}");
+
+    // A deleted JobManager Deployment is recreated (stateless job: no HA needed).
+    let name = "jr";
+    let mut spec = env.application(name, "v1_20", "stateless");
+    spec["spec"]["job"]["args"] = args(&env, name, "out", &[]);
+    env.create(&spec).await;
+    env.wait_stable_running(name).await;
+    let jm_launches = |env: &Env| {
+        env.kubelet
+            .launches()
+            .iter()
+            .filter(|l| l.cluster == name && l.component == "jobmanager")
+            .count()
+    };
+    let before = jm_launches(&env);
+    let jm: Api<Deployment> = Api::namespaced(env.kube.client(), "default");
+    jm.delete(name, &DeleteParams::default()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + LONG;
+    while !(jm.get_opt(name).await.unwrap().is_some() && jm_launches(&env) > before) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "JobManager Deployment not recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    env.wait_stable_running(name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_killed_mid_savepoint_upgrade_completes_it_from_the_recorded_savepoint() {
+    let mut env = Env::start(FLINK_1_20).await;
+    let name = "kc";
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    // Slow snapshots, so the operator can be killed while the savepoint is in flight.
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1", &["--snapshot-delay-ms", "3000"]);
+    spec["spec"]["flinkConfiguration"]["execution.checkpointing.interval"] = json!("60 s");
+    env.create(&spec).await;
+    let d = env.wait_stable_running(name).await;
+    counter(&env.path("kc/out-1"), "counting", |r| r.max >= 3).await;
+    let first = job_id(&d);
+
+    env.patch_spec(
+        name,
+        json!({"job": {"args": args(&env, name, "out-2", &["--snapshot-delay-ms", "3000"])}}),
+    )
+    .await;
+    env.wait_for(name, "savepoint triggered and recorded", LONG, |d| {
+        d.status
+            .as_ref()
+            .and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.savepoint_info.as_ref())
+            .and_then(|i| i.trigger_id.as_ref())
+            .is_some()
+    })
+    .await;
+    env.kill_operator();
+    // The savepoint finishes while no operator runs.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let taken = savepoints_in(&env.path("kc/savepoints"));
+    env.start_operator();
+    let d = env
+        .wait_for(
+            name,
+            "upgraded after the crash",
+            LONG,
+            stable_with_new_job(&first),
+        )
+        .await;
+    let restored = restored_from(&env, &d).await.expect("restored");
+    assert!(restored.contains("/savepoints/savepoint-"), "{restored}");
+    assert_eq!(
+        savepoints_in(&env.path("kc/savepoints")),
+        taken,
+        "no second savepoint was taken"
+    );
+    assert_eq!(taken, 1, "exactly one savepoint for one upgrade");
+    let r = counter(&env.path("kc/out-2"), "counting", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "state carried over: {r:?}");
+}
