@@ -100,12 +100,19 @@ fn apply(w: &mut World, op: &Op) {
         Op::SavepointNonce(n) => w.edit_job(|j| j.savepoint_trigger_nonce = Some(*n)),
         Op::LoseJobManager => {
             if w.kind == lifecycle_support::Kind::App {
-                w.stopped_as_stateless = w
-                    .dep
-                    .spec
-                    .job
+                let running = w
+                    .cluster
                     .as_ref()
-                    .is_some_and(|j| j.upgrade_mode() == UpgradeMode::Stateless);
+                    .and_then(|c| c.job.as_ref())
+                    .is_some_and(|j| !j.state.is_globally_terminal());
+                if running {
+                    w.stopped_as_stateless = w
+                        .dep
+                        .spec
+                        .job
+                        .as_ref()
+                        .is_some_and(|j| j.upgrade_mode() == UpgradeMode::Stateless);
+                }
                 w.cluster = None;
             }
         }

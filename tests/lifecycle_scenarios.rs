@@ -742,3 +742,26 @@ fn conditions_keep_their_transition_time_and_generation_is_observed() {
     assert!(w.run(30));
     assert_ne!(ready_time(&w), before);
 }
+
+#[test]
+fn a_broken_upgrade_can_be_fixed_by_the_next_spec_without_losing_the_savepoint() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.tick();
+    break_next_deploy(&mut w);
+    run_with_broken_image(&mut w, 8);
+    let path = w.upgrade_savepoint_path().unwrap();
+    assert!(path.starts_with("file:///sp/"), "{path}");
+    let saved = *w.storage.get(&path).unwrap();
+    w.steps.clear();
+    w.edit_app(|s| s.image = Some("flink:1.20.2".into()));
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert_eq!(w.actions(), vec!["delete-cluster", "deploy", "mark-stable"]);
+    assert_eq!(
+        restores(&w)[0],
+        RestoreSource::Savepoint {
+            path,
+            allow_non_restored_state: false
+        }
+    );
+    assert!(job_value(&w) >= saved);
+}

@@ -150,6 +150,10 @@ pub struct JobFacts {
     pub latest_checkpoint_ms: Option<i64>,
     pub pending_checkpoint_ms: Option<i64>,
     pub now_ms: i64,
+    /// The last deploy never produced a running job (JobManager failing or still starting, no
+    /// job ever observed) and it started from a savepoint or from empty state: restart the same
+    /// way (reference: JobManager never became available, FLINK-32012).
+    pub never_started: Option<RestoreMode>,
 }
 
 /// The message the reference uses (lifecycle derivation matches on its wording).
@@ -173,6 +177,17 @@ pub fn choose_upgrade(f: &JobFacts, op: &OperatorConfig) -> UpgradeChoice {
     if f.user_mode == UpgradeMode::Stateless {
         let suspend = if terminal { S::AlreadyStopped } else { S::Stateless };
         return go(suspend, RestoreMode::Empty);
+    }
+    if let Some(restore) = f.never_started
+        && (restore == RestoreMode::Empty || f.restore_path.is_some())
+    {
+        return UpgradeChoice::Go {
+            suspend: SuspendMechanism::AlreadyStopped,
+            restore,
+            note: Some(
+                "the last deployment never started: it is replaced, restoring as it would have".into(),
+            ),
+        };
     }
     let restorable_terminal =
         terminal && (state == Some(FlinkJobState::Canceled) || !f.ha_metadata || f.jm_ready || f.session_job);
@@ -329,6 +344,7 @@ mod tests {
             latest_checkpoint_ms: Some(90_000),
             pending_checkpoint_ms: None,
             now_ms: 100_000,
+            never_started: None,
         }
     }
 

@@ -200,6 +200,7 @@ impl Context<'_> {
             latest_checkpoint_ms: None,
             pending_checkpoint_ms: None,
             now_ms: 0,
+            never_started: None,
         }
     }
 }

@@ -505,6 +505,9 @@ impl Planner<'_> {
         self.core.job.job_id = job_id.clone();
         if job_id.is_some() {
             self.core.job.state = Some(FlinkJobState::Reconciling);
+            // A new job: nothing observed of it yet.
+            self.core.job.start_time = None;
+            self.core.job.update_time = None;
         }
         self.core.recon.reconciliation_timestamp = Some(self.now());
         self.core.observed_generation = Some(self.generation);
@@ -986,6 +989,25 @@ impl Planner<'_> {
             latest_checkpoint_ms: self.obs.latest_checkpoint.as_ref().map(|c| c.time_ms),
             pending_checkpoint_ms: self.obs.checkpoint_in_progress_since,
             now_ms: self.now(),
+            never_started: self.never_started(rec),
+        }
+    }
+
+    fn never_started(&self, rec: &AnySpec) -> Option<RestoreMode> {
+        let starting = matches!(
+            self.obs.jobmanager.status(),
+            JobManagerDeploymentStatus::Error | JobManagerDeploymentStatus::Deploying
+        );
+        let no_job_seen = self.core.job.start_time.is_none()
+            && self.obs.job.is_none()
+            && self.job_state().is_none_or(|s| s == FlinkJobState::Reconciling);
+        if self.kind != Kind::Application || !starting || !no_job_seen {
+            return None;
+        }
+        match rec.job().map(|j| j.upgrade_mode()) {
+            Some(UpgradeMode::Savepoint) => Some(RestoreMode::Savepoint),
+            Some(UpgradeMode::Stateless) => Some(RestoreMode::Empty),
+            _ => None,
         }
     }
 

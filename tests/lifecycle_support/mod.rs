@@ -725,6 +725,8 @@ impl World {
 
     pub fn tick(&mut self) {
         self.now += 10_000;
+        let stateless_now = self.desired_mode() == UpgradeMode::Stateless;
+        let mut failed_now = false;
         let ha_enabled = self.ha_enabled && self.kind == Kind::App;
         let mut new_cp: Option<(String, u64)> = None;
         let mut finished_trigger: Option<(String, u64, bool)> = None;
@@ -759,6 +761,7 @@ impl World {
                     j.state = FlinkJobState::Failed;
                     j.fail_next = false;
                     ha_clear = true;
+                    failed_now = true;
                 }
                 FlinkJobState::Running => {
                     j.value += 1;
@@ -808,6 +811,10 @@ impl World {
                     cause: "declined".into(),
                 });
             }
+        }
+        if failed_now {
+            // The job stopped on its own; its state may be discarded if it was stateless then.
+            self.stopped_as_stateless = stateless_now;
         }
         if ha_clear && self.kind == Kind::App {
             self.ha = None;
