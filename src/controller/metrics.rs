@@ -47,9 +47,9 @@ impl Default for ControllerMetrics {
 }
 
 impl ControllerMetrics {
-    /// Registers the metrics under `flink_lifecycle_`.
+    /// Registers the metrics (the admin registry adds the `flink_lifecycle_` prefix).
     pub fn register(&self, registry: &mut Registry) {
-        let sub = registry.sub_registry_with_prefix("flink_lifecycle");
+        let sub = registry;
         sub.register_with_unit(
             "reconcile_duration",
             "Duration of one reconcile",
