@@ -238,11 +238,16 @@ async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_
         before + 1,
         "a final savepoint was taken"
     );
-    assert!(
-        env.kubelet.running().is_empty(),
-        "the cluster is gone: {:?}",
-        env.kubelet.running()
-    );
+    // Kubernetes garbage-collects the owned Deployments once the finalizer is released.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !env.kubelet.running().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cluster is gone: {:?}",
+            env.kubelet.running()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Two paths name the same savepoint (Flink reports `file:/x`, users write `file:///x`).
