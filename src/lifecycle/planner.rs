@@ -394,7 +394,10 @@ impl Planner<'_> {
             let mode = recorded
                 .job()
                 .map(|j| RestoreMode::from_recorded(j.upgrade_mode()));
-            (self.spec.with_job(Some(JobState::Running), None), mode)
+            (
+                self.spec.with_job(Some(JobState::Running), None),
+                self.retained_state_wins(mode),
+            )
         };
 
         if self.deployed_detected() {
@@ -573,6 +576,23 @@ impl Planner<'_> {
     }
 
     /// Enter the restoring phase for a redeploy of the current spec (recovery, restarts).
+    /// A stateless upgrade of a failed job discards nothing yet: if the user turns back to a
+    /// stateful mode before the new job starts, the failed job's retained checkpoint is used.
+    fn retained_state_wins(&mut self, recorded: Option<RestoreMode>) -> Option<RestoreMode> {
+        let retained = self.core.job.state == Some(FlinkJobState::Failed)
+            && self
+                .core
+                .job
+                .upgrade_savepoint_path
+                .as_deref()
+                .is_some_and(|p| p != LAST_STATE_MARKER && !p.trim().is_empty());
+        if recorded == Some(RestoreMode::Empty) && self.user_mode() != UpgradeMode::Stateless && retained {
+            self.why("the upgrade mode is stateful again before the new job started: the failed job's retained state is restored");
+            return Some(RestoreMode::Savepoint);
+        }
+        recorded
+    }
+
     fn enter_restore(&mut self, restore: RestoreMode, purpose: DeployPurpose) -> Step {
         let rec = self
             .spec
@@ -644,12 +664,23 @@ impl Planner<'_> {
         // Improvement over the reference: after a crash the trigger id may be lost; a savepoint
         // taken after our trigger time on a stopped job is the one we asked for.
         if found.is_none() && terminal {
-            found = self
+            let savepoint = self.obs.latest_savepoint.as_ref().filter(|s| s.time_ms >= ts);
+            // The job may have failed after that savepoint and checkpointed since: the newest
+            // snapshot is the state to continue from.
+            let newer_checkpoint = self
                 .obs
-                .latest_savepoint
+                .latest_checkpoint
                 .as_ref()
-                .filter(|s| s.time_ms >= ts)
-                .map(|s| s.path.clone());
+                .filter(|c| savepoint.is_some_and(|s| c.time_ms > s.time_ms));
+            if let Some(cp) = newer_checkpoint {
+                self.core.job.upgrade_savepoint_path = Some(cp.path.clone());
+                self.why(format!(
+                    "the job stopped after a savepoint and checkpointed since; restoring from checkpoint {}",
+                    cp.path
+                ));
+                return self.finish_suspend(&recorded.0, RestoreMode::Savepoint);
+            }
+            found = savepoint.map(|s| s.path.clone());
         }
         if let Some(path) = found {
             self.record_savepoint(&path, ts, SnapshotTriggerType::Upgrade, None);
@@ -1053,6 +1084,14 @@ impl Planner<'_> {
                 }
                 if self.desired_state() == JobState::Running {
                     self.purpose = Some(DeployPurpose::Upgrade);
+                }
+                // A failed job keeps its checkpoints: remember the newest, so a turn back to a
+                // stateful mode before the new job starts can still use it.
+                if restore == RestoreMode::Empty
+                    && facts.job_state == Some(FlinkJobState::Failed)
+                    && facts.restore_path.is_some()
+                {
+                    self.core.job.upgrade_savepoint_path = facts.restore_path.clone();
                 }
                 match suspend {
                     SuspendMechanism::AlreadyStopped => {
