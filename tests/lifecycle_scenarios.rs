@@ -765,3 +765,45 @@ fn a_broken_upgrade_can_be_fixed_by_the_next_spec_without_losing_the_savepoint()
     );
     assert!(job_value(&w) >= saved);
 }
+
+#[test]
+fn last_state_cancel_waits_for_checkpoint_statistics_computed_after_the_end() {
+    // Without HA, a last-state upgrade cancels the job and restores its last checkpoint. Flink
+    // caches checkpoint statistics for `web.refresh-interval` (3 s): read right after the
+    // cancel they may name a checkpoint the end already subsumed and deleted.
+    let mut w = deployed(World::app("last-state", false));
+    w.tick();
+    w.edit_app(|s| s.restart_nonce = Some(7));
+    w.step(None);
+    assert_eq!(w.actions(), vec!["cancel-job"]);
+    let job = w.cluster.as_mut().unwrap().job.as_mut().unwrap();
+    assert_eq!(job.state, FlinkJobState::Canceled);
+    job.end = Some(w.now);
+
+    let early = w.plan_now();
+    assert!(
+        matches!(&early.step, Step::Wait { reason } if reason.contains("checkpoint statistics")),
+        "{:?}",
+        early.step
+    );
+    assert!(
+        early.requeue <= std::time::Duration::from_secs(4),
+        "{:?}",
+        early.requeue
+    );
+
+    w.now += 4_000;
+    let settled = w.step(None);
+    assert!(
+        !matches!(settled.step, Step::Wait { .. }),
+        "{:?}",
+        settled.reasons
+    );
+    assert!(w.run(20), "{:?}", w.actions());
+    assert!(
+        matches!(&restores(&w)[0], RestoreSource::Savepoint { path, .. } if path.starts_with("file:///cp/")),
+        "{:?}",
+        restores(&w)
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}

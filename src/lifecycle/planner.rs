@@ -31,6 +31,7 @@ use crate::api::{
     UpgradeMode,
 };
 use crate::config::flink_keys;
+use crate::config::parse_flink_duration;
 use std::time::Duration;
 
 /// Decides the next step for the resource. Pure: same input, same plan.
@@ -68,6 +69,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         in_progress: None,
         purpose: None,
         hops: 0,
+        wake_at_ms: None,
         decoded: std::cell::RefCell::new(None),
     };
     let step = p.decide();
@@ -88,6 +90,8 @@ struct Planner<'a> {
     purpose: Option<DeployPurpose>,
     /// Phase changes within one plan (a guard against cycles).
     hops: u8,
+    /// A wait that ends at a known time re-checks then, not after the full progress interval.
+    wake_at_ms: Option<i64>,
     decoded: std::cell::RefCell<Option<(String, (AnySpec, ResourceMetadata))>>,
 }
 
@@ -576,6 +580,32 @@ impl Planner<'_> {
     }
 
     /// Enter the restoring phase for a redeploy of the current spec (recovery, restarts).
+    /// Flink serves checkpoint statistics from a cache (`rest.cache.checkpoint-statistics.timeout`,
+    /// by default `web.refresh-interval`, 3 s): just after a job ends they can still name a
+    /// checkpoint that the end subsumed and deleted. A stopped job's restore point is read only
+    /// from statistics computed after it ended.
+    fn checkpoint_stats_pending(&mut self) -> Option<Step> {
+        let end = self
+            .obs
+            .job
+            .as_ref()
+            .filter(|j| j.state.is_globally_terminal())?
+            .end_time_ms?;
+        let cache = ["rest.cache.checkpoint-statistics.timeout", "web.refresh-interval"]
+            .iter()
+            .find_map(|k| self.conf().get(*k))
+            .and_then(|v| parse_flink_duration(v))
+            .unwrap_or(Duration::from_secs(3));
+        let ready_at = end.saturating_add(duration_ms(cache)).saturating_add(1_000);
+        if self.now() >= ready_at {
+            return None;
+        }
+        self.wake_at_ms = Some(ready_at);
+        Some(Step::Wait {
+            reason: "waiting for Flink's checkpoint statistics to include the job's end".into(),
+        })
+    }
+
     /// A stateless upgrade of a failed job discards nothing yet: if the user turns back to a
     /// stateful mode before the new job starts, the failed job's retained checkpoint is used.
     fn retained_state_wins(&mut self, recorded: Option<RestoreMode>) -> Option<RestoreMode> {
@@ -664,6 +694,9 @@ impl Planner<'_> {
         // Improvement over the reference: after a crash the trigger id may be lost; a savepoint
         // taken after our trigger time on a stopped job is the one we asked for.
         if found.is_none() && terminal {
+            if let Some(wait) = self.checkpoint_stats_pending() {
+                return wait;
+            }
             let savepoint = self.obs.latest_savepoint.as_ref().filter(|s| s.time_ms >= ts);
             // The job may have failed after that savepoint and checkpointed since: the newest
             // snapshot is the state to continue from.
@@ -783,6 +816,9 @@ impl Planner<'_> {
             }
             _ => {
                 if restore == RestoreMode::Savepoint && !self.redeploy_requested() {
+                    if let Some(wait) = self.checkpoint_stats_pending() {
+                        return wait;
+                    }
                     // The last completed checkpoint (or the savepoint it was restored from) is
                     // the state to continue from; none means the job had no state to lose.
                     self.core.job.upgrade_savepoint_path = self
@@ -1077,6 +1113,14 @@ impl Planner<'_> {
             describe_upgrade(&choice, facts.user_mode)
         };
         self.why(words);
+        if let UpgradeChoice::Go { suspend, restore, .. } = &choice {
+            let reads_stopped_job = (*suspend == SuspendMechanism::AlreadyStopped
+                && *restore == RestoreMode::Savepoint)
+                || (*restore == RestoreMode::Empty && facts.job_state == Some(FlinkJobState::Failed));
+            if reads_stopped_job && let Some(wait) = self.checkpoint_stats_pending() {
+                return wait;
+            }
+        }
         match choice {
             UpgradeChoice::Go { suspend, restore, .. } => {
                 if suspend != SuspendMechanism::AlreadyStopped {
@@ -1399,6 +1443,9 @@ impl Planner<'_> {
         let restore = if self.user_mode() == UpgradeMode::Stateless {
             RestoreMode::Empty
         } else {
+            if let Some(wait) = self.checkpoint_stats_pending() {
+                return wait;
+            }
             let path = self
                 .obs
                 .latest_checkpoint
@@ -1715,6 +1762,10 @@ impl Planner<'_> {
                 op.reconcile_interval
             }
             _ => op.progress_check_interval,
+        };
+        let requeue = match self.wake_at_ms {
+            Some(at) => requeue.min(Duration::from_millis(u64::try_from(at - self.now()).unwrap_or(0))),
+            None => requeue,
         };
         if self.reasons.is_empty() {
             self.reasons.push(match &step {
