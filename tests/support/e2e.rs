@@ -47,6 +47,13 @@ impl Drop for Env {
             token.cancel();
             task.abort();
         }
+        // The operator's calls are held to the install's RBAC: a refused call is a bug in the
+        // code or in `flink_lifecycle::rbac` (and so in the manifests), even if the scenario
+        // recovered from it.
+        let refused = self.kube.rbac.refused();
+        if !refused.is_empty() && !std::thread::panicking() {
+            panic!("the operator made calls its RBAC does not grant: {refused:?}");
+        }
     }
 }
 
@@ -100,7 +107,7 @@ impl Env {
     /// Starts the controllers (a fresh process as far as the operator knows).
     pub fn start_operator(&mut self) {
         let ctx = Arc::new(Context::new(
-            self.kube.client(),
+            self.kube.operator_client(),
             self.operator.clone(),
             Arc::new(KubeletUrls(self.kubelet.clone())),
         ));
