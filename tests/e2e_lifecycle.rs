@@ -421,3 +421,159 @@ async fn an_operator_killed_mid_savepoint_upgrade_completes_it_from_the_recorded
     let r = counter(&env.path("kc/out-2"), "counting", |r| r.max > 0).await;
     assert!(r.restored_min > 0, "state carried over: {r:?}");
 }
+
+/// A FlinkSessionJob of the test job on cluster `session`, jar fetched from a local file.
+fn session_job(env: &Env, name: &str, out: &str) -> flink_lifecycle::api::FlinkSessionJob {
+    serde_json::from_value(json!({
+        "apiVersion": "flink.apache.org/v1beta1",
+        "kind": "FlinkSessionJob",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "deploymentName": "session",
+            "job": {
+                "jarURI": format!("file://{}", env.jar.display()),
+                "entryClass": flink::TestJob::MAIN_CLASS,
+                "args": args(env, name, out, &[]),
+                "parallelism": 1,
+                "upgradeMode": "savepoint",
+                "state": "running"
+            }
+        }
+    }))
+    .unwrap()
+}
+
+fn session_job_state(j: &flink_lifecycle::api::FlinkSessionJob) -> (String, String, String) {
+    let s = j.status.as_ref();
+    (
+        s.and_then(|s| s.lifecycle_state)
+            .map(|l| format!("{l:?}"))
+            .unwrap_or_default(),
+        s.and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.state)
+            .map(|j| j.as_str().to_string())
+            .unwrap_or_default(),
+        s.and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.job_id.clone())
+            .unwrap_or_default(),
+    )
+}
+
+async fn wait_session_job(
+    env: &Env,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&(String, String, String)) -> bool,
+) -> flink_lifecycle::api::FlinkSessionJob {
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        let current = env.session_jobs().get_opt(name).await.unwrap();
+        if let Some(j) = &current
+            && pred(&session_job_state(j))
+        {
+            return j.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session job {name}: not {what}; status: {}",
+            serde_json::to_string_pretty(&current.and_then(|j| j.status)).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_jobs_on_one_cluster_are_upgraded_and_suspended_independently() {
+    let env = Env::start(FLINK_1_20).await;
+    let mut cluster = env.application("session", "v1_20", "savepoint");
+    cluster["spec"].as_object_mut().unwrap().remove("job");
+    cluster["spec"]["flinkConfiguration"]["taskmanager.numberOfTaskSlots"] = json!("4");
+    env.create(&cluster).await;
+    env.wait_for("session", "a ready session cluster", LONG, |d| {
+        d.status
+            .as_ref()
+            .and_then(|s| s.lifecycle_state)
+            .is_some_and(|l| format!("{l:?}") == "Stable")
+    })
+    .await;
+
+    let post = kube::api::PostParams::default();
+    for name in ["a", "b"] {
+        env.session_jobs()
+            .create(&post, &session_job(&env, name, "out-1"))
+            .await
+            .unwrap();
+    }
+    let running = |s: &(String, String, String)| s.0 == "Stable" && s.1 == "RUNNING";
+    let a1 = session_job_state(&wait_session_job(&env, "a", "running", running).await).2;
+    let b1 = session_job_state(&wait_session_job(&env, "b", "running", running).await).2;
+    assert_ne!(a1, b1);
+    counter(&env.path("a/out-1"), "past a few checkpoints", |r| r.max >= 5).await;
+
+    // Upgrade a alone: stop-with-savepoint, resubmit from it; b keeps running untouched.
+    let patch = kube::api::Patch::Merge(json!({"spec": {"job": {"args": args(&env, "a", "out-2", &[])}}}));
+    env.session_jobs()
+        .patch("a", &kube::api::PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    let a = wait_session_job(&env, "a", "upgraded", |s| running(s) && s.2 != a1).await;
+    let a2 = session_job_state(&a).2;
+    let restored = env
+        .flink("session")
+        .checkpoint_statistics(&a2)
+        .await
+        .unwrap()
+        .restored_path()
+        .map(str::to_string)
+        .expect("a restored from its savepoint");
+    assert!(restored.contains("savepoint-"), "restored from {restored}");
+    let r = counter(&env.path("a/out-2"), "counting", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "a kept its state: {r:?}");
+    let b = env.session_jobs().get("b").await.unwrap();
+    assert_eq!(session_job_state(&b).2, b1, "b was not restarted by a's upgrade");
+    let jobs = env.flink("session").jobs_overview().await.unwrap();
+    assert_eq!(
+        jobs.job(&b1).map(|j| j.state.as_str().to_string()).as_deref(),
+        Some("RUNNING"),
+        "b still runs on the cluster"
+    );
+
+    // Suspend b alone: a final savepoint, a keeps running.
+    let suspend = kube::api::Patch::Merge(json!({"spec": {"job": {"state": "suspended"}}}));
+    env.session_jobs()
+        .patch("b", &kube::api::PatchParams::default(), &suspend)
+        .await
+        .unwrap();
+    wait_session_job(&env, "b", "suspended", |s| s.0 == "Suspended").await;
+    let jobs = env.flink("session").jobs_overview().await.unwrap();
+    assert_eq!(
+        jobs.job(&a2).map(|j| j.state.as_str().to_string()).as_deref(),
+        Some("RUNNING"),
+        "a still runs after b's suspend"
+    );
+    assert_ne!(
+        jobs.job(&b1).map(|j| j.state.as_str().to_string()).as_deref(),
+        Some("RUNNING"),
+        "b is stopped"
+    );
+    assert!(
+        savepoints_in(&env.path("session/savepoints")) >= 2,
+        "a's upgrade and b's suspend each took a savepoint"
+    );
+
+    // Deleting a session job leaves the cluster and the other job alone.
+    env.session_jobs()
+        .delete("a", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + LONG;
+    while env.session_jobs().get_opt("a").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session job a not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let d = env.deployments().get("session").await.unwrap();
+    assert!(d.metadata.deletion_timestamp.is_none());
+}
