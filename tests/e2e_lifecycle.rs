@@ -577,3 +577,83 @@ async fn session_jobs_on_one_cluster_are_upgraded_and_suspended_independently() 
     let d = env.deployments().get("session").await.unwrap();
     assert!(d.metadata.deletion_timestamp.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_upgrade_is_rolled_back_to_the_last_stable_spec_with_its_state() {
+    let env = Env::start(FLINK_1_20).await;
+    let name = "rb";
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1", &[]);
+    let conf = spec["spec"]["flinkConfiguration"].as_object_mut().unwrap();
+    conf.insert(
+        "kubernetes.operator.deployment.rollback.enabled".into(),
+        json!("true"),
+    );
+    conf.insert(
+        "kubernetes.operator.deployment.readiness.timeout".into(),
+        json!("20 s"),
+    );
+    env.create(&spec).await;
+    let d = env.wait_stable_running(name).await;
+    let first = job_id(&d);
+    counter(&env.path("rb/out-1"), "past a few checkpoints", |r| r.max >= 5).await;
+
+    // A wrong entry class: the savepoint is taken, the new JobManager never starts a job.
+    env.patch_spec(
+        name,
+        json!({"job": {"entryClass": "lifecycle.NoSuchJob", "args": args(&env, name, "out-2", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "rolled back", LONG, |d| {
+            let s = d.status.as_ref();
+            let rolled_back = s
+                .and_then(|s| s.lifecycle_state)
+                .map(|l| format!("{l:?}"))
+                .as_deref()
+                == Some("RolledBack");
+            let running = s
+                .and_then(|s| s.job_status.as_ref())
+                .and_then(|j| j.state)
+                .map(|j| j.as_str())
+                == Some("RUNNING");
+            rolled_back && running && job_id(d) != first
+        })
+        .await;
+    let upgrade_savepoint = d
+        .status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.upgrade_savepoint_path.clone())
+        .expect("the upgrade's savepoint is recorded");
+    let restored = restored_from(&env, &d)
+        .await
+        .expect("the rollback restored state");
+    assert!(
+        same_path(&restored, &upgrade_savepoint),
+        "restored from {restored}, the upgrade's savepoint is {upgrade_savepoint}"
+    );
+    // The stable spec runs again: its output directory, its entry class, its counter continued.
+    let r = counter(&env.path("rb/out-1"), "counting after the rollback", |r| {
+        r.restored_min > 0
+    })
+    .await;
+    assert!(r.restored_min > 0, "{r:?}");
+    assert_eq!(
+        d.spec.job.as_ref().and_then(|j| j.entry_class.as_deref()),
+        Some("lifecycle.NoSuchJob"),
+        "the user's spec is left as written (GitOps owns it)"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(env.kube.client(), "default");
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "Rollback"), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r == "RolledBack"), "{reasons:?}");
+}

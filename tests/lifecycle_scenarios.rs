@@ -521,6 +521,78 @@ fn unstable_upgrade_is_rolled_back_after_the_readiness_timeout() {
 }
 
 #[test]
+fn without_ha_a_never_started_savepoint_upgrade_rolls_back_from_its_savepoint() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.tick();
+    w.tick();
+    break_next_deploy(&mut w);
+    run_with_broken_image(&mut w, 14);
+    let savepoint = w.upgrade_savepoint_path().expect("the upgrade's savepoint");
+    assert!(savepoint.starts_with("file:///sp/"), "{savepoint}");
+    assert_eq!(
+        w.actions(),
+        vec![
+            "stop-with-savepoint",
+            "delete-cluster",
+            "deploy",
+            "delete-cluster",
+            "deploy"
+        ],
+    );
+    let rs = restores(&w);
+    assert!(
+        matches!(&rs[1], RestoreSource::Savepoint { path, .. } if *path == savepoint),
+        "the rollback restores the upgrade's savepoint: {rs:?}"
+    );
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::RolledBack));
+    let c = w.cluster.as_ref().unwrap();
+    assert!(
+        matches!(&c.spec, Some(flink_lifecycle::lifecycle::DeploySpec::Deployment(d)) if d.image.as_deref() == Some("flink:1.20"))
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn without_ha_a_new_job_that_started_is_not_rolled_back_to_older_state() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.tick();
+    // The upgrade deploys; the new job starts, checkpoints once and fails for good before the
+    // operator saw it running (so it never became stable).
+    w.edit_job(|j| j.parallelism = Some(3));
+    while !w.actions().contains(&"deploy") {
+        assert!(w.steps.len() < 10, "{:?}", w.actions());
+        w.step(None);
+    }
+    w.tick();
+    w.tick();
+    w.cluster.as_mut().unwrap().job.as_mut().unwrap().fail_next = true;
+    w.tick();
+    assert_eq!(
+        w.cluster.as_ref().unwrap().job.as_ref().unwrap().state,
+        FlinkJobState::Failed
+    );
+    w.steps.clear();
+    for _ in 0..8 {
+        w.step(None);
+        w.now += 120_000;
+    }
+    assert!(
+        w.actions().is_empty(),
+        "no rollback to the upgrade's older savepoint: {:?}",
+        w.actions()
+    );
+    assert!(
+        !w.plans
+            .iter()
+            .any(|p| p.events.iter().any(|e| e.reason == "Rollback")),
+        "no Rollback event"
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
 fn no_rollback_when_the_job_was_suspended_before_the_upgrade() {
     let mut w = deployed(World::app("last-state", true));
     w.set_operator("deployment.rollback.enabled", "true");

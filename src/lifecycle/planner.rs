@@ -386,6 +386,7 @@ impl Planner<'_> {
             };
             let restore = match recorded.job().map(|j| j.upgrade_mode()) {
                 Some(UpgradeMode::Stateless) => Some(RestoreMode::Empty),
+                Some(UpgradeMode::Savepoint) => Some(RestoreMode::Savepoint),
                 Some(_) => Some(RestoreMode::LastState),
                 None => None,
             };
@@ -1344,6 +1345,10 @@ impl Planner<'_> {
             return step;
         }
         if self.kind == Kind::Application && self.should_roll_back(rec) {
+            // The restore is decided now, while the failed deployment can still be observed;
+            // the rollback records it as the spec's mode (reference §4.8.6).
+            let mode = self.rollback_restore(rec);
+            self.set_recorded(&rec.with_job(None, mode), false);
             self.core.recon.state = Some(ReconciliationState::RollingBack);
             self.event(EventType::Warning, "Rollback", "Rolling back failed deployment.");
             self.why(format!(
@@ -1595,7 +1600,27 @@ impl Planner<'_> {
             return false;
         }
         let since = self.core.recon.reconciliation_timestamp.unwrap_or(self.now());
-        self.now() - since > duration_ms(op.readiness_timeout) && self.obs.ha_metadata_present
+        self.now() - since > duration_ms(op.readiness_timeout) && self.rollback_restore(rec).is_some()
+    }
+
+    /// What a rollback would restore, if anything can be restored without losing state: HA
+    /// metadata; for a stateless job, nothing; without HA, the upgrade's savepoint, but only
+    /// while the new job never started (it has no newer state of its own; reference FLINK-32012).
+    fn rollback_restore(&self, rec: &AnySpec) -> Option<UpgradeMode> {
+        let upgrade_savepoint = self
+            .core
+            .job
+            .upgrade_savepoint_path
+            .as_deref()
+            .is_some_and(|p| p != LAST_STATE_MARKER && !p.trim().is_empty());
+        match rec.job().map(|j| j.upgrade_mode()) {
+            Some(UpgradeMode::Stateless) => Some(UpgradeMode::Stateless),
+            _ if self.obs.ha_metadata_present => Some(UpgradeMode::LastState),
+            _ if upgrade_savepoint && self.never_started(rec) == Some(RestoreMode::Savepoint) => {
+                Some(UpgradeMode::Savepoint)
+            }
+            _ => None,
+        }
     }
 
     // ----- deletion -------------------------------------------------------------------------
