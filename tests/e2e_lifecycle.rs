@@ -262,7 +262,7 @@ fn same_path(a: &str, b: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn last_state_and_stateless_upgrades_on_flink_2() {
+async fn last_state_and_stateless_upgrades_suspend_and_resume_on_flink_2() {
     let env = Env::start(FLINK_2).await;
     let name = "ls";
     let mut spec = env.application(name, "v2_3", "last-state");
@@ -287,6 +287,26 @@ async fn last_state_and_stateless_upgrades_on_flink_2() {
     let r = counter(&env.path("ls/out-2"), "counting", |r| r.max > 0).await;
     assert!(r.restored_min > 0, "last-state kept the state: {r:?}");
 
+    // last-state suspend (cancel, last checkpoint recorded) and resume from it.
+    let upgraded = job_id(&d);
+    env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
+    env.wait_for(name, "suspended", LONG, suspended).await;
+    counter(&env.path("ls/out-2"), "past a few checkpoints", |r| r.max >= 3).await;
+    env.patch_spec(
+        name,
+        json!({"job": {"state": "running", "args": args(&env, name, "out-2b", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "resumed", LONG, stable_with_new_job(&upgraded))
+        .await;
+    let restored = restored_from(&env, &d)
+        .await
+        .expect("resumed from the last checkpoint");
+    assert!(restored.contains("/chk-"), "resumed from {restored}");
+    let r = counter(&env.path("ls/out-2b"), "counting", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "last-state resume kept the state: {r:?}");
+
     // stateless: empty state on purpose.
     let second = job_id(&d);
     env.patch_spec(
@@ -304,6 +324,33 @@ async fn last_state_and_stateless_upgrades_on_flink_2() {
     );
     let r = counter(&env.path("ls/out-3"), "counting", |r| r.max > 0).await;
     assert_eq!(r.restored_min, 0, "stateless starts empty: {r:?}");
+
+    // stateless suspend and resume: empty state again.
+    let third = job_id(&d);
+    env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
+    env.wait_for(name, "suspended", LONG, suspended).await;
+    env.patch_spec(
+        name,
+        json!({"job": {"state": "running", "args": args(&env, name, "out-4", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "resumed statelessly", LONG, stable_with_new_job(&third))
+        .await;
+    assert_eq!(
+        restored_from(&env, &d).await,
+        None,
+        "a stateless resume restores nothing"
+    );
+    let r = counter(&env.path("ls/out-4"), "counting", |r| r.max > 0).await;
+    assert_eq!(r.restored_min, 0, "stateless resume starts empty: {r:?}");
+}
+
+fn suspended(d: &FlinkDeployment) -> bool {
+    d.status
+        .as_ref()
+        .and_then(|s| s.lifecycle_state)
+        .is_some_and(|l| format!("{l:?}") == "Suspended")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
