@@ -10,12 +10,14 @@ mod e2e;
 mod flink;
 #[path = "support/flink_runtime.rs"]
 mod flink_runtime;
+#[path = "install/mod.rs"]
+mod install;
 #[path = "support/kube_api/mod.rs"]
 mod kube_api;
 #[path = "support/kubelet.rs"]
 mod kubelet;
 
-use e2e::{Env, job_id};
+use e2e::{Env, assert_argo_health, job_id};
 use flink::{CounterReport, FLINK_1_20, FLINK_2};
 use flink_lifecycle::api::FlinkDeployment;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -113,6 +115,7 @@ async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_
 
     // First deployment: empty state, counting.
     let d = env.wait_stable_running(name).await;
+    assert_argo_health(&d, "Healthy", "");
     let first = job_id(&d);
     let r = counter(&env.path("sp/out-1"), "counting", |r| r.max >= 3).await;
     assert_eq!(r.restored_min, 0, "a first deployment starts from empty state");
@@ -120,6 +123,8 @@ async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_
     // Savepoint upgrade: stop with a savepoint, restore from it.
     env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2", &[])}}))
         .await;
+    // The stop-with-savepoint alone takes seconds: Argo CD sees the upgrade in flight.
+    assert_argo_health(&env.deployments().get(name).await.unwrap(), "Progressing", "");
     let d = env
         .wait_for(name, "upgraded", LONG, stable_with_new_job(&first))
         .await;
@@ -155,6 +160,7 @@ async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_
         .clone()
         .unwrap();
     assert!(suspend_savepoint.contains("savepoint-"), "{suspend_savepoint}");
+    assert_argo_health(&d, "Suspended", "");
     let jm: Api<Deployment> = Api::namespaced(env.kube.client(), "default");
     let deadline = tokio::time::Instant::now() + LONG;
     while jm.get_opt(name).await.unwrap().is_some() {
@@ -555,6 +561,7 @@ async fn session_jobs_on_one_cluster_are_upgraded_and_suspended_independently() 
     let a1 = session_job_state(&wait_session_job(&env, "a", "running", running).await).2;
     let b1 = session_job_state(&wait_session_job(&env, "b", "running", running).await).2;
     assert_ne!(a1, b1);
+    assert_argo_health(&env.session_jobs().get("b").await.unwrap(), "Healthy", "");
     counter(&env.path("a/out-1"), "past a few checkpoints", |r| r.max >= 5).await;
 
     // Upgrade a alone: stop-with-savepoint, resubmit from it; b keeps running untouched.
@@ -591,7 +598,8 @@ async fn session_jobs_on_one_cluster_are_upgraded_and_suspended_independently() 
         .patch("b", &kube::api::PatchParams::default(), &suspend)
         .await
         .unwrap();
-    wait_session_job(&env, "b", "suspended", |s| s.0 == "Suspended").await;
+    let b = wait_session_job(&env, "b", "suspended", |s| s.0 == "Suspended").await;
+    assert_argo_health(&b, "Suspended", "");
     let jobs = env.flink("session").jobs_overview().await.unwrap();
     assert_eq!(
         jobs.job(&a2).map(|j| j.state.as_str().to_string()).as_deref(),
@@ -673,6 +681,7 @@ async fn a_broken_upgrade_is_rolled_back_to_the_last_stable_spec_with_its_state(
         .and_then(|s| s.job_status.as_ref())
         .and_then(|j| j.upgrade_savepoint_path.clone())
         .expect("the upgrade's savepoint is recorded");
+    assert_argo_health(&d, "Degraded", "rolled back");
     let restored = restored_from(&env, &d)
         .await
         .expect("the rollback restored state");
