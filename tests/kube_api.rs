@@ -268,3 +268,37 @@ async fn the_operators_kubeconfig_carries_its_identity_over_http() {
     assert_eq!(kube.rbac.refused().len(), 1);
     server.abort();
 }
+
+#[tokio::test]
+async fn the_webhooks_session_lookup_stays_inside_the_watched_namespaces() {
+    use flink_lifecycle::admin::Readiness;
+    use flink_lifecycle::webhook::run::session_store;
+    let mut kube = InMemoryKube::new().await;
+    kube.rbac = Arc::new(kube_api::RbacAudit::watching("default", &["team-a"]));
+    let admin: Api<FlinkDeployment> = Api::namespaced(kube.client(), "team-a");
+    let mut session = deployment("session");
+    session.metadata.namespace = Some("team-a".into());
+    admin.create(&PostParams::default(), &session).await.unwrap();
+
+    let readiness = Readiness::new();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sessions = session_store(
+        kube.operator_client(),
+        &["team-a".to_string()],
+        &readiness,
+        stop.clone(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sessions.find("team-a", "session").is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session not found; refused: {:?}",
+            kube.rbac.refused()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(readiness.is_ready(), "ready once the watched namespace is listed");
+    assert!(sessions.find("team-b", "session").is_none());
+    assert!(kube.rbac.refused().is_empty(), "{:?}", kube.rbac.refused());
+    stop.cancel();
+}

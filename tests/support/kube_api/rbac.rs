@@ -72,6 +72,8 @@ impl std::fmt::Display for ApiCall {
 /// The authoriser plus the record of what it refused.
 pub struct RbacAudit {
     operator_namespace: String,
+    /// `None`: the all-namespaces install; else the watch-namespaces install's list.
+    watched: Option<Vec<String>>,
     refused: Mutex<Vec<String>>,
 }
 
@@ -80,7 +82,16 @@ impl RbacAudit {
     pub fn new(operator_namespace: &str) -> Self {
         Self {
             operator_namespace: operator_namespace.to_string(),
+            watched: None,
             refused: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The watch-namespaces install: the Flink rules are granted only in `namespaces`.
+    pub fn watching(operator_namespace: &str, namespaces: &[&str]) -> Self {
+        Self {
+            watched: Some(namespaces.iter().map(|n| n.to_string()).collect()),
+            ..Self::new(operator_namespace)
         }
     }
 
@@ -96,7 +107,11 @@ impl RbacAudit {
                         .as_deref()
                         .is_some_and(|n| p.resource_names.contains(&n)))
                 && match p.scope {
-                    Scope::Watched => true,
+                    Scope::Watched => match (&self.watched, &call.namespace) {
+                        (None, _) => true,
+                        (Some(list), Some(ns)) => list.contains(ns),
+                        (Some(_), None) => false,
+                    },
                     Scope::OperatorNamespace => call.namespace.as_deref() == Some(&self.operator_namespace),
                     Scope::Cluster => call.namespace.is_none(),
                 }
