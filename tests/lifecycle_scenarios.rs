@@ -879,3 +879,32 @@ fn last_state_cancel_waits_for_checkpoint_statistics_computed_after_the_end() {
     );
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+#[test]
+fn a_pending_operation_is_polled_fast_first_then_slower() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.tick();
+    w.edit_app(|s| s.image = Some("flink:1.20.1".into()));
+    let p = w.step(None);
+    assert!(matches!(p.step, Step::StopWithSavepoint { .. }), "{:?}", p.step);
+    let cap = w.operator.progress_check_interval;
+    assert_eq!(
+        p.requeue,
+        std::time::Duration::from_millis(250),
+        "first re-check soon"
+    );
+    // The savepoint is still running 8 s later: re-checked within a quarter of that.
+    // (The simulator completed it within its 10 s tick; undo that.)
+    let trigger_at = w.now - 10_000;
+    w.trigger.as_mut().unwrap().result = None;
+    let job = w.cluster.as_mut().unwrap().job.as_mut().unwrap();
+    job.state = FlinkJobState::Running;
+    job.end = None;
+    w.now = trigger_at + 8_000;
+    let p = w.plan_now();
+    assert!(matches!(p.step, Step::Wait { .. }), "{:?}", p.step);
+    assert_eq!(p.requeue, std::time::Duration::from_secs(2));
+    // A long-running one is polled at the progress-check interval, as the reference does.
+    w.now = trigger_at + 600_000;
+    assert_eq!(w.plan_now().requeue, cap);
+}

@@ -1786,7 +1786,7 @@ impl Planner<'_> {
             Step::NoOp | Step::MarkStable | Step::ReportError { .. } if self.in_progress.is_none() => {
                 op.reconcile_interval
             }
-            _ => op.progress_check_interval,
+            _ => self.pending_poll(op.progress_check_interval),
         };
         let requeue = match self.wake_at_ms {
             Some(at) => requeue.min(Duration::from_millis(u64::try_from(at - self.now()).unwrap_or(0))),
@@ -1806,6 +1806,42 @@ impl Planner<'_> {
             requeue,
             reasons: self.reasons,
         }
+    }
+}
+
+/// The first re-check of a pending operation.
+const FIRST_POLL: Duration = Duration::from_millis(250);
+
+impl Planner<'_> {
+    /// While an operation is pending (a savepoint, a cancel, a job starting), Flink sends no
+    /// event: poll fast at first and slower the longer it takes, so the delay added to an
+    /// operation stays within a quarter of its duration, never above the progress-check
+    /// interval (the reference polls at that interval from the start: 10 s per phase).
+    fn pending_poll(&self, cap: Duration) -> Duration {
+        let now = self.now();
+        let progressing_since = self
+            .core
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Progressing" && c.status == "True")
+            .map(|c| c.last_transition_time.0.as_millisecond());
+        let started = [
+            progressing_since,
+            self.core.recon.reconciliation_timestamp,
+            self.core
+                .job
+                .savepoint_info
+                .as_ref()
+                .and_then(|i| i.trigger_timestamp),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t <= now)
+        .max();
+        let quarter = started.map_or(cap, |t| {
+            Duration::from_millis(u64::try_from((now - t) / 4).unwrap_or(0))
+        });
+        quarter.clamp(FIRST_POLL.min(cap), cap)
     }
 }
 
