@@ -73,3 +73,4 @@ image:
 bench:
 	$(CARGO) bench --locked --bench webhook
 	$(CARGO) bench --locked --bench controller_scale
+	$(CARGO) bench --locked --bench upgrade_overhead
