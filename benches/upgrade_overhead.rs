@@ -4,8 +4,8 @@
 //! and the time the operator adds. Per upgrade mode, `UPGRADE_RUNS` (default 3) upgrades:
 //!
 //! - total: the spec patch accepted → the new job RUNNING (Flink's timestamp);
-//! - Flink stop: savepoint mode, the stop-with-savepoint from its trigger to its last
-//!   acknowledgement; last-state without HA, the cancel (CANCELLING → CANCELED);
+//! - Flink stop: savepoint mode, the stop-with-savepoint from the trigger the operator recorded
+//!   to the job's end-time; last-state without HA, the cancel (CANCELLING → CANCELED);
 //! - cluster start: the new JobManager launched → the new job RUNNING (JVM start, job
 //!   submission, TaskManager registration and scheduling: what a pod start and Flink cost);
 //! - operator: total − Flink stop − cluster start: deciding, recording status, polling, deleting
@@ -93,12 +93,21 @@ async fn upgrade(env: &Env, name: &str, round: usize, savepoint: bool) -> Split 
                 stop_started = details.entered(&JobState::Cancelling).or(stop_started);
                 stop_done = details.entered(&JobState::Canceled).or(stop_done);
             }
-            if savepoint
-                && let Ok(stats) = old_rest.checkpoint_statistics(&old).await
-                && let Some(sp) = stats.latest.savepoint.filter(|s| s.status == "COMPLETED")
-            {
-                stop_started = sp.trigger_timestamp;
-                stop_done = sp.latest_ack_timestamp;
+            // Checkpoint statistics are cached (web.refresh-interval): the stop is timed from the
+            // trigger the operator recorded to the end-time Flink's uncached job overview reports.
+            if savepoint {
+                let status = env.deployments().get(name).await.unwrap().status;
+                let trigger = status
+                    .as_ref()
+                    .and_then(|s| s.job_status.as_ref())
+                    .and_then(|j| j.savepoint_info.as_ref())
+                    .and_then(|i| i.trigger_timestamp);
+                stop_started = stop_started.or(trigger);
+                if let Ok(jobs) = old_rest.jobs_overview().await
+                    && let Some(end) = jobs.job(&old).and_then(|j| j.end_time).filter(|t| *t > 0)
+                {
+                    stop_done = Some(end);
+                }
             }
             if jm_launches(env) > launches_before {
                 launched = Some(now_ms());

@@ -908,3 +908,30 @@ fn a_pending_operation_is_polled_fast_first_then_slower() {
     w.now = trigger_at + 600_000;
     assert_eq!(w.plan_now().requeue, cap);
 }
+
+#[test]
+fn a_deployed_job_not_yet_running_is_rechecked_soon_not_after_the_idle_interval() {
+    let mut w = World::app("savepoint", false);
+    while !w.actions().contains(&"deploy") {
+        assert!(w.loops < 10, "{:?}", w.actions());
+        w.step(None);
+    }
+    let p = w.step(None);
+    assert_eq!(
+        w.lifecycle(),
+        Some(ResourceLifecycleState::Deployed),
+        "{:?}",
+        p.reasons
+    );
+    assert!(
+        p.requeue <= w.operator.progress_check_interval && p.requeue < w.operator.reconcile_interval,
+        "{:?}",
+        p.requeue
+    );
+    assert!(w.run(10));
+    assert_eq!(
+        w.plans.last().unwrap().requeue,
+        w.operator.reconcile_interval,
+        "idle when stable"
+    );
+}

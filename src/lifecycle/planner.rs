@@ -1781,9 +1781,19 @@ impl Planner<'_> {
         };
         set_conditions(&mut self.core, &facts);
         let op = self.op();
+        // A deployed job not yet running stable is a pending operation too: waiting the idle
+        // reconcile interval (60 s) to see it run would be that much status lag.
+        let settling = matches!(
+            life,
+            ResourceLifecycleState::Deployed
+                | ResourceLifecycleState::Upgrading
+                | ResourceLifecycleState::RollingBack
+        );
         let requeue = match &step {
             Step::ReleaseFinalizer => Duration::ZERO,
-            Step::NoOp | Step::MarkStable | Step::ReportError { .. } if self.in_progress.is_none() => {
+            Step::NoOp | Step::MarkStable | Step::ReportError { .. }
+                if self.in_progress.is_none() && !settling =>
+            {
                 op.reconcile_interval
             }
             _ => self.pending_poll(op.progress_check_interval),
