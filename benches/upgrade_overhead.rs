@@ -144,6 +144,13 @@ fn median(mut v: Vec<i64>) -> i64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // RUST_LOG=flink_lifecycle=debug shows each plan's step and reasons.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runs: usize = std::env::var("UPGRADE_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -13,6 +13,7 @@ mod metrics;
 mod observe;
 mod session_job;
 mod status;
+mod trigger;
 
 pub use backoff::delay as backoff_delay;
 pub use context::{Context, RestUrlResolver, ServiceDns};
@@ -24,7 +25,7 @@ use crate::api::{FlinkDeployment, FlinkSessionJob};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -111,27 +112,21 @@ where
     let concurrency = u16::try_from(ctx.operator.reconcile_parallelism).unwrap_or(u16::MAX);
     let cfg = controller::Config::default().concurrency(concurrency);
 
-    let deployments = Controller::new(
-        api_for::<FlinkDeployment>(&client, ns),
-        watcher::Config::default(),
-    )
-    .owns(
-        api_for::<Deployment>(&client, ns),
-        watcher::Config::default().labels(OWNED_DEPLOYMENTS),
-    )
-    .with_config(cfg.clone())
-    .graceful_shutdown_on(shutdown.clone())
-    .run(
-        |obj, ctx| timed(obj, ctx, "FlinkDeployment", deployment::reconcile),
-        error_policy,
-        ctx.clone(),
-    )
-    .for_each(|_| async {});
+    let deployments = trigger::controller(api_for::<FlinkDeployment>(&client, ns))
+        .owns(
+            api_for::<Deployment>(&client, ns),
+            watcher::Config::default().labels(OWNED_DEPLOYMENTS),
+        )
+        .with_config(cfg.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            |obj, ctx| timed(obj, ctx, "FlinkDeployment", deployment::reconcile),
+            error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
 
-    let job_controller = Controller::new(
-        api_for::<FlinkSessionJob>(&client, ns),
-        watcher::Config::default(),
-    );
+    let job_controller = trigger::controller(api_for::<FlinkSessionJob>(&client, ns));
     let jobs = job_controller.store();
     let session_jobs = job_controller
         .watches(
