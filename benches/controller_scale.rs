@@ -253,6 +253,7 @@ async fn measure(n: usize, binary: &Path, dir: &Path, certs: &Path) -> Row {
     let settle = settle.await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss = mb(pid, "VmRSS:");
+    let anon = mb(pid, "RssAnon:");
     let peak = mb(pid, "VmHWM:");
     let threads = proc_field(pid, "Threads:");
     eprintln!(
@@ -349,7 +350,7 @@ async fn measure(n: usize, binary: &Path, dir: &Path, certs: &Path) -> Row {
     let restart_peak = mb(op.pid(), "VmHWM:");
     drop(op);
     let text = format!(
-        "| {n} | {idle_rss:.1} → {rss:.1} | {peak:.1} | {restart_rss:.1} / {restart_peak:.1} | {threads} | {:.2} | {resettle:.2} | {per_reconcile_us:.0} ({reconciles:.0} in {}s, {idle_cpu_pct:.1}% CPU) | {writes} | {:.1} / {:.1} ({}) | {load_before} |\n",
+        "| {n} | {idle_rss:.1} → {rss:.1} ({anon:.1}) | {peak:.1} | {restart_rss:.1} / {restart_peak:.1} | {threads} | {:.2} | {resettle:.2} | {per_reconcile_us:.0} ({reconciles:.0} in {}s, {idle_cpu_pct:.1}% CPU) | {writes} | {:.1} / {:.1} ({}) | {load_before} |\n",
         settle.as_secs_f64(),
         quiet.as_secs(),
         percentile(&reactions, 0.5),
@@ -361,7 +362,7 @@ async fn measure(n: usize, binary: &Path, dir: &Path, certs: &Path) -> Row {
 }
 
 /// RSS and threads of `binary run` against an empty cluster after it has settled.
-async fn idle_footprint(binary: &Path, dir: &Path, certs: &Path) -> String {
+async fn idle_footprint(label: &str, binary: &Path, dir: &Path, certs: &Path) -> String {
     let kube = kube_api::InMemoryKube::new().await;
     let (addr, _server) = kube.serve().await.unwrap();
     let kubeconfig = dir.join("kubeconfig-idle");
@@ -371,8 +372,7 @@ async fn idle_footprint(binary: &Path, dir: &Path, certs: &Path) -> String {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let pid = op.pid();
     let line = format!(
-        "| `{}` | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
-        binary.display(),
+        "| {label} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
         mb(pid, "VmRSS:"),
         mb(pid, "RssAnon:"),
         mb(pid, "RssFile:"),
@@ -384,7 +384,7 @@ async fn idle_footprint(binary: &Path, dir: &Path, certs: &Path) -> String {
 }
 
 /// Size of `binary` and of a copy with its symbols stripped (`strip`), in MB.
-fn sizes(binary: &Path, dir: &Path) -> String {
+fn sizes(label: &str, binary: &Path, dir: &Path) -> String {
     let size = |p: &Path| std::fs::metadata(p).map_or(f64::NAN, |m| m.len() as f64 / 1e6);
     let copy = dir.join("stripped");
     let stripped = std::fs::copy(binary, &copy)
@@ -392,11 +392,7 @@ fn sizes(binary: &Path, dir: &Path) -> String {
         .and_then(|_| Command::new("strip").arg(&copy).status().ok())
         .filter(|s| s.success())
         .map_or(f64::NAN, |_| size(&copy));
-    format!(
-        "| `{}` | {:.1} | {stripped:.1} |\n",
-        binary.display(),
-        size(binary)
-    )
+    format!("| {label} | {:.1} | {stripped:.1} |\n", size(binary))
 }
 
 /// Rows of the previous results file for counts not measured this time, and its reading section.
@@ -451,10 +447,19 @@ async fn main() {
 
     let mut footprint = String::new();
     let mut size_rows = String::new();
-    for binary in [&release, &bench_binary] {
+    let binaries = [
+        ("release (thin LTO; `target/flink-lifecycle.release`)", &release),
+        ("bench profile (no LTO; the one measured at scale)", &bench_binary),
+    ];
+    for (label, binary) in binaries {
         if binary.exists() {
-            footprint.push_str(&idle_footprint(binary, dir.path(), &certs).await);
-            size_rows.push_str(&sizes(binary, dir.path()));
+            footprint.push_str(&idle_footprint(label, binary, dir.path(), &certs).await);
+            size_rows.push_str(&sizes(label, binary, dir.path()));
+        } else {
+            eprintln!(
+                "{} is missing: run `make bench` to build the release binary",
+                binary.display()
+            );
         }
     }
     eprint!("{footprint}{size_rows}");
@@ -478,7 +483,8 @@ async fn main() {
          Kubernetes API over loopback HTTP, in the same machine as the bench; N FlinkDeployments in steady state \
          (suspended savepoint-mode jobs: no Flink REST calls). Rows of counts not run this time are from earlier runs \
          (their load average is in the last column).\n\n\
-         - RSS: resident memory of the operator with an empty cluster → after N resources settled; peak (VmHWM) during \
+         - RSS: resident memory of the operator with an empty cluster → after N resources settled (in brackets its \
+         anonymous part, the heap); peak (VmHWM) during \
          the initial list and first reconciles; after a restart (steady / peak).\n\
          - Settle: from the first create (or the restart) until every resource has a lifecycle state (or was \
          reconciled once).\n\
@@ -486,7 +492,7 @@ async fn main() {
          divided by the reconciles in it; API writes in the window should be 0.\n\
          - Reaction: {REACTION_SAMPLES} spec changes (suspended → running), from the patch being accepted to the JobManager \
          Deployment's watch event.\n\n\
-         | FlinkDeployments | RSS idle → with N (MB) | peak RSS (MB) | RSS after restart / peak (MB) | threads | settle after start (s) | settle after restart (s) | CPU per no-op reconcile (µs) | API writes in quiet window | reaction p50 / p99 (ms, samples) | load average |\n\
+         | FlinkDeployments | RSS idle → with N (anonymous) (MB) | peak RSS (MB) | RSS after restart / peak (MB) | threads | settle after start (s) | settle after restart (s) | CPU per no-op reconcile (µs) | API writes in quiet window | reaction p50 / p99 (ms, samples) | load average |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         machine(),
         load_average(),
@@ -502,7 +508,8 @@ async fn main() {
     );
     report.push_str(&footprint);
     report.push_str(
-        "\n## Binary size\n\n`target/release` is the release profile (thin LTO) built unstripped by `make bench`; the image ships it stripped.\n\n\
+        "\n## Binary size\n\n`make bench` builds the release profile unstripped; the image ships it stripped (the release profile's \
+         `strip = true`). Stripped here with `strip`.\n\n\
          | binary | size (MB) | stripped (MB) |\n|---|---:|---:|\n",
     );
     report.push_str(&size_rows);
