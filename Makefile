@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/debug/flink-lifecycle
 
-.PHONY: build test lint fmt fmt-check crds verify-crds run certs manifests bench e2e deploy image ci
+.PHONY: build test lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-local deploy image ci
 
 build:
 	$(CARGO) build --locked
@@ -43,9 +43,13 @@ ci: lint test
 certs: build
 	$(BIN) certs --out $(DEV_CERTS) --dns localhost --dns 127.0.0.1
 
-## End-to-end tests: real Flink clusters driven through the in-memory Kubernetes API.
+## End-to-end on a real cluster: the current kubeconfig's, with the operator installed (make deploy).
 e2e:
-	$(CARGO) test --locked --test 'flink_*' --test kubelet -- --nocapture
+	$(CARGO) test --locked --test real_cluster -- --ignored --test-threads=1 --nocapture
+
+## End-to-end on this machine (also in make test): real Flink clusters driven through the in-memory Kubernetes API.
+e2e-local:
+	$(CARGO) test --locked --test e2e_lifecycle --test 'flink_*' --test kubelet -- --nocapture
 
 ## Install manifests: render every kustomize overlay into target/manifests/<overlay>.yaml.
 OVERLAYS := cert-manager self-signed self-signed-watch-namespaces
@@ -75,3 +79,4 @@ bench:
 	CARGO_PROFILE_RELEASE_STRIP=false $(CARGO) build --locked --release
 	cp target/release/flink-lifecycle target/flink-lifecycle.release
 	$(CARGO) bench --locked --bench controller_scale
+	$(CARGO) bench --locked --bench upgrade_overhead

@@ -67,11 +67,15 @@ impl RestUrlResolver for TemplateResolver {
 
 /// Connects to the cluster of the current kubeconfig (or the in-cluster service account) and
 /// checks that the CRDs are served.
-pub async fn connect() -> Result<kube::Client, String> {
+pub async fn connect(namespaces: &[String]) -> Result<kube::Client, String> {
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("no Kubernetes cluster reachable ({e})"))?;
-    let api: Api<FlinkDeployment> = Api::all(client.clone());
+    // Asked where the operator may list: an install for a namespace list has no cluster-wide grant.
+    let api: Api<FlinkDeployment> = match namespaces.first() {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     api.list(&ListParams::default().limit(1)).await.map_err(|e| {
         format!(
             "the cluster does not serve the FlinkDeployment CRD ({e}); install it with `kubectl apply -k manifests/base`"
@@ -115,7 +119,7 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
     let readiness = Readiness::new();
     let mut registry = Registry::with_prefix(METRICS_PREFIX);
 
-    let cluster = connect().await;
+    let cluster = connect(&operator.watched_namespaces).await;
     if let Ok(client) = &cluster
         && let Some(cfg) = cmd
             .self_signed
@@ -128,7 +132,12 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
             .map_err(|e| format!("self-signed webhook certificate: {e}"))?;
     }
     let sessions: Arc<dyn SessionLookup> = match &cluster {
-        Ok(_) => session_store(&readiness, shutdown.clone()).await?,
+        Ok(client) => session_store(
+            client.clone(),
+            &operator.watched_namespaces,
+            &readiness,
+            shutdown.clone(),
+        ),
         Err(_) => Arc::new(NoSessions),
     };
     let controllers = match cluster {

@@ -10,12 +10,14 @@ mod e2e;
 mod flink;
 #[path = "support/flink_runtime.rs"]
 mod flink_runtime;
+#[path = "install/mod.rs"]
+mod install;
 #[path = "support/kube_api/mod.rs"]
 mod kube_api;
 #[path = "support/kubelet.rs"]
 mod kubelet;
 
-use e2e::{Env, job_id};
+use e2e::{Env, assert_argo_health, job_id};
 use flink::{CounterReport, FLINK_1_20, FLINK_2};
 use flink_lifecycle::api::FlinkDeployment;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -113,6 +115,7 @@ async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_
 
     // First deployment: empty state, counting.
     let d = env.wait_stable_running(name).await;
+    assert_argo_health(&d, "Healthy", "");
     let first = job_id(&d);
     let r = counter(&env.path("sp/out-1"), "counting", |r| r.max >= 3).await;
     assert_eq!(r.restored_min, 0, "a first deployment starts from empty state");
@@ -120,6 +123,8 @@ async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_
     // Savepoint upgrade: stop with a savepoint, restore from it.
     env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2", &[])}}))
         .await;
+    // The stop-with-savepoint alone takes seconds: Argo CD sees the upgrade in flight.
+    assert_argo_health(&env.deployments().get(name).await.unwrap(), "Progressing", "");
     let d = env
         .wait_for(name, "upgraded", LONG, stable_with_new_job(&first))
         .await;
@@ -155,6 +160,7 @@ async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_
         .clone()
         .unwrap();
     assert!(suspend_savepoint.contains("savepoint-"), "{suspend_savepoint}");
+    assert_argo_health(&d, "Suspended", "");
     let jm: Api<Deployment> = Api::namespaced(env.kube.client(), "default");
     let deadline = tokio::time::Instant::now() + LONG;
     while jm.get_opt(name).await.unwrap().is_some() {
@@ -262,7 +268,7 @@ fn same_path(a: &str, b: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn last_state_and_stateless_upgrades_on_flink_2() {
+async fn last_state_and_stateless_upgrades_suspend_and_resume_on_flink_2() {
     let env = Env::start(FLINK_2).await;
     let name = "ls";
     let mut spec = env.application(name, "v2_3", "last-state");
@@ -287,6 +293,26 @@ async fn last_state_and_stateless_upgrades_on_flink_2() {
     let r = counter(&env.path("ls/out-2"), "counting", |r| r.max > 0).await;
     assert!(r.restored_min > 0, "last-state kept the state: {r:?}");
 
+    // last-state suspend (cancel, last checkpoint recorded) and resume from it.
+    let upgraded = job_id(&d);
+    env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
+    env.wait_for(name, "suspended", LONG, suspended).await;
+    counter(&env.path("ls/out-2"), "past a few checkpoints", |r| r.max >= 3).await;
+    env.patch_spec(
+        name,
+        json!({"job": {"state": "running", "args": args(&env, name, "out-2b", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "resumed", LONG, stable_with_new_job(&upgraded))
+        .await;
+    let restored = restored_from(&env, &d)
+        .await
+        .expect("resumed from the last checkpoint");
+    assert!(restored.contains("/chk-"), "resumed from {restored}");
+    let r = counter(&env.path("ls/out-2b"), "counting", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "last-state resume kept the state: {r:?}");
+
     // stateless: empty state on purpose.
     let second = job_id(&d);
     env.patch_spec(
@@ -304,6 +330,33 @@ async fn last_state_and_stateless_upgrades_on_flink_2() {
     );
     let r = counter(&env.path("ls/out-3"), "counting", |r| r.max > 0).await;
     assert_eq!(r.restored_min, 0, "stateless starts empty: {r:?}");
+
+    // stateless suspend and resume: empty state again.
+    let third = job_id(&d);
+    env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
+    env.wait_for(name, "suspended", LONG, suspended).await;
+    env.patch_spec(
+        name,
+        json!({"job": {"state": "running", "args": args(&env, name, "out-4", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "resumed statelessly", LONG, stable_with_new_job(&third))
+        .await;
+    assert_eq!(
+        restored_from(&env, &d).await,
+        None,
+        "a stateless resume restores nothing"
+    );
+    let r = counter(&env.path("ls/out-4"), "counting", |r| r.max > 0).await;
+    assert_eq!(r.restored_min, 0, "stateless resume starts empty: {r:?}");
+}
+
+fn suspended(d: &FlinkDeployment) -> bool {
+    d.status
+        .as_ref()
+        .and_then(|s| s.lifecycle_state)
+        .is_some_and(|l| format!("{l:?}") == "Suspended")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -420,4 +473,243 @@ async fn an_operator_killed_mid_savepoint_upgrade_completes_it_from_the_recorded
     assert_eq!(taken, 1, "exactly one savepoint for one upgrade");
     let r = counter(&env.path("kc/out-2"), "counting", |r| r.max > 0).await;
     assert!(r.restored_min > 0, "state carried over: {r:?}");
+}
+
+/// A FlinkSessionJob of the test job on cluster `session`, jar fetched from a local file.
+fn session_job(env: &Env, name: &str, out: &str) -> flink_lifecycle::api::FlinkSessionJob {
+    serde_json::from_value(json!({
+        "apiVersion": "flink.apache.org/v1beta1",
+        "kind": "FlinkSessionJob",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "deploymentName": "session",
+            "job": {
+                "jarURI": format!("file://{}", env.jar.display()),
+                "entryClass": flink::TestJob::MAIN_CLASS,
+                "args": args(env, name, out, &[]),
+                "parallelism": 1,
+                "upgradeMode": "savepoint",
+                "state": "running"
+            }
+        }
+    }))
+    .unwrap()
+}
+
+fn session_job_state(j: &flink_lifecycle::api::FlinkSessionJob) -> (String, String, String) {
+    let s = j.status.as_ref();
+    (
+        s.and_then(|s| s.lifecycle_state)
+            .map(|l| format!("{l:?}"))
+            .unwrap_or_default(),
+        s.and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.state)
+            .map(|j| j.as_str().to_string())
+            .unwrap_or_default(),
+        s.and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.job_id.clone())
+            .unwrap_or_default(),
+    )
+}
+
+async fn wait_session_job(
+    env: &Env,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&(String, String, String)) -> bool,
+) -> flink_lifecycle::api::FlinkSessionJob {
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        let current = env.session_jobs().get_opt(name).await.unwrap();
+        if let Some(j) = &current
+            && pred(&session_job_state(j))
+        {
+            return j.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session job {name}: not {what}; status: {}",
+            serde_json::to_string_pretty(&current.and_then(|j| j.status)).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_jobs_on_one_cluster_are_upgraded_and_suspended_independently() {
+    let env = Env::start(FLINK_1_20).await;
+    let mut cluster = env.application("session", "v1_20", "savepoint");
+    cluster["spec"].as_object_mut().unwrap().remove("job");
+    cluster["spec"]["flinkConfiguration"]["taskmanager.numberOfTaskSlots"] = json!("4");
+    env.create(&cluster).await;
+    env.wait_for("session", "a ready session cluster", LONG, |d| {
+        d.status
+            .as_ref()
+            .and_then(|s| s.lifecycle_state)
+            .is_some_and(|l| format!("{l:?}") == "Stable")
+    })
+    .await;
+
+    let post = kube::api::PostParams::default();
+    for name in ["a", "b"] {
+        env.session_jobs()
+            .create(&post, &session_job(&env, name, "out-1"))
+            .await
+            .unwrap();
+    }
+    let running = |s: &(String, String, String)| s.0 == "Stable" && s.1 == "RUNNING";
+    let a1 = session_job_state(&wait_session_job(&env, "a", "running", running).await).2;
+    let b1 = session_job_state(&wait_session_job(&env, "b", "running", running).await).2;
+    assert_ne!(a1, b1);
+    assert_argo_health(&env.session_jobs().get("b").await.unwrap(), "Healthy", "");
+    counter(&env.path("a/out-1"), "past a few checkpoints", |r| r.max >= 5).await;
+
+    // Upgrade a alone: stop-with-savepoint, resubmit from it; b keeps running untouched.
+    let patch = kube::api::Patch::Merge(json!({"spec": {"job": {"args": args(&env, "a", "out-2", &[])}}}));
+    env.session_jobs()
+        .patch("a", &kube::api::PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    let a = wait_session_job(&env, "a", "upgraded", |s| running(s) && s.2 != a1).await;
+    let a2 = session_job_state(&a).2;
+    let restored = env
+        .flink("session")
+        .checkpoint_statistics(&a2)
+        .await
+        .unwrap()
+        .restored_path()
+        .map(str::to_string)
+        .expect("a restored from its savepoint");
+    assert!(restored.contains("savepoint-"), "restored from {restored}");
+    let r = counter(&env.path("a/out-2"), "counting", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "a kept its state: {r:?}");
+    let b = env.session_jobs().get("b").await.unwrap();
+    assert_eq!(session_job_state(&b).2, b1, "b was not restarted by a's upgrade");
+    let jobs = env.flink("session").jobs_overview().await.unwrap();
+    assert_eq!(
+        jobs.job(&b1).map(|j| j.state.as_str().to_string()).as_deref(),
+        Some("RUNNING"),
+        "b still runs on the cluster"
+    );
+
+    // Suspend b alone: a final savepoint, a keeps running.
+    let suspend = kube::api::Patch::Merge(json!({"spec": {"job": {"state": "suspended"}}}));
+    env.session_jobs()
+        .patch("b", &kube::api::PatchParams::default(), &suspend)
+        .await
+        .unwrap();
+    let b = wait_session_job(&env, "b", "suspended", |s| s.0 == "Suspended").await;
+    assert_argo_health(&b, "Suspended", "");
+    let jobs = env.flink("session").jobs_overview().await.unwrap();
+    assert_eq!(
+        jobs.job(&a2).map(|j| j.state.as_str().to_string()).as_deref(),
+        Some("RUNNING"),
+        "a still runs after b's suspend"
+    );
+    assert_ne!(
+        jobs.job(&b1).map(|j| j.state.as_str().to_string()).as_deref(),
+        Some("RUNNING"),
+        "b is stopped"
+    );
+    assert!(
+        savepoints_in(&env.path("session/savepoints")) >= 2,
+        "a's upgrade and b's suspend each took a savepoint"
+    );
+
+    // Deleting a session job leaves the cluster and the other job alone.
+    env.session_jobs()
+        .delete("a", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + LONG;
+    while env.session_jobs().get_opt("a").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session job a not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let d = env.deployments().get("session").await.unwrap();
+    assert!(d.metadata.deletion_timestamp.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_upgrade_is_rolled_back_to_the_last_stable_spec_with_its_state() {
+    let env = Env::start(FLINK_1_20).await;
+    let name = "rb";
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1", &[]);
+    let conf = spec["spec"]["flinkConfiguration"].as_object_mut().unwrap();
+    conf.insert(
+        "kubernetes.operator.deployment.rollback.enabled".into(),
+        json!("true"),
+    );
+    conf.insert(
+        "kubernetes.operator.deployment.readiness.timeout".into(),
+        json!("20 s"),
+    );
+    env.create(&spec).await;
+    let d = env.wait_stable_running(name).await;
+    let first = job_id(&d);
+    counter(&env.path("rb/out-1"), "past a few checkpoints", |r| r.max >= 5).await;
+
+    // A wrong entry class: the savepoint is taken, the new JobManager never starts a job.
+    env.patch_spec(
+        name,
+        json!({"job": {"entryClass": "lifecycle.NoSuchJob", "args": args(&env, name, "out-2", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "rolled back", LONG, |d| {
+            let s = d.status.as_ref();
+            let rolled_back = s
+                .and_then(|s| s.lifecycle_state)
+                .map(|l| format!("{l:?}"))
+                .as_deref()
+                == Some("RolledBack");
+            let running = s
+                .and_then(|s| s.job_status.as_ref())
+                .and_then(|j| j.state)
+                .map(|j| j.as_str())
+                == Some("RUNNING");
+            rolled_back && running && job_id(d) != first
+        })
+        .await;
+    let upgrade_savepoint = d
+        .status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.upgrade_savepoint_path.clone())
+        .expect("the upgrade's savepoint is recorded");
+    assert_argo_health(&d, "Degraded", "rolled back");
+    let restored = restored_from(&env, &d)
+        .await
+        .expect("the rollback restored state");
+    assert!(
+        same_path(&restored, &upgrade_savepoint),
+        "restored from {restored}, the upgrade's savepoint is {upgrade_savepoint}"
+    );
+    // The stable spec runs again: its output directory, its entry class, its counter continued.
+    let r = counter(&env.path("rb/out-1"), "counting after the rollback", |r| {
+        r.restored_min > 0
+    })
+    .await;
+    assert!(r.restored_min > 0, "{r:?}");
+    assert_eq!(
+        d.spec.job.as_ref().and_then(|j| j.entry_class.as_deref()),
+        Some("lifecycle.NoSuchJob"),
+        "the user's spec is left as written (GitOps owns it)"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(env.kube.client(), "default");
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "Rollback"), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r == "RolledBack"), "{reasons:?}");
 }

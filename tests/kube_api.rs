@@ -258,3 +258,120 @@ async fn a_separate_process_can_reach_it_over_http_with_a_kubeconfig() {
     );
     server.abort();
 }
+
+fn forbidden(e: kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 403)
+}
+
+#[tokio::test]
+async fn the_operators_identity_is_held_to_the_rbac_the_install_grants() {
+    use k8s_openapi::api::core::v1::Secret;
+    let kube = InMemoryKube::new().await;
+    let admin: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
+    admin
+        .create(&PostParams::default(), &deployment("r"))
+        .await
+        .unwrap();
+
+    let operator: Api<FlinkDeployment> = Api::namespaced(kube.operator_client(), "default");
+    assert_eq!(operator.list(&Default::default()).await.unwrap().items.len(), 1);
+    let status = Patch::Merge(json!({"status": {"lifecycleState": "CREATED"}}));
+    operator
+        .patch_status("r", &PatchParams::default(), &status)
+        .await
+        .unwrap();
+    // Users create and delete FlinkDeployments; the operator never does.
+    assert!(forbidden(
+        operator.delete("r", &DeleteParams::default()).await.unwrap_err()
+    ));
+    assert!(forbidden(
+        operator
+            .create(&PostParams::default(), &deployment("s"))
+            .await
+            .unwrap_err()
+    ));
+    // Secrets: only the webhook certificate's, by name, in the operator's namespace.
+    let secrets: Api<Secret> = Api::namespaced(kube.operator_client(), "default");
+    let other = secrets.get("someone-elses").await.unwrap_err();
+    assert!(forbidden(other));
+    let own = secrets
+        .get(flink_lifecycle::rbac::SELF_SIGNED_SECRET_NAME)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(own, kube::Error::Api(s) if s.code == 404),
+        "granted, just absent"
+    );
+    let elsewhere: Api<Secret> = Api::namespaced(kube.operator_client(), "team-a");
+    assert!(forbidden(
+        elsewhere
+            .get(flink_lifecycle::rbac::SELF_SIGNED_SECRET_NAME)
+            .await
+            .unwrap_err()
+    ));
+
+    let refused = kube.rbac.refused();
+    assert_eq!(refused.len(), 4, "{refused:?}");
+    assert!(
+        refused[0].starts_with("delete flink.apache.org/flinkdeployments"),
+        "{refused:?}"
+    );
+    // Calls without the operator's credentials (tests acting as users) are not checked.
+    admin.delete("r", &DeleteParams::default()).await.unwrap();
+    assert_eq!(kube.rbac.refused().len(), 4);
+}
+
+#[tokio::test]
+async fn the_operators_kubeconfig_carries_its_identity_over_http() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kube = InMemoryKube::new().await;
+    let (addr, server) = kube.serve().await.unwrap();
+    let kubeconfig: kube::config::Kubeconfig =
+        serde_saphyr::from_str(&InMemoryKube::operator_kubeconfig(addr)).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let api: Api<FlinkDeployment> = Api::namespaced(kube::Client::try_from(config).unwrap(), "default");
+    assert!(api.list(&Default::default()).await.is_ok());
+    assert!(forbidden(
+        api.create(&PostParams::default(), &deployment("h"))
+            .await
+            .unwrap_err()
+    ));
+    assert_eq!(kube.rbac.refused().len(), 1);
+    server.abort();
+}
+
+#[tokio::test]
+async fn the_webhooks_session_lookup_stays_inside_the_watched_namespaces() {
+    use flink_lifecycle::admin::Readiness;
+    use flink_lifecycle::webhook::run::session_store;
+    let mut kube = InMemoryKube::new().await;
+    kube.rbac = Arc::new(kube_api::RbacAudit::watching("default", &["team-a"]));
+    let admin: Api<FlinkDeployment> = Api::namespaced(kube.client(), "team-a");
+    let mut session = deployment("session");
+    session.metadata.namespace = Some("team-a".into());
+    admin.create(&PostParams::default(), &session).await.unwrap();
+
+    let readiness = Readiness::new();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sessions = session_store(
+        kube.operator_client(),
+        &["team-a".to_string()],
+        &readiness,
+        stop.clone(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sessions.find("team-a", "session").is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session not found; refused: {:?}",
+            kube.rbac.refused()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(readiness.is_ready(), "ready once the watched namespace is listed");
+    assert!(sessions.find("team-b", "session").is_none());
+    assert!(kube.rbac.refused().is_empty(), "{:?}", kube.rbac.refused());
+    stop.cancel();
+}

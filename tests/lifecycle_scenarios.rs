@@ -521,6 +521,78 @@ fn unstable_upgrade_is_rolled_back_after_the_readiness_timeout() {
 }
 
 #[test]
+fn without_ha_a_never_started_savepoint_upgrade_rolls_back_from_its_savepoint() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.tick();
+    w.tick();
+    break_next_deploy(&mut w);
+    run_with_broken_image(&mut w, 14);
+    let savepoint = w.upgrade_savepoint_path().expect("the upgrade's savepoint");
+    assert!(savepoint.starts_with("file:///sp/"), "{savepoint}");
+    assert_eq!(
+        w.actions(),
+        vec![
+            "stop-with-savepoint",
+            "delete-cluster",
+            "deploy",
+            "delete-cluster",
+            "deploy"
+        ],
+    );
+    let rs = restores(&w);
+    assert!(
+        matches!(&rs[1], RestoreSource::Savepoint { path, .. } if *path == savepoint),
+        "the rollback restores the upgrade's savepoint: {rs:?}"
+    );
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::RolledBack));
+    let c = w.cluster.as_ref().unwrap();
+    assert!(
+        matches!(&c.spec, Some(flink_lifecycle::lifecycle::DeploySpec::Deployment(d)) if d.image.as_deref() == Some("flink:1.20"))
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn without_ha_a_new_job_that_started_is_not_rolled_back_to_older_state() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.tick();
+    // The upgrade deploys; the new job starts, checkpoints once and fails for good before the
+    // operator saw it running (so it never became stable).
+    w.edit_job(|j| j.parallelism = Some(3));
+    while !w.actions().contains(&"deploy") {
+        assert!(w.steps.len() < 10, "{:?}", w.actions());
+        w.step(None);
+    }
+    w.tick();
+    w.tick();
+    w.cluster.as_mut().unwrap().job.as_mut().unwrap().fail_next = true;
+    w.tick();
+    assert_eq!(
+        w.cluster.as_ref().unwrap().job.as_ref().unwrap().state,
+        FlinkJobState::Failed
+    );
+    w.steps.clear();
+    for _ in 0..8 {
+        w.step(None);
+        w.now += 120_000;
+    }
+    assert!(
+        w.actions().is_empty(),
+        "no rollback to the upgrade's older savepoint: {:?}",
+        w.actions()
+    );
+    assert!(
+        !w.plans
+            .iter()
+            .any(|p| p.events.iter().any(|e| e.reason == "Rollback")),
+        "no Rollback event"
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
 fn no_rollback_when_the_job_was_suspended_before_the_upgrade() {
     let mut w = deployed(World::app("last-state", true));
     w.set_operator("deployment.rollback.enabled", "true");
@@ -764,4 +836,102 @@ fn a_broken_upgrade_can_be_fixed_by_the_next_spec_without_losing_the_savepoint()
         }
     );
     assert!(job_value(&w) >= saved);
+}
+
+#[test]
+fn last_state_cancel_waits_for_checkpoint_statistics_computed_after_the_end() {
+    // Without HA, a last-state upgrade cancels the job and restores its last checkpoint. Flink
+    // caches checkpoint statistics for `web.refresh-interval` (3 s): read right after the
+    // cancel they may name a checkpoint the end already subsumed and deleted.
+    let mut w = deployed(World::app("last-state", false));
+    w.tick();
+    w.edit_app(|s| s.restart_nonce = Some(7));
+    w.step(None);
+    assert_eq!(w.actions(), vec!["cancel-job"]);
+    let job = w.cluster.as_mut().unwrap().job.as_mut().unwrap();
+    assert_eq!(job.state, FlinkJobState::Canceled);
+    job.end = Some(w.now);
+
+    let early = w.plan_now();
+    assert!(
+        matches!(&early.step, Step::Wait { reason } if reason.contains("checkpoint statistics")),
+        "{:?}",
+        early.step
+    );
+    assert!(
+        early.requeue <= std::time::Duration::from_secs(4),
+        "{:?}",
+        early.requeue
+    );
+
+    w.now += 4_000;
+    let settled = w.step(None);
+    assert!(
+        !matches!(settled.step, Step::Wait { .. }),
+        "{:?}",
+        settled.reasons
+    );
+    assert!(w.run(20), "{:?}", w.actions());
+    assert!(
+        matches!(&restores(&w)[0], RestoreSource::Savepoint { path, .. } if path.starts_with("file:///cp/")),
+        "{:?}",
+        restores(&w)
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn a_pending_operation_is_polled_fast_first_then_slower() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.tick();
+    w.edit_app(|s| s.image = Some("flink:1.20.1".into()));
+    let p = w.step(None);
+    assert!(matches!(p.step, Step::StopWithSavepoint { .. }), "{:?}", p.step);
+    let cap = w.operator.progress_check_interval;
+    assert_eq!(
+        p.requeue,
+        std::time::Duration::from_millis(250),
+        "first re-check soon"
+    );
+    // The savepoint is still running 8 s later: re-checked within a quarter of that.
+    // (The simulator completed it within its 10 s tick; undo that.)
+    let trigger_at = w.now - 10_000;
+    w.trigger.as_mut().unwrap().result = None;
+    let job = w.cluster.as_mut().unwrap().job.as_mut().unwrap();
+    job.state = FlinkJobState::Running;
+    job.end = None;
+    w.now = trigger_at + 8_000;
+    let p = w.plan_now();
+    assert!(matches!(p.step, Step::Wait { .. }), "{:?}", p.step);
+    assert_eq!(p.requeue, std::time::Duration::from_secs(2));
+    // A long-running one is polled at the progress-check interval, as the reference does.
+    w.now = trigger_at + 600_000;
+    assert_eq!(w.plan_now().requeue, cap);
+}
+
+#[test]
+fn a_deployed_job_not_yet_running_is_rechecked_soon_not_after_the_idle_interval() {
+    let mut w = World::app("savepoint", false);
+    while !w.actions().contains(&"deploy") {
+        assert!(w.loops < 10, "{:?}", w.actions());
+        w.step(None);
+    }
+    let p = w.step(None);
+    assert_eq!(
+        w.lifecycle(),
+        Some(ResourceLifecycleState::Deployed),
+        "{:?}",
+        p.reasons
+    );
+    assert!(
+        p.requeue <= w.operator.progress_check_interval && p.requeue < w.operator.reconcile_interval,
+        "{:?}",
+        p.requeue
+    );
+    assert!(w.run(10));
+    assert_eq!(
+        w.plans.last().unwrap().requeue,
+        w.operator.reconcile_interval,
+        "idle when stable"
+    );
 }

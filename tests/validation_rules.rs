@@ -219,10 +219,9 @@ fn cluster_config_rules() {
                 ),
                 ("/spec/flinkConfiguration/high-availability.type", json!("NONE")),
             ]),
-            Some((
-                "spec.flinkConfiguration[kubernetes.operator.deployment.rollback.enabled]",
-                "high availability",
-            )),
+            // Accepted (the reference rejects it): without HA only never-started upgrades
+            // roll back, which a warning explains.
+            None,
         ),
         (
             "rollback with 1.x HA key",
@@ -1067,6 +1066,26 @@ fn warnings_for_risky_but_legal_specs() {
     );
     let w = warns(&dep(edit(&[("/spec/job/upgradeMode", json!("last-state"))])));
     assert!(w.is_empty(), "{w:?}");
+    let w = warns(&dep(edit(&[
+        (
+            "/spec/flinkConfiguration/kubernetes.operator.deployment.rollback.enabled",
+            json!("true"),
+        ),
+        ("/spec/flinkConfiguration/high-availability.type", Value::Null),
+    ])));
+    assert!(
+        w.iter()
+            .any(|l| l.contains("rollback.enabled without high availability") && l.contains("never started")),
+        "{w:?}"
+    );
+    let w = warns(&dep(edit(&[(
+        "/spec/flinkConfiguration/kubernetes.operator.deployment.rollback.enabled",
+        json!("true"),
+    )])));
+    assert!(
+        w.iter().all(|l| !l.contains("rollback")),
+        "with HA every rollback works: {w:?}"
+    );
     let w = warns(&dep(edit(&[("/spec/flinkVersion", json!("v1_16"))])));
     assert!(w.iter().any(|l| l.contains("v1_16 is deprecated")), "{w:?}");
     let w = warns(&dep(edit(&[(

@@ -125,6 +125,8 @@ async fn observed_job(flink: &FlinkRestClient, entry: &crate::flink::JobOverview
         state,
         name: Some(entry.name.clone()).filter(|n| !n.is_empty()),
         start_time_ms: entry.start_time,
+        // Flink reports -1 while the job runs.
+        end_time_ms: entry.end_time.filter(|t| *t > 0),
         failure,
     }
 }

@@ -67,6 +67,9 @@ pub struct ObservedJob {
     /// Epoch millis.
     #[serde(default)]
     pub start_time_ms: Option<i64>,
+    /// Epoch millis when the job reached a terminal state.
+    #[serde(default)]
+    pub end_time_ms: Option<i64>,
     /// Failure cause of a FAILED job (`/jobs/:id/execution-result`), if fetched.
     #[serde(default)]
     pub failure: Option<String>,

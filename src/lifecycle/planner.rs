@@ -31,6 +31,7 @@ use crate::api::{
     UpgradeMode,
 };
 use crate::config::flink_keys;
+use crate::config::parse_flink_duration;
 use std::time::Duration;
 
 /// Decides the next step for the resource. Pure: same input, same plan.
@@ -68,6 +69,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         in_progress: None,
         purpose: None,
         hops: 0,
+        wake_at_ms: None,
         decoded: std::cell::RefCell::new(None),
     };
     let step = p.decide();
@@ -88,6 +90,8 @@ struct Planner<'a> {
     purpose: Option<DeployPurpose>,
     /// Phase changes within one plan (a guard against cycles).
     hops: u8,
+    /// A wait that ends at a known time re-checks then, not after the full progress interval.
+    wake_at_ms: Option<i64>,
     decoded: std::cell::RefCell<Option<(String, (AnySpec, ResourceMetadata))>>,
 }
 
@@ -382,6 +386,7 @@ impl Planner<'_> {
             };
             let restore = match recorded.job().map(|j| j.upgrade_mode()) {
                 Some(UpgradeMode::Stateless) => Some(RestoreMode::Empty),
+                Some(UpgradeMode::Savepoint) => Some(RestoreMode::Savepoint),
                 Some(_) => Some(RestoreMode::LastState),
                 None => None,
             };
@@ -576,6 +581,32 @@ impl Planner<'_> {
     }
 
     /// Enter the restoring phase for a redeploy of the current spec (recovery, restarts).
+    /// Flink serves checkpoint statistics from a cache (`rest.cache.checkpoint-statistics.timeout`,
+    /// by default `web.refresh-interval`, 3 s): just after a job ends they can still name a
+    /// checkpoint that the end subsumed and deleted. A stopped job's restore point is read only
+    /// from statistics computed after it ended.
+    fn checkpoint_stats_pending(&mut self) -> Option<Step> {
+        let end = self
+            .obs
+            .job
+            .as_ref()
+            .filter(|j| j.state.is_globally_terminal())?
+            .end_time_ms?;
+        let cache = ["rest.cache.checkpoint-statistics.timeout", "web.refresh-interval"]
+            .iter()
+            .find_map(|k| self.conf().get(*k))
+            .and_then(|v| parse_flink_duration(v))
+            .unwrap_or(Duration::from_secs(3));
+        let ready_at = end.saturating_add(duration_ms(cache)).saturating_add(1_000);
+        if self.now() >= ready_at {
+            return None;
+        }
+        self.wake_at_ms = Some(ready_at);
+        Some(Step::Wait {
+            reason: "waiting for Flink's checkpoint statistics to include the job's end".into(),
+        })
+    }
+
     /// A stateless upgrade of a failed job discards nothing yet: if the user turns back to a
     /// stateful mode before the new job starts, the failed job's retained checkpoint is used.
     fn retained_state_wins(&mut self, recorded: Option<RestoreMode>) -> Option<RestoreMode> {
@@ -664,6 +695,9 @@ impl Planner<'_> {
         // Improvement over the reference: after a crash the trigger id may be lost; a savepoint
         // taken after our trigger time on a stopped job is the one we asked for.
         if found.is_none() && terminal {
+            if let Some(wait) = self.checkpoint_stats_pending() {
+                return wait;
+            }
             let savepoint = self.obs.latest_savepoint.as_ref().filter(|s| s.time_ms >= ts);
             // The job may have failed after that savepoint and checkpointed since: the newest
             // snapshot is the state to continue from.
@@ -783,6 +817,9 @@ impl Planner<'_> {
             }
             _ => {
                 if restore == RestoreMode::Savepoint && !self.redeploy_requested() {
+                    if let Some(wait) = self.checkpoint_stats_pending() {
+                        return wait;
+                    }
                     // The last completed checkpoint (or the savepoint it was restored from) is
                     // the state to continue from; none means the job had no state to lose.
                     self.core.job.upgrade_savepoint_path = self
@@ -1077,6 +1114,14 @@ impl Planner<'_> {
             describe_upgrade(&choice, facts.user_mode)
         };
         self.why(words);
+        if let UpgradeChoice::Go { suspend, restore, .. } = &choice {
+            let reads_stopped_job = (*suspend == SuspendMechanism::AlreadyStopped
+                && *restore == RestoreMode::Savepoint)
+                || (*restore == RestoreMode::Empty && facts.job_state == Some(FlinkJobState::Failed));
+            if reads_stopped_job && let Some(wait) = self.checkpoint_stats_pending() {
+                return wait;
+            }
+        }
         match choice {
             UpgradeChoice::Go { suspend, restore, .. } => {
                 if suspend != SuspendMechanism::AlreadyStopped {
@@ -1300,6 +1345,10 @@ impl Planner<'_> {
             return step;
         }
         if self.kind == Kind::Application && self.should_roll_back(rec) {
+            // The restore is decided now, while the failed deployment can still be observed;
+            // the rollback records it as the spec's mode (reference §4.8.6).
+            let mode = self.rollback_restore(rec);
+            self.set_recorded(&rec.with_job(None, mode), false);
             self.core.recon.state = Some(ReconciliationState::RollingBack);
             self.event(EventType::Warning, "Rollback", "Rolling back failed deployment.");
             self.why(format!(
@@ -1399,6 +1448,9 @@ impl Planner<'_> {
         let restore = if self.user_mode() == UpgradeMode::Stateless {
             RestoreMode::Empty
         } else {
+            if let Some(wait) = self.checkpoint_stats_pending() {
+                return wait;
+            }
             let path = self
                 .obs
                 .latest_checkpoint
@@ -1548,7 +1600,27 @@ impl Planner<'_> {
             return false;
         }
         let since = self.core.recon.reconciliation_timestamp.unwrap_or(self.now());
-        self.now() - since > duration_ms(op.readiness_timeout) && self.obs.ha_metadata_present
+        self.now() - since > duration_ms(op.readiness_timeout) && self.rollback_restore(rec).is_some()
+    }
+
+    /// What a rollback would restore, if anything can be restored without losing state: HA
+    /// metadata; for a stateless job, nothing; without HA, the upgrade's savepoint, but only
+    /// while the new job never started (it has no newer state of its own; reference FLINK-32012).
+    fn rollback_restore(&self, rec: &AnySpec) -> Option<UpgradeMode> {
+        let upgrade_savepoint = self
+            .core
+            .job
+            .upgrade_savepoint_path
+            .as_deref()
+            .is_some_and(|p| p != LAST_STATE_MARKER && !p.trim().is_empty());
+        match rec.job().map(|j| j.upgrade_mode()) {
+            Some(UpgradeMode::Stateless) => Some(UpgradeMode::Stateless),
+            _ if self.obs.ha_metadata_present => Some(UpgradeMode::LastState),
+            _ if upgrade_savepoint && self.never_started(rec) == Some(RestoreMode::Savepoint) => {
+                Some(UpgradeMode::Savepoint)
+            }
+            _ => None,
+        }
     }
 
     // ----- deletion -------------------------------------------------------------------------
@@ -1709,12 +1781,26 @@ impl Planner<'_> {
         };
         set_conditions(&mut self.core, &facts);
         let op = self.op();
+        // A deployed job not yet running stable is a pending operation too: waiting the idle
+        // reconcile interval (60 s) to see it run would be that much status lag.
+        let settling = matches!(
+            life,
+            ResourceLifecycleState::Deployed
+                | ResourceLifecycleState::Upgrading
+                | ResourceLifecycleState::RollingBack
+        );
         let requeue = match &step {
             Step::ReleaseFinalizer => Duration::ZERO,
-            Step::NoOp | Step::MarkStable | Step::ReportError { .. } if self.in_progress.is_none() => {
+            Step::NoOp | Step::MarkStable | Step::ReportError { .. }
+                if self.in_progress.is_none() && !settling =>
+            {
                 op.reconcile_interval
             }
-            _ => op.progress_check_interval,
+            _ => self.pending_poll(op.progress_check_interval),
+        };
+        let requeue = match self.wake_at_ms {
+            Some(at) => requeue.min(Duration::from_millis(u64::try_from(at - self.now()).unwrap_or(0))),
+            None => requeue,
         };
         if self.reasons.is_empty() {
             self.reasons.push(match &step {
@@ -1730,6 +1816,42 @@ impl Planner<'_> {
             requeue,
             reasons: self.reasons,
         }
+    }
+}
+
+/// The first re-check of a pending operation.
+const FIRST_POLL: Duration = Duration::from_millis(250);
+
+impl Planner<'_> {
+    /// While an operation is pending (a savepoint, a cancel, a job starting), Flink sends no
+    /// event: poll fast at first and slower the longer it takes, so the delay added to an
+    /// operation stays within a quarter of its duration, never above the progress-check
+    /// interval (the reference polls at that interval from the start: 10 s per phase).
+    fn pending_poll(&self, cap: Duration) -> Duration {
+        let now = self.now();
+        let progressing_since = self
+            .core
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Progressing" && c.status == "True")
+            .map(|c| c.last_transition_time.0.as_millisecond());
+        let started = [
+            progressing_since,
+            self.core.recon.reconciliation_timestamp,
+            self.core
+                .job
+                .savepoint_info
+                .as_ref()
+                .and_then(|i| i.trigger_timestamp),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t <= now)
+        .max();
+        let quarter = started.map_or(cap, |t| {
+            Duration::from_millis(u64::try_from((now - t) / 4).unwrap_or(0))
+        });
+        quarter.clamp(FIRST_POLL.min(cap), cap)
     }
 }
 

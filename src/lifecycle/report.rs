@@ -186,6 +186,7 @@ fn infer(
             state: j.state?,
             name: j.job_name.clone(),
             start_time_ms: j.start_time.as_deref().and_then(|t| t.parse().ok()),
+            end_time_ms: None,
             failure: None,
         })
     });

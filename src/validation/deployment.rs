@@ -4,7 +4,7 @@ use super::autoscaler::validate_autoscaler;
 use super::components::{validate_job_manager, validate_task_manager};
 use super::error::{Rule, ValidationError, reject};
 use super::job::validate_job_spec;
-use super::keys::{ENABLE_HA, conf_location};
+use super::keys::conf_location;
 use super::names::{NAME_RULE, is_valid_cluster_name};
 use super::previous::last_reconciled_deployment_spec;
 use crate::api::{
@@ -143,13 +143,6 @@ fn validate_cluster_config(cfg: &DeploymentConfig) -> Rule {
             conf_location(key),
             format!("{key} is managed by the operator and must not be set"),
             format!("Remove {key} from spec.flinkConfiguration and the operator's default configuration"),
-        );
-    }
-    if cfg.operator.rollback_enabled && !flink_keys::ha_enabled(&cfg.flink) {
-        return reject(
-            conf_location("kubernetes.operator.deployment.rollback.enabled"),
-            "rollback is enabled, but rolling back a job needs high availability, which is not enabled",
-            format!("{ENABLE_HA}, or set kubernetes.operator.deployment.rollback.enabled: false"),
         );
     }
     if cfg.operator.health_check_enabled && !cfg.operator.jm_deployment_recovery_enabled {

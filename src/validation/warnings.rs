@@ -45,6 +45,18 @@ pub fn deployment_warnings(dep: &FlinkDeployment, operator: &OperatorConfig) -> 
         && let Some(job) = &spec.job
     {
         job_warnings(&mut out, job, &cfg.flink, cfg.operator.savepoint_on_deletion);
+        if cfg.operator.rollback_enabled
+            && !flink_keys::ha_enabled(&cfg.flink)
+            && job.upgrade_mode() != UpgradeMode::Stateless
+        {
+            out.push(
+                "kubernetes.operator.deployment.rollback.enabled without high availability: only an upgrade whose new \
+                 JobManager never started is rolled back (from the upgrade's savepoint); a new job that started and \
+                 then failed stays as it is, since its newer state is only reachable through HA metadata; set \
+                 high-availability.type: kubernetes to roll those back too"
+                    .into(),
+            );
+        }
     }
     out
 }

@@ -13,4 +13,4 @@ pub use review::{
     request_kind, review, validate_value,
 };
 pub use run::{AdminArgs, OperatorConfigArgs, WebhookArgs, WebhookCommand, start_webhook};
-pub use sessions::{KnownSessions, NoSessions, SessionLookup};
+pub use sessions::{KnownSessions, NamespacedStores, NoSessions, SessionLookup};

@@ -3,7 +3,7 @@
 //! the webhook next to the controllers.
 
 use super::http::{WebhookState, router};
-use super::sessions::{NoSessions, SessionLookup};
+use super::sessions::{NamespacedStores, NoSessions, SessionLookup};
 use crate::admin::{METRICS_PREFIX, Readiness, WebhookMetrics};
 use crate::api::FlinkDeployment;
 use crate::config::OperatorConfig;
@@ -121,17 +121,42 @@ pub async fn start_webhook(
     Ok((local, task))
 }
 
-/// A reflector store of all FlinkDeployments, ready (in `readiness`) once the first list is in.
-pub async fn session_store(
+/// Reflector stores of the FlinkDeployments the webhook may be asked about: one cluster-wide, or
+/// one per watched namespace (an install with namespaced Roles may not list cluster-wide). Ready
+/// (in `readiness`) once each first list is in.
+pub fn session_store(
+    client: kube::Client,
+    namespaces: &[String],
     readiness: &Readiness,
     shutdown: CancellationToken,
-) -> Result<Arc<dyn SessionLookup>, String> {
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| format!("no Kubernetes client for session lookups: {e}"))?;
-    let api: kube::Api<FlinkDeployment> = kube::Api::all(client);
+) -> Arc<dyn SessionLookup> {
+    if namespaces.is_empty() {
+        return Arc::new(watched_store(
+            kube::Api::all(client),
+            readiness.register("flinkdeployment-store"),
+            shutdown,
+        ));
+    }
+    let stores = namespaces
+        .iter()
+        .map(|ns| {
+            let store = watched_store(
+                kube::Api::namespaced(client.clone(), ns),
+                readiness.register(format!("flinkdeployment-store/{ns}")),
+                shutdown.clone(),
+            );
+            (ns.clone(), store)
+        })
+        .collect();
+    Arc::new(NamespacedStores(stores))
+}
+
+fn watched_store(
+    api: kube::Api<FlinkDeployment>,
+    ready: crate::admin::ReadinessHandle,
+    shutdown: CancellationToken,
+) -> reflector::Store<FlinkDeployment> {
     let (reader, writer) = reflector::store();
-    let ready = readiness.register("flinkdeployment-store");
     let events = watcher(api, watcher::Config::default()).modify(slim_for_session_lookups);
     let stream = reflector(writer, events)
         .default_backoff()
@@ -155,7 +180,7 @@ pub async fn session_store(
             synced = waiting.wait_until_ready() => ready.set_ready(synced.is_ok()),
         }
     });
-    Ok(Arc::new(reader))
+    reader
 }
 
 /// What the session store keeps of a FlinkDeployment. The webhook looks clusters up only as
@@ -217,7 +242,10 @@ pub async fn run(cmd: WebhookCommand) -> Result<(), String> {
     let readiness = Readiness::new();
     let mut registry = Registry::with_prefix(METRICS_PREFIX);
     let sessions: Arc<dyn SessionLookup> = if cmd.webhook.session_lookup {
-        session_store(&readiness, shutdown.clone()).await?
+        let client = kube::Client::try_default()
+            .await
+            .map_err(|e| format!("no Kubernetes client for session lookups: {e}"))?;
+        session_store(client, &operator.watched_namespaces, &readiness, shutdown.clone())
     } else {
         Arc::new(NoSessions)
     };

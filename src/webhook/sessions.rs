@@ -17,6 +17,16 @@ impl SessionLookup for Store<FlinkDeployment> {
     }
 }
 
+/// One store per watched namespace; other namespaces are not looked in (their resources are
+/// not managed by this install).
+pub struct NamespacedStores(pub HashMap<String, Store<FlinkDeployment>>);
+
+impl SessionLookup for NamespacedStores {
+    fn find(&self, namespace: &str, name: &str) -> Option<Arc<FlinkDeployment>> {
+        SessionLookup::find(self.0.get(namespace)?, namespace, name)
+    }
+}
+
 /// No cluster to look in: every session is unknown (validation then skips the target rules).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoSessions;

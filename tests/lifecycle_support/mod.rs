@@ -30,6 +30,8 @@ pub struct SimJob {
     pub restarts: i64,
     pub completed_checkpoints: i64,
     pub submitted: Option<DeploySpec>,
+    /// When it reached a terminal state (Flink's `end-time`).
+    pub end: Option<i64>,
 }
 
 #[derive(Clone, Debug)]
@@ -330,6 +332,7 @@ impl World {
                 state: j.state,
                 name: Some("job".into()),
                 start_time_ms: Some(j.start),
+                end_time_ms: j.end,
                 failure: (j.state == FlinkJobState::Failed).then(|| "boom".to_string()),
             }),
             ha_metadata_present: self.ha.is_some(),
@@ -534,10 +537,12 @@ impl World {
                 delete_ha_data,
                 cancel_job_first,
             } => {
+                let now = self.now;
                 if let Some(id) = cancel_job_first
                     && let Some(j) = self.job_by_id_mut(id)
                 {
                     j.state = FlinkJobState::Canceled;
+                    j.end = Some(now);
                     // Flink removes HA data of globally terminated jobs.
                     self.ha = None;
                 }
@@ -617,6 +622,7 @@ impl World {
                             restarts: 0,
                             completed_checkpoints: 0,
                             submitted: None,
+                            end: Some(self.now),
                         };
                     }
                     None => 0,
@@ -634,6 +640,7 @@ impl World {
             restarts: 0,
             completed_checkpoints: 0,
             submitted: None,
+            end: None,
         }
     }
 
@@ -793,6 +800,10 @@ impl World {
                     }
                 }
                 _ => {}
+            }
+            if j.state.is_globally_terminal() && j.end.is_none() {
+                // Ended somewhere within the tick: statistics are settled by the next loop.
+                j.end = Some(now - 5_000);
             }
         }
         if let Some((p, v)) = new_cp {

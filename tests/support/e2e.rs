@@ -47,6 +47,13 @@ impl Drop for Env {
             token.cancel();
             task.abort();
         }
+        // The operator's calls are held to the install's RBAC: a refused call is a bug in the
+        // code or in `flink_lifecycle::rbac` (and so in the manifests), even if the scenario
+        // recovered from it.
+        let refused = self.kube.rbac.refused();
+        if !refused.is_empty() && !std::thread::panicking() {
+            panic!("the operator made calls its RBAC does not grant: {refused:?}");
+        }
     }
 }
 
@@ -100,7 +107,7 @@ impl Env {
     /// Starts the controllers (a fresh process as far as the operator knows).
     pub fn start_operator(&mut self) {
         let ctx = Arc::new(Context::new(
-            self.kube.client(),
+            self.kube.operator_client(),
             self.operator.clone(),
             Arc::new(KubeletUrls(self.kubelet.clone())),
         ));
@@ -244,4 +251,54 @@ pub fn job_id(d: &FlinkDeployment) -> String {
         .and_then(|s| s.job_status.as_ref())
         .and_then(|j| j.job_id.clone())
         .unwrap_or_default()
+}
+
+/// Argo CD's view of a live resource: our health check (`argocd/health/...`) and the bundled
+/// upstream one, both run by a real Lua 5.1 on the status the operator wrote.
+pub struct ArgoHealth {
+    pub ours: super::install::Health,
+    pub upstream: super::install::Health,
+}
+
+pub fn argo_health<K: serde::Serialize + kube::Resource<DynamicType = ()>>(obj: &K) -> ArgoHealth {
+    use super::install::{repo, run_script};
+    let kind = K::kind(&());
+    let case = json!({"name": "live", "object": serde_json::to_value(obj).expect("resource json")});
+    let check = |script: PathBuf| run_script(&script, &[&case])["live"].clone();
+    ArgoHealth {
+        ours: check(repo().join(format!("argocd/health/flink.apache.org/{kind}/health.lua"))),
+        upstream: check(repo().join(format!("tests/fixtures/argocd/upstream-{kind}.lua"))),
+    }
+}
+
+/// Asserts our check's status (and a message fragment) and that the bundled check does not
+/// contradict it where it can tell (a healthy job is Healthy there too; never Unknown).
+pub fn assert_argo_health<K: serde::Serialize + kube::Resource<DynamicType = ()>>(
+    obj: &K,
+    status: &str,
+    message: &str,
+) {
+    let h = argo_health(obj);
+    assert_eq!(
+        h.ours.status, status,
+        "our Argo CD health check: {:?}",
+        h.ours.message
+    );
+    assert!(
+        h.ours.message.contains(message),
+        "our Argo CD health message {:?} lacks {message:?}",
+        h.ours.message
+    );
+    assert_ne!(
+        h.upstream.status, "Unknown",
+        "bundled check: {}",
+        h.upstream.message
+    );
+    if status == "Healthy" {
+        assert_eq!(
+            h.upstream.status, "Healthy",
+            "bundled check: {}",
+            h.upstream.message
+        );
+    }
 }

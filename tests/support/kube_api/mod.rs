@@ -10,10 +10,12 @@
 #![allow(dead_code)]
 
 mod paths;
+mod rbac;
 mod selectors;
 mod watch;
 
 pub use paths::{ApiPath, Collection};
+pub use rbac::{ApiCall, OPERATOR_TOKEN, RbacAudit};
 
 use bytes::Bytes;
 use flink_lifecycle::api::{FlinkDeployment, FlinkSessionJob};
@@ -49,6 +51,8 @@ pub struct InMemoryKube {
     terminating: Arc<Mutex<HashMap<String, String>>>,
     /// Snapshots of paged lists being read.
     pages: Arc<Pages>,
+    /// Checks the calls made with the operator's credentials.
+    pub rbac: Arc<RbacAudit>,
 }
 
 impl InMemoryKube {
@@ -68,6 +72,7 @@ impl InMemoryKube {
             log: Arc::new(EventLog::default()),
             terminating: Arc::new(Mutex::new(HashMap::new())),
             pages: Arc::new(Pages::default()),
+            rbac: Arc::new(RbacAudit::new("default")),
         }
     }
 
@@ -82,6 +87,20 @@ impl InMemoryKube {
         let svc = tower::service_fn(move |req: Request<KubeBody>| {
             let this = this.clone();
             async move { Ok::<_, BoxError>(this.handle(req).await) }
+        });
+        kube::Client::new(svc, "default")
+    }
+
+    /// A kube client with the operator's identity: its calls are held to the operator's RBAC.
+    pub fn operator_client(&self) -> kube::Client {
+        let this = self.clone();
+        let svc = tower::service_fn(move |mut req: Request<KubeBody>| {
+            let this = this.clone();
+            async move {
+                let bearer = http::HeaderValue::from_str(&format!("Bearer {OPERATOR_TOKEN}"))?;
+                req.headers_mut().insert(http::header::AUTHORIZATION, bearer);
+                Ok::<_, BoxError>(this.handle(req).await)
+            }
         });
         kube::Client::new(svc, "default")
     }
@@ -126,6 +145,11 @@ impl InMemoryKube {
         )
     }
 
+    /// A kubeconfig with the operator's identity (held to its RBAC) for [`InMemoryKube::serve`].
+    pub fn operator_kubeconfig(addr: SocketAddr) -> String {
+        Self::kubeconfig(addr).replace("token: test", &format!("token: {OPERATOR_TOKEN}"))
+    }
+
     async fn handle(&self, req: Request<KubeBody>) -> Response<ResponseBody> {
         let path = req.uri().path().to_string();
         let params = paths::query_pairs(req.uri().query());
@@ -134,6 +158,20 @@ impl InMemoryKube {
             return self.forward(req).await;
         };
         let is_watch = matches!(param("watch").as_deref(), Some("true" | "1"));
+        let operator = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes() == format!("Bearer {OPERATOR_TOKEN}").as_bytes());
+        if operator
+            && let Some(call) = ApiCall::of(req.method(), &api, is_watch)
+            && let Err(message) = self.rbac.authorise(&call)
+        {
+            let status = serde_json::json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": message, "reason": "Forbidden", "code": 403,
+            });
+            return json_response(StatusCode::FORBIDDEN, &status);
+        }
         match *req.method() {
             Method::GET if is_watch => self.watch(api, &params).await,
             Method::GET => self.read(req, &api).await,
