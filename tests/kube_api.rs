@@ -7,8 +7,9 @@ mod kube_api;
 
 use flink_lifecycle::api::{FlinkDeployment, FlinkDeploymentSpec};
 use futures::{StreamExt, TryStreamExt};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::{Controller, controller::Action, watcher};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{Controller, WatchStreamExt, controller::Action, watcher};
 use kube_api::InMemoryKube;
 use serde_json::json;
 use std::sync::Arc;
@@ -161,6 +162,78 @@ async fn a_kube_runtime_controller_reconciles_on_events() {
         "the controller reconciled the new object"
     );
     controller.abort();
+}
+
+#[tokio::test]
+async fn lists_are_paged_with_continue_tokens_so_watchers_see_every_object() {
+    let kube = InMemoryKube::new().await;
+    let api: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
+    for i in 0..12 {
+        api.create(&PostParams::default(), &deployment(&format!("job-{i:02}")))
+            .await
+            .unwrap();
+    }
+    let first = api.list(&ListParams::default().limit(5)).await.unwrap();
+    assert_eq!(first.items.len(), 5);
+    let token = first.metadata.continue_.clone().expect("a continue token");
+    let mut names: Vec<String> = first.items.iter().map(|d| d.name_any()).collect();
+    let mut next = Some(token);
+    while let Some(token) = next {
+        let page = api
+            .list(&ListParams::default().limit(5).continue_token(&token))
+            .await
+            .unwrap();
+        assert_eq!(
+            page.metadata.resource_version, first.metadata.resource_version,
+            "every page reports the list's resourceVersion"
+        );
+        names.extend(page.items.iter().map(|d| d.name_any()));
+        next = page.metadata.continue_.filter(|c| !c.is_empty());
+    }
+    let expected: Vec<String> = (0..12).map(|i| format!("job-{i:02}")).collect();
+    assert_eq!(names, expected, "pages in name order, none lost or repeated");
+
+    // A kube-runtime watcher (pages of 500 by default) sees all of them with small pages too.
+    let seen = watcher(api, watcher::Config::default().page_size(5))
+        .try_take_while(|e| futures::future::ready(Ok(!matches!(e, watcher::Event::InitDone))))
+        .try_fold(0, |n, e| async move {
+            Ok(n + usize::from(matches!(e, watcher::Event::InitApply(_))))
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, 12);
+}
+
+#[tokio::test]
+async fn watches_honour_set_based_label_selectors() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let kube = InMemoryKube::new().await;
+    let api: Api<Deployment> = Api::namespaced(kube.client(), "default");
+    // The selector the controllers use for the Deployments they own.
+    let selector = "type in (flink-native-kubernetes,flink-standalone-kubernetes)";
+    let mut events = watcher(api.clone(), watcher::Config::default().labels(selector))
+        .applied_objects()
+        .boxed();
+    for (name, kind) in [("other", "something-else"), ("owned", "flink-native-kubernetes")] {
+        let d: Deployment = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "default", "labels": {"type": kind}},
+            "spec": {"selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": []}}}
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &d).await.unwrap();
+    }
+    let first = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+        .await
+        .expect("an event for the owned Deployment")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.name_any(),
+        "owned",
+        "the non-matching Deployment is filtered out"
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,11 @@ use std::time::Duration;
 /// Cap when `retry.max.interval` is not set.
 const DEFAULT_MAX: Duration = Duration::from_secs(300);
 
+/// Objects with failures remembered at once. An object deleted while failing never succeeds, so
+/// its entry would otherwise stay for the life of the process; past the bound the counts start
+/// over, which only shortens the next retry delays.
+const MAX_TRACKED: usize = 65_536;
+
 /// Failure counts per object key, reset by a successful reconcile.
 #[derive(Default)]
 pub struct Backoff {
@@ -21,6 +26,9 @@ impl Backoff {
             .failures
             .lock()
             .map(|mut f| {
+                if f.len() >= MAX_TRACKED && !f.contains_key(key) {
+                    f.clear();
+                }
                 let c = f.entry(key.to_string()).or_insert(0);
                 *c = c.saturating_add(1);
                 *c
@@ -67,5 +75,16 @@ mod tests {
         assert_eq!(b.failed("other", s(5), 1.5, None), s(5), "per object");
         b.succeeded("a");
         assert_eq!(b.failed("a", s(5), 1.5, None), s(5), "reset after success");
+    }
+
+    #[test]
+    fn remembers_a_bounded_number_of_objects() {
+        let b = Backoff::default();
+        let s = Duration::from_secs;
+        for i in 0..MAX_TRACKED + 10 {
+            b.failed(&format!("deleted-{i}"), s(5), 2.0, None);
+        }
+        let tracked = b.failures.lock().map(|f| f.len()).unwrap_or(usize::MAX);
+        assert!(tracked <= MAX_TRACKED, "{tracked} entries");
     }
 }

@@ -24,7 +24,7 @@ pub use status::{DEPLOYMENT_FINALIZER, SESSION_JOB_FINALIZER};
 use crate::api::{FlinkDeployment, FlinkSessionJob};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::Api;
+use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -130,9 +130,11 @@ where
     let jobs = job_controller.store();
     let session_jobs = job_controller
         .watches(
-            api_for::<FlinkDeployment>(&client, ns),
+            // Only the cluster's name and namespace map it to its session jobs: decode the
+            // metadata of each FlinkDeployment event, not a third full copy of every object.
+            api_for::<PartialObjectMeta<FlinkDeployment>>(&client, ns),
             watcher::Config::default(),
-            move |cluster: FlinkDeployment| {
+            move |cluster: PartialObjectMeta<FlinkDeployment>| {
                 let name = cluster.name_any();
                 let cluster_ns = cluster.namespace();
                 jobs.state()

@@ -157,7 +157,8 @@ fn watched_store(
     shutdown: CancellationToken,
 ) -> reflector::Store<FlinkDeployment> {
     let (reader, writer) = reflector::store();
-    let stream = reflector(writer, watcher(api, watcher::Config::default()))
+    let events = watcher(api, watcher::Config::default()).modify(slim_for_session_lookups);
+    let stream = reflector(writer, events)
         .default_backoff()
         .touched_objects()
         .for_each(|event| async move {
@@ -180,6 +181,26 @@ fn watched_store(
         }
     });
     reader
+}
+
+/// What the session store keeps of a FlinkDeployment. The webhook looks clusters up only as
+/// targets of session jobs: a session cluster is kept whole (its spec and configuration are
+/// validated against), an application cluster only as "exists and has spec.job" (which is enough
+/// to reject it as a target). With thousands of application clusters this keeps the store a few
+/// hundred bytes per object instead of a second full copy next to the controller's.
+pub fn slim_for_session_lookups(dep: &mut FlinkDeployment) {
+    dep.metadata.managed_fields = None;
+    if dep.spec.job.is_some() {
+        dep.spec = crate::api::FlinkDeploymentSpec {
+            job: Some(crate::api::JobSpec::default()),
+            ..Default::default()
+        };
+        dep.status = None;
+        dep.metadata.annotations = None;
+        dep.metadata.labels = None;
+        dep.metadata.finalizers = None;
+        dep.metadata.owner_references = None;
+    }
 }
 
 /// Cancels `token` on the first SIGTERM or SIGINT.
@@ -254,4 +275,69 @@ pub async fn run(cmd: WebhookCommand) -> Result<(), String> {
     let _ = server.await;
     let _ = admin.await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slim_for_session_lookups;
+    use crate::api::{FlinkDeployment, FlinkSessionJob};
+    use crate::config::OperatorConfig;
+    use crate::validation::{NoDns, validate_session_job};
+    use serde_json::json;
+
+    fn cluster(job: bool) -> FlinkDeployment {
+        let mut spec = json!({"image": "flink:1.20", "flinkVersion": "v1_20", "serviceAccount": "flink",
+                              "flinkConfiguration": {"taskmanager.numberOfTaskSlots": "4"}});
+        if job {
+            spec["job"] = json!({"jarURI": "local:///opt/flink/job.jar", "parallelism": 2});
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+            "metadata": {"name": "cluster", "namespace": "default", "labels": {"team": "a"}},
+            "spec": spec,
+            "status": {"lifecycleState": "STABLE"}
+        }))
+        .unwrap_or_else(|e| panic!("test cluster: {e}"))
+    }
+
+    fn session_job() -> FlinkSessionJob {
+        serde_json::from_value(json!({
+            "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkSessionJob",
+            "metadata": {"name": "job", "namespace": "default"},
+            "spec": {"deploymentName": "cluster",
+                     "job": {"jarURI": "https://repo.example/job.jar", "parallelism": 2}}
+        }))
+        .unwrap_or_else(|e| panic!("test session job: {e}"))
+    }
+
+    #[test]
+    fn a_slimmed_store_answers_session_job_validation_as_the_full_object_does() {
+        let operator = OperatorConfig::default();
+        for job in [true, false] {
+            let full = cluster(job);
+            let mut slim = full.clone();
+            slim_for_session_lookups(&mut slim);
+            let verdict = |target: &FlinkDeployment| {
+                validate_session_job(&session_job(), Some(target), &operator, &NoDns)
+                    .map_err(|e| e.to_string())
+            };
+            assert_eq!(verdict(&slim), verdict(&full), "application cluster: {job}");
+            if job {
+                assert!(
+                    verdict(&slim).is_err(),
+                    "an application cluster is no session target"
+                );
+                assert!(
+                    slim.status.is_none() && slim.metadata.labels.is_none(),
+                    "only the stub is kept"
+                );
+            } else {
+                assert_eq!(
+                    serde_json::to_value(&slim).ok(),
+                    serde_json::to_value(&full).ok(),
+                    "session clusters are kept whole"
+                );
+            }
+        }
+    }
 }

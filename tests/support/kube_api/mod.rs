@@ -49,6 +49,8 @@ pub struct InMemoryKube {
     log: Arc<EventLog>,
     /// Object paths whose deletion waits for finalizers, with their deletionTimestamp.
     terminating: Arc<Mutex<HashMap<String, String>>>,
+    /// Snapshots of paged lists being read.
+    pages: Arc<Pages>,
     /// Checks the calls made with the operator's credentials.
     pub rbac: Arc<RbacAudit>,
 }
@@ -69,8 +71,14 @@ impl InMemoryKube {
             store,
             log: Arc::new(EventLog::default()),
             terminating: Arc::new(Mutex::new(HashMap::new())),
+            pages: Arc::new(Pages::default()),
             rbac: Arc::new(RbacAudit::new("default")),
         }
+    }
+
+    /// The resourceVersion of the latest write (every write bumps it): a cheap write counter.
+    pub fn resource_version(&self) -> u64 {
+        self.log.current()
     }
 
     /// A kube client talking to this API in-process.
@@ -221,10 +229,33 @@ impl InMemoryKube {
     }
 
     async fn read(&self, req: Request<KubeBody>, api: &ApiPath) -> Response<ResponseBody> {
+        let params = paths::query_pairs(req.uri().query());
+        let limit = param_of(&params, "limit")
+            .and_then(|l| l.parse::<usize>().ok())
+            .filter(|l| *l > 0);
+        let token = param_of(&params, "continue").filter(|c| !c.is_empty());
+        if api.name.is_none()
+            && let Some(token) = token
+        {
+            return self.next_page(api, &token, limit);
+        }
+        // The store truncates at `limit` without a continue token, which would silently hide every
+        // object past the first page from kube-runtime watchers (they list in pages of 500): ask
+        // it for everything and page here.
+        let paged = api.name.is_none() && limit.is_some();
+        let req = if paged {
+            without_paging_params(req, &params)
+        } else {
+            req
+        };
         let list_rv = self.log.current();
         let (status, mut body) = self.forward_json(req).await;
         if status.is_success() {
+            let mut next = None;
             if let Some(items) = body.get_mut("items").and_then(Value::as_array_mut) {
+                if let (true, Some(limit)) = (paged, limit) {
+                    next = self.pages.first_page(items, limit, list_rv);
+                }
                 for item in items.iter_mut() {
                     if let Some(p) = Self::object_path_of(api, item) {
                         self.mark_terminating(&p, item);
@@ -232,12 +263,41 @@ impl InMemoryKube {
                 }
                 if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
                     meta.insert("resourceVersion".into(), Value::String(list_rv.to_string()));
+                    if let Some(token) = next {
+                        meta.insert("continue".into(), Value::String(token));
+                    }
                 }
             } else if let Some(p) = Self::object_path_of(api, &body) {
                 self.mark_terminating(&p, &mut body);
             }
         }
         json_response(status, &body)
+    }
+
+    /// A later page of a paged list, from the snapshot its first page took; 410 Gone when the
+    /// token is unknown or expired (the client then lists again, as with a real API server).
+    fn next_page(&self, api: &ApiPath, token: &str, limit: Option<usize>) -> Response<ResponseBody> {
+        let Some((list_rv, mut items, next)) = self.pages.next_page(token, limit) else {
+            return json_response(
+                StatusCode::GONE,
+                &serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Expired",
+                                    "code": 410, "message": "the continue token has expired"}),
+            );
+        };
+        for item in items.iter_mut() {
+            if let Some(p) = Self::object_path_of(api, item) {
+                self.mark_terminating(&p, item);
+            }
+        }
+        let mut meta = serde_json::Map::new();
+        meta.insert("resourceVersion".into(), Value::String(list_rv.to_string()));
+        if let Some(token) = next {
+            meta.insert("continue".into(), Value::String(token));
+        }
+        json_response(
+            StatusCode::OK,
+            &serde_json::json!({"kind": "List", "apiVersion": "v1", "metadata": meta, "items": items}),
+        )
     }
 
     async fn watch(&self, api: ApiPath, params: &[(String, String)]) -> Response<ResponseBody> {
@@ -457,6 +517,95 @@ impl InMemoryKube {
         }
         Some(obj)
     }
+}
+
+/// Open paged lists. The first page sorts the whole list and keeps the rest as a snapshot; later
+/// pages are served from it, so reading N objects in pages costs O(N) (re-listing the store for
+/// every page made a 10,000-object list cost 20 full copies), and every page of one list reports
+/// the first page's resourceVersion, as etcd's consistent pages do: a watch started from it
+/// replays whatever changed while the pages were read.
+#[derive(Default)]
+struct Pages {
+    state: Mutex<PagesState>,
+}
+
+#[derive(Default)]
+struct PagesState {
+    next_id: u64,
+    /// Remaining items of each open list, with its resourceVersion, oldest list first.
+    open: std::collections::VecDeque<(u64, u64, std::collections::VecDeque<Value>)>,
+}
+
+/// Paged lists kept open at once; a client that abandons its list leaves its snapshot here until
+/// newer lists push it out (its token then answers 410 Gone).
+const OPEN_LISTS: usize = 32;
+
+impl Pages {
+    /// Keeps the first `limit` items of `items` (in namespace/name order); returns the continue
+    /// token of the rest, if any.
+    fn first_page(&self, items: &mut Vec<Value>, limit: usize, list_rv: u64) -> Option<String> {
+        let mut keyed: Vec<(String, Value)> = std::mem::take(items)
+            .into_iter()
+            .map(|v| (list_key(&v), v))
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut rest: std::collections::VecDeque<Value> = keyed.into_iter().map(|(_, v)| v).collect();
+        *items = rest.drain(..limit.min(rest.len())).collect();
+        if rest.is_empty() {
+            return None;
+        }
+        let mut state = self.state.lock().ok()?;
+        state.next_id += 1;
+        let id = state.next_id;
+        state.open.push_back((id, list_rv, rest));
+        while state.open.len() > OPEN_LISTS {
+            state.open.pop_front();
+        }
+        Some(format!("{list_rv}-{id}"))
+    }
+
+    /// The next page of an open list: its resourceVersion, items and the following token.
+    fn next_page(&self, token: &str, limit: Option<usize>) -> Option<(u64, Vec<Value>, Option<String>)> {
+        let id: u64 = token.split_once('-')?.1.parse().ok()?;
+        let mut state = self.state.lock().ok()?;
+        let index = state.open.iter().position(|(i, _, _)| *i == id)?;
+        let (_, list_rv, rest) = state.open.get_mut(index)?;
+        let list_rv = *list_rv;
+        let page: Vec<Value> = rest
+            .drain(..limit.unwrap_or(usize::MAX).min(rest.len()))
+            .collect();
+        if rest.is_empty() {
+            state.open.remove(index);
+            return Some((list_rv, page, None));
+        }
+        Some((list_rv, page, Some(token.to_string())))
+    }
+}
+
+/// `namespace/name`, the order of list pages.
+fn list_key(obj: &Value) -> String {
+    let field = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    format!("{}/{}", field("/metadata/namespace"), field("/metadata/name"))
+}
+
+/// The request without `limit` and `continue` (the store would truncate without a token).
+fn without_paging_params(req: Request<KubeBody>, params: &[(String, String)]) -> Request<KubeBody> {
+    let (mut parts, body) = req.into_parts();
+    let query: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k != "limit" && k != "continue")
+        .map(|(k, v)| format!("{k}={}", urlencoding::encode(v)))
+        .collect();
+    let path = parts.uri.path().to_string();
+    let uri = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", query.join("&"))
+    };
+    if let Ok(uri) = uri.parse() {
+        parts.uri = uri;
+    }
+    Request::from_parts(parts, body)
 }
 
 fn param_of(params: &[(String, String)], key: &str) -> Option<String> {

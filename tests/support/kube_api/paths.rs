@@ -69,7 +69,8 @@ impl ApiPath {
     }
 }
 
-/// Query parameters as pairs, percent-decoded.
+/// Query parameters as pairs, decoded as form data: kube encodes a space as `+` (the set-based
+/// selector `type in (a,b)` arrives as `type+in+%28a%2Cb%29`), a literal `+` as `%2B`.
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     query
         .unwrap_or_default()
@@ -77,7 +78,8 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let v = urlencoding::decode(v)
+            let v = v.replace('+', " ");
+            let v = urlencoding::decode(&v)
                 .map(|c| c.into_owned())
                 .unwrap_or_else(|_| v.to_string());
             (k.to_string(), v)
