@@ -1,7 +1,9 @@
 //! The admission webhook: `POST /validate` and `POST /mutate` for FlinkDeployment and
-//! FlinkSessionJob. [`review`] reads a review, [`rules`] is the typed decision, [`http`] the
-//! axum shell around it.
+//! FlinkSessionJob. [`Incoming`] reads a review (fast, with [`review`] as the reference for
+//! odd requests), [`rules`] is the typed decision, [`http`] the axum shell around it.
 
+mod envelope;
+mod fast;
 pub mod http;
 mod mutate;
 mod review;
@@ -9,6 +11,8 @@ mod rules;
 pub mod run;
 mod sessions;
 
+pub use envelope::{Envelope, read_envelope};
+pub use fast::Incoming;
 pub use mutate::{TARGET_SESSION_LABEL, mutate_session_job, session_job_patch};
 pub use review::{
     BadReview, CANARY_LABEL, Endpoint, ReviewContext, encode_review, host_to_lookup, parse_review,
