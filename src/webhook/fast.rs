@@ -17,6 +17,7 @@ use crate::validation::{FlinkKind, ValidationError, host_to_resolve, validate_sc
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::core::{DynamicObject, Status, TypeMeta};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -159,10 +160,25 @@ fn is_canary(metadata: &ObjectMeta) -> bool {
         == Some("true")
 }
 
-/// The schema checks over the object as JSON, read from the same raw text.
+/// The schema checks over the object as JSON, read from the same raw text. Only `spec` and
+/// `status` are read into the value: the CRD schemas declare no other property and do not close
+/// the root, so `metadata` (a third of a stored object) cannot change their verdict.
 fn schema(kind: FlinkKind, e: &Envelope<'_>) -> Option<Result<(), ValidationError>> {
-    let value: Value = serde_json::from_str(e.object?.get()).ok()?;
-    Some(validate_schema(kind, &value))
+    let parts: SchemaParts = serde_json::from_str(e.object?.get()).ok()?;
+    let mut value = serde_json::Map::new();
+    // An explicit null counts as absent in the schema checks, as here.
+    for (key, part) in [("spec", parts.spec), ("status", parts.status)] {
+        if let Some(part) = part {
+            value.insert(key.to_string(), part);
+        }
+    }
+    Some(validate_schema(kind, &Value::Object(value)))
+}
+
+#[derive(Deserialize)]
+struct SchemaParts {
+    spec: Option<Value>,
+    status: Option<Value>,
 }
 
 fn finish(resp: AdmissionResponse, decision: Result<Vec<String>, ValidationError>) -> AdmissionResponse {

@@ -114,3 +114,63 @@ pub(super) fn decide_session_job(
     }
     Ok(warnings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OperatorConfig;
+    use crate::validation::ResolvedHosts;
+    use crate::webhook::NoSessions;
+
+    const UPDATE: &str = include_str!("../../tests/fixtures/admission/flinkdeployment-update.json");
+
+    fn pair() -> (FlinkDeployment, FlinkDeployment) {
+        let review: Value = serde_json::from_str(UPDATE).expect("fixture");
+        let typed = |v: &Value| FlinkDeployment::deserialize(v).expect("typed");
+        (
+            typed(&review["request"]["oldObject"]),
+            typed(&review["request"]["object"]),
+        )
+    }
+
+    fn set_recorded(dep: &mut FlinkDeployment, text: &str) {
+        let status = dep.status.as_mut().expect("status");
+        let recorded = status
+            .reconciliation_status
+            .as_mut()
+            .expect("reconciliation status");
+        recorded.last_reconciled_spec = Some(text.to_string());
+    }
+
+    /// The shared decoding gives the planner's own line whether the incoming status repeats
+    /// the stored one (decoded once), differs from it, or cannot be read.
+    #[test]
+    fn the_change_line_is_the_planners_with_shared_facts() {
+        let operator = OperatorConfig::default();
+        let ctx = ReviewContext {
+            operator: &operator,
+            sessions: &NoSessions,
+            resolver: &ResolvedHosts::default(),
+        };
+        let (old, new) = pair();
+        let mut other = new.clone();
+        // lastReconciledSpec as the operator writes it.
+        set_recorded(
+            &mut other,
+            &crate::api::ReconciledSpec::new(old.spec.clone(), false).encode(),
+        );
+        let mut unreadable_both = (old.clone(), new.clone());
+        set_recorded(&mut unreadable_both.0, "{oops");
+        set_recorded(&mut unreadable_both.1, "{oops");
+        for (i, (old, new)) in [(old.clone(), new), (old, other), unreadable_both]
+            .into_iter()
+            .enumerate()
+        {
+            let line = crate::lifecycle::describe_deployment_change(&old, &new, &operator);
+            assert!(i > 0 || line.is_some(), "the realistic update has a line");
+            let mut expected = decide_deployment(new.clone(), None, None, &ctx).expect("allowed");
+            expected.extend(line);
+            assert_eq!(decide_deployment(new, Some(&old), None, &ctx), Ok(expected));
+        }
+    }
+}
