@@ -122,8 +122,19 @@ async fn handle(endpoint: Endpoint, s: WebhookState, headers: HeaderMap, body: B
 }
 
 async fn answer(endpoint: Endpoint, s: &WebhookState, headers: &HeaderMap, body: Body) -> Response {
+    let count = |kind: &'static str, operation: &'static str, allowed: bool| {
+        s.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                webhook: endpoint.as_str(),
+                kind,
+                operation,
+                allowed: if allowed { "true" } else { "false" },
+            })
+            .inc();
+    };
     if !is_json(headers) {
-        count(s, endpoint, "other", "none", false);
+        count("other", "none", false);
         return plain(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "the body must be an AdmissionReview as application/json",
@@ -132,72 +143,26 @@ async fn answer(endpoint: Endpoint, s: &WebhookState, headers: &HeaderMap, body:
     let bytes = match read_body(headers, body).await {
         Ok(b) => b,
         Err(r) => {
-            count(s, endpoint, "other", "none", false);
+            count("other", "none", false);
             return r;
         }
     };
-    match off_the_runtime(endpoint, s, &bytes, None).await {
-        Step::Answered(response) => response,
-        // A session job's jarURI host: resolve it, then decide again (the body is read again;
-        // session jobs are small and such lookups rare).
-        Step::Resolve(host) => {
-            let resolver = resolve(Some(host)).await;
-            match off_the_runtime(endpoint, s, &bytes, Some(resolver)).await {
-                Step::Answered(response) => response,
-                Step::Resolve(_) => plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the jarURI host was resolved twice",
-                ),
-            }
-        }
-    }
-}
-
-/// Runs [`decide`] on the blocking pool: the decision is ~100 µs of CPU, which on a runtime
-/// worker would delay the TLS work of every other connection that worker serves.
-async fn off_the_runtime(
-    endpoint: Endpoint,
-    s: &WebhookState,
-    bytes: &Bytes,
-    resolver: Option<ResolvedHosts>,
-) -> Step {
-    let (s, bytes) = (s.clone(), bytes.clone());
-    match tokio::task::spawn_blocking(move || decide(endpoint, &s, &bytes, resolver)).await {
-        Ok(step) => step,
-        Err(e) => Step::Answered(plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the admission decision failed: {e}"),
-        )),
-    }
-}
-
-/// What [`decide`] needs next.
-enum Step {
-    Answered(Response),
-    /// DNS for this host first (`resolver` was `None`).
-    Resolve(String),
-}
-
-/// Reads and answers one review body. With `resolver` `None` a session job whose jarURI host
-/// needs a lookup asks for it instead.
-fn decide(endpoint: Endpoint, s: &WebhookState, bytes: &[u8], resolver: Option<ResolvedHosts>) -> Step {
-    let incoming = match Incoming::read(bytes) {
+    let incoming = match Incoming::read(&bytes) {
         Ok(incoming) => incoming,
-        Err(bad) => return Step::Answered(bad_review(s, endpoint, bad)),
+        Err(bad) => return bad_review(bad, count),
     };
-    let resolver = match (resolver, incoming.host_to_lookup(&s.operator)) {
-        (Some(resolver), _) => resolver,
-        (None, Some(host)) => return Step::Resolve(host),
-        (None, None) => ResolvedHosts::default(),
-    };
+    let resolver = resolve(incoming.host_to_lookup(&s.operator)).await;
     let ctx = ReviewContext {
         operator: &s.operator,
         sessions: s.sessions.as_ref(),
         resolver: &resolver,
     };
+    // The decision (~120 µs of CPU) runs right here on the runtime worker. On the blocking pool
+    // it cost ~80 µs more CPU per review in thread hand-offs (bench-results/webhook.md) and only
+    // looked faster on a shared machine by taking a larger share of its cores.
     let resp = match incoming.answer(endpoint, &ctx) {
         Ok(resp) => resp,
-        Err(bad) => return Step::Answered(bad_review(s, endpoint, bad)),
+        Err(bad) => return bad_review(bad, count),
     };
     let kind = incoming.kind().map_or("other", |k| k.as_str());
     let operation = match incoming.operation() {
@@ -206,25 +171,13 @@ fn decide(endpoint: Endpoint, s: &WebhookState, bytes: &[u8], resolver: Option<R
         Operation::Delete => "DELETE",
         Operation::Connect => "CONNECT",
     };
-    count(s, endpoint, kind, operation, resp.allowed);
-    Step::Answered(json_review(resp))
-}
-
-fn count(s: &WebhookState, endpoint: Endpoint, kind: &'static str, operation: &'static str, allowed: bool) {
-    s.metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            webhook: endpoint.as_str(),
-            kind,
-            operation,
-            allowed: if allowed { "true" } else { "false" },
-        })
-        .inc();
+    count(kind, operation, resp.allowed);
+    json_review(resp)
 }
 
 /// A body that is not an admissible review: a 400, or an answer without a usable request.
-fn bad_review(s: &WebhookState, endpoint: Endpoint, bad: BadReview) -> Response {
-    count(s, endpoint, "other", "none", false);
+fn bad_review(bad: BadReview, count: impl Fn(&'static str, &'static str, bool)) -> Response {
+    count("other", "none", false);
     match bad {
         BadReview::Malformed(message) => plain(StatusCode::BAD_REQUEST, message),
         BadReview::NoRequest(resp) | BadReview::Unreadable(resp) => json_review(*resp),
