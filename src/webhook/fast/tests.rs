@@ -179,6 +179,14 @@ fn edited_reviews_get_the_reference_answer() {
             edited(|r| r["request"]["oldObject"]["spec"]["job"]["parallelism"] = json!("twelve")),
         ),
         (
+            "stored status does not type",
+            edited(|r| r["request"]["oldObject"]["status"]["reconciliationStatus"] = json!(5)),
+        ),
+        (
+            "stored status null",
+            edited(|r| r["request"]["oldObject"]["status"] = Value::Null),
+        ),
+        (
             "schema error",
             edited(|r| {
                 r["request"]["object"]["spec"]["podTemplate"]["spec"]["containers"][0]["volumeMount"] =
@@ -281,6 +289,7 @@ fn edited_reviews_get_the_reference_answer() {
         "no namespace in the object",
         "create",
         "canary",
+        "stored status null",
         "schema error",
         "unknown metadata field",
         "apiVersion a number",
