@@ -364,3 +364,27 @@ proptest! {
         answers("/validate", serde_json::to_vec(&spec_only).unwrap());
     }
 }
+
+#[tokio::test]
+async fn a_session_jobs_jar_host_is_resolved_before_the_decision() {
+    let job = json!({
+        "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkSessionJob",
+        "metadata": {"name": "wc", "namespace": "streaming"},
+        "spec": {"deploymentName": "orders", "job": {"jarURI": "https://localhost/wc.jar", "parallelism": 2}}
+    });
+    let mut s = state(Arc::new(NoSessions));
+    s.operator = Arc::new(OperatorConfig {
+        artifacts_disallow_restricted_hosts: true,
+        ..OperatorConfig::default()
+    });
+    let r = admit_with(s, "/validate", support::review("d-1", "CREATE", &job, None)).await;
+    assert_eq!(
+        (r["uid"].as_str(), r["allowed"].as_bool()),
+        (Some("d-1"), Some(false))
+    );
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("jarURI host 'localhost' resolves to the restricted address"),
+        "{msg}"
+    );
+}

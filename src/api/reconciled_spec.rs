@@ -67,6 +67,14 @@ impl<S: Serialize + DeserializeOwned> ReconciledSpec<S> {
 
     /// Reads the current format and the legacy one (the whole object is the spec).
     pub fn decode(text: &str) -> Result<Self, ReconciledSpecError> {
+        match Self::decode_current(text) {
+            Some(decoded) => Ok(decoded),
+            None => Self::decode_any(text),
+        }
+    }
+
+    /// Every format, through a `Value`.
+    fn decode_any(text: &str) -> Result<Self, ReconciledSpecError> {
         let mut value: Value = serde_json::from_str(text)?;
         let Some(obj) = value.as_object_mut() else {
             return Ok(Self {
@@ -99,12 +107,79 @@ impl<S: Serialize + DeserializeOwned> ReconciledSpec<S> {
             }
         }
     }
+
+    /// The current format read straight into the types, without the intermediate `Value` (the
+    /// webhook decodes a recorded spec on every review). `None` for anything else, including an
+    /// error: [`Self::decode`] then reads it the general way and reports that error.
+    fn decode_current(text: &str) -> Option<Self> {
+        // Objects only: serde reads a struct from an array too, the general way does not.
+        if !text.trim_start().starts_with('{') {
+            return None;
+        }
+        let wire: WireIn<'_> = serde_json::from_str(text).ok()?;
+        let (spec, meta) = (wire.spec?, wire.resource_metadata?);
+        if !spec.get().starts_with('{') || !meta.get().starts_with('{') {
+            return None;
+        }
+        Some(Self {
+            spec: serde_json::from_str(spec.get()).ok()?,
+            // An older format's `metadata` entry is ignored here as an unknown field.
+            meta: serde_json::from_str(meta.get()).ok()?,
+        })
+    }
+}
+
+/// The current format, parts left as text.
+#[derive(Deserialize)]
+struct WireIn<'a> {
+    #[serde(borrow)]
+    spec: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    resource_metadata: Option<&'a serde_json::value::RawValue>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::{FlinkDeploymentSpec, JobSpec, UpgradeMode};
+
+    #[test]
+    fn the_direct_reading_agrees_with_the_general_one() {
+        let fixture: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/admission/flinkdeployment-update.json"
+        ))
+        .unwrap();
+        let recorded = fixture["request"]["object"]["status"]["reconciliationStatus"]["lastReconciledSpec"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let direct = |t: &str| ReconciledSpec::<FlinkDeploymentSpec>::decode_current(t);
+        let general = |t: &str| ReconciledSpec::<FlinkDeploymentSpec>::decode_any(t).ok();
+        assert!(
+            direct(&recorded).is_some(),
+            "the realistic recorded spec is read directly"
+        );
+        for text in [
+            recorded.as_str(),
+            r#"{"spec":{"image":"a"},"resource_metadata":{"metadata":{"generation":2},"firstDeployment":true}}"#,
+            r#"{"spec":{"image":"a"},"resource_metadata":{"firstDeployment":true,"firstDeployment":false}}"#,
+            r#"{"spec":{"image":"a"},"spec":{"image":"b"},"resource_metadata":{}}"#,
+            r#"{"spec":{"image":"a","image":"b"},"resource_metadata":{}}"#,
+            r#"{"spec":null,"resource_metadata":{}}"#,
+            r#"{"resource_metadata":{}}"#,
+            r#"{"spec":["a"],"resource_metadata":{}}"#,
+            r#"{"spec":{},"resource_metadata":[]}"#,
+            r#"{"spec":{},"resource_metadata":5}"#,
+            r#"{"image":"a","apiVersion":"x"}"#,
+            r#"[{"image":"a"}]"#,
+            r#"[{"image":"a"},{}]"#,
+            r#"{"spec":{"job":{"parallelism":"two"}},"resource_metadata":{}}"#,
+        ] {
+            if let Some(d) = direct(text) {
+                assert_eq!(Some(d), general(text), "{text}");
+            }
+        }
+    }
 
     #[test]
     fn encodes_and_decodes_current_format() {

@@ -299,12 +299,15 @@ fn config_diff(
     let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     for key in keys {
         let (b, a) = (before.get(key), after.get(key));
-        d.push(
-            &format!("flinkConfiguration.{key}"),
-            &b,
-            &a,
-            config_key_kind(key, mode),
-        );
+        // The path is only built for a changed key (a spec has dozens of unchanged ones).
+        if b != a {
+            d.push(
+                &format!("flinkConfiguration.{key}"),
+                &b,
+                &a,
+                config_key_kind(key, mode),
+            );
+        }
     }
 }
 

@@ -11,6 +11,8 @@ use crate::api::{
     JobManagerDeploymentStatus, JobSpec, JobState, JobStatus, ReconciledSpec, UpgradeMode,
 };
 use crate::config::{OperatorConfig, effective_flink_config, flink_keys};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// One line saying what replacing the stored FlinkDeployment `old` by `new` does to the running
 /// job, or `None` when nothing changed or nothing is deployed yet.
@@ -19,16 +21,7 @@ pub fn describe_deployment_change(
     new: &FlinkDeployment,
     operator: &OperatorConfig,
 ) -> Option<String> {
-    let status = old.status.as_ref();
-    let recorded = status
-        .and_then(|s| s.reconciliation_status.as_ref())
-        .and_then(|r| r.last_reconciled_spec.as_deref());
-    let deployed: FlinkDeploymentSpec = match recorded {
-        Some(text) => ReconciledSpec::<FlinkDeploymentSpec>::decode(text).ok()?.spec,
-        None if status.is_some_and(|s| s.reconciliation_status.is_some()) => return None,
-        None => old.spec.clone(),
-    };
-    let diff = deployment_diff(&with_user_mode(&deployed, &old.spec.job), &new.spec);
+    let deployed = deployed_deployment_spec(old)?;
     let flat = new.spec.flat_configuration();
     let op = operator.for_resource(&flat).unwrap_or_else(|_| operator.clone());
     let conf = effective_flink_config(
@@ -37,6 +30,38 @@ pub fn describe_deployment_change(
         new.spec.flink_version,
         &flat,
     );
+    describe_deployment_change_from(old, new, &deployed, &conf, &op)
+}
+
+/// The spec `old` runs, as the change line measures from: its decoded `lastReconciledSpec`, or
+/// its own spec before any reconciliation; `None` when a recorded spec cannot be read or the
+/// reconciliation status records none (nothing can be said).
+pub fn deployed_deployment_spec(old: &FlinkDeployment) -> Option<Cow<'_, FlinkDeploymentSpec>> {
+    let status = old.status.as_ref();
+    let recorded = status
+        .and_then(|s| s.reconciliation_status.as_ref())
+        .and_then(|r| r.last_reconciled_spec.as_deref());
+    match recorded {
+        Some(text) => Some(Cow::Owned(
+            ReconciledSpec::<FlinkDeploymentSpec>::decode(text).ok()?.spec,
+        )),
+        None if status.is_some_and(|s| s.reconciliation_status.is_some()) => None,
+        None => Some(Cow::Borrowed(&old.spec)),
+    }
+}
+
+/// [`describe_deployment_change`] with its inputs already derived: `deployed` from
+/// [`deployed_deployment_spec`], `conf` and `op` the effective Flink configuration of `new` and
+/// the operator settings for it (the webhook has them from validation).
+pub fn describe_deployment_change_from(
+    old: &FlinkDeployment,
+    new: &FlinkDeployment,
+    deployed: &FlinkDeploymentSpec,
+    conf: &BTreeMap<String, String>,
+    op: &OperatorConfig,
+) -> Option<String> {
+    let status = old.status.as_ref();
+    let diff = deployment_diff(&with_user_mode(deployed, &old.spec.job), &new.spec);
     let jm = status.and_then(|s| s.job_manager_deployment_status);
     let ctx = Context {
         session_job: false,
@@ -51,10 +76,10 @@ pub fn describe_deployment_change(
                 JobManagerDeploymentStatus::Missing | JobManagerDeploymentStatus::Error
             )
         }),
-        ha_enabled: flink_keys::ha_enabled(&conf),
-        savepoint_dir_set: flink_keys::savepoint_dir(&conf).is_some(),
+        ha_enabled: flink_keys::ha_enabled(conf),
+        savepoint_dir_set: flink_keys::savepoint_dir(conf).is_some(),
         flink_version_changed: deployed.flink_version != new.spec.flink_version,
-        op: &op,
+        op,
     };
     ctx.describe()
 }

@@ -18,7 +18,10 @@ pub mod status;
 
 pub use decide::{LAST_STATE_MARKER, RestoreMode, SpecChange, SuspendMechanism, UpgradeChoice};
 pub use diff::{DiffType, FieldChange, SpecDiff, deployment_diff, session_job_diff};
-pub use explain::{describe_deployment_change, describe_session_job_change};
+pub use explain::{
+    deployed_deployment_spec, describe_deployment_change, describe_deployment_change_from,
+    describe_session_job_change,
+};
 pub use health::HEALTH_INFO_KEY;
 pub use observation::{
     HealthCounters, JobManagerObservation, Observation, ObservedJob, SavepointTriggerStatus, Snapshot,

@@ -3,10 +3,10 @@
 use super::autoscaler::validate_autoscaler;
 use super::components::{validate_job_manager, validate_task_manager};
 use super::error::{Rule, ValidationError, reject};
+use super::facts::DeploymentFacts;
 use super::job::validate_job_spec;
 use super::keys::conf_location;
 use super::names::{NAME_RULE, is_valid_cluster_name};
-use super::previous::last_reconciled_deployment_spec;
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkVersion, JobState, KubernetesDeploymentMode, UpgradeMode,
 };
@@ -55,6 +55,13 @@ pub(crate) fn config_error(e: crate::config::ConfigError) -> ValidationError {
 /// previous spec read `status.reconciliationStatus.lastReconciledSpec` (on UPDATE the API
 /// server has copied the stored status into the object). Pure: no I/O, no clock.
 pub fn validate_deployment(dep: &FlinkDeployment, operator: &OperatorConfig) -> Result<(), ValidationError> {
+    validate_deployment_facts(&DeploymentFacts::new(dep, operator))
+}
+
+/// [`validate_deployment`] over inputs already derived (the webhook shares them with the
+/// warnings and the change line).
+pub fn validate_deployment_facts(facts: &DeploymentFacts<'_>) -> Result<(), ValidationError> {
+    let dep = facts.dep;
     let spec = &dep.spec;
     if let Some(name) = dep.metadata.name.as_deref()
         && !is_valid_cluster_name(name)
@@ -65,10 +72,10 @@ pub fn validate_deployment(dep: &FlinkDeployment, operator: &OperatorConfig) -> 
             "Rename the resource, e.g. my-job-1",
         );
     }
-    let previous = last_reconciled_deployment_spec(dep);
-    validate_version(spec, previous.as_ref())?;
-    let cfg = deployment_config(dep, operator)?;
-    validate_cluster_config(&cfg)?;
+    let previous = facts.previous.as_ref();
+    validate_version(spec, previous)?;
+    let cfg = facts.config.as_ref().map_err(Clone::clone)?;
+    validate_cluster_config(cfg)?;
     validate_ingress(dep)?;
     validate_log_config(spec)?;
     if let Some(job) = &spec.job {
@@ -76,7 +83,7 @@ pub fn validate_deployment(dep: &FlinkDeployment, operator: &OperatorConfig) -> 
     }
     validate_job_manager(spec.job_manager.as_ref(), &cfg.flink)?;
     validate_task_manager(spec.task_manager.as_ref(), &cfg.flink)?;
-    if let Some(old) = &previous {
+    if let Some(old) = previous {
         validate_spec_change(old, spec)?;
     }
     if spec.service_account.is_none() {
@@ -86,7 +93,7 @@ pub fn validate_deployment(dep: &FlinkDeployment, operator: &OperatorConfig) -> 
             "Set spec.serviceAccount to a ServiceAccount allowed to manage the Flink pods (e.g. flink)",
         );
     }
-    validate_autoscaler(&cfg.flink, reconcile_interval(&cfg))
+    validate_autoscaler(&cfg.flink, reconcile_interval(cfg))
 }
 
 /// The reconcile interval as the autoscaler rule sees it (a CR override counts).

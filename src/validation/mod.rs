@@ -7,6 +7,7 @@ mod components;
 mod cron;
 mod deployment;
 mod error;
+mod facts;
 mod jar_uri;
 mod job;
 mod keys;
@@ -18,8 +19,9 @@ mod session_job;
 mod warnings;
 
 pub use autoscaler::{autoscaler_enabled, validate_autoscaler};
-pub use deployment::{DeploymentConfig, deployment_config, validate_deployment};
+pub use deployment::{DeploymentConfig, deployment_config, validate_deployment, validate_deployment_facts};
 pub use error::ValidationError;
+pub use facts::{DeploymentFacts, recorded_text};
 pub use jar_uri::{
     HostResolver, NoDns, ResolvedHosts, SystemResolver, host_to_resolve, is_restricted, validate_jar_uri,
 };
@@ -29,4 +31,4 @@ pub use previous::{last_reconciled_deployment_spec, last_reconciled_session_job_
 pub use quantity::{parse_flink_memory, parse_memory_bytes, parse_quantity};
 pub use schema::{FlinkKind, validate_schema, warm_up};
 pub use session_job::{session_job_flink_config, validate_session_job};
-pub use warnings::{deployment_warnings, session_job_warnings};
+pub use warnings::{deployment_warnings, deployment_warnings_facts, session_job_warnings};

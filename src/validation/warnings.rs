@@ -1,8 +1,8 @@
 //! Risky but legal specs: admitted, with a one-line warning (kubectl and Argo CD print them).
 //! Pure functions; call them on specs that passed validation.
 
-use super::deployment::deployment_config;
-use super::previous::{last_reconciled_deployment_spec, last_reconciled_session_job_spec};
+use super::facts::DeploymentFacts;
+use super::previous::last_reconciled_session_job_spec;
 use super::session_job::session_job_flink_config;
 use crate::api::{FlinkDeployment, FlinkSessionJob, JobSpec, JobState, UpgradeMode};
 use crate::config::{OperatorConfig, flink_keys};
@@ -10,6 +10,12 @@ use std::collections::BTreeMap;
 
 /// Warnings for a FlinkDeployment.
 pub fn deployment_warnings(dep: &FlinkDeployment, operator: &OperatorConfig) -> Vec<String> {
+    deployment_warnings_facts(&DeploymentFacts::new(dep, operator))
+}
+
+/// [`deployment_warnings`] over inputs already derived.
+pub fn deployment_warnings_facts(facts: &DeploymentFacts<'_>) -> Vec<String> {
+    let dep = facts.dep;
     let mut out = Vec::new();
     let spec = &dep.spec;
     if let Some(v) = spec.flink_version
@@ -20,9 +26,7 @@ pub fn deployment_warnings(dep: &FlinkDeployment, operator: &OperatorConfig) -> 
             "spec.flinkVersion {v} is deprecated and support will be removed; plan an upgrade to v1_19 or newer"
         ));
     }
-    if recorded_but_unreadable(dep.status.as_ref().and_then(|s| s.reconciliation_status.as_ref()))
-        && last_reconciled_deployment_spec(dep).is_none()
-    {
+    if facts.recorded().is_some() && facts.previous.is_none() {
         out.push(UNREADABLE.into());
     }
     for (path, deprecated) in [
@@ -41,7 +45,7 @@ pub fn deployment_warnings(dep: &FlinkDeployment, operator: &OperatorConfig) -> 
             ));
         }
     }
-    if let Ok(cfg) = deployment_config(dep, operator)
+    if let Ok(cfg) = &facts.config
         && let Some(job) = &spec.job
     {
         job_warnings(&mut out, job, &cfg.flink, cfg.operator.savepoint_on_deletion);

@@ -1,23 +1,21 @@
 //! The admission decision, pure: an AdmissionReview body in, an AdmissionResponse out.
-//! Parse loosely (`DynamicObject`), then type strictly; every answer to a readable request
-//! carries its uid. DNS for the jarURI rule is resolved by the caller beforehand.
+//! The reference reading: parse loosely (`DynamicObject`), then type strictly; every answer to
+//! a readable request carries its uid. [`super::fast`] answers the common requests without the
+//! `DynamicObject` round trip and hands everything else to this one. DNS for the jarURI rule is
+//! resolved by the caller beforehand.
 
 use super::mutate::session_job_patch;
+use super::rules::validate_value;
 use super::sessions::SessionLookup;
-use crate::api::{FlinkDeployment, FlinkSessionJob};
 use crate::config::OperatorConfig;
-use crate::validation::{
-    FlinkKind, HostResolver, ValidationError, deployment_warnings, host_to_resolve, session_job_warnings,
-    validate_deployment, validate_schema, validate_session_job,
-};
+use crate::validation::{FlinkKind, HostResolver, ValidationError, host_to_resolve};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Label that exempts the operator's health canaries from validation (as the reference).
 pub const CANARY_LABEL: &str = "flink.apache.org/canary";
-const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
+pub(super) const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
 
 /// The two webhook endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -185,82 +183,14 @@ fn mutate(resp: AdmissionResponse, kind: FlinkKind, object: &Value) -> Admission
     }
 }
 
-/// Validates one object as JSON (schema, typed rules) and returns its warnings. `old` is the
-/// stored object on UPDATE; its status stands in when `object` has none (the API server copies
-/// it on real updates; offline manifests usually lack it). `namespace` fills a missing
-/// `metadata.namespace`.
-pub fn validate_value(
-    kind: FlinkKind,
-    object: &Value,
-    old: Option<&Value>,
-    namespace: Option<&str>,
-    ctx: &ReviewContext<'_>,
-) -> Result<Vec<String>, ValidationError> {
-    validate_schema(kind, object)?;
-    match kind {
-        FlinkKind::Deployment => {
-            let mut new: FlinkDeployment = typed(object, kind)?;
-            let old: Option<FlinkDeployment> = old.and_then(|o| FlinkDeployment::deserialize(o).ok());
-            if new.metadata.namespace.is_none() {
-                new.metadata.namespace = namespace.map(str::to_string);
-            }
-            if new.status.is_none() {
-                new.status = old.as_ref().and_then(|o| o.status.clone());
-            }
-            validate_deployment(&new, ctx.operator)?;
-            let mut warnings = deployment_warnings(&new, ctx.operator);
-            if let Some(old) = &old
-                && let Some(line) = crate::lifecycle::describe_deployment_change(old, &new, ctx.operator)
-            {
-                warnings.push(line);
-            }
-            Ok(warnings)
-        }
-        FlinkKind::SessionJob => {
-            let mut new: FlinkSessionJob = typed(object, kind)?;
-            let old: Option<FlinkSessionJob> = old.and_then(|o| FlinkSessionJob::deserialize(o).ok());
-            if new.metadata.namespace.is_none() {
-                new.metadata.namespace = namespace.map(str::to_string);
-            }
-            if new.status.is_none() {
-                new.status = old.as_ref().and_then(|o| o.status.clone());
-            }
-            let ns = new.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-            let session = new
-                .spec
-                .deployment_name
-                .as_deref()
-                .and_then(|name| ctx.sessions.find(&ns, name));
-            validate_session_job(&new, session.as_deref(), ctx.operator, ctx.resolver)?;
-            let mut warnings = session_job_warnings(&new, session.as_deref(), ctx.operator);
-            if let Some(old) = &old
-                && let Some(line) = crate::lifecycle::describe_session_job_change(old, &new, ctx.operator)
-            {
-                warnings.push(line);
-            }
-            Ok(warnings)
-        }
-    }
-}
-
-fn typed<T: serde::de::DeserializeOwned>(object: &Value, kind: FlinkKind) -> Result<T, ValidationError> {
-    T::deserialize(object).map_err(|e| {
-        ValidationError::new(
-            "request.object",
-            format!("cannot be read as a {}: {e}", kind.as_str()),
-            "Fix the field named in the error",
-        )
-    })
-}
-
-fn deny(mut resp: AdmissionResponse, e: &ValidationError) -> AdmissionResponse {
+pub(super) fn deny(mut resp: AdmissionResponse, e: &ValidationError) -> AdmissionResponse {
     resp = resp.deny(e.to_string());
     resp.result.code = 403;
     resp.result.reason = "Forbidden".into();
     resp
 }
 
-fn with_warnings(mut resp: AdmissionResponse, warnings: Vec<String>) -> AdmissionResponse {
+pub(super) fn with_warnings(mut resp: AdmissionResponse, warnings: Vec<String>) -> AdmissionResponse {
     if !warnings.is_empty() {
         resp.warnings = Some(warnings);
     }

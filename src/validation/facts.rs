@@ -1,0 +1,44 @@
+//! What the FlinkDeployment rules, its warnings and the webhook's change line all read: the
+//! decoded `lastReconciledSpec` and the layered configuration. Decoding and layering are the
+//! costly parts of a decision, so a review computes them once and hands them to each step.
+
+use super::deployment::{DeploymentConfig, deployment_config};
+use super::error::ValidationError;
+use super::previous::last_reconciled_deployment_spec;
+use crate::api::{FlinkDeployment, FlinkDeploymentSpec};
+use crate::config::OperatorConfig;
+
+/// One FlinkDeployment with its derived inputs.
+pub struct DeploymentFacts<'a> {
+    pub dep: &'a FlinkDeployment,
+    /// `status.reconciliationStatus.lastReconciledSpec` decoded; `None` before the first
+    /// deployment or when the recorded text cannot be read.
+    pub previous: Option<FlinkDeploymentSpec>,
+    /// The effective configuration, or the rejection of an unreadable operator override.
+    pub config: Result<DeploymentConfig, ValidationError>,
+}
+
+impl<'a> DeploymentFacts<'a> {
+    pub fn new(dep: &'a FlinkDeployment, operator: &OperatorConfig) -> Self {
+        Self {
+            dep,
+            previous: last_reconciled_deployment_spec(dep),
+            config: deployment_config(dep, operator),
+        }
+    }
+
+    /// The recorded `lastReconciledSpec` text, decodable or not.
+    pub fn recorded(&self) -> Option<&'a str> {
+        recorded_text(self.dep)
+    }
+}
+
+/// `status.reconciliationStatus.lastReconciledSpec` as written.
+pub fn recorded_text(dep: &FlinkDeployment) -> Option<&str> {
+    dep.status
+        .as_ref()?
+        .reconciliation_status
+        .as_ref()?
+        .last_reconciled_spec
+        .as_deref()
+}

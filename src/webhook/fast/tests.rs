@@ -1,0 +1,421 @@
+//! The fast reading answers exactly as the reference reading: same bytes for every body.
+
+use super::*;
+use crate::validation::ResolvedHosts;
+use crate::webhook::{KnownSessions, NoSessions, SessionLookup, encode_review};
+use proptest::prelude::*;
+use serde_json::json;
+
+const UPDATE: &str = include_str!("../../../tests/fixtures/admission/flinkdeployment-update.json");
+
+fn with_ctx<R>(sessions: &dyn SessionLookup, f: impl FnOnce(&ReviewContext<'_>) -> R) -> R {
+    let operator = OperatorConfig::default();
+    let resolver = ResolvedHosts::default();
+    f(&ReviewContext {
+        operator: &operator,
+        sessions,
+        resolver: &resolver,
+    })
+}
+
+type Answer = Result<Vec<u8>, BadReview>;
+
+fn reference(endpoint: Endpoint, body: &[u8], ctx: &ReviewContext<'_>) -> Answer {
+    let req = parse_review(body)?;
+    Ok(encode_review(review(endpoint, &req, ctx)).expect("encodes"))
+}
+
+fn fast(endpoint: Endpoint, body: &[u8], ctx: &ReviewContext<'_>) -> Answer {
+    let resp = Incoming::read(body)?.answer(endpoint, ctx)?;
+    Ok(encode_review(resp).expect("encodes"))
+}
+
+/// Both readings, both endpoints; returns the /validate answer.
+fn same_answers_with(sessions: &dyn SessionLookup, body: &[u8]) -> Answer {
+    with_ctx(sessions, |ctx| {
+        for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
+            let (f, r) = (fast(endpoint, body, ctx), reference(endpoint, body, ctx));
+            assert_eq!(
+                f.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
+                r.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
+                "{endpoint:?} of {}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        reference(Endpoint::Validate, body, ctx)
+    })
+}
+
+fn same_answers(body: &[u8]) -> Answer {
+    same_answers_with(&NoSessions, body)
+}
+
+fn update() -> Value {
+    serde_json::from_str(UPDATE).expect("fixture")
+}
+
+fn edited(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut review = update();
+    edit(&mut review);
+    serde_json::to_vec(&review).expect("json")
+}
+
+fn allowed(answer: &Answer) -> bool {
+    let body = answer.as_ref().expect("an answer");
+    serde_json::from_slice::<Value>(body).expect("json")["response"]["allowed"] == json!(true)
+}
+
+#[test]
+fn realistic_update_is_answered_fast_and_identically() {
+    let body = UPDATE.as_bytes();
+    let incoming = Incoming::read(body).expect("readable");
+    assert!(matches!(incoming.reading, Reading::Fast(_)));
+    with_ctx(&NoSessions, |ctx| {
+        let e = match &incoming.reading {
+            Reading::Fast(e) => e,
+            Reading::Reference(_) => unreachable!(),
+        };
+        assert!(
+            fast_answer(Endpoint::Validate, e, ctx).is_some(),
+            "not handed over"
+        );
+    });
+    assert!(allowed(&same_answers(body)));
+}
+
+#[test]
+fn edited_reviews_get_the_reference_answer() {
+    let o = "/request/object";
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "invalid config",
+            edited(|r| {
+                r.pointer_mut("/request/object/spec/flinkConfiguration")
+                    .and_then(Value::as_object_mut)
+                    .map(|m| m.remove("execution.checkpointing.savepoint-dir"));
+            }),
+        ),
+        (
+            "no status on the new object",
+            edited(|r| {
+                r.pointer_mut(o)
+                    .and_then(Value::as_object_mut)
+                    .map(|m| m.remove("status"));
+            }),
+        ),
+        (
+            "different recorded spec",
+            edited(|r| {
+                r["request"]["oldObject"]["status"]["reconciliationStatus"]["lastReconciledSpec"] =
+                    json!("{\"spec\":{}}");
+            }),
+        ),
+        (
+            "unreadable recorded spec",
+            edited(|r| {
+                r["request"]["object"]["status"]["reconciliationStatus"]["lastReconciledSpec"] =
+                    json!("{oops");
+                r["request"]["oldObject"]["status"]["reconciliationStatus"]["lastReconciledSpec"] =
+                    json!("{oops");
+            }),
+        ),
+        (
+            "same spec as stored",
+            edited(|r| r["request"]["object"]["spec"] = r["request"]["oldObject"]["spec"].clone()),
+        ),
+        (
+            "no namespace in the object",
+            edited(|r| {
+                r.pointer_mut("/request/object/metadata")
+                    .and_then(Value::as_object_mut)
+                    .map(|m| m.remove("namespace"));
+            }),
+        ),
+        (
+            "create",
+            edited(|r| {
+                r["request"]["operation"] = json!("CREATE");
+                r["request"]["oldObject"] = Value::Null;
+            }),
+        ),
+        (
+            "delete",
+            edited(|r| {
+                r["request"]["operation"] = json!("DELETE");
+                r["request"]["object"] = Value::Null;
+            }),
+        ),
+        (
+            "status subresource",
+            edited(|r| r["request"]["subResource"] = json!("status")),
+        ),
+        (
+            "other kind",
+            edited(|r| r["request"]["kind"]["kind"] = json!("FlinkStateSnapshot")),
+        ),
+        (
+            "other group",
+            edited(|r| r["request"]["kind"]["group"] = json!("apps")),
+        ),
+        (
+            "canary",
+            edited(|r| {
+                r["request"]["object"]["metadata"]["labels"]["flink.apache.org/canary"] = json!("true")
+            }),
+        ),
+        (
+            "canary that does not type",
+            edited(|r| {
+                r["request"]["object"]["metadata"]["labels"]["flink.apache.org/canary"] = json!("true");
+                r["request"]["object"]["spec"]["job"]["parallelism"] = json!("twelve");
+            }),
+        ),
+        (
+            "object does not type",
+            edited(|r| r["request"]["object"]["spec"]["job"]["parallelism"] = json!("twelve")),
+        ),
+        (
+            "stored object does not type",
+            edited(|r| r["request"]["oldObject"]["spec"]["job"]["parallelism"] = json!("twelve")),
+        ),
+        (
+            "stored status does not type",
+            edited(|r| r["request"]["oldObject"]["status"]["reconciliationStatus"] = json!(5)),
+        ),
+        (
+            "stored status null",
+            edited(|r| r["request"]["oldObject"]["status"] = Value::Null),
+        ),
+        (
+            "schema error",
+            edited(|r| {
+                r["request"]["object"]["spec"]["podTemplate"]["spec"]["containers"][0]["volumeMount"] =
+                    json!([])
+            }),
+        ),
+        (
+            "no metadata",
+            edited(|r| {
+                r.pointer_mut(o)
+                    .and_then(Value::as_object_mut)
+                    .map(|m| m.remove("metadata"));
+            }),
+        ),
+        (
+            "metadata null",
+            edited(|r| r["request"]["object"]["metadata"] = Value::Null),
+        ),
+        (
+            "metadata is a list",
+            edited(|r| r["request"]["object"]["metadata"] = json!([])),
+        ),
+        (
+            "metadata typo",
+            edited(|r| r["request"]["object"]["metadata"]["generation"] = json!("x")),
+        ),
+        (
+            "stored metadata typo",
+            edited(|r| r["request"]["oldObject"]["metadata"]["labels"] = json!(5)),
+        ),
+        (
+            "unknown metadata field",
+            edited(|r| r["request"]["object"]["metadata"]["colour"] = json!("red")),
+        ),
+        (
+            "apiVersion a number",
+            edited(|r| r["request"]["object"]["apiVersion"] = json!(5)),
+        ),
+        (
+            "no kind in the object",
+            edited(|r| {
+                r.pointer_mut(o)
+                    .and_then(Value::as_object_mut)
+                    .map(|m| m.remove("kind"));
+            }),
+        ),
+        (
+            "object is a list",
+            edited(|r| r["request"]["object"] = json!([{}, {}])),
+        ),
+        (
+            "stored object is a list",
+            edited(|r| r["request"]["oldObject"] = json!([{}, {}])),
+        ),
+        (
+            "object is a string",
+            edited(|r| r["request"]["object"] = json!("x")),
+        ),
+        (
+            "no userInfo",
+            edited(|r| {
+                r["request"].as_object_mut().map(|m| m.remove("userInfo"));
+            }),
+        ),
+        ("name null", edited(|r| r["request"]["name"] = Value::Null)),
+        ("dryRun", edited(|r| r["request"]["dryRun"] = json!(true))),
+        (
+            "response present",
+            edited(|r| r["response"] = json!({"uid": "x", "allowed": true})),
+        ),
+        ("response unreadable", edited(|r| r["response"] = json!(5))),
+        ("request is a list", edited(|r| r["request"] = json!(["u"]))),
+        ("request null", edited(|r| r["request"] = Value::Null)),
+        (
+            "review is a list",
+            br#"["admission.k8s.io/v1","AdmissionReview",null]"#.to_vec(),
+        ),
+        ("not JSON", b"{nope".to_vec()),
+        ("trailing bytes", [UPDATE.as_bytes(), b" x"].concat()),
+        (
+            "duplicate metadata",
+            UPDATE
+                .replacen("\"metadata\": {", "\"metadata\": {}, \"metadata\": {", 1)
+                .into_bytes(),
+        ),
+        (
+            "duplicate spec",
+            UPDATE
+                .replacen("\"spec\": {", "\"spec\": {}, \"spec\": {", 1)
+                .into_bytes(),
+        ),
+    ];
+    // The requests the fast reading must answer itself (the rest it may hand over).
+    let fast_ones = [
+        "invalid config",
+        "no status on the new object",
+        "different recorded spec",
+        "unreadable recorded spec",
+        "same spec as stored",
+        "no namespace in the object",
+        "create",
+        "canary",
+        "stored status null",
+        "schema error",
+        "unknown metadata field",
+        "apiVersion a number",
+        "no kind in the object",
+        "dryRun",
+    ];
+    for (name, body) in cases {
+        let _ = same_answers(&body);
+        let answered_fast = match Incoming::read(&body).map(|i| i.reading) {
+            Ok(Reading::Fast(e)) => with_ctx(&NoSessions, |ctx| {
+                fast_answer(Endpoint::Validate, &e, ctx).is_some()
+            }),
+            _ => false,
+        };
+        assert_eq!(answered_fast, fast_ones.contains(&name), "{name}");
+    }
+}
+
+#[test]
+fn session_jobs_get_the_reference_answer() {
+    let job = json!({
+        "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkSessionJob",
+        "metadata": {"name": "wc", "namespace": "streaming"},
+        "spec": {"deploymentName": "orders", "job": {"jarURI": "https://8.8.8.8/wc.jar", "parallelism": 2}}
+    });
+    let review = |op: &str, object: &Value, old: Option<&Value>| {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "s-1",
+                "kind": {"group": "flink.apache.org", "version": "v1beta1", "kind": "FlinkSessionJob"},
+                "resource": {"group": "flink.apache.org", "version": "v1beta1", "resource": "flinksessionjobs"},
+                "namespace": "streaming", "operation": op, "userInfo": {"username": "alice"},
+                "object": object, "oldObject": old
+            }
+        }))
+        .expect("json")
+    };
+    let app: FlinkDeployment = serde_json::from_value(update()["request"]["object"].clone()).expect("typed");
+    let sessions = KnownSessions::new([app]);
+    let mut moved = job.clone();
+    moved["spec"]["job"]["parallelism"] = json!(4);
+    for body in [
+        review("CREATE", &job, None),
+        review("UPDATE", &moved, Some(&job)),
+        review(
+            "CREATE",
+            &json!({"metadata": {}, "spec": {"job": {"jarURI": "file:///x.jar"}}}),
+            None,
+        ),
+    ] {
+        let _ = same_answers(&body);
+        let _ = same_answers_with(&sessions, &body);
+    }
+    let body = review("CREATE", &job, None);
+    let incoming = Incoming::read(&body).expect("readable");
+    with_ctx(&NoSessions, |ctx| {
+        assert_eq!(
+            incoming.host_to_lookup(ctx.operator),
+            None,
+            "an IP needs no lookup"
+        )
+    });
+}
+
+fn arbitrary_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "[a-z0-9./:-]{0,8}".prop_map(Value::String),
+        prop::sample::select(vec![
+            "v1_20",
+            "last-state",
+            "savepoint",
+            "running",
+            "suspended",
+            "true"
+        ])
+        .prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        let keys = prop::sample::select(vec![
+            "metadata",
+            "name",
+            "namespace",
+            "labels",
+            "spec",
+            "job",
+            "status",
+            "upgradeMode",
+            "state",
+            "parallelism",
+            "flinkVersion",
+            "flinkConfiguration",
+            "reconciliationStatus",
+            "lastReconciledSpec",
+            "podTemplate",
+            "apiVersion",
+            "kind",
+            "x",
+        ]);
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map(keys, inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_parts_of_a_real_review_get_the_reference_answer(
+        part in prop::sample::select(vec![
+            "/request/object", "/request/oldObject", "/request/object/spec", "/request/object/spec/job",
+            "/request/object/metadata", "/request/object/status", "/request/oldObject/status",
+            "/request/object/status/reconciliationStatus", "/request", "/request/userInfo",
+        ]),
+        value in arbitrary_json(),
+    ) {
+        let mut review = update();
+        if let Some(slot) = review.pointer_mut(part) {
+            *slot = value;
+        }
+        let _ = same_answers(&serde_json::to_vec(&review).expect("json"));
+    }
+}

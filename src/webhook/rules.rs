@@ -1,0 +1,176 @@
+//! The typed decision on one object, shared by both readings of a review (the borrowed fast one
+//! in [`super::fast`] and the reference `DynamicObject` one in [`super::review`]) and by the
+//! offline `validate` command: schema, rules, warnings and the planner's change line.
+
+use super::review::ReviewContext;
+use crate::api::{FlinkDeployment, FlinkSessionJob};
+use crate::lifecycle::{deployed_deployment_spec, describe_deployment_change_from};
+use crate::validation::{
+    DeploymentFacts, FlinkKind, ValidationError, deployment_warnings_facts, recorded_text,
+    session_job_warnings, validate_deployment_facts, validate_schema, validate_session_job,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// Validates one object as JSON (schema, typed rules) and returns its warnings. `old` is the
+/// stored object on UPDATE; its status stands in when `object` has none (the API server copies
+/// it on real updates; offline manifests usually lack it). `namespace` fills a missing
+/// `metadata.namespace`.
+pub fn validate_value(
+    kind: FlinkKind,
+    object: &Value,
+    old: Option<&Value>,
+    namespace: Option<&str>,
+    ctx: &ReviewContext<'_>,
+) -> Result<Vec<String>, ValidationError> {
+    validate_schema(kind, object)?;
+    match kind {
+        FlinkKind::Deployment => {
+            let new: FlinkDeployment = typed(object, kind)?;
+            let old = old.and_then(|o| FlinkDeployment::deserialize(o).ok());
+            decide_deployment(new, old.as_ref(), namespace, ctx)
+        }
+        FlinkKind::SessionJob => {
+            let new: FlinkSessionJob = typed(object, kind)?;
+            let old = old.and_then(|o| FlinkSessionJob::deserialize(o).ok());
+            decide_session_job(new, old.as_ref(), namespace, ctx)
+        }
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(object: &Value, kind: FlinkKind) -> Result<T, ValidationError> {
+    T::deserialize(object).map_err(|e| {
+        ValidationError::new(
+            "request.object",
+            format!("cannot be read as a {}: {e}", kind.as_str()),
+            "Fix the field named in the error",
+        )
+    })
+}
+
+/// Rules, warnings and change line of a FlinkDeployment that passed the schema.
+pub(super) fn decide_deployment(
+    mut new: FlinkDeployment,
+    old: Option<&FlinkDeployment>,
+    namespace: Option<&str>,
+    ctx: &ReviewContext<'_>,
+) -> Result<Vec<String>, ValidationError> {
+    if new.metadata.namespace.is_none() {
+        new.metadata.namespace = namespace.map(str::to_string);
+    }
+    if new.status.is_none() {
+        new.status = old.and_then(|o| o.status.clone());
+    }
+    let facts = DeploymentFacts::new(&new, ctx.operator);
+    validate_deployment_facts(&facts)?;
+    let mut warnings = deployment_warnings_facts(&facts);
+    if let Some(old) = old
+        && let Some(line) = change_line(old, &facts)
+    {
+        warnings.push(line);
+    }
+    Ok(warnings)
+}
+
+/// The planner's line for `old` -> `facts.dep`, from the configuration validation derived.
+fn change_line(old: &FlinkDeployment, facts: &DeploymentFacts<'_>) -> Option<String> {
+    // Validation passed, so the configuration is readable.
+    let cfg = facts.config.as_ref().ok()?;
+    let deployed = match (recorded_text(old), facts.recorded()) {
+        // On a real UPDATE the API server copies the stored status into the object: the same
+        // text, already decoded by validation (undecodable: no line, as the planner says).
+        (Some(stored), Some(incoming)) if stored == incoming => Cow::Borrowed(facts.previous.as_ref()?),
+        _ => deployed_deployment_spec(old)?,
+    };
+    describe_deployment_change_from(old, facts.dep, &deployed, &cfg.flink, &cfg.operator)
+}
+
+/// Rules, warnings and change line of a FlinkSessionJob that passed the schema.
+pub(super) fn decide_session_job(
+    mut new: FlinkSessionJob,
+    old: Option<&FlinkSessionJob>,
+    namespace: Option<&str>,
+    ctx: &ReviewContext<'_>,
+) -> Result<Vec<String>, ValidationError> {
+    if new.metadata.namespace.is_none() {
+        new.metadata.namespace = namespace.map(str::to_string);
+    }
+    if new.status.is_none() {
+        new.status = old.and_then(|o| o.status.clone());
+    }
+    let ns = new.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let session = new
+        .spec
+        .deployment_name
+        .as_deref()
+        .and_then(|name| ctx.sessions.find(&ns, name));
+    validate_session_job(&new, session.as_deref(), ctx.operator, ctx.resolver)?;
+    let mut warnings = session_job_warnings(&new, session.as_deref(), ctx.operator);
+    if let Some(old) = old
+        && let Some(line) = crate::lifecycle::describe_session_job_change(old, &new, ctx.operator)
+    {
+        warnings.push(line);
+    }
+    Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OperatorConfig;
+    use crate::validation::ResolvedHosts;
+    use crate::webhook::NoSessions;
+
+    const UPDATE: &str = include_str!("../../tests/fixtures/admission/flinkdeployment-update.json");
+
+    fn pair() -> (FlinkDeployment, FlinkDeployment) {
+        let review: Value = serde_json::from_str(UPDATE).expect("fixture");
+        let typed = |v: &Value| FlinkDeployment::deserialize(v).expect("typed");
+        (
+            typed(&review["request"]["oldObject"]),
+            typed(&review["request"]["object"]),
+        )
+    }
+
+    fn set_recorded(dep: &mut FlinkDeployment, text: &str) {
+        let status = dep.status.as_mut().expect("status");
+        let recorded = status
+            .reconciliation_status
+            .as_mut()
+            .expect("reconciliation status");
+        recorded.last_reconciled_spec = Some(text.to_string());
+    }
+
+    /// The shared decoding gives the planner's own line whether the incoming status repeats
+    /// the stored one (decoded once), differs from it, or cannot be read.
+    #[test]
+    fn the_change_line_is_the_planners_with_shared_facts() {
+        let operator = OperatorConfig::default();
+        let ctx = ReviewContext {
+            operator: &operator,
+            sessions: &NoSessions,
+            resolver: &ResolvedHosts::default(),
+        };
+        let (old, new) = pair();
+        let mut other = new.clone();
+        // lastReconciledSpec as the operator writes it.
+        set_recorded(
+            &mut other,
+            &crate::api::ReconciledSpec::new(old.spec.clone(), false).encode(),
+        );
+        let mut unreadable_both = (old.clone(), new.clone());
+        set_recorded(&mut unreadable_both.0, "{oops");
+        set_recorded(&mut unreadable_both.1, "{oops");
+        for (i, (old, new)) in [(old.clone(), new), (old, other), unreadable_both]
+            .into_iter()
+            .enumerate()
+        {
+            let line = crate::lifecycle::describe_deployment_change(&old, &new, &operator);
+            assert!(i > 0 || line.is_some(), "the realistic update has a line");
+            let mut expected = decide_deployment(new.clone(), None, None, &ctx).expect("allowed");
+            expected.extend(line);
+            assert_eq!(decide_deployment(new, Some(&old), None, &ctx), Ok(expected));
+        }
+    }
+}
