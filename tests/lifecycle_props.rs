@@ -199,6 +199,14 @@ fn histories_that_once_failed_hold_from_every_base() {
             Loop,
             Mode(UpgradeMode::Savepoint),
         ],
+        vec![SavepointNonce(1), Loop, RestartNonce(1), Crash(1), FailJob],
+        vec![
+            FailJob,
+            Tick,
+            Mode(UpgradeMode::Stateless),
+            Loop,
+            Mode(UpgradeMode::Savepoint),
+        ],
     ];
     for ops in &known {
         for base in 0..bases().len() {

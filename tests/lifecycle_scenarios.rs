@@ -935,3 +935,37 @@ fn a_deployed_job_not_yet_running_is_rechecked_soon_not_after_the_idle_interval(
         "idle when stable"
     );
 }
+
+#[test]
+fn last_state_cancel_of_a_job_without_any_checkpoint_starts_it_empty_as_it_was() {
+    // Cancelled before its first checkpoint (e.g. right after it started): Flink's statistics
+    // show neither a completed nor a restored checkpoint, so there is no durable state to keep.
+    let mut w = deployed(World::app("last-state", false));
+    let job = w.cluster.as_mut().unwrap().job.as_mut().unwrap();
+    job.latest_checkpoint = None;
+    w.durable = 0;
+    w.checkpoint_statistics_unreadable = true;
+    w.edit_app(|s| s.restart_nonce = Some(3));
+    for _ in 0..6 {
+        w.step(None);
+    }
+    assert_eq!(
+        w.actions(),
+        vec!["cancel-job"],
+        "unreadable statistics: wait, never guess"
+    );
+    assert!(w.last_error().is_none(), "{:?}", w.last_error());
+
+    w.checkpoint_statistics_unreadable = false;
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert_eq!(
+        w.actions(),
+        vec!["cancel-job", "delete-cluster", "deploy", "mark-stable"]
+    );
+    assert!(
+        matches!(restores(&w)[0], RestoreSource::Empty),
+        "{:?}",
+        restores(&w)
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}

@@ -139,6 +139,7 @@ async fn observe_job_details(
     obs: &mut Observation,
 ) {
     if let Ok(stats) = flink.checkpoint_statistics(job_id).await {
+        obs.checkpoint_statistics_read = true;
         obs.latest_checkpoint = stats.latest_snapshot().map(|s| Snapshot {
             path: s.external_path,
             time_ms: s.timestamp.unwrap_or_default(),

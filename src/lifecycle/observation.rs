@@ -120,6 +120,10 @@ pub struct Observation {
     /// Newest completed checkpoint or savepoint of the job (highest id among latest
     /// completed / savepoint / restored in `/jobs/:id/checkpoints`).
     pub latest_checkpoint: Option<Snapshot>,
+    /// `/jobs/:id/checkpoints` answered for the observed job: an empty `latest_checkpoint` then
+    /// means the job completed no checkpoint and restored none (it holds no durable state),
+    /// not that the statistics could not be read.
+    pub checkpoint_statistics_read: bool,
     /// Newest completed savepoint of the job (`latest.savepoint`).
     pub latest_savepoint: Option<Snapshot>,
     /// Trigger time (epoch millis) of a checkpoint in progress.

@@ -820,20 +820,24 @@ impl Planner<'_> {
                     if let Some(wait) = self.checkpoint_stats_pending() {
                         return wait;
                     }
-                    // The last completed checkpoint (or the savepoint it was restored from) is
-                    // the state to continue from; none means the job had no state to lose.
-                    self.core.job.upgrade_savepoint_path = self
-                        .obs
-                        .latest_checkpoint
-                        .as_ref()
-                        .map(|c| c.path.clone())
-                        .or_else(|| {
-                            if self.obs.job.is_none() {
-                                self.core.job.upgrade_savepoint_path.clone()
-                            } else {
-                                None
-                            }
-                        });
+                    // The last completed checkpoint (or the snapshot it was restored from) is
+                    // the state to continue from.
+                    match (&self.obs.latest_checkpoint, &self.obs.job) {
+                        (Some(cp), _) => self.core.job.upgrade_savepoint_path = Some(cp.path.clone()),
+                        // Gone from the cluster: the path recorded before stays the state.
+                        (None, None) => {}
+                        (None, Some(_)) if self.obs.checkpoint_statistics_read => {
+                            // Flink says it neither completed nor restored a checkpoint: the
+                            // job holds no durable state, and empty state loses nothing.
+                            self.why("the cancelled job completed no checkpoint and restored none: it starts from empty state, as it did");
+                            return self.finish_suspend(&recorded.0, RestoreMode::Empty);
+                        }
+                        (None, Some(_)) => {
+                            return Step::Wait {
+                                reason: "waiting to read the cancelled job's checkpoint statistics".into(),
+                            };
+                        }
+                    }
                 }
                 self.why("the job is cancelled");
                 self.finish_suspend(&recorded.0, restore)
@@ -1445,20 +1449,25 @@ impl Planner<'_> {
     }
 
     fn restart_failed(&mut self) -> Step {
+        if let Some(wait) = self.checkpoint_stats_pending() {
+            return wait;
+        }
+        let retained = self
+            .obs
+            .latest_checkpoint
+            .as_ref()
+            .map(|c| c.path.clone())
+            .or_else(|| self.core.job.upgrade_savepoint_path.clone())
+            .filter(|p| p != LAST_STATE_MARKER);
         let restore = if self.user_mode() == UpgradeMode::Stateless {
+            // Kept even so: if the user turns to a stateful mode before the restart, the
+            // failed job's retained checkpoint is used (see `retained_state_wins`).
+            if retained.is_some() {
+                self.core.job.upgrade_savepoint_path = retained;
+            }
             RestoreMode::Empty
         } else {
-            if let Some(wait) = self.checkpoint_stats_pending() {
-                return wait;
-            }
-            let path = self
-                .obs
-                .latest_checkpoint
-                .as_ref()
-                .map(|c| c.path.clone())
-                .or_else(|| self.core.job.upgrade_savepoint_path.clone())
-                .filter(|p| p != LAST_STATE_MARKER);
-            match path {
+            match retained {
                 Some(p) => {
                     self.core.job.upgrade_savepoint_path = Some(p);
                     RestoreMode::Savepoint

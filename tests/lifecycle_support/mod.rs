@@ -113,6 +113,8 @@ pub struct World {
     /// The user's upgrade mode when the last running job was stopped: state may be discarded
     /// only if it was stateless then (or is now).
     pub stopped_as_stateless: bool,
+    /// `/jobs/:id/checkpoints` fails (injected).
+    pub checkpoint_statistics_unreadable: bool,
 }
 
 pub const NS: &str = "default";
@@ -214,6 +216,7 @@ impl World {
             loops: 0,
             savepoint_fails: 0,
             stopped_as_stateless: false,
+            checkpoint_statistics_unreadable: false,
         }
     }
 
@@ -337,6 +340,7 @@ impl World {
             }),
             ha_metadata_present: self.ha.is_some(),
             ha_has_checkpoint: self.ha.as_ref().is_some_and(|h| h.checkpoint.is_some()),
+            checkpoint_statistics_read: job.is_some() && !self.checkpoint_statistics_unreadable,
             latest_checkpoint: job.and_then(|j| snap(&j.latest_checkpoint)),
             latest_savepoint: job.and_then(|j| snap(&j.latest_savepoint)),
             checkpoint_in_progress_since: None,
