@@ -413,25 +413,39 @@ async fn session_lifecycle(version: &str) {
 
     // Stop-with-savepoint: FINISHED, path returned.
     let before_stop = wait_counter(&out, "counting again", |r| r.max >= report.max + 10).await;
-    let started = Instant::now();
-    let trigger = ctx
-        .client
-        .stop_with_savepoint(
-            &job,
-            &StopRequest {
-                target_directory: Some(ctx.cluster.savepoint_dir()),
-                drain: false,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_or_else(|e| ctx.fail(&format!("stop: {e}")));
-    let stop_savepoint = match ctx
-        .await_savepoint(&job, &trigger, "stop-with-savepoint -> COMPLETED", started)
-        .await
-    {
-        SavepointStatus::Completed { location } => location,
-        other => ctx.fail(&format!("stop-with-savepoint: {other:?}")),
+    let mut attempts = 0;
+    let stop_savepoint = loop {
+        attempts += 1;
+        let started = Instant::now();
+        let trigger = ctx
+            .client
+            .stop_with_savepoint(
+                &job,
+                &StopRequest {
+                    target_directory: Some(ctx.cluster.savepoint_dir()),
+                    drain: false,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_or_else(|e| ctx.fail(&format!("stop: {e}")));
+        match ctx
+            .await_savepoint(&job, &trigger, "stop-with-savepoint -> COMPLETED", started)
+            .await
+        {
+            SavepointStatus::Completed { location } => break location,
+            // A restart still in flight from the sticky failure (the counter file can be ahead
+            // of the running attempt): Flink refuses until every task runs, as the operator sees
+            // in production and retries.
+            SavepointStatus::Failed { cause }
+                if attempts < 5 && cause.contains("Not all required tasks are currently running") =>
+            {
+                eprintln!("[flink {version}] stop-with-savepoint refused while tasks restart; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                ctx.wait_running(&job).await;
+            }
+            other => ctx.fail(&format!("stop-with-savepoint: {other:?}")),
+        }
     };
     ctx.wait_state(&job, JobState::Finished, "stop COMPLETED -> FINISHED")
         .await;
