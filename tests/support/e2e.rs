@@ -72,6 +72,13 @@ pub fn test_operator_config() -> OperatorConfig {
 
 impl Env {
     pub async fn start(version: &str) -> Self {
+        // RUST_LOG=flink_lifecycle=debug shows the operator's plans (step, reasons, requeue).
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
         let slot = SLOTS.acquire().await.expect("scenario slot");
         let _ = rustls::crypto::ring::default_provider().install_default();
         let home =
