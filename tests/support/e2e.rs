@@ -57,6 +57,20 @@ impl Drop for Env {
     }
 }
 
+/// The whole end-to-end binary normally takes 3-6 minutes. A hang (one was seen once, with the
+/// test process busy, in the session-job scenario) must fail the run in bounded time rather
+/// than hold CI for its 90 minutes; a thread, so a starved async runtime cannot stop it.
+fn start_watchdog() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_secs(20 * 60));
+            eprintln!("end-to-end tests still running after 20 minutes: aborting (a hang)");
+            std::process::exit(101);
+        });
+    });
+}
+
 /// Fast operator timings for tests.
 pub fn test_operator_config() -> OperatorConfig {
     OperatorConfig::from_yaml(
@@ -79,6 +93,7 @@ impl Env {
                 .with_test_writer()
                 .try_init();
         }
+        start_watchdog();
         let slot = SLOTS.acquire().await.expect("scenario slot");
         let _ = rustls::crypto::ring::default_provider().install_default();
         let home =
