@@ -55,14 +55,7 @@ pub async fn reconcile(dep: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<A
         now_ms,
         new_job_id: &new_job_id,
     });
-    tracing::debug!(
-        name = %dep.name_any(),
-        namespace = %ns,
-        step = plan.step.name(),
-        reasons = ?plan.reasons,
-        requeue = ?plan.requeue,
-        "planned"
-    );
+    super::trace_plan(&dep.name_any(), &ns, &plan);
     let ResourceStatus::Deployment(mut status) = plan.status else {
         return Err(Error::Invalid(
             "the planner returned a session job status for a FlinkDeployment".into(),

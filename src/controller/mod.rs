@@ -91,6 +91,18 @@ fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Act
     Action::requeue(delay)
 }
 
+/// What the planner decided and why (`RUST_LOG=flink_lifecycle=debug`).
+fn trace_plan(name: &str, namespace: &str, plan: &crate::lifecycle::Plan) {
+    tracing::debug!(
+        name,
+        namespace,
+        step = plan.step.name(),
+        reasons = ?plan.reasons,
+        requeue = ?plan.requeue,
+        "planned"
+    );
+}
+
 fn api_for<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,

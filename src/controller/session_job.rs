@@ -84,14 +84,7 @@ pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<A
         now_ms,
         new_job_id: &new_job_id,
     });
-    tracing::debug!(
-        name = %job.name_any(),
-        namespace = %ns,
-        step = plan.step.name(),
-        reasons = ?plan.reasons,
-        requeue = ?plan.requeue,
-        "planned"
-    );
+    super::trace_plan(&job.name_any(), &ns, &plan);
     let ResourceStatus::SessionJob(mut status) = plan.status else {
         return Err(Error::Invalid(
             "the planner returned a FlinkDeployment status for a session job".into(),
