@@ -29,9 +29,8 @@ mod kube_api;
 #[path = "../tests/support/kubelet.rs"]
 mod kubelet;
 
-use e2e::{Env, job_id};
+use e2e::{Env, job_id, stable_with_new_job};
 use flink::{FLINK_1_20, TestJob};
-use flink_lifecycle::api::FlinkDeployment;
 use flink_lifecycle::config::OperatorConfig;
 use flink_lifecycle::flink::JobState;
 use serde_json::json;
@@ -49,16 +48,6 @@ struct Split {
     cluster_start: i64,
     operator: i64,
     status_lag: i64,
-}
-
-fn stable_running(d: &FlinkDeployment, previous: &str) -> bool {
-    let s = d.status.as_ref();
-    let stable = s
-        .and_then(|s| s.lifecycle_state)
-        .map(|l| format!("{l:?}"))
-        .as_deref()
-        == Some("Stable");
-    stable && !job_id(d).is_empty() && job_id(d) != previous
 }
 
 /// One upgrade of `name`, sampled every 50 ms.
@@ -114,7 +103,7 @@ async fn upgrade(env: &Env, name: &str, round: usize, savepoint: bool) -> Split 
             }
         }
         let d = env.deployments().get(name).await.unwrap();
-        if stable_running(&d, &old) {
+        if stable_with_new_job(&old)(&d) {
             break d;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -17,7 +17,7 @@ mod kube_api;
 #[path = "support/kubelet.rs"]
 mod kubelet;
 
-use e2e::{Env, assert_argo_health, job_id};
+use e2e::{Env, assert_argo_health, job_id, stable_with_new_job};
 use flink::{CounterReport, FLINK_1_20, FLINK_2};
 use flink_lifecycle::api::FlinkDeployment;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -76,23 +76,6 @@ fn args(env: &Env, name: &str, out: &str, extra: &[&str]) -> Value {
     ];
     a.extend(extra.iter().map(|s| s.to_string()));
     json!(a)
-}
-
-fn stable_with_new_job(previous: &str) -> impl Fn(&FlinkDeployment) -> bool + '_ {
-    move |d| {
-        let s = d.status.as_ref();
-        let stable = s
-            .and_then(|s| s.lifecycle_state)
-            .map(|l| format!("{l:?}"))
-            .as_deref()
-            == Some("Stable");
-        let running = s
-            .and_then(|s| s.job_status.as_ref())
-            .and_then(|j| j.state)
-            .map(|j| j.as_str())
-            == Some("RUNNING");
-        stable && running && job_id(d) != previous && !job_id(d).is_empty()
-    }
 }
 
 fn savepoints_in(dir: &str) -> usize {

@@ -494,6 +494,15 @@ fn run_with_broken_image(w: &mut World, loops: usize) {
     }
 }
 
+fn assert_rolled_back_to_the_stable_image(w: &World) {
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::RolledBack));
+    let c = w.cluster.as_ref().unwrap();
+    assert!(
+        matches!(&c.spec, Some(flink_lifecycle::lifecycle::DeploySpec::Deployment(d)) if d.image.as_deref() == Some("flink:1.20"))
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
 #[test]
 fn unstable_upgrade_is_rolled_back_after_the_readiness_timeout() {
     let mut w = deployed(World::app("last-state", true));
@@ -512,12 +521,7 @@ fn unstable_upgrade_is_rolled_back_after_the_readiness_timeout() {
             .iter()
             .any(|p| p.events.iter().any(|e| e.reason == "Rollback"))
     );
-    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::RolledBack));
-    let c = w.cluster.as_ref().unwrap();
-    assert!(
-        matches!(&c.spec, Some(flink_lifecycle::lifecycle::DeploySpec::Deployment(d)) if d.image.as_deref() == Some("flink:1.20"))
-    );
-    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    assert_rolled_back_to_the_stable_image(&w);
 }
 
 #[test]
@@ -545,12 +549,7 @@ fn without_ha_a_never_started_savepoint_upgrade_rolls_back_from_its_savepoint() 
         matches!(&rs[1], RestoreSource::Savepoint { path, .. } if *path == savepoint),
         "the rollback restores the upgrade's savepoint: {rs:?}"
     );
-    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::RolledBack));
-    let c = w.cluster.as_ref().unwrap();
-    assert!(
-        matches!(&c.spec, Some(flink_lifecycle::lifecycle::DeploySpec::Deployment(d)) if d.image.as_deref() == Some("flink:1.20"))
-    );
-    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    assert_rolled_back_to_the_stable_image(&w);
 }
 
 #[test]

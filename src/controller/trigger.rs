@@ -7,22 +7,21 @@
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
-use std::collections::hash_map::DefaultHasher;
+use kube::runtime::{Controller, Predicate, PredicateConfig, WatchStreamExt, predicates, watcher};
 use std::fmt::Debug;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
+
+/// Whether the object is being deleted (deletion sets no new generation on custom resources).
+fn deleting<K: Resource>(obj: &K) -> Option<u64> {
+    Some(u64::from(obj.meta().deletion_timestamp.is_some()))
+}
 
 /// The hash of what a user or Kubernetes changes about an object.
 pub fn intent<K: Resource>(obj: &K) -> Option<u64> {
-    let meta = obj.meta();
-    let mut h = DefaultHasher::new();
-    (
-        meta.generation,
-        meta.deletion_timestamp.is_some(),
-        &meta.finalizers,
-    )
-        .hash(&mut h);
-    Some(h.finish())
+    predicates::generation
+        .combine(predicates::finalizers)
+        .combine(deleting)
+        .hash_property(obj)
 }
 
 /// A controller for `api`'s kind, woken by [`intent`] changes (and by its requeues).

@@ -455,16 +455,14 @@ impl Planner<'_> {
         let source = match restore {
             None => RestoreSource::NoJob,
             Some(RestoreMode::Empty) => RestoreSource::Empty,
-            Some(RestoreMode::Savepoint) => match self.core.job.upgrade_savepoint_path.clone() {
-                Some(path) if path != LAST_STATE_MARKER && !path.trim().is_empty() => {
-                    RestoreSource::Savepoint {
-                        path,
-                        allow_non_restored_state: target
-                            .job()
-                            .and_then(|j| j.allow_non_restored_state)
-                            .unwrap_or(false),
-                    }
-                }
+            Some(RestoreMode::Savepoint) => match self.recorded_restore_path() {
+                Some(path) => RestoreSource::Savepoint {
+                    path,
+                    allow_non_restored_state: target
+                        .job()
+                        .and_then(|j| j.allow_non_restored_state)
+                        .unwrap_or(false),
+                },
                 _ => {
                     return self.fail(
                         "RestoreFailed",
@@ -580,7 +578,6 @@ impl Planner<'_> {
         nonce(rec).is_some() && self.stable_spec().as_ref().map(nonce) != Some(nonce(rec))
     }
 
-    /// Enter the restoring phase for a redeploy of the current spec (recovery, restarts).
     /// Flink serves checkpoint statistics from a cache (`rest.cache.checkpoint-statistics.timeout`,
     /// by default `web.refresh-interval`, 3 s): just after a job ends they can still name a
     /// checkpoint that the end subsumed and deleted. A stopped job's restore point is read only
@@ -607,16 +604,21 @@ impl Planner<'_> {
         })
     }
 
+    /// The recorded `upgradeSavepointPath` if Flink can start from it (not the last-state
+    /// marker, not blank).
+    fn recorded_restore_path(&self) -> Option<String> {
+        self.core
+            .job
+            .upgrade_savepoint_path
+            .clone()
+            .filter(|p| p != LAST_STATE_MARKER && !p.trim().is_empty())
+    }
+
     /// A stateless upgrade of a failed job discards nothing yet: if the user turns back to a
     /// stateful mode before the new job starts, the failed job's retained checkpoint is used.
     fn retained_state_wins(&mut self, recorded: Option<RestoreMode>) -> Option<RestoreMode> {
-        let retained = self.core.job.state == Some(FlinkJobState::Failed)
-            && self
-                .core
-                .job
-                .upgrade_savepoint_path
-                .as_deref()
-                .is_some_and(|p| p != LAST_STATE_MARKER && !p.trim().is_empty());
+        let retained =
+            self.core.job.state == Some(FlinkJobState::Failed) && self.recorded_restore_path().is_some();
         if recorded == Some(RestoreMode::Empty) && self.user_mode() != UpgradeMode::Stateless && retained {
             self.why("the upgrade mode is stateful again before the new job started: the failed job's retained state is restored");
             return Some(RestoreMode::Savepoint);
@@ -624,6 +626,7 @@ impl Planner<'_> {
         recorded
     }
 
+    /// Enter the restoring phase for a redeploy of the current spec (recovery, restarts).
     fn enter_restore(&mut self, restore: RestoreMode, purpose: DeployPurpose) -> Step {
         let rec = self
             .spec
@@ -1457,8 +1460,7 @@ impl Planner<'_> {
             .latest_checkpoint
             .as_ref()
             .map(|c| c.path.clone())
-            .or_else(|| self.core.job.upgrade_savepoint_path.clone())
-            .filter(|p| p != LAST_STATE_MARKER);
+            .or_else(|| self.recorded_restore_path());
         let restore = if self.user_mode() == UpgradeMode::Stateless {
             // Kept even so: if the user turns to a stateful mode before the restart, the
             // failed job's retained checkpoint is used (see `retained_state_wins`).
@@ -1616,12 +1618,7 @@ impl Planner<'_> {
     /// metadata; for a stateless job, nothing; without HA, the upgrade's savepoint, but only
     /// while the new job never started (it has no newer state of its own; reference FLINK-32012).
     fn rollback_restore(&self, rec: &AnySpec) -> Option<UpgradeMode> {
-        let upgrade_savepoint = self
-            .core
-            .job
-            .upgrade_savepoint_path
-            .as_deref()
-            .is_some_and(|p| p != LAST_STATE_MARKER && !p.trim().is_empty());
+        let upgrade_savepoint = self.recorded_restore_path().is_some();
         match rec.job().map(|j| j.upgrade_mode()) {
             Some(UpgradeMode::Stateless) => Some(UpgradeMode::Stateless),
             _ if self.obs.ha_metadata_present => Some(UpgradeMode::LastState),
@@ -1760,6 +1757,37 @@ impl Planner<'_> {
 
     // ----- output ---------------------------------------------------------------------------
 
+    /// While an operation is pending (a savepoint, a cancel, a job starting), Flink sends no
+    /// event: poll fast at first and slower the longer it takes, so the delay added to an
+    /// operation stays within a quarter of its duration, never above the progress-check
+    /// interval (the reference polls at that interval from the start: 10 s per phase).
+    fn pending_poll(&self, cap: Duration) -> Duration {
+        let now = self.now();
+        let progressing_since = self
+            .core
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Progressing" && c.status == "True")
+            .map(|c| c.last_transition_time.0.as_millisecond());
+        let started = [
+            progressing_since,
+            self.core.recon.reconciliation_timestamp,
+            self.core
+                .job
+                .savepoint_info
+                .as_ref()
+                .and_then(|i| i.trigger_timestamp),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t <= now)
+        .max();
+        let quarter = started.map_or(cap, |t| {
+            Duration::from_millis(u64::try_from((now - t) / 4).unwrap_or(0))
+        });
+        quarter.clamp(FIRST_POLL.min(cap), cap)
+    }
+
     fn finish(mut self, step: Step) -> Plan {
         let recorded_state = self
             .recorded()
@@ -1830,39 +1858,6 @@ impl Planner<'_> {
 
 /// The first re-check of a pending operation.
 const FIRST_POLL: Duration = Duration::from_millis(250);
-
-impl Planner<'_> {
-    /// While an operation is pending (a savepoint, a cancel, a job starting), Flink sends no
-    /// event: poll fast at first and slower the longer it takes, so the delay added to an
-    /// operation stays within a quarter of its duration, never above the progress-check
-    /// interval (the reference polls at that interval from the start: 10 s per phase).
-    fn pending_poll(&self, cap: Duration) -> Duration {
-        let now = self.now();
-        let progressing_since = self
-            .core
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Progressing" && c.status == "True")
-            .map(|c| c.last_transition_time.0.as_millisecond());
-        let started = [
-            progressing_since,
-            self.core.recon.reconciliation_timestamp,
-            self.core
-                .job
-                .savepoint_info
-                .as_ref()
-                .and_then(|i| i.trigger_timestamp),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|t| *t <= now)
-        .max();
-        let quarter = started.map_or(cap, |t| {
-            Duration::from_millis(u64::try_from((now - t) / 4).unwrap_or(0))
-        });
-        quarter.clamp(FIRST_POLL.min(cap), cap)
-    }
-}
 
 fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)

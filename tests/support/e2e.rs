@@ -266,6 +266,24 @@ impl Env {
     }
 }
 
+/// Stable and running a job other than `previous` (an upgrade or restart has completed).
+pub fn stable_with_new_job(previous: &str) -> impl Fn(&FlinkDeployment) -> bool + '_ {
+    move |d| {
+        let s = d.status.as_ref();
+        let stable = s
+            .and_then(|s| s.lifecycle_state)
+            .map(|l| format!("{l:?}"))
+            .as_deref()
+            == Some("Stable");
+        let running = s
+            .and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.state)
+            .map(|j| j.as_str())
+            == Some("RUNNING");
+        stable && running && job_id(d) != previous && !job_id(d).is_empty()
+    }
+}
+
 /// The recorded job id of a FlinkDeployment.
 pub fn job_id(d: &FlinkDeployment) -> String {
     d.status
