@@ -1,17 +1,22 @@
 //! The common requests answered from the [`Envelope`]: CREATE and UPDATE of a FlinkDeployment
-//! or FlinkSessionJob on /validate, and of a FlinkDeployment on /mutate (never patched). The
-//! typed objects are read straight from the raw text of `object` and `oldObject`, the JSON value
-//! for the schema checks from the same text. Everything else (other kinds and operations,
+//! or FlinkSessionJob on /validate, and on /mutate of a FlinkDeployment (never patched) or of a
+//! FlinkSessionJob that already has its label (nothing to patch). The
+//! objects are read from the raw text of `object` and `oldObject` in one pass each; see
+//! [`read_objects`]. Everything else (other kinds and operations,
 //! canaries, session-job patches, objects that do not type) goes to the reference reading in
 //! [`super::review`], which gives it the answer it always had; those requests are rare.
 
 use super::envelope::{Envelope, read_envelope};
+use super::mutate::TARGET_SESSION_LABEL;
 use super::review::{
     ADMISSION_API_VERSION, BadReview, CANARY_LABEL, Endpoint, ReviewContext, deny, host_to_lookup,
     parse_review, request_kind, review, with_warnings,
 };
 use super::rules::{decide_deployment, decide_session_job};
-use crate::api::{FlinkDeployment, FlinkSessionJob};
+use crate::api::{
+    FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkSessionJob, FlinkSessionJobSpec,
+    FlinkSessionJobStatus,
+};
 use crate::config::OperatorConfig;
 use crate::validation::{FlinkKind, ValidationError, host_to_resolve, validate_schema};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -103,52 +108,184 @@ fn fast_answer(endpoint: Endpoint, e: &Envelope<'_>, ctx: &ReviewContext<'_>) ->
     match (endpoint, kind) {
         (Endpoint::Mutate, FlinkKind::Deployment) => {
             // Deployments are never patched; the objects must still be readable.
-            typed_pair::<FlinkDeployment>(e)?;
+            read_objects::<FlinkDeployment>(e)?;
             Some(resp)
         }
-        (Endpoint::Mutate, FlinkKind::SessionJob) => None,
+        (Endpoint::Mutate, FlinkKind::SessionJob) => already_labelled(e.object?).then_some(resp),
         (Endpoint::Validate, FlinkKind::Deployment) => {
-            let (new, old) = typed_pair::<FlinkDeployment>(e)?;
-            if is_canary(&new.metadata) {
+            let read = read_objects::<FlinkDeployment>(e)?;
+            if is_canary(&read.new.metadata) {
                 return Some(resp);
             }
-            let namespace = new.metadata.namespace.clone().or_else(|| e.namespace.clone());
-            let decision = schema(kind, e)?
-                .and_then(|()| decide_deployment(new, old.as_ref(), namespace.as_deref(), ctx));
+            let namespace = read
+                .new
+                .metadata
+                .namespace
+                .clone()
+                .or_else(|| e.namespace.clone());
+            let decision = validate_schema(kind, &read.schema_value)
+                .and_then(|()| decide_deployment(read.new, read.old.as_ref(), namespace.as_deref(), ctx));
             Some(finish(resp, decision))
         }
         (Endpoint::Validate, FlinkKind::SessionJob) => {
-            let (new, old) = typed_pair::<FlinkSessionJob>(e)?;
-            if is_canary(&new.metadata) {
+            let read = read_objects::<FlinkSessionJob>(e)?;
+            if is_canary(&read.new.metadata) {
                 return Some(resp);
             }
-            let namespace = new.metadata.namespace.clone().or_else(|| e.namespace.clone());
-            let decision = schema(kind, e)?
-                .and_then(|()| decide_session_job(new, old.as_ref(), namespace.as_deref(), ctx));
+            let namespace = read
+                .new
+                .metadata
+                .namespace
+                .clone()
+                .or_else(|| e.namespace.clone());
+            let decision = validate_schema(kind, &read.schema_value)
+                .and_then(|()| decide_session_job(read.new, read.old.as_ref(), namespace.as_deref(), ctx));
             Some(finish(resp, decision))
         }
     }
 }
 
-/// The new object and the stored one, typed from their raw text; `None` when either does not
-/// type (the reference reading then reports the new one's problem, or ignores an unreadable
-/// stored one). A typed object is also a valid `DynamicObject`: a JSON object whose
-/// `metadata` is an `ObjectMeta`.
-fn typed_pair<T: DeserializeOwned>(e: &Envelope<'_>) -> Option<(T, Option<T>)> {
-    let new = typed(e.object?)?;
-    let old = match e.old_object {
-        None => None,
-        Some(raw) => Some(typed(raw)?),
+/// Whether a session job already carries the label the mutation would add, so that the reference
+/// reading would patch nothing (true of every UPDATE once the label is set). The rest, where a
+/// patch is built, goes to the reference reading.
+fn already_labelled(raw: &RawValue) -> bool {
+    #[derive(Deserialize)]
+    struct Labelled {
+        metadata: ObjectMeta,
+        #[serde(default)]
+        spec: Option<Value>,
+    }
+    if !raw.get().starts_with('{') {
+        return false;
+    }
+    let Ok(object) = serde_json::from_str::<Labelled>(raw.get()) else {
+        return false;
     };
-    Some((new, old))
+    let deployment = object
+        .spec
+        .as_ref()
+        .and_then(|s| s.pointer("/deploymentName"))
+        .and_then(Value::as_str);
+    let label = object
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(TARGET_SESSION_LABEL))
+        .map(String::as_str);
+    deployment.is_some() && label == deployment
 }
 
-fn typed<T: DeserializeOwned>(raw: &RawValue) -> Option<T> {
+/// The reading step of a FlinkDeployment review alone: the new object, the stored one and the
+/// schema value (the webhook bench times each stage of a decision).
+pub fn read_deployments(e: &Envelope<'_>) -> Option<(FlinkDeployment, Option<FlinkDeployment>, Value)> {
+    read_objects::<FlinkDeployment>(e).map(|r| (r.new, r.old, r.schema_value))
+}
+
+/// A custom resource put together from its parts, as its derived `Deserialize` would.
+trait FromParts: Sized {
+    type Spec: DeserializeOwned + Clone;
+    type Status: DeserializeOwned + Clone;
+    fn from_parts(metadata: ObjectMeta, spec: Self::Spec, status: Option<Self::Status>) -> Self;
+}
+
+impl FromParts for FlinkDeployment {
+    type Spec = FlinkDeploymentSpec;
+    type Status = FlinkDeploymentStatus;
+    fn from_parts(metadata: ObjectMeta, spec: Self::Spec, status: Option<Self::Status>) -> Self {
+        Self {
+            metadata,
+            spec,
+            status,
+        }
+    }
+}
+
+impl FromParts for FlinkSessionJob {
+    type Spec = FlinkSessionJobSpec;
+    type Status = FlinkSessionJobStatus;
+    fn from_parts(metadata: ObjectMeta, spec: Self::Spec, status: Option<Self::Status>) -> Self {
+        Self {
+            metadata,
+            spec,
+            status,
+        }
+    }
+}
+
+/// The fields of a custom resource's derived `Deserialize`, with `spec` and `status` left as
+/// raw text: one pass types the metadata and finds the parts.
+#[derive(Deserialize)]
+struct RawObject<'a> {
+    metadata: ObjectMeta,
+    #[serde(borrow)]
+    spec: &'a RawValue,
+    #[serde(default, borrow)]
+    status: Option<&'a RawValue>,
+}
+
+fn raw_object(raw: &RawValue) -> Option<RawObject<'_>> {
     // serde also types a struct from an array, which the reference reading rejects.
     if !raw.get().starts_with('{') {
         return None;
     }
     serde_json::from_str(raw.get()).ok()
+}
+
+/// The new object and the stored one, typed, and the new one's spec and status as the JSON the
+/// schema checks read.
+struct ReadObjects<T> {
+    new: T,
+    old: Option<T>,
+    schema_value: Value,
+}
+
+/// Reads `object` and `oldObject`; `None` when either does not type (the reference reading then
+/// reports the new one's problem, or ignores an unreadable stored one). The new object's spec
+/// and status are read once, into the value the schema checks need, and typed from it, as the
+/// reference reading does. On an UPDATE the API server copies the stored status into the new
+/// object, and most updates leave parts of the spec alone: a stored part with the same text as
+/// the new one is cloned, not read again. Only `spec` and `status` go into the schema value: the
+/// CRD schemas declare no other property and do not close the root, so `metadata` cannot change
+/// their verdict.
+fn read_objects<T: FromParts>(e: &Envelope<'_>) -> Option<ReadObjects<T>> {
+    let new = raw_object(e.object?)?;
+    let spec_value: Value = serde_json::from_str(new.spec.get()).ok()?;
+    let status_value: Option<Value> = match new.status {
+        Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
+        None => None,
+    };
+    let spec = T::Spec::deserialize(&spec_value).ok()?;
+    let status = match &status_value {
+        Some(v) => Some(T::Status::deserialize(v).ok()?),
+        None => None,
+    };
+    let old = match e.old_object {
+        None => None,
+        Some(raw) => {
+            let stored = raw_object(raw)?;
+            let old_spec = if stored.spec.get() == new.spec.get() {
+                spec.clone()
+            } else {
+                serde_json::from_str(stored.spec.get()).ok()?
+            };
+            let old_status = match stored.status {
+                None => None,
+                Some(s) if Some(s.get()) == new.status.map(RawValue::get) => status.clone(),
+                Some(s) => Some(serde_json::from_str(s.get()).ok()?),
+            };
+            Some(T::from_parts(stored.metadata, old_spec, old_status))
+        }
+    };
+    let mut schema_value = serde_json::Map::new();
+    schema_value.insert("spec".to_string(), spec_value);
+    if let Some(status) = status_value {
+        schema_value.insert("status".to_string(), status);
+    }
+    Some(ReadObjects {
+        new: T::from_parts(new.metadata, spec, status),
+        old,
+        schema_value: Value::Object(schema_value),
+    })
 }
 
 fn is_canary(metadata: &ObjectMeta) -> bool {
@@ -158,27 +295,6 @@ fn is_canary(metadata: &ObjectMeta) -> bool {
         .and_then(|l| l.get(CANARY_LABEL))
         .map(String::as_str)
         == Some("true")
-}
-
-/// The schema checks over the object as JSON, read from the same raw text. Only `spec` and
-/// `status` are read into the value: the CRD schemas declare no other property and do not close
-/// the root, so `metadata` (a third of a stored object) cannot change their verdict.
-fn schema(kind: FlinkKind, e: &Envelope<'_>) -> Option<Result<(), ValidationError>> {
-    let parts: SchemaParts = serde_json::from_str(e.object?.get()).ok()?;
-    let mut value = serde_json::Map::new();
-    // An explicit null counts as absent in the schema checks, as here.
-    for (key, part) in [("spec", parts.spec), ("status", parts.status)] {
-        if let Some(part) = part {
-            value.insert(key.to_string(), part);
-        }
-    }
-    Some(validate_schema(kind, &Value::Object(value)))
-}
-
-#[derive(Deserialize)]
-struct SchemaParts {
-    spec: Option<Value>,
-    status: Option<Value>,
 }
 
 fn finish(resp: AdmissionResponse, decision: Result<Vec<String>, ValidationError>) -> AdmissionResponse {

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -156,7 +156,10 @@ async fn run(
     launches: Arc<Mutex<Vec<ContainerLaunch>>>,
 ) {
     let deployments: Api<Deployment> = Api::all(client.clone());
-    let mut events = watcher(deployments, watcher::Config::default()).boxed();
+    // Without a backoff a failing watch is retried at once, and each retry runs a sync here.
+    let mut events = watcher(deployments, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     let mut desired: HashMap<String, Deployment> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(300));
     loop {

@@ -344,6 +344,30 @@ fn session_jobs_get_the_reference_answer() {
         let _ = same_answers(&body);
         let _ = same_answers_with(&sessions, &body);
     }
+    // /mutate answers a session job that already has its label without the reference reading;
+    // a missing, stale or unreadable label goes to the reference reading, which patches it.
+    let mut labelled = job.clone();
+    labelled["metadata"]["labels"] = json!({"target.session": "orders", "team": "a"});
+    let mut stale = labelled.clone();
+    stale["metadata"]["labels"]["target.session"] = json!("old");
+    let mut odd_name = labelled.clone();
+    odd_name["spec"]["deploymentName"] = json!(7);
+    for (object, fast_expected) in [
+        (&labelled, true),
+        (&job, false),
+        (&stale, false),
+        (&odd_name, false),
+    ] {
+        let body = review("UPDATE", object, Some(&job));
+        let _ = same_answers(&body);
+        let answered_fast = match Incoming::read(&body).map(|i| i.reading) {
+            Ok(Reading::Fast(e)) => with_ctx(&NoSessions, |ctx| {
+                fast_answer(Endpoint::Mutate, &e, ctx).is_some()
+            }),
+            _ => false,
+        };
+        assert_eq!(answered_fast, fast_expected, "{object}");
+    }
     let body = review("CREATE", &job, None);
     let incoming = Incoming::read(&body).expect("readable");
     with_ctx(&NoSessions, |ctx| {
@@ -388,6 +412,8 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
             "reconciliationStatus",
             "lastReconciledSpec",
             "podTemplate",
+            "deploymentName",
+            "target.session",
             "apiVersion",
             "kind",
             "x",
@@ -413,6 +439,33 @@ proptest! {
         value in arbitrary_json(),
     ) {
         let mut review = update();
+        if let Some(slot) = review.pointer_mut(part) {
+            *slot = value;
+        }
+        let _ = same_answers(&serde_json::to_vec(&review).expect("json"));
+    }
+
+    #[test]
+    fn arbitrary_session_jobs_get_the_reference_answer(
+        part in prop::sample::select(vec![
+            "/request/object/metadata", "/request/object/metadata/labels", "/request/object/spec",
+            "/request/object/spec/deploymentName", "/request/object",
+        ]),
+        value in arbitrary_json(),
+    ) {
+        let mut review = json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "s-2",
+                "kind": {"group": "flink.apache.org", "version": "v1beta1", "kind": "FlinkSessionJob"},
+                "resource": {"group": "flink.apache.org", "version": "v1beta1", "resource": "flinksessionjobs"},
+                "namespace": "streaming", "operation": "UPDATE", "userInfo": {"username": "alice"},
+                "object": {
+                    "metadata": {"name": "wc", "labels": {"target.session": "orders"}},
+                    "spec": {"deploymentName": "orders", "job": {"jarURI": "https://8.8.8.8/wc.jar"}}
+                }
+            }
+        });
         if let Some(slot) = review.pointer_mut(part) {
             *slot = value;
         }
