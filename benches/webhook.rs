@@ -205,11 +205,11 @@ fn stage_costs() -> Vec<(&'static str, f64)> {
     };
     vec![
         (
-            "read the envelope (object, oldObject as raw text)",
+            "read the envelope (metadata typed; spec, status as raw text)",
             time(&mut || drop(read_envelope(BODY).unwrap())),
         ),
         (
-            "read object + oldObject (typed; spec + status once, as JSON for the schema)",
+            "type spec + status (new: once, via the schema JSON; stored: parts that differ)",
             time(&mut || drop(black_box(read_deployments(&envelope).unwrap()))),
         ),
         (

@@ -1,5 +1,6 @@
 //! The fast reading of an AdmissionReview body: one pass over the bytes into a small envelope
-//! that borrows `object` and `oldObject` as raw JSON text. The reference reading types them as
+//! with the metadata of `object` and `oldObject` typed and their `spec` and `status` borrowed as
+//! raw JSON text. The reference reading types them as
 //! kube-core `DynamicObject`s, whose flattened fields make serde buffer every object through its
 //! generic `Content` and then copy it again into a `serde_json::Value`; that was a third of a
 //! decision's CPU.
@@ -11,10 +12,12 @@
 use super::review::ADMISSION_API_VERSION;
 use crate::validation::FlinkKind;
 use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::core::admission::{AdmissionResponse, Operation};
 use kube::core::{GroupVersionKind, GroupVersionResource};
 use serde::Deserialize;
+use serde::de::{Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// The parts of a readable `admission.k8s.io/v1` review the decision needs.
@@ -25,8 +28,68 @@ pub struct Envelope<'a> {
     pub sub_resource: Option<String>,
     pub namespace: Option<String>,
     pub operation: Operation,
-    pub object: Option<&'a RawValue>,
-    pub old_object: Option<&'a RawValue>,
+    pub object: Option<RawObject<'a>>,
+    pub old_object: Option<RawObject<'a>>,
+}
+
+/// An object as a custom resource's derived `Deserialize` reads it (`metadata` and `spec`
+/// required, `status` optional, other fields ignored, a repeated field an error), with `spec`
+/// and `status` left as raw text. Only a JSON object is one: serde would also read a struct
+/// from an array, which the reference reading (a `DynamicObject`) rejects.
+#[derive(Debug)]
+pub struct RawObject<'a> {
+    pub metadata: ObjectMeta,
+    pub spec: &'a RawValue,
+    pub status: Option<&'a RawValue>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RawObjectVisitor(std::marker::PhantomData))
+    }
+}
+
+struct RawObjectVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+/// A key of an object, read without allocating.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Field {
+    Metadata,
+    Spec,
+    Status,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for RawObjectVisitor<'a> {
+    type Value = RawObject<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object with metadata and spec")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut metadata, mut spec, mut status) = (None, None, None);
+        while let Some(field) = map.next_key::<Field>()? {
+            match field {
+                Field::Metadata if metadata.is_some() => return Err(A::Error::duplicate_field("metadata")),
+                Field::Metadata => metadata = Some(map.next_value::<ObjectMeta>()?),
+                Field::Spec if spec.is_some() => return Err(A::Error::duplicate_field("spec")),
+                Field::Spec => spec = Some(map.next_value::<&'a RawValue>()?),
+                Field::Status if status.is_some() => return Err(A::Error::duplicate_field("status")),
+                Field::Status => status = Some(map.next_value::<Option<&'a RawValue>>()?),
+                Field::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(RawObject {
+            metadata: metadata.ok_or_else(|| A::Error::missing_field("metadata"))?,
+            spec: spec.ok_or_else(|| A::Error::missing_field("spec"))?,
+            status: status.flatten(),
+        })
+    }
 }
 
 impl Envelope<'_> {
@@ -100,9 +163,9 @@ struct Request<'a> {
     #[serde(rename = "userInfo")]
     _user_info: UserInfo,
     #[serde(borrow)]
-    object: Option<&'a RawValue>,
+    object: Option<RawObject<'a>>,
     #[serde(borrow)]
-    old_object: Option<&'a RawValue>,
+    old_object: Option<RawObject<'a>>,
     #[serde(default, rename = "dryRun")]
     _dry_run: bool,
     #[serde(default, rename = "options")]
@@ -121,7 +184,10 @@ mod tests {
         assert_eq!(e.uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
         assert_eq!(e.flink_kind(), Some(FlinkKind::Deployment));
         assert_eq!(e.operation, Operation::Update);
-        assert!(e.object.is_some_and(|o| o.get().starts_with('{')));
+        let object = e.object.expect("object");
+        assert_eq!(object.metadata.name.as_deref(), Some("orders"));
+        assert!(object.spec.get().starts_with('{'));
+        assert!(object.status.is_some());
         assert!(e.old_object.is_some());
     }
 
@@ -135,6 +201,29 @@ mod tests {
             br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"EXPLODE"}}"#,
         ] {
             assert!(read_envelope(body).is_none(), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn raw_objects_read_as_the_derived_deserialize_does() {
+        fn read(text: &str) -> Result<RawObject<'_>, serde_json::Error> {
+            serde_json::from_str(text)
+        }
+        let o = read(r#"{"kind":"X","metadata":{"name":"a"},"spec":{"k":1},"status":null,"x":[1]}"#)
+            .expect("readable");
+        assert_eq!(o.spec.get(), r#"{"k":1}"#);
+        assert!(o.status.is_none(), "a null status is none");
+        for (text, why) in [
+            (r#"[{"name":"a"},{}]"#, "an array is not an object"),
+            (r#"{"spec":{}}"#, "metadata is required"),
+            (r#"{"metadata":{}}"#, "spec is required"),
+            (r#"{"metadata":{},"spec":{},"spec":{}}"#, "a repeated field"),
+            (
+                r#"{"metadata":{"labels":{"a":1}},"spec":{}}"#,
+                "metadata is typed",
+            ),
+        ] {
+            assert!(read(text).is_err(), "{why}: {text}");
         }
     }
 }

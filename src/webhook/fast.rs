@@ -6,7 +6,7 @@
 //! canaries, session-job patches, objects that do not type) goes to the reference reading in
 //! [`super::review`], which gives it the answer it always had; those requests are rare.
 
-use super::envelope::{Envelope, read_envelope};
+use super::envelope::{Envelope, RawObject, read_envelope};
 use super::mutate::TARGET_SESSION_LABEL;
 use super::review::{
     ADMISSION_API_VERSION, BadReview, CANARY_LABEL, Endpoint, ReviewContext, deny, host_to_lookup,
@@ -33,6 +33,8 @@ pub struct Incoming<'a> {
     reading: Reading<'a>,
 }
 
+// One per request, on the stack: boxing the envelope would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Reading<'a> {
     Fast(Envelope<'a>),
     Reference(Box<AdmissionRequest<DynamicObject>>),
@@ -71,8 +73,8 @@ impl<'a> Incoming<'a> {
                 if e.flink_kind() != Some(FlinkKind::SessionJob) || !creates_or_updates(e) {
                     return None;
                 }
-                let object: Value = serde_json::from_str(e.object?.get()).ok()?;
-                host_to_resolve(object.pointer("/spec/job/jarURI")?.as_str()?, operator)
+                let spec: Value = serde_json::from_str(e.object.as_ref()?.spec.get()).ok()?;
+                host_to_resolve(spec.pointer("/job/jarURI")?.as_str()?, operator)
             }
         }
     }
@@ -111,7 +113,7 @@ fn fast_answer(endpoint: Endpoint, e: &Envelope<'_>, ctx: &ReviewContext<'_>) ->
             read_objects::<FlinkDeployment>(e)?;
             Some(resp)
         }
-        (Endpoint::Mutate, FlinkKind::SessionJob) => already_labelled(e.object?).then_some(resp),
+        (Endpoint::Mutate, FlinkKind::SessionJob) => already_labelled(e.object.as_ref()?).then_some(resp),
         (Endpoint::Validate, FlinkKind::Deployment) => {
             let read = read_objects::<FlinkDeployment>(e)?;
             if is_canary(&read.new.metadata) {
@@ -148,24 +150,11 @@ fn fast_answer(endpoint: Endpoint, e: &Envelope<'_>, ctx: &ReviewContext<'_>) ->
 /// Whether a session job already carries the label the mutation would add, so that the reference
 /// reading would patch nothing (true of every UPDATE once the label is set). The rest, where a
 /// patch is built, goes to the reference reading.
-fn already_labelled(raw: &RawValue) -> bool {
-    #[derive(Deserialize)]
-    struct Labelled {
-        metadata: ObjectMeta,
-        #[serde(default)]
-        spec: Option<Value>,
-    }
-    if !raw.get().starts_with('{') {
-        return false;
-    }
-    let Ok(object) = serde_json::from_str::<Labelled>(raw.get()) else {
+fn already_labelled(object: &RawObject<'_>) -> bool {
+    let Ok(spec) = serde_json::from_str::<Value>(object.spec.get()) else {
         return false;
     };
-    let deployment = object
-        .spec
-        .as_ref()
-        .and_then(|s| s.pointer("/deploymentName"))
-        .and_then(Value::as_str);
+    let deployment = spec.pointer("/deploymentName").and_then(Value::as_str);
     let label = object
         .metadata
         .labels
@@ -212,25 +201,6 @@ impl FromParts for FlinkSessionJob {
     }
 }
 
-/// The fields of a custom resource's derived `Deserialize`, with `spec` and `status` left as
-/// raw text: one pass types the metadata and finds the parts.
-#[derive(Deserialize)]
-struct RawObject<'a> {
-    metadata: ObjectMeta,
-    #[serde(borrow)]
-    spec: &'a RawValue,
-    #[serde(default, borrow)]
-    status: Option<&'a RawValue>,
-}
-
-fn raw_object(raw: &RawValue) -> Option<RawObject<'_>> {
-    // serde also types a struct from an array, which the reference reading rejects.
-    if !raw.get().starts_with('{') {
-        return None;
-    }
-    serde_json::from_str(raw.get()).ok()
-}
-
 /// The new object and the stored one, typed, and the new one's spec and status as the JSON the
 /// schema checks read.
 struct ReadObjects<T> {
@@ -248,7 +218,7 @@ struct ReadObjects<T> {
 /// CRD schemas declare no other property and do not close the root, so `metadata` cannot change
 /// their verdict.
 fn read_objects<T: FromParts>(e: &Envelope<'_>) -> Option<ReadObjects<T>> {
-    let new = raw_object(e.object?)?;
+    let new = e.object.as_ref()?;
     let spec_value: Value = serde_json::from_str(new.spec.get()).ok()?;
     let status_value: Option<Value> = match new.status {
         Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
@@ -259,10 +229,9 @@ fn read_objects<T: FromParts>(e: &Envelope<'_>) -> Option<ReadObjects<T>> {
         Some(v) => Some(T::Status::deserialize(v).ok()?),
         None => None,
     };
-    let old = match e.old_object {
+    let old = match &e.old_object {
         None => None,
-        Some(raw) => {
-            let stored = raw_object(raw)?;
+        Some(stored) => {
             let old_spec = if stored.spec.get() == new.spec.get() {
                 spec.clone()
             } else {
@@ -273,7 +242,7 @@ fn read_objects<T: FromParts>(e: &Envelope<'_>) -> Option<ReadObjects<T>> {
                 Some(s) if Some(s.get()) == new.status.map(RawValue::get) => status.clone(),
                 Some(s) => Some(serde_json::from_str(s.get()).ok()?),
             };
-            Some(T::from_parts(stored.metadata, old_spec, old_status))
+            Some(T::from_parts(stored.metadata.clone(), old_spec, old_status))
         }
     };
     let mut schema_value = serde_json::Map::new();
@@ -282,7 +251,7 @@ fn read_objects<T: FromParts>(e: &Envelope<'_>) -> Option<ReadObjects<T>> {
         schema_value.insert("status".to_string(), status);
     }
     Some(ReadObjects {
-        new: T::from_parts(new.metadata, spec, status),
+        new: T::from_parts(new.metadata.clone(), spec, status),
         old,
         schema_value: Value::Object(schema_value),
     })
