@@ -66,6 +66,48 @@ async fn watchers_see_creates_updates_and_deletes_in_order() {
     assert_eq!(seen, ["apply flink:1.20", "apply flink:2.1", "delete a"]);
 }
 
+/// A watch resumed from a DELETED event's resourceVersion starts after it, as on a real API
+/// server, whose DELETED events carry the deletion's resourceVersion rather than the object's
+/// last write: every event since that write would be replayed otherwise.
+#[tokio::test]
+async fn a_watch_resumed_after_a_delete_replays_nothing() {
+    let kube = InMemoryKube::new().await;
+    let api: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
+    let post = PostParams::default();
+    api.create(&post, &deployment("a")).await.unwrap();
+    let b = api.create(&post, &deployment("b")).await.unwrap();
+    let mut events = api
+        .watch(&kube::api::WatchParams::default(), &b.resource_version().unwrap())
+        .await
+        .unwrap()
+        .boxed();
+    api.delete("a", &DeleteParams::default()).await.unwrap();
+    let deleted_rv = match tokio::time::timeout(Duration::from_secs(5), events.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        kube::api::WatchEvent::Deleted(d) => d.resource_version().unwrap(),
+        other => panic!("expected the delete, got {other:?}"),
+    };
+    let b_rv: u64 = b.resource_version().unwrap().parse().unwrap();
+    assert!(
+        deleted_rv.parse::<u64>().unwrap() >= b_rv,
+        "{deleted_rv} < {b_rv}"
+    );
+    let mut resumed = api
+        .watch(&kube::api::WatchParams::default().timeout(1), &deleted_rv)
+        .await
+        .unwrap()
+        .boxed();
+    let replayed = tokio::time::timeout(Duration::from_secs(5), resumed.try_next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(replayed.is_none(), "replayed: {replayed:?}");
+}
+
 #[tokio::test]
 async fn deletion_waits_for_finalizers() {
     let kube = InMemoryKube::new().await;

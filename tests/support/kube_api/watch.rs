@@ -66,18 +66,26 @@ impl EventLog {
 
     /// Records one change. The sequence follows the store's resourceVersions so that watchers
     /// resuming from an object's resourceVersion resume at the right place; deletions reuse the
-    /// latest sequence number (the store does not bump versions on delete).
+    /// latest sequence number (the store does not bump versions on delete), and the deleted
+    /// object carries it as its resourceVersion, as a real API server's DELETED event carries
+    /// the deletion's: a watcher resumes from the last event it saw, not from the deleted
+    /// object's last write (which replayed everything since).
     pub fn record(
         &self,
         collection: Collection,
         namespace: Option<String>,
         kind: &'static str,
-        object: Value,
+        mut object: Value,
     ) {
         let Ok(mut s) = self.state.lock() else { return };
         let seq = resource_version(&object)
             .filter(|rv| *rv > s.last_seq)
             .unwrap_or(s.last_seq);
+        if kind == "DELETED"
+            && let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            meta.insert("resourceVersion".into(), Value::String(seq.to_string()));
+        }
         s.last_seq = seq;
         let ev = Arc::new(WatchEvent {
             seq,
