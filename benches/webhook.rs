@@ -400,7 +400,7 @@ fn main() {
     md.push_str("# Webhook benchmark\n\n");
     md.push_str(&format!(
         "`make bench` ({}), {} cores, load average before/after: {load_before} / {load_after} \
-         (the machine is shared; other engineers' builds were running). Body: realistic FlinkDeployment UPDATE \
+         (the machine is shared: compare runs by their load average). Body: realistic FlinkDeployment UPDATE \
          AdmissionReview ({} bytes, tests/fixtures/admission/flinkdeployment-update.json), TLS 1.3, HTTP/1.1 keep-alive, \
          load generator in the same machine. Max throughput: {connections} connections back to back for {}s. \
          Paced: 2,000 reviews/s over 8 connections for {}s, latency from each request's scheduled time.\n\n",
