@@ -115,36 +115,33 @@ fn fast_answer(endpoint: Endpoint, e: &Envelope<'_>, ctx: &ReviewContext<'_>) ->
         }
         (Endpoint::Mutate, FlinkKind::SessionJob) => already_labelled(e.object.as_ref()?).then_some(resp),
         (Endpoint::Validate, FlinkKind::Deployment) => {
-            let read = read_objects::<FlinkDeployment>(e)?;
-            if is_canary(&read.new.metadata) {
-                return Some(resp);
-            }
-            let namespace = read
-                .new
-                .metadata
-                .namespace
-                .clone()
-                .or_else(|| e.namespace.clone());
-            let decision = validate_schema(kind, &read.schema_value)
-                .and_then(|()| decide_deployment(read.new, read.old.as_ref(), namespace.as_deref(), ctx));
-            Some(finish(resp, decision))
+            validate::<FlinkDeployment>(e, kind, resp, ctx, decide_deployment)
         }
         (Endpoint::Validate, FlinkKind::SessionJob) => {
-            let read = read_objects::<FlinkSessionJob>(e)?;
-            if is_canary(&read.new.metadata) {
-                return Some(resp);
-            }
-            let namespace = read
-                .new
-                .metadata
-                .namespace
-                .clone()
-                .or_else(|| e.namespace.clone());
-            let decision = validate_schema(kind, &read.schema_value)
-                .and_then(|()| decide_session_job(read.new, read.old.as_ref(), namespace.as_deref(), ctx));
-            Some(finish(resp, decision))
+            validate::<FlinkSessionJob>(e, kind, resp, ctx, decide_session_job)
         }
     }
+}
+
+/// A kind's decision on the typed new object and the stored one, in the given namespace.
+type Decide<T> = fn(T, Option<&T>, Option<&str>, &ReviewContext<'_>) -> Result<Vec<String>, ValidationError>;
+
+/// /validate of either kind: canaries pass, then the schema checks and the kind's decision.
+fn validate<T: FromParts + kube::Resource>(
+    e: &Envelope<'_>,
+    kind: FlinkKind,
+    resp: AdmissionResponse,
+    ctx: &ReviewContext<'_>,
+    decide: Decide<T>,
+) -> Option<AdmissionResponse> {
+    let read = read_objects::<T>(e)?;
+    if is_canary(read.new.meta()) {
+        return Some(resp);
+    }
+    let namespace = read.new.meta().namespace.clone().or_else(|| e.namespace.clone());
+    let decision = validate_schema(kind, &read.schema_value)
+        .and_then(|()| decide(read.new, read.old.as_ref(), namespace.as_deref(), ctx));
+    Some(finish(resp, decision))
 }
 
 /// Whether a session job already carries the label the mutation would add, so that the reference
