@@ -63,12 +63,42 @@ impl Drop for Env {
 fn start_watchdog() {
     static STARTED: std::sync::Once = std::sync::Once::new();
     STARTED.call_once(|| {
-        std::thread::spawn(|| {
-            std::thread::sleep(Duration::from_secs(20 * 60));
-            eprintln!("end-to-end tests still running after 20 minutes: aborting (a hang)");
+        // E2E_WATCHDOG_SECONDS: a shorter limit, to see the report.
+        let limit = std::env::var("E2E_WATCHDOG_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20 * 60);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(limit));
+            report_hang(limit);
+            super::flink::kill_own_jvms();
             std::process::exit(101);
         });
     });
+}
+
+/// Says what every thread of this process is doing, so that a hang in CI leaves its cause in the
+/// log. Written to the real stderr: the test harness captures `eprintln!` of the tests' threads
+/// (and of threads they spawn), and would drop it at the exit.
+fn report_hang(limit_seconds: u64) {
+    use std::io::Write;
+    let mut err = std::io::stderr();
+    let _ = writeln!(
+        err,
+        "end-to-end tests still running after {limit_seconds} s: aborting (a hang); thread stacks follow"
+    );
+    let stacks = std::process::Command::new("gdb")
+        .args([
+            "-p",
+            &std::process::id().to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt",
+        ])
+        .status();
+    if stacks.is_err() {
+        let _ = writeln!(err, "(gdb is not installed: no thread stacks)");
+    }
 }
 
 /// Fast operator timings for tests.

@@ -611,41 +611,60 @@ fn mark_owner(run_dir: &Path) -> HarnessResult<()> {
 }
 
 /// Once per test process: SIGKILLs Flink JVMs started by this harness in an earlier test process
-/// that is gone (killed before its Drop guards ran). A JVM qualifies only if its command line
-/// names a run dir (`-Djava.io.tmpdir=<run>/tmp`) holding our owner file with a dead pid.
+/// that is gone (killed before its Drop guards ran).
 fn reap_orphans_once() {
     static REAPED: OnceLock<()> = OnceLock::new();
     REAPED.get_or_init(|| {
-        let Ok(procs) = fs::read_dir("/proc") else {
-            return;
-        };
-        for entry in procs.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
-                continue;
-            };
-            let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-                continue;
-            };
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            let Some(run_dir) = cmdline
-                .split(' ')
-                .find_map(|arg| arg.strip_prefix("-Djava.io.tmpdir="))
-                .and_then(|tmp| tmp.strip_suffix("/tmp"))
-            else {
-                continue;
-            };
-            let owner = fs::read_to_string(Path::new(run_dir).join(OWNER_FILE))
-                .ok()
-                .and_then(|o| o.trim().parse::<u32>().ok());
-            if let Some(owner) = owner
-                && owner != std::process::id()
-                && !Path::new(&format!("/proc/{owner}")).exists()
-            {
+        for (pid, owner, run_dir) in harness_jvms() {
+            if owner != std::process::id() && !Path::new(&format!("/proc/{owner}")).exists() {
                 eprintln!("flink harness: killing orphaned Flink process {pid} of {run_dir}");
                 let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             }
         }
     });
+}
+
+/// SIGKILLs the Flink JVMs this test process started, for an exit that skips their Drop guards
+/// (the end-to-end watchdog's).
+pub fn kill_own_jvms() {
+    for (pid, owner, _) in harness_jvms() {
+        if owner == std::process::id() {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+    }
+}
+
+/// The Flink JVMs this harness started, with the test process that owns each and its run dir. A
+/// JVM qualifies only if its command line names a run dir (`-Djava.io.tmpdir=<run>/tmp`) holding
+/// our owner file.
+fn harness_jvms() -> Vec<(u32, u32, String)> {
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut jvms = Vec::new();
+    for entry in procs.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let Some(run_dir) = cmdline
+            .split(' ')
+            .find_map(|arg| arg.strip_prefix("-Djava.io.tmpdir="))
+            .and_then(|tmp| tmp.strip_suffix("/tmp"))
+        else {
+            continue;
+        };
+        let owner = fs::read_to_string(Path::new(run_dir).join(OWNER_FILE))
+            .ok()
+            .and_then(|o| o.trim().parse::<u32>().ok());
+        if let Some(owner) = owner {
+            jvms.push((pid, owner, run_dir.to_string()));
+        }
+    }
+    jvms
 }
 
 /// Waits until the REST API at `rest_url` answers `/overview` with at least one TaskManager
