@@ -55,14 +55,7 @@ async fn upgrade(env: &Env, name: &str, round: usize, savepoint: bool) -> Split 
     let before = env.deployments().get(name).await.unwrap();
     let old = job_id(&before);
     let old_rest = env.flink(name);
-    let jm_launches = |env: &Env| {
-        env.kubelet
-            .launches()
-            .iter()
-            .filter(|l| l.cluster == name && l.component == "jobmanager")
-            .count()
-    };
-    let launches_before = jm_launches(env);
+    let launches_before = env.kubelet.launches_of(name, "jobmanager");
     let patched = now_ms();
     env.patch_spec(
         name,
@@ -98,7 +91,7 @@ async fn upgrade(env: &Env, name: &str, round: usize, savepoint: bool) -> Split 
                     stop_done = Some(end);
                 }
             }
-            if jm_launches(env) > launches_before {
+            if env.kubelet.launches_of(name, "jobmanager") > launches_before {
                 launched = Some(now_ms());
             }
         }

@@ -385,18 +385,12 @@ async fn failed_jobs_restart_and_lost_jobmanagers_are_recovered() {
     spec["spec"]["job"]["args"] = args(&env, name, "out", &[]);
     env.create(&spec).await;
     env.wait_stable_running(name).await;
-    let jm_launches = |env: &Env| {
-        env.kubelet
-            .launches()
-            .iter()
-            .filter(|l| l.cluster == name && l.component == "jobmanager")
-            .count()
-    };
-    let before = jm_launches(&env);
+    let before = env.kubelet.launches_of(name, "jobmanager");
     let jm: Api<Deployment> = Api::namespaced(env.kube.client(), "default");
     jm.delete(name, &DeleteParams::default()).await.unwrap();
     let deadline = tokio::time::Instant::now() + LONG;
-    while !(jm.get_opt(name).await.unwrap().is_some() && jm_launches(&env) > before) {
+    while !(jm.get_opt(name).await.unwrap().is_some() && env.kubelet.launches_of(name, "jobmanager") > before)
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
             "JobManager Deployment not recovered"

@@ -9,6 +9,8 @@ use crate::validation::{
     DeploymentFacts, FlinkKind, ValidationError, deployment_warnings_facts, recorded_text,
     session_job_warnings, validate_deployment_facts, validate_schema, validate_session_job,
 };
+use kube::Resource;
+use kube::core::object::HasStatus;
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -49,6 +51,21 @@ fn typed<T: serde::de::DeserializeOwned>(object: &Value, kind: FlinkKind) -> Res
     })
 }
 
+/// Fills what the new object may lack: its namespace from the request, its status from the
+/// stored object.
+fn complete<T>(new: &mut T, old: Option<&T>, namespace: Option<&str>)
+where
+    T: Resource + HasStatus,
+    T::Status: Clone,
+{
+    if new.meta().namespace.is_none() {
+        new.meta_mut().namespace = namespace.map(str::to_string);
+    }
+    if new.status().is_none() {
+        *new.status_mut() = old.and_then(|o| o.status().cloned());
+    }
+}
+
 /// Rules, warnings and change line of a FlinkDeployment that passed the schema.
 pub(super) fn decide_deployment(
     mut new: FlinkDeployment,
@@ -56,12 +73,7 @@ pub(super) fn decide_deployment(
     namespace: Option<&str>,
     ctx: &ReviewContext<'_>,
 ) -> Result<Vec<String>, ValidationError> {
-    if new.metadata.namespace.is_none() {
-        new.metadata.namespace = namespace.map(str::to_string);
-    }
-    if new.status.is_none() {
-        new.status = old.and_then(|o| o.status.clone());
-    }
+    complete(&mut new, old, namespace);
     let facts = DeploymentFacts::new(&new, ctx.operator);
     validate_deployment_facts(&facts)?;
     let mut warnings = deployment_warnings_facts(&facts);
@@ -93,12 +105,7 @@ pub(super) fn decide_session_job(
     namespace: Option<&str>,
     ctx: &ReviewContext<'_>,
 ) -> Result<Vec<String>, ValidationError> {
-    if new.metadata.namespace.is_none() {
-        new.metadata.namespace = namespace.map(str::to_string);
-    }
-    if new.status.is_none() {
-        new.status = old.and_then(|o| o.status.clone());
-    }
+    complete(&mut new, old, namespace);
     let ns = new.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let session = new
         .spec

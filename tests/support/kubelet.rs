@@ -124,6 +124,18 @@ impl Kubelet {
         self.launches.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// How many times a component (`jobmanager`, `taskmanager`) of one cluster was started.
+    pub fn launches_of(&self, cluster: &str, component: &str) -> usize {
+        self.launches
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .filter(|l| l.cluster == cluster && l.component == component)
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     /// The log ends of the running containers of one cluster.
     pub fn logs(&self, cluster: &str) -> String {
         let Ok(r) = self.running.lock() else {
