@@ -879,6 +879,39 @@ fn last_state_cancel_waits_for_checkpoint_statistics_computed_after_the_end() {
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
 
+/// The wait follows the running JobManager's own cache setting when it could be read (the
+/// operator renders 500 ms for Flink >= 1.18; a cluster rendered earlier, or configured by its
+/// user, may cache longer than the deployed spec says).
+#[test]
+fn the_statistics_wait_follows_the_jobmanagers_own_cache_setting() {
+    for (cache_ms, waits_until_ms) in [(500_i64, 1_500_i64), (10_000, 11_000)] {
+        let mut w = deployed(World::app("last-state", false));
+        w.statistics_cache_ms = Some(cache_ms as u64);
+        w.tick();
+        w.edit_app(|s| s.restart_nonce = Some(7));
+        w.step(None);
+        assert_eq!(w.actions(), vec!["cancel-job"]);
+        let end = w.now;
+        w.cluster.as_mut().unwrap().job.as_mut().unwrap().end = Some(end);
+        w.now = end + waits_until_ms - 100;
+        let early = w.plan_now();
+        assert!(
+            matches!(&early.step, Step::Wait { reason } if reason.contains("checkpoint statistics")),
+            "cache {cache_ms} ms: {:?}",
+            early.step
+        );
+        w.now = end + waits_until_ms;
+        let settled = w.step(None);
+        assert!(
+            !matches!(settled.step, Step::Wait { .. }),
+            "cache {cache_ms} ms: {:?}",
+            settled.reasons
+        );
+        assert!(w.run(20), "{:?}", w.actions());
+        assert!(w.violations.is_empty(), "{:?}", w.violations);
+    }
+}
+
 #[test]
 fn a_pending_operation_is_polled_fast_first_then_slower() {
     let mut w = deployed(World::app("savepoint", false));

@@ -195,6 +195,28 @@ fn standalone_application_restores_from_a_savepoint_on_1x_and_2x() {
     assert!(!c2.flink_config.contains_key("execution.savepoint.path"));
 }
 
+/// A short checkpoint-statistics cache (Flink >= 1.18 has the key) shortens the planner's wait
+/// before it reads a stopped job's last checkpoint; a user's own value is kept.
+#[test]
+fn checkpoint_statistics_are_cached_briefly_unless_the_user_says_otherwise() {
+    let key = "rest.cache.checkpoint-statistics.timeout";
+    for version in ["v1_18", "v1_20", "v2_1"] {
+        let c = render_it(&app("standalone", version, ""), &input());
+        assert_eq!(c.flink_config[key], "500 ms", "{version}");
+    }
+    let c = render_it(&app("standalone", "v1_17", ""), &input());
+    assert!(!c.flink_config.contains_key(key), "1.17 has no such key");
+    let c = render_it(
+        &app(
+            "standalone",
+            "v1_20",
+            "    rest.cache.checkpoint-statistics.timeout: 5 s",
+        ),
+        &input(),
+    );
+    assert_eq!(c.flink_config[key], "5 s");
+}
+
 #[test]
 fn user_restore_keys_never_leak_into_a_fresh_start() {
     let d = app(

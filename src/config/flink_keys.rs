@@ -53,6 +53,20 @@ pub fn first_set<'a>(
     })
 }
 
+/// How long a JobManager caches a job's checkpoint statistics: Flink >= 1.18's
+/// `rest.cache.checkpoint-statistics.timeout`, which defaults to `web.refresh-interval`
+/// (itself 3 s by default; before 1.18 it alone governs the cache).
+pub const CHECKPOINT_STATISTICS_CACHE_KEY: &str = "rest.cache.checkpoint-statistics.timeout";
+
+/// The checkpoint-statistics cache of a JobManager with configuration `conf`.
+pub fn checkpoint_statistics_cache(conf: &BTreeMap<String, String>) -> std::time::Duration {
+    [CHECKPOINT_STATISTICS_CACHE_KEY, "web.refresh-interval"]
+        .iter()
+        .find_map(|k| conf.get(*k))
+        .and_then(|v| super::parse_flink_duration(v))
+        .unwrap_or(std::time::Duration::from_secs(3))
+}
+
 /// The checkpoint directory, if configured.
 pub fn checkpoint_dir(conf: &BTreeMap<String, String>) -> Option<&str> {
     first_set(conf, CHECKPOINT_DIR_KEYS).map(|(_, v)| v)

@@ -5,6 +5,7 @@
 use super::context::Context;
 use super::error::Result;
 use crate::api::{FlinkDeployment, FlinkJobState, FlinkSessionJob, JobManagerDeploymentStatus, JobStatus};
+use crate::config::flink_keys;
 use crate::flink::{FlinkRestClient, SavepointStatus, TriggerId};
 use crate::lifecycle::{
     HealthCounters, JobManagerObservation, Observation, ObservedJob, SavepointTriggerStatus, Snapshot,
@@ -138,6 +139,12 @@ async fn observe_job_details(
     status: Option<&JobStatus>,
     obs: &mut Observation,
 ) {
+    if obs.job.as_ref().is_some_and(|j| j.state.is_globally_terminal()) {
+        // The planner waits out this cache before it trusts a stopped job's statistics.
+        obs.checkpoint_statistics_cache_ms = flink.jobmanager_config().await.ok().map(|conf| {
+            u64::try_from(flink_keys::checkpoint_statistics_cache(&conf).as_millis()).unwrap_or(u64::MAX)
+        });
+    }
     if let Ok(stats) = flink.checkpoint_statistics(job_id).await {
         obs.checkpoint_statistics_read = true;
         obs.latest_checkpoint = stats.latest_snapshot().map(|s| Snapshot {

@@ -124,6 +124,10 @@ pub struct Observation {
     /// means the job completed no checkpoint and restored none (it holds no durable state),
     /// not that the statistics could not be read.
     pub checkpoint_statistics_read: bool,
+    /// How long the running JobManager caches checkpoint statistics, in millis, from its own
+    /// configuration (`/jobmanager/config`); read once the job is terminal. `None`: not read, and
+    /// the planner assumes what the deployed spec's configuration says.
+    pub checkpoint_statistics_cache_ms: Option<u64>,
     /// Newest completed savepoint of the job (`latest.savepoint`).
     pub latest_savepoint: Option<Snapshot>,
     /// Trigger time (epoch millis) of a checkpoint in progress.

@@ -31,7 +31,6 @@ use crate::api::{
     UpgradeMode,
 };
 use crate::config::flink_keys;
-use crate::config::parse_flink_duration;
 use std::time::Duration;
 
 /// Decides the next step for the resource. Pure: same input, same plan.
@@ -589,11 +588,13 @@ impl Planner<'_> {
             .as_ref()
             .filter(|j| j.state.is_globally_terminal())?
             .end_time_ms?;
-        let cache = ["rest.cache.checkpoint-statistics.timeout", "web.refresh-interval"]
-            .iter()
-            .find_map(|k| self.conf().get(*k))
-            .and_then(|v| parse_flink_duration(v))
-            .unwrap_or(Duration::from_secs(3));
+        // The running JobManager's own setting when it could be read: a cluster may have been
+        // rendered with another one than the deployed spec gives today.
+        let cache = self
+            .obs
+            .checkpoint_statistics_cache_ms
+            .map(Duration::from_millis)
+            .unwrap_or_else(|| flink_keys::checkpoint_statistics_cache(self.conf()));
         let ready_at = end.saturating_add(duration_ms(cache)).saturating_add(1_000);
         if self.now() >= ready_at {
             return None;

@@ -6,7 +6,9 @@ use super::resources::{self, Role};
 use super::{RenderError, RenderInput};
 use crate::api::{FlinkDeployment, FlinkVersion, KubernetesDeploymentMode, UpgradeMode};
 use crate::config::OPERATOR_PREFIX;
-use crate::config::flink_keys::{HA_STORAGE_DIR_KEY, SAVEPOINT_PATH_KEYS, ha_enabled};
+use crate::config::flink_keys::{
+    CHECKPOINT_STATISTICS_CACHE_KEY, HA_STORAGE_DIR_KEY, SAVEPOINT_PATH_KEYS, ha_enabled,
+};
 use std::collections::BTreeMap;
 
 /// REST port of the JobManager (Service `<name>-rest`).
@@ -58,6 +60,12 @@ pub fn build(
         "ClusterIP".into(),
     );
     default(&mut conf, "web.cancel.enable", "false".into());
+    if version >= FlinkVersion::v1_18 {
+        // A stopped job's last checkpoint is read from these statistics only once they were
+        // computed after its end: the planner waits out this cache (3 s by default) on every
+        // last-state upgrade without HA.
+        default(&mut conf, CHECKPOINT_STATISTICS_CACHE_KEY, "500 ms".into());
+    }
     default(&mut conf, "taskmanager.numberOfTaskSlots", "1".into());
     if let Some(image) = &spec.image {
         conf.insert("kubernetes.container.image.ref".into(), image.clone());

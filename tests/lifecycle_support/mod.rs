@@ -115,6 +115,9 @@ pub struct World {
     pub stopped_as_stateless: bool,
     /// `/jobs/:id/checkpoints` fails (injected).
     pub checkpoint_statistics_unreadable: bool,
+    /// The checkpoint-statistics cache the JobManager reports for a stopped job (None: its
+    /// configuration was not read).
+    pub statistics_cache_ms: Option<u64>,
 }
 
 pub const NS: &str = "default";
@@ -217,6 +220,7 @@ impl World {
             savepoint_fails: 0,
             stopped_as_stateless: false,
             checkpoint_statistics_unreadable: false,
+            statistics_cache_ms: None,
         }
     }
 
@@ -341,6 +345,9 @@ impl World {
             ha_metadata_present: self.ha.is_some(),
             ha_has_checkpoint: self.ha.as_ref().is_some_and(|h| h.checkpoint.is_some()),
             checkpoint_statistics_read: job.is_some() && !self.checkpoint_statistics_unreadable,
+            checkpoint_statistics_cache_ms: job
+                .filter(|j| j.state.is_globally_terminal())
+                .and(self.statistics_cache_ms),
             latest_checkpoint: job.and_then(|j| snap(&j.latest_checkpoint)),
             latest_savepoint: job.and_then(|j| snap(&j.latest_savepoint)),
             checkpoint_in_progress_since: None,
