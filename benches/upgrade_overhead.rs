@@ -208,7 +208,8 @@ async fn main() {
          the wall time outside Flink's work: reading and deciding, status writes, the JobManager Deployment's deletion \
          and creation through the API, and the polls of pending operations (after 250 ms, then a quarter of the \
          operation's age). For last-state without HA it also holds the deliberate wait for Flink's checkpoint \
-         statistics to include the cancelled job's end (web.refresh-interval 3 s + 1 s), which keeps a subsumed \
+         statistics to include the cancelled job's end (the JobManager's statistics cache + 1 s: 500 ms as rendered for \
+         Flink >= 1.18, 3 s by default), which keeps a subsumed \
          checkpoint from being chosen."
     )
     .unwrap();
