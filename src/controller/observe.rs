@@ -132,6 +132,12 @@ async fn observed_job(flink: &FlinkRestClient, entry: &crate::flink::JobOverview
     }
 }
 
+/// How long after a job's end the JobManager's checkpoint-statistics cache setting is read (one
+/// more REST call per reconcile). Later the planner's wait, cache + 1 s, is over for any cache the
+/// operator renders; a longer one can only come from the spec's configuration, which the planner
+/// falls back on.
+const STATISTICS_CACHE_READ_WINDOW_MS: i64 = 60_000;
+
 async fn observe_job_details(
     ctx: &Context,
     flink: &FlinkRestClient,
@@ -139,7 +145,13 @@ async fn observe_job_details(
     status: Option<&JobStatus>,
     obs: &mut Observation,
 ) {
-    if obs.job.as_ref().is_some_and(|j| j.state.is_globally_terminal()) {
+    let ended_ms = obs
+        .job
+        .as_ref()
+        .filter(|j| j.state.is_globally_terminal())
+        .and_then(|j| j.end_time_ms);
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    if ended_ms.is_some_and(|end| now_ms.saturating_sub(end) < STATISTICS_CACHE_READ_WINDOW_MS) {
         // The planner waits out this cache before it trusts a stopped job's statistics.
         obs.checkpoint_statistics_cache_ms = flink.jobmanager_config().await.ok().map(|conf| {
             u64::try_from(flink_keys::checkpoint_statistics_cache(&conf).as_millis()).unwrap_or(u64::MAX)

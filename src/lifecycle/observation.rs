@@ -125,8 +125,8 @@ pub struct Observation {
     /// not that the statistics could not be read.
     pub checkpoint_statistics_read: bool,
     /// How long the running JobManager caches checkpoint statistics, in millis, from its own
-    /// configuration (`/jobmanager/config`); read once the job is terminal. `None`: not read, and
-    /// the planner assumes what the deployed spec's configuration says.
+    /// configuration (`/jobmanager/config`); read in the first minute after the job ended. `None`: not
+    /// read, and the planner assumes what the deployed spec's configuration says.
     pub checkpoint_statistics_cache_ms: Option<u64>,
     /// Newest completed savepoint of the job (`latest.savepoint`).
     pub latest_savepoint: Option<Snapshot>,

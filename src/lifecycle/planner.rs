@@ -588,8 +588,9 @@ impl Planner<'_> {
             .as_ref()
             .filter(|j| j.state.is_globally_terminal())?
             .end_time_ms?;
-        // The running JobManager's own setting when it could be read: a cluster may have been
-        // rendered with another one than the deployed spec gives today.
+        // The running JobManager's own setting when it could be read: the operator renders a
+        // shorter cache than the spec's configuration implies (clusters rendered before that keep
+        // Flink's default, which is what the spec implies).
         let cache = self
             .obs
             .checkpoint_statistics_cache_ms

@@ -13,14 +13,13 @@ use super::review::{
     parse_review, request_kind, review, with_warnings,
 };
 use super::rules::{decide_deployment, decide_session_job};
-use crate::api::{
-    FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkSessionJob, FlinkSessionJobSpec,
-    FlinkSessionJobStatus,
-};
+use crate::api::{FlinkDeployment, FlinkSessionJob};
 use crate::config::OperatorConfig;
 use crate::validation::{FlinkKind, ValidationError, host_to_resolve, validate_schema};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use kube::core::object::{HasSpec, HasStatus};
 use kube::core::{DynamicObject, Status, TypeMeta};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -127,7 +126,7 @@ fn fast_answer(endpoint: Endpoint, e: &Envelope<'_>, ctx: &ReviewContext<'_>) ->
 type Decide<T> = fn(T, Option<&T>, Option<&str>, &ReviewContext<'_>) -> Result<Vec<String>, ValidationError>;
 
 /// /validate of either kind: canaries pass, then the schema checks and the kind's decision.
-fn validate<T: FromParts + kube::Resource>(
+fn validate<T: Parts>(
     e: &Envelope<'_>,
     kind: FlinkKind,
     resp: AdmissionResponse,
@@ -167,35 +166,28 @@ pub fn read_deployments(e: &Envelope<'_>) -> Option<(FlinkDeployment, Option<Fli
     read_objects::<FlinkDeployment>(e).map(|r| (r.new, r.old, r.schema_value))
 }
 
-/// A custom resource put together from its parts, as its derived `Deserialize` would.
-trait FromParts: Sized {
-    type Spec: DeserializeOwned + Clone;
-    type Status: DeserializeOwned + Clone;
-    fn from_parts(metadata: ObjectMeta, spec: Self::Spec, status: Option<Self::Status>) -> Self;
+/// A custom resource whose parts the fast path types one by one (FlinkDeployment,
+/// FlinkSessionJob: kube's derive implements all of these).
+trait Parts:
+    Resource + HasSpec<Spec: DeserializeOwned + Clone> + HasStatus<Status: DeserializeOwned + Clone> + Default
+{
 }
 
-impl FromParts for FlinkDeployment {
-    type Spec = FlinkDeploymentSpec;
-    type Status = FlinkDeploymentStatus;
-    fn from_parts(metadata: ObjectMeta, spec: Self::Spec, status: Option<Self::Status>) -> Self {
-        Self {
-            metadata,
-            spec,
-            status,
-        }
-    }
+impl<T> Parts for T where
+    T: Resource
+        + HasSpec<Spec: DeserializeOwned + Clone>
+        + HasStatus<Status: DeserializeOwned + Clone>
+        + Default
+{
 }
 
-impl FromParts for FlinkSessionJob {
-    type Spec = FlinkSessionJobSpec;
-    type Status = FlinkSessionJobStatus;
-    fn from_parts(metadata: ObjectMeta, spec: Self::Spec, status: Option<Self::Status>) -> Self {
-        Self {
-            metadata,
-            spec,
-            status,
-        }
-    }
+/// The resource put together from its parts, as its derived `Deserialize` would.
+fn from_parts<T: Parts>(metadata: ObjectMeta, spec: T::Spec, status: Option<T::Status>) -> T {
+    let mut object = T::default();
+    *object.meta_mut() = metadata;
+    *object.spec_mut() = spec;
+    *object.status_mut() = status;
+    object
 }
 
 /// The new object and the stored one, typed, and the new one's spec and status as the JSON the
@@ -214,7 +206,7 @@ struct ReadObjects<T> {
 /// the new one is cloned, not read again. Only `spec` and `status` go into the schema value: the
 /// CRD schemas declare no other property and do not close the root, so `metadata` cannot change
 /// their verdict.
-fn read_objects<T: FromParts>(e: &Envelope<'_>) -> Option<ReadObjects<T>> {
+fn read_objects<T: Parts>(e: &Envelope<'_>) -> Option<ReadObjects<T>> {
     let new = e.object.as_ref()?;
     let spec_value: Value = serde_json::from_str(new.spec.get()).ok()?;
     let status_value: Option<Value> = match new.status {
@@ -239,7 +231,7 @@ fn read_objects<T: FromParts>(e: &Envelope<'_>) -> Option<ReadObjects<T>> {
                 Some(s) if Some(s.get()) == new.status.map(RawValue::get) => status.clone(),
                 Some(s) => Some(serde_json::from_str(s.get()).ok()?),
             };
-            Some(T::from_parts(stored.metadata.clone(), old_spec, old_status))
+            Some(from_parts(stored.metadata.clone(), old_spec, old_status))
         }
     };
     let mut schema_value = serde_json::Map::new();
@@ -248,7 +240,7 @@ fn read_objects<T: FromParts>(e: &Envelope<'_>) -> Option<ReadObjects<T>> {
         schema_value.insert("status".to_string(), status);
     }
     Some(ReadObjects {
-        new: T::from_parts(new.metadata.clone(), spec, status),
+        new: from_parts(new.metadata.clone(), spec, status),
         old,
         schema_value: Value::Object(schema_value),
     })
