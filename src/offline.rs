@@ -6,7 +6,7 @@
 use crate::api::FlinkDeployment;
 use crate::config::OperatorConfig;
 use crate::validation::{FlinkKind, HostResolver};
-use crate::webhook::{KnownSessions, ReviewContext, mutate_session_job, validate_value};
+use crate::webhook::{KnownSessions, ReviewContext, SchemaScope, mutate_session_job, validate_value};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -221,10 +221,11 @@ pub fn admit_all(
                 FlinkKind::Deployment => (doc.value.clone(), None),
             };
             let old = old_by_key.get(&doc.key()).copied();
-            let (decision, warnings) = match validate_value(kind, &value, old, Some(&namespace), &ctx) {
-                Ok(w) => (Ok(()), w),
-                Err(e) => (Err(e.to_string()), vec![]),
-            };
+            let (decision, warnings) =
+                match validate_value(kind, &value, old, Some(&namespace), SchemaScope::Whole, &ctx) {
+                    Ok(w) => (Ok(()), w),
+                    Err(e) => (Err(e.to_string()), vec![]),
+                };
             Verdict {
                 source: doc.source.clone(),
                 kind,

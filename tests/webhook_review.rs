@@ -81,6 +81,38 @@ async fn the_change_line_is_the_planners() {
     assert!(warnings.contains(&line), "{line} not in {warnings:?}");
 }
 
+/// A review's status is the stored one, which the API server validated when the operator wrote
+/// it: admission checks the spec's schema only, so a status the user cannot edit never blocks a
+/// spec change. Offline, nothing validated the status, and it is checked.
+#[tokio::test]
+async fn only_the_spec_is_checked_against_the_schema_at_admission() {
+    use flink_lifecycle::validation::{FlinkKind, ResolvedHosts};
+    use flink_lifecycle::webhook::{ReviewContext, SchemaScope, validate_value};
+    let mut review = update_review();
+    for object in ["object", "oldObject"] {
+        // Types (serde reads a struct from a list) but is not the schema's object.
+        review["request"][object]["status"]["jobStatus"] = json!([]);
+    }
+    let r = admit("/validate", serde_json::to_vec(&review).unwrap()).await;
+    assert_eq!(r["allowed"], true, "{r}");
+
+    let operator = OperatorConfig::default();
+    let ctx = ReviewContext {
+        operator: &operator,
+        sessions: &NoSessions,
+        resolver: &ResolvedHosts::default(),
+    };
+    let object = &review["request"]["object"];
+    let check = |scope| validate_value(FlinkKind::Deployment, object, None, None, scope, &ctx);
+    assert!(check(SchemaScope::Spec).is_ok());
+    let offline = check(SchemaScope::Whole).unwrap_err().to_string();
+    assert!(offline.contains("status.jobStatus"), "{offline}");
+
+    review["request"]["object"]["spec"]["job"]["parallelism"] = json!("two");
+    let r = admit("/validate", serde_json::to_vec(&review).unwrap()).await;
+    assert_eq!(r["allowed"], false, "the spec is still checked: {r}");
+}
+
 #[tokio::test]
 async fn invalid_spec_is_denied_with_uid_and_a_message_that_says_where_and_how() {
     let mut review = update_review();

@@ -209,6 +209,35 @@ fn resources_override_dynamic_keys_only() {
     assert_eq!(c.reconcile_interval, secs(60), "system keys are not overridable");
 }
 
+/// A resource that overrides no operator key gets the operator's configuration as it is, and one
+/// that does keeps the operator file's other settings.
+#[test]
+fn resources_without_overrides_get_the_operator_configuration() {
+    let op = OperatorConfig::from_yaml(
+        "kubernetes.operator.deployment.rollback.enabled: true\n\
+         kubernetes.operator.reconcile.interval: 5 s\n\
+         kubernetes.operator.job.restart.failed: true\n",
+    )
+    .unwrap();
+    for resource in [
+        flat(&[]),
+        flat(&[("taskmanager.numberOfTaskSlots", "2")]),
+        flat(&[("kubernetes.operator.reconcile.interval", "1 s")]),
+    ] {
+        assert_eq!(op.for_resource(&resource).unwrap(), op, "{resource:?}");
+    }
+    let c = op
+        .for_resource(&flat(&[(
+            "kubernetes.operator.deployment.rollback.enabled",
+            "false",
+        )]))
+        .unwrap();
+    assert!(!c.rollback_enabled);
+    assert!(c.job_restart_failed, "the file's other dynamic keys are kept");
+    assert_eq!(c.reconcile_interval, secs(5));
+    assert_eq!(c.raw, op.raw);
+}
+
 #[test]
 fn effective_config_layers_namespace_and_version_defaults() {
     let op = OperatorConfig::from_flat(&flat(&[
@@ -252,4 +281,21 @@ fn effective_config_layers_namespace_and_version_defaults() {
     );
     assert_eq!(eff.get("a").map(String::as_str), Some("newer"));
     assert_eq!(eff.get("b").map(String::as_str), Some("two"));
+}
+
+/// A name (key or alias) names one key only, so looking it up cannot be ambiguous.
+#[test]
+fn every_key_name_is_unique() {
+    let names: Vec<&str> = keys::KEYS
+        .iter()
+        .flat_map(|d| std::iter::once(d.key).chain(d.aliases.iter().copied()))
+        .collect();
+    let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(names.len(), unique.len());
+    for d in keys::KEYS {
+        for name in std::iter::once(d.key).chain(d.aliases.iter().copied()) {
+            assert_eq!(keys::is_dynamic(name), d.scope == Scope::Dynamic, "{name}");
+        }
+    }
+    assert!(!keys::is_dynamic("no.such.key"));
 }

@@ -2,7 +2,9 @@
 //! desired one, and how much of a restart that needs. Field rules follow the reference
 //! (reference study §1.1, §1.2, §4.2): every field is an UPGRADE unless listed otherwise.
 
-use crate::api::{FlinkDeploymentSpec, FlinkSessionJobSpec, JobSpec, KubernetesDeploymentMode};
+use crate::api::{
+    FlinkDeploymentSpec, FlinkSessionJobSpec, JobManagerSpec, JobSpec, KubernetesDeploymentMode,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -121,17 +123,36 @@ fn scale_in(mode: KubernetesDeploymentMode, wanted: KubernetesDeploymentMode) ->
 
 /// Diff of two FlinkDeployment specs (both compared in normalized form).
 pub fn deployment_diff(before: &FlinkDeploymentSpec, after: &FlinkDeploymentSpec) -> SpecDiff {
-    let (b, a) = (before.normalized(), after.normalized());
+    deployment_diff_with_job(before, before.job.as_ref(), after)
+}
+
+/// [`deployment_diff`] with `before_job` in place of `before.job` (the webhook's change line
+/// compares the user's own previous upgrade mode, not the recorded one). Only the job, the
+/// JobManager's replicas and an empty configuration have a normal form, so the specs are not
+/// cloned whole to normalize them: the webhook diffs on every review.
+pub fn deployment_diff_with_job(
+    b: &FlinkDeploymentSpec,
+    before_job: Option<&JobSpec>,
+    a: &FlinkDeploymentSpec,
+) -> SpecDiff {
     let mode = a.mode();
     let mut d = SpecDiff::default();
-    job_diff(&mut d, b.job.as_ref(), a.job.as_ref(), mode);
+    job_diff(
+        &mut d,
+        before_job.map(JobSpec::normalized).as_ref(),
+        a.job.as_ref().map(JobSpec::normalized).as_ref(),
+        mode,
+    );
     d.push_nonce(
         "restartNonce",
         b.restart_nonce,
         a.restart_nonce,
         DiffType::Upgrade,
     );
-    config_diff(&mut d, &b.flat_configuration(), &a.flat_configuration(), mode);
+    // Equal as written, equal flattened (an empty map flattens as no map does).
+    if b.flink_configuration != a.flink_configuration {
+        config_diff(&mut d, &b.flat_configuration(), &a.flat_configuration(), mode);
+    }
     d.push("image", &b.image, &a.image, DiffType::Upgrade);
     d.push(
         "imagePullPolicy",
@@ -153,7 +174,20 @@ pub fn deployment_diff(before: &FlinkDeploymentSpec, after: &FlinkDeploymentSpec
     );
     d.push("ingress", &b.ingress, &a.ingress, DiffType::Upgrade);
     d.push("podTemplate", &b.pod_template, &a.pod_template, DiffType::Upgrade);
-    d.push("jobManager", &b.job_manager, &a.job_manager, DiffType::Upgrade);
+    if b.job_manager != a.job_manager {
+        let normal = |jm: &Option<JobManagerSpec>| {
+            jm.clone().map(|mut jm| {
+                jm.replicas = Some(jm.replicas());
+                jm
+            })
+        };
+        d.push(
+            "jobManager",
+            &normal(&b.job_manager),
+            &normal(&a.job_manager),
+            DiffType::Upgrade,
+        );
+    }
     match (&b.task_manager, &a.task_manager) {
         (Some(tb), Some(ta)) => {
             d.push(
@@ -326,6 +360,69 @@ mod tests {
             }),
             ..FlinkDeploymentSpec::default()
         }
+    }
+
+    /// The diff normalizes only what differs as written: the result is the diff of the
+    /// normalized specs.
+    #[test]
+    fn the_diff_is_the_diff_of_the_normalized_specs() {
+        use crate::api::JobManagerSpec;
+        let base = app(2);
+        let with = |f: &dyn Fn(&mut FlinkDeploymentSpec)| {
+            let mut s = base.clone();
+            f(&mut s);
+            s
+        };
+        let variants = [
+            base.clone(),
+            with(&|s| s.flink_configuration = Some(FlinkConfiguration::default())),
+            with(&|s| {
+                s.flink_configuration = Some(FlinkConfiguration::from_flat([
+                    ("a.b", "1"),
+                    ("kubernetes.operator.x", "y"),
+                ]))
+            }),
+            with(&|s| {
+                s.flink_configuration = serde_json::from_value(serde_json::json!({"a": {"b": 1}})).ok();
+            }),
+            with(&|s| {
+                s.job_manager = Some(JobManagerSpec {
+                    replicas: Some(1),
+                    ..Default::default()
+                })
+            }),
+            with(&|s| s.job_manager = Some(JobManagerSpec::default())),
+            with(&|s| {
+                s.job_manager = Some(JobManagerSpec {
+                    replicas: Some(2),
+                    ..Default::default()
+                })
+            }),
+            with(&|s| s.job.as_mut().unwrap().upgrade_mode = Some(UpgradeMode::Savepoint)),
+            with(&|s| s.job = None),
+            with(&|s| s.image = Some("flink:2.1".into())),
+        ];
+        for b in &variants {
+            for a in &variants {
+                assert_eq!(
+                    deployment_diff(b, a),
+                    deployment_diff(&b.normalized(), &a.normalized()),
+                    "{b:?} -> {a:?}"
+                );
+            }
+        }
+        assert!(
+            deployment_diff(&variants[0], &variants[1]).is_empty(),
+            "an empty configuration is none"
+        );
+        assert!(
+            deployment_diff(&variants[2], &variants[3]).touches("flinkConfiguration.kubernetes.operator.x")
+        );
+        assert!(
+            deployment_diff(&variants[4], &variants[5]).is_empty(),
+            "one JobManager, written or not"
+        );
+        assert!(deployment_diff(&variants[5], &variants[6]).touches("jobManager"));
     }
 
     #[test]

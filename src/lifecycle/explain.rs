@@ -5,7 +5,7 @@ use super::decide::{
     JobFacts, LAST_STATE_MARKER, RestoreMode, SpecChange, SuspendMechanism, UpgradeChoice, choose_upgrade,
     classify, resume_restore_mode,
 };
-use super::diff::{DiffType, SpecDiff, deployment_diff, session_job_diff};
+use super::diff::{DiffType, SpecDiff, deployment_diff_with_job, session_job_diff};
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkJobState, FlinkSessionJob, FlinkSessionJobSpec,
     JobManagerDeploymentStatus, JobSpec, JobState, JobStatus, ReconciledSpec, UpgradeMode,
@@ -61,7 +61,8 @@ pub fn describe_deployment_change_from(
     op: &OperatorConfig,
 ) -> Option<String> {
     let status = old.status.as_ref();
-    let diff = deployment_diff(&with_user_mode(deployed, &old.spec.job), &new.spec);
+    let deployed_job = deployed.job.clone().map(|j| user_mode_of(j, &old.spec.job));
+    let diff = deployment_diff_with_job(deployed, deployed_job.as_ref(), &new.spec);
     let jm = status.and_then(|s| s.job_manager_deployment_status);
     let ctx = Context {
         session_job: false,
@@ -123,12 +124,6 @@ pub fn describe_session_job_change(
 
 /// `lastReconciledSpec.job.upgradeMode` records how the job was last stopped, not the user's
 /// choice (reference §0.6); a user-visible diff compares the user's own previous mode.
-fn with_user_mode(deployed: &FlinkDeploymentSpec, old_job: &Option<JobSpec>) -> FlinkDeploymentSpec {
-    let mut out = deployed.clone();
-    out.job = out.job.map(|j| user_mode_of(j, old_job));
-    out
-}
-
 fn user_mode_of(mut job: JobSpec, old_job: &Option<JobSpec>) -> JobSpec {
     job.upgrade_mode = Some(old_job.as_ref().map(JobSpec::upgrade_mode).unwrap_or_default());
     job

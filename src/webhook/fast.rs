@@ -78,15 +78,12 @@ impl<'a> Incoming<'a> {
         }
     }
 
-    /// Answers the request. An error only when the fast reading handed the body to the
-    /// reference reading and that one cannot read it either.
-    pub fn answer(
-        &self,
-        endpoint: Endpoint,
-        ctx: &ReviewContext<'_>,
-    ) -> Result<AdmissionResponse, BadReview> {
-        match &self.reading {
-            Reading::Reference(req) => Ok(review(endpoint, req, ctx)),
+    /// Answers the request, taking the objects read apart into the typed ones. An error only
+    /// when the fast reading handed the body to the reference reading and that one cannot read
+    /// it either.
+    pub fn answer(self, endpoint: Endpoint, ctx: &ReviewContext<'_>) -> Result<AdmissionResponse, BadReview> {
+        match self.reading {
+            Reading::Reference(req) => Ok(review(endpoint, &req, ctx)),
             Reading::Fast(e) => match fast_answer(endpoint, e, ctx) {
                 Some(resp) => Ok(resp),
                 None => Ok(review(endpoint, &parse_review(self.body)?, ctx)),
@@ -100,16 +97,16 @@ fn creates_or_updates(e: &Envelope<'_>) -> bool {
 }
 
 /// The answer, or `None` for a request the reference reading answers.
-fn fast_answer(endpoint: Endpoint, e: &Envelope<'_>, ctx: &ReviewContext<'_>) -> Option<AdmissionResponse> {
+fn fast_answer(endpoint: Endpoint, e: Envelope<'_>, ctx: &ReviewContext<'_>) -> Option<AdmissionResponse> {
     let kind = e.flink_kind()?;
-    if !creates_or_updates(e) {
+    if !creates_or_updates(&e) {
         return None;
     }
     let resp = allowed(&e.uid);
     match (endpoint, kind) {
         (Endpoint::Mutate, FlinkKind::Deployment) => {
             // Deployments are never patched; the objects must still be readable.
-            read_objects::<FlinkDeployment>(e)?;
+            read_objects::<FlinkDeployment>(e.object?, e.old_object)?;
             Some(resp)
         }
         (Endpoint::Mutate, FlinkKind::SessionJob) => already_labelled(e.object.as_ref()?).then_some(resp),
@@ -127,17 +124,17 @@ type Decide<T> = fn(T, Option<&T>, Option<&str>, &ReviewContext<'_>) -> Result<V
 
 /// /validate of either kind: canaries pass, then the schema checks and the kind's decision.
 fn validate<T: Parts>(
-    e: &Envelope<'_>,
+    e: Envelope<'_>,
     kind: FlinkKind,
     resp: AdmissionResponse,
     ctx: &ReviewContext<'_>,
     decide: Decide<T>,
 ) -> Option<AdmissionResponse> {
-    let read = read_objects::<T>(e)?;
+    let read = read_objects::<T>(e.object?, e.old_object)?;
     if is_canary(read.new.meta()) {
         return Some(resp);
     }
-    let namespace = read.new.meta().namespace.clone().or_else(|| e.namespace.clone());
+    let namespace = read.new.meta().namespace.clone().or(e.namespace);
     let decision = validate_schema(kind, &read.schema_value)
         .and_then(|()| decide(read.new, read.old.as_ref(), namespace.as_deref(), ctx));
     Some(finish(resp, decision))
@@ -162,8 +159,8 @@ fn already_labelled(object: &RawObject<'_>) -> bool {
 
 /// The reading step of a FlinkDeployment review alone: the new object, the stored one and the
 /// schema value (the webhook bench times each stage of a decision).
-pub fn read_deployments(e: &Envelope<'_>) -> Option<(FlinkDeployment, Option<FlinkDeployment>, Value)> {
-    read_objects::<FlinkDeployment>(e).map(|r| (r.new, r.old, r.schema_value))
+pub fn read_deployments(e: Envelope<'_>) -> Option<(FlinkDeployment, Option<FlinkDeployment>, Value)> {
+    read_objects::<FlinkDeployment>(e.object?, e.old_object).map(|r| (r.new, r.old, r.schema_value))
 }
 
 /// A custom resource whose parts the fast path types one by one (FlinkDeployment,
@@ -190,8 +187,8 @@ fn from_parts<T: Parts>(metadata: ObjectMeta, spec: T::Spec, status: Option<T::S
     object
 }
 
-/// The new object and the stored one, typed, and the new one's spec and status as the JSON the
-/// schema checks read.
+/// The new object and the stored one, typed, and the new one's spec as the JSON the schema
+/// checks read (a review's status is not theirs to check: [`super::rules::SchemaScope::Spec`]).
 struct ReadObjects<T> {
     new: T,
     old: Option<T>,
@@ -200,25 +197,20 @@ struct ReadObjects<T> {
 
 /// Reads `object` and `oldObject`; `None` when either does not type (the reference reading then
 /// reports the new one's problem, or ignores an unreadable stored one). The new object's spec
-/// and status are read once, into the value the schema checks need, and typed from it, as the
-/// reference reading does. On an UPDATE the API server copies the stored status into the new
-/// object, and most updates leave parts of the spec alone: a stored part with the same text as
-/// the new one is cloned, not read again. Only `spec` and `status` go into the schema value: the
-/// CRD schemas declare no other property and do not close the root, so `metadata` cannot change
-/// their verdict.
-fn read_objects<T: Parts>(e: &Envelope<'_>) -> Option<ReadObjects<T>> {
-    let new = e.object.as_ref()?;
+/// is read once, into the value the schema checks need, and typed from it, as the reference
+/// reading does; its status is typed straight from its text. On an UPDATE the API server copies
+/// the stored status into the new object, and most updates leave parts of the spec alone: a
+/// stored part with the same text as the new one is cloned, not read again. Only `spec` goes
+/// into the schema value: the CRD schemas declare no other property and do not close the root,
+/// so `metadata` cannot change their verdict.
+fn read_objects<T: Parts>(new: RawObject<'_>, stored: Option<RawObject<'_>>) -> Option<ReadObjects<T>> {
     let spec_value: Value = serde_json::from_str(new.spec.get()).ok()?;
-    let status_value: Option<Value> = match new.status {
+    let spec = T::Spec::deserialize(&spec_value).ok()?;
+    let status: Option<T::Status> = match new.status {
         Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
         None => None,
     };
-    let spec = T::Spec::deserialize(&spec_value).ok()?;
-    let status = match &status_value {
-        Some(v) => Some(T::Status::deserialize(v).ok()?),
-        None => None,
-    };
-    let old = match &e.old_object {
+    let old = match stored {
         None => None,
         Some(stored) => {
             let old_spec = if stored.spec.get() == new.spec.get() {
@@ -231,16 +223,13 @@ fn read_objects<T: Parts>(e: &Envelope<'_>) -> Option<ReadObjects<T>> {
                 Some(s) if Some(s.get()) == new.status.map(RawValue::get) => status.clone(),
                 Some(s) => Some(serde_json::from_str(s.get()).ok()?),
             };
-            Some(from_parts(stored.metadata.clone(), old_spec, old_status))
+            Some(from_parts(stored.metadata, old_spec, old_status))
         }
     };
     let mut schema_value = serde_json::Map::new();
     schema_value.insert("spec".to_string(), spec_value);
-    if let Some(status) = status_value {
-        schema_value.insert("status".to_string(), status);
-    }
     Some(ReadObjects {
-        new: from_parts(new.metadata.clone(), spec, status),
+        new: from_parts(new.metadata, spec, status),
         old,
         schema_value: Value::Object(schema_value),
     })

@@ -160,16 +160,16 @@ async fn answer(endpoint: Endpoint, s: &WebhookState, headers: &HeaderMap, body:
     // The decision (~120 µs of CPU) runs right here on the runtime worker. On the blocking pool
     // it cost ~80 µs more CPU per review in thread hand-offs (bench-results/webhook.md) and only
     // looked faster on a shared machine by taking a larger share of its cores.
-    let resp = match incoming.answer(endpoint, &ctx) {
-        Ok(resp) => resp,
-        Err(bad) => return bad_review(bad, count),
-    };
     let kind = incoming.kind().map_or("other", |k| k.as_str());
     let operation = match incoming.operation() {
         Operation::Create => "CREATE",
         Operation::Update => "UPDATE",
         Operation::Delete => "DELETE",
         Operation::Connect => "CONNECT",
+    };
+    let resp = match incoming.answer(endpoint, &ctx) {
+        Ok(resp) => resp,
+        Err(bad) => return bad_review(bad, count),
     };
     count(kind, operation, resp.allowed);
     json_review(resp)

@@ -18,6 +18,6 @@ pub use review::{
     BadReview, CANARY_LABEL, Endpoint, ReviewContext, encode_review, host_to_lookup, parse_review,
     request_kind, review,
 };
-pub use rules::validate_value;
+pub use rules::{SchemaScope, validate_value};
 pub use run::{AdminArgs, OperatorConfigArgs, WebhookArgs, WebhookCommand, start_webhook};
 pub use sessions::{KnownSessions, NamespacedStores, NoSessions, SessionLookup};

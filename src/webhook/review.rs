@@ -5,7 +5,7 @@
 //! resolved by the caller beforehand.
 
 use super::mutate::session_job_patch;
-use super::rules::validate_value;
+use super::rules::{SchemaScope, validate_value};
 use super::sessions::SessionLookup;
 use crate::config::OperatorConfig;
 use crate::validation::{FlinkKind, HostResolver, ValidationError, host_to_resolve};
@@ -162,7 +162,14 @@ pub fn review(
                 .namespace
                 .clone()
                 .or_else(|| req.namespace.clone());
-            match validate_value(kind, &value, old.as_ref(), namespace.as_deref(), ctx) {
+            match validate_value(
+                kind,
+                &value,
+                old.as_ref(),
+                namespace.as_deref(),
+                SchemaScope::Spec,
+                ctx,
+            ) {
                 Ok(warnings) => with_warnings(resp, warnings),
                 Err(e) => deny(resp, &e),
             }

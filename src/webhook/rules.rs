@@ -15,6 +15,18 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
 
+/// What the schema checks read of an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaScope {
+    /// Spec and status: a manifest checked offline, where no API server has read either.
+    Whole,
+    /// The spec alone: an admission review. The status in a review is the stored one (the
+    /// status subresource resets any other on UPDATE and drops it on CREATE), which the API
+    /// server validated when the operator wrote it. Checking it again could only deny a user's
+    /// spec change for a status the user cannot edit, e.g. one written under an older CRD.
+    Spec,
+}
+
 /// Validates one object as JSON (schema, typed rules) and returns its warnings. `old` is the
 /// stored object on UPDATE; its status stands in when `object` has none (the API server copies
 /// it on real updates; offline manifests usually lack it). `namespace` fills a missing
@@ -24,9 +36,19 @@ pub fn validate_value(
     object: &Value,
     old: Option<&Value>,
     namespace: Option<&str>,
+    scope: SchemaScope,
     ctx: &ReviewContext<'_>,
 ) -> Result<Vec<String>, ValidationError> {
-    validate_schema(kind, object)?;
+    match (scope, object.get("status")) {
+        (SchemaScope::Spec, Some(_)) => {
+            let mut spec_only = object.clone();
+            if let Some(map) = spec_only.as_object_mut() {
+                map.remove("status");
+            }
+            validate_schema(kind, &spec_only)?;
+        }
+        _ => validate_schema(kind, object)?,
+    }
     match kind {
         FlinkKind::Deployment => {
             let new: FlinkDeployment = typed(object, kind)?;

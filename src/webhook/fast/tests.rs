@@ -71,9 +71,8 @@ fn realistic_update_is_answered_fast_and_identically() {
     let incoming = Incoming::read(body).expect("readable");
     assert!(matches!(incoming.reading, Reading::Fast(_)));
     with_ctx(&NoSessions, |ctx| {
-        let e = match &incoming.reading {
-            Reading::Fast(e) => e,
-            Reading::Reference(_) => unreachable!(),
+        let Reading::Fast(e) = incoming.reading else {
+            unreachable!()
         };
         assert!(
             fast_answer(Endpoint::Validate, e, ctx).is_some(),
@@ -300,7 +299,7 @@ fn edited_reviews_get_the_reference_answer() {
         let _ = same_answers(&body);
         let answered_fast = match Incoming::read(&body).map(|i| i.reading) {
             Ok(Reading::Fast(e)) => with_ctx(&NoSessions, |ctx| {
-                fast_answer(Endpoint::Validate, &e, ctx).is_some()
+                fast_answer(Endpoint::Validate, e, ctx).is_some()
             }),
             _ => false,
         };
@@ -361,9 +360,9 @@ fn session_jobs_get_the_reference_answer() {
         let body = review("UPDATE", object, Some(&job));
         let _ = same_answers(&body);
         let answered_fast = match Incoming::read(&body).map(|i| i.reading) {
-            Ok(Reading::Fast(e)) => with_ctx(&NoSessions, |ctx| {
-                fast_answer(Endpoint::Mutate, &e, ctx).is_some()
-            }),
+            Ok(Reading::Fast(e)) => {
+                with_ctx(&NoSessions, |ctx| fast_answer(Endpoint::Mutate, e, ctx).is_some())
+            }
             _ => false,
         };
         assert_eq!(answered_fast, fast_expected, "{object}");
