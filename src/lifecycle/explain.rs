@@ -7,8 +7,9 @@ use super::decide::{
 };
 use super::diff::{DiffType, SpecDiff, deployment_diff_with_job, session_job_diff};
 use crate::api::{
-    FlinkDeployment, FlinkDeploymentSpec, FlinkJobState, FlinkSessionJob, FlinkSessionJobSpec,
-    JobManagerDeploymentStatus, JobSpec, JobState, JobStatus, ReconciledSpec, UpgradeMode,
+    FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkJobState, FlinkSessionJob,
+    FlinkSessionJobSpec, FlinkSessionJobStatus, JobManagerDeploymentStatus, JobSpec, JobState, JobStatus,
+    ReconciledSpec, UpgradeMode,
 };
 use crate::config::{OperatorConfig, effective_flink_config, flink_keys};
 use std::borrow::Cow;
@@ -21,7 +22,7 @@ pub fn describe_deployment_change(
     new: &FlinkDeployment,
     operator: &OperatorConfig,
 ) -> Option<String> {
-    let deployed = deployed_deployment_spec(old)?;
+    let deployed = deployed_deployment_spec(&old.spec, old.status.as_ref())?;
     let flat = new.spec.flat_configuration();
     let op = operator.for_resource(&flat).unwrap_or_else(|_| operator.clone());
     let conf = effective_flink_config(
@@ -30,14 +31,17 @@ pub fn describe_deployment_change(
         new.spec.flink_version,
         &flat,
     );
-    describe_deployment_change_from(old, new, &deployed, &conf, &op)
+    describe_deployment_change_from(&old.spec, old.status.as_ref(), new, &deployed, &conf, &op)
 }
 
-/// The spec `old` runs, as the change line measures from: its decoded `lastReconciledSpec`, or
-/// its own spec before any reconciliation; `None` when a recorded spec cannot be read or the
-/// reconciliation status records none (nothing can be said).
-pub fn deployed_deployment_spec(old: &FlinkDeployment) -> Option<Cow<'_, FlinkDeploymentSpec>> {
-    let status = old.status.as_ref();
+/// The spec a stored FlinkDeployment (`spec`, `status`) runs, as the change line measures
+/// from: its decoded `lastReconciledSpec`, or its own spec before any reconciliation; `None`
+/// when a recorded spec cannot be read or the reconciliation status records none (nothing can
+/// be said).
+pub fn deployed_deployment_spec<'a>(
+    spec: &'a FlinkDeploymentSpec,
+    status: Option<&FlinkDeploymentStatus>,
+) -> Option<Cow<'a, FlinkDeploymentSpec>> {
     let recorded = status
         .and_then(|s| s.reconciliation_status.as_ref())
         .and_then(|r| r.last_reconciled_spec.as_deref());
@@ -46,22 +50,23 @@ pub fn deployed_deployment_spec(old: &FlinkDeployment) -> Option<Cow<'_, FlinkDe
             ReconciledSpec::<FlinkDeploymentSpec>::decode(text).ok()?.spec,
         )),
         None if status.is_some_and(|s| s.reconciliation_status.is_some()) => None,
-        None => Some(Cow::Borrowed(&old.spec)),
+        None => Some(Cow::Borrowed(spec)),
     }
 }
 
-/// [`describe_deployment_change`] with its inputs already derived: `deployed` from
-/// [`deployed_deployment_spec`], `conf` and `op` the effective Flink configuration of `new` and
-/// the operator settings for it (the webhook has them from validation).
+/// [`describe_deployment_change`] with its inputs already derived: the stored object as its
+/// spec and status, `deployed` from [`deployed_deployment_spec`], `conf` and `op` the effective
+/// Flink configuration of `new` and the operator settings for it (the webhook has them from
+/// validation).
 pub fn describe_deployment_change_from(
-    old: &FlinkDeployment,
+    old_spec: &FlinkDeploymentSpec,
+    status: Option<&FlinkDeploymentStatus>,
     new: &FlinkDeployment,
     deployed: &FlinkDeploymentSpec,
     conf: &BTreeMap<String, String>,
     op: &OperatorConfig,
 ) -> Option<String> {
-    let status = old.status.as_ref();
-    let deployed_job = deployed.job.clone().map(|j| user_mode_of(j, &old.spec.job));
+    let deployed_job = deployed.job.clone().map(|j| user_mode_of(j, &old_spec.job));
     let diff = deployment_diff_with_job(deployed, deployed_job.as_ref(), &new.spec);
     let jm = status.and_then(|s| s.job_manager_deployment_status);
     let ctx = Context {
@@ -92,17 +97,26 @@ pub fn describe_session_job_change(
     new: &FlinkSessionJob,
     operator: &OperatorConfig,
 ) -> Option<String> {
-    let status = old.status.as_ref();
+    describe_session_job_change_from(&old.spec, old.status.as_ref(), new, operator)
+}
+
+/// [`describe_session_job_change`] with the stored object as its spec and status.
+pub fn describe_session_job_change_from(
+    old_spec: &FlinkSessionJobSpec,
+    status: Option<&FlinkSessionJobStatus>,
+    new: &FlinkSessionJob,
+    operator: &OperatorConfig,
+) -> Option<String> {
     let recorded = status
         .and_then(|s| s.reconciliation_status.as_ref())
         .and_then(|r| r.last_reconciled_spec.as_deref());
     let deployed: FlinkSessionJobSpec = match recorded {
         Some(text) => ReconciledSpec::<FlinkSessionJobSpec>::decode(text).ok()?.spec,
         None if status.is_some_and(|s| s.reconciliation_status.is_some()) => return None,
-        None => old.spec.clone(),
+        None => old_spec.clone(),
     };
     let mut before = deployed.clone();
-    before.job = before.job.map(|j| user_mode_of(j, &old.spec.job));
+    before.job = before.job.map(|j| user_mode_of(j, &old_spec.job));
     let diff = session_job_diff(&before, &new.spec);
     let flat = new.spec.flat_configuration();
     let op = operator.for_resource(&flat).unwrap_or_else(|_| operator.clone());

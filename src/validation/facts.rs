@@ -5,7 +5,7 @@
 use super::deployment::{DeploymentConfig, deployment_config};
 use super::error::ValidationError;
 use super::previous::last_reconciled_deployment_spec;
-use crate::api::{FlinkDeployment, FlinkDeploymentSpec};
+use crate::api::{FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus};
 use crate::config::OperatorConfig;
 
 /// One FlinkDeployment with its derived inputs.
@@ -35,8 +35,12 @@ impl<'a> DeploymentFacts<'a> {
 
 /// `status.reconciliationStatus.lastReconciledSpec` as written.
 pub fn recorded_text(dep: &FlinkDeployment) -> Option<&str> {
-    dep.status
-        .as_ref()?
+    recorded_in(dep.status.as_ref())
+}
+
+/// [`recorded_text`] of a status.
+pub fn recorded_in(status: Option<&FlinkDeploymentStatus>) -> Option<&str> {
+    status?
         .reconciliation_status
         .as_ref()?
         .last_reconciled_spec

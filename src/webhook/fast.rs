@@ -12,7 +12,7 @@ use super::review::{
     ADMISSION_API_VERSION, BadReview, CANARY_LABEL, Endpoint, ReviewContext, deny, host_to_lookup,
     parse_review, request_kind, review, with_warnings,
 };
-use super::rules::{decide_deployment, decide_session_job};
+use super::rules::{Part, Stored, decide_deployment, decide_session_job};
 use crate::api::{FlinkDeployment, FlinkSessionJob};
 use crate::config::OperatorConfig;
 use crate::validation::{FlinkKind, ValidationError, host_to_resolve, validate_schema};
@@ -120,7 +120,8 @@ fn fast_answer(endpoint: Endpoint, e: Envelope<'_>, ctx: &ReviewContext<'_>) -> 
 }
 
 /// A kind's decision on the typed new object and the stored one, in the given namespace.
-type Decide<T> = fn(T, Option<&T>, Option<&str>, &ReviewContext<'_>) -> Result<Vec<String>, ValidationError>;
+type Decide<T> =
+    fn(T, Option<Stored<T>>, Option<&str>, &ReviewContext<'_>) -> Result<Vec<String>, ValidationError>;
 
 /// /validate of either kind: canaries pass, then the schema checks and the kind's decision.
 fn validate<T: Parts>(
@@ -136,7 +137,7 @@ fn validate<T: Parts>(
     }
     let namespace = read.new.meta().namespace.clone().or(e.namespace);
     let decision = validate_schema(kind, &read.schema_value)
-        .and_then(|()| decide(read.new, read.old.as_ref(), namespace.as_deref(), ctx));
+        .and_then(|()| decide(read.new, read.old, namespace.as_deref(), ctx));
     Some(finish(resp, decision))
 }
 
@@ -159,8 +160,8 @@ fn already_labelled(object: &RawObject<'_>) -> bool {
 
 /// The reading step of a FlinkDeployment review alone: the new object, the stored one and the
 /// schema value (the webhook bench times each stage of a decision).
-pub fn read_deployments(e: Envelope<'_>) -> Option<(FlinkDeployment, Option<FlinkDeployment>, Value)> {
-    read_objects::<FlinkDeployment>(e.object?, e.old_object).map(|r| (r.new, r.old, r.schema_value))
+pub fn read_deployments(e: Envelope<'_>) -> Option<(FlinkDeployment, Value)> {
+    read_objects::<FlinkDeployment>(e.object?, e.old_object).map(|r| (r.new, r.schema_value))
 }
 
 /// A custom resource whose parts the fast path types one by one (FlinkDeployment,
@@ -189,9 +190,9 @@ fn from_parts<T: Parts>(metadata: ObjectMeta, spec: T::Spec, status: Option<T::S
 
 /// The new object and the stored one, typed, and the new one's spec as the JSON the schema
 /// checks read (a review's status is not theirs to check: [`super::rules::SchemaScope::Spec`]).
-struct ReadObjects<T> {
+struct ReadObjects<T: Parts> {
     new: T,
-    old: Option<T>,
+    old: Option<Stored<T>>,
     schema_value: Value,
 }
 
@@ -199,8 +200,10 @@ struct ReadObjects<T> {
 /// reports the new one's problem, or ignores an unreadable stored one). The new object's spec
 /// is read once, into the value the schema checks need, and typed from it, as the reference
 /// reading does; its status is typed straight from its text. On an UPDATE the API server copies
-/// the stored status into the new object, and most updates leave parts of the spec alone: a
-/// stored part with the same text as the new one is cloned, not read again. Only `spec` goes
+/// the stored status into the new object, and most updates leave the spec alone: a stored part
+/// with the same text as the new one is neither read again nor copied ([`Part::AsNew`]). The
+/// stored metadata was typed with the envelope (a body whose metadata does not type is the
+/// reference reading's), and the decision does not read it. Only `spec` goes
 /// into the schema value: the CRD schemas declare no other property and do not close the root,
 /// so `metadata` cannot change their verdict.
 fn read_objects<T: Parts>(new: RawObject<'_>, stored: Option<RawObject<'_>>) -> Option<ReadObjects<T>> {
@@ -212,19 +215,18 @@ fn read_objects<T: Parts>(new: RawObject<'_>, stored: Option<RawObject<'_>>) -> 
     };
     let old = match stored {
         None => None,
-        Some(stored) => {
-            let old_spec = if stored.spec.get() == new.spec.get() {
-                spec.clone()
+        Some(stored) => Some(Stored::<T> {
+            spec: if stored.spec.get() == new.spec.get() {
+                Part::AsNew
             } else {
-                serde_json::from_str(stored.spec.get()).ok()?
-            };
-            let old_status = match stored.status {
-                None => None,
-                Some(s) if Some(s.get()) == new.status.map(RawValue::get) => status.clone(),
-                Some(s) => Some(serde_json::from_str(s.get()).ok()?),
-            };
-            Some(from_parts(stored.metadata, old_spec, old_status))
-        }
+                Part::Own(serde_json::from_str(stored.spec.get()).ok()?)
+            },
+            status: match stored.status {
+                None => Part::Own(None),
+                Some(s) if Some(s.get()) == new.status.map(RawValue::get) => Part::AsNew,
+                Some(s) => Part::Own(Some(serde_json::from_str(s.get()).ok()?)),
+            },
+        }),
     };
     let mut schema_value = serde_json::Map::new();
     schema_value.insert("spec".to_string(), spec_value);

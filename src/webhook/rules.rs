@@ -3,14 +3,16 @@
 //! offline `validate` command: schema, rules, warnings and the planner's change line.
 
 use super::review::ReviewContext;
-use crate::api::{FlinkDeployment, FlinkSessionJob};
-use crate::lifecycle::{deployed_deployment_spec, describe_deployment_change_from};
+use crate::api::{FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkSessionJob};
+use crate::lifecycle::{
+    deployed_deployment_spec, describe_deployment_change_from, describe_session_job_change_from,
+};
 use crate::validation::{
-    DeploymentFacts, FlinkKind, ValidationError, deployment_warnings_facts, recorded_text,
+    DeploymentFacts, FlinkKind, ValidationError, deployment_warnings_facts, recorded_in,
     session_job_warnings, validate_deployment_facts, validate_schema, validate_session_job,
 };
 use kube::Resource;
-use kube::core::object::HasStatus;
+use kube::core::object::{HasSpec, HasStatus};
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -53,12 +55,12 @@ pub fn validate_value(
         FlinkKind::Deployment => {
             let new: FlinkDeployment = typed(object, kind)?;
             let old = old.and_then(|o| FlinkDeployment::deserialize(o).ok());
-            decide_deployment(new, old.as_ref(), namespace, ctx)
+            decide_deployment(new, old.map(Stored::of), namespace, ctx)
         }
         FlinkKind::SessionJob => {
             let new: FlinkSessionJob = typed(object, kind)?;
             let old = old.and_then(|o| FlinkSessionJob::deserialize(o).ok());
-            decide_session_job(new, old.as_ref(), namespace, ctx)
+            decide_session_job(new, old.map(Stored::of), namespace, ctx)
         }
     }
 }
@@ -73,61 +75,108 @@ fn typed<T: serde::de::DeserializeOwned>(object: &Value, kind: FlinkKind) -> Res
     })
 }
 
+/// One part of the stored object as the decision gets it: its own, or the same as the new
+/// object's. On an UPDATE the API server copies the stored status into the new object, and
+/// most updates leave the spec alone: the fast reading then does not copy the part.
+pub(super) enum Part<P> {
+    AsNew,
+    Own(P),
+}
+
+/// The stored object of an UPDATE as the decision reads it: spec and status (its metadata is
+/// not read).
+pub(super) struct Stored<T: HasSpec + HasStatus> {
+    pub spec: Part<T::Spec>,
+    pub status: Part<Option<T::Status>>,
+}
+
+impl<T> Stored<T>
+where
+    T: HasSpec + HasStatus,
+    T::Spec: Default,
+{
+    fn of(mut object: T) -> Self {
+        Self {
+            spec: Part::Own(std::mem::take(object.spec_mut())),
+            status: Part::Own(object.status_mut().take()),
+        }
+    }
+
+    /// Spec and status, from `new` where they are the same.
+    fn parts<'a>(&'a self, new: &'a T) -> (&'a T::Spec, Option<&'a T::Status>) {
+        let spec = match &self.spec {
+            Part::AsNew => new.spec(),
+            Part::Own(spec) => spec,
+        };
+        let status = match &self.status {
+            Part::AsNew => new.status(),
+            Part::Own(status) => status.as_ref(),
+        };
+        (spec, status)
+    }
+}
+
 /// Fills what the new object may lack: its namespace from the request, its status from the
 /// stored object.
-fn complete<T>(new: &mut T, old: Option<&T>, namespace: Option<&str>)
+fn complete<T>(new: &mut T, old: Option<&Stored<T>>, namespace: Option<&str>)
 where
-    T: Resource + HasStatus,
+    T: Resource + HasSpec + HasStatus,
     T::Status: Clone,
 {
     if new.meta().namespace.is_none() {
         new.meta_mut().namespace = namespace.map(str::to_string);
     }
-    if new.status().is_none() {
-        *new.status_mut() = old.and_then(|o| o.status().cloned());
+    if new.status().is_none()
+        && let Some(Part::Own(Some(status))) = old.map(|o| &o.status)
+    {
+        *new.status_mut() = Some(status.clone());
     }
 }
 
 /// Rules, warnings and change line of a FlinkDeployment that passed the schema.
 pub(super) fn decide_deployment(
     mut new: FlinkDeployment,
-    old: Option<&FlinkDeployment>,
+    old: Option<Stored<FlinkDeployment>>,
     namespace: Option<&str>,
     ctx: &ReviewContext<'_>,
 ) -> Result<Vec<String>, ValidationError> {
-    complete(&mut new, old, namespace);
+    complete(&mut new, old.as_ref(), namespace);
     let facts = DeploymentFacts::new(&new, ctx.operator);
     validate_deployment_facts(&facts)?;
     let mut warnings = deployment_warnings_facts(&facts);
-    if let Some(old) = old
-        && let Some(line) = change_line(old, &facts)
+    if let Some(old) = &old
+        && let Some(line) = change_line(old.parts(&new), &facts)
     {
         warnings.push(line);
     }
     Ok(warnings)
 }
 
-/// The planner's line for `old` -> `facts.dep`, from the configuration validation derived.
-fn change_line(old: &FlinkDeployment, facts: &DeploymentFacts<'_>) -> Option<String> {
+/// The planner's line for the stored object (its spec and status) -> `facts.dep`, from the
+/// configuration validation derived.
+fn change_line(
+    (spec, status): (&FlinkDeploymentSpec, Option<&FlinkDeploymentStatus>),
+    facts: &DeploymentFacts<'_>,
+) -> Option<String> {
     // Validation passed, so the configuration is readable.
     let cfg = facts.config.as_ref().ok()?;
-    let deployed = match (recorded_text(old), facts.recorded()) {
+    let deployed = match (recorded_in(status), facts.recorded()) {
         // On a real UPDATE the API server copies the stored status into the object: the same
         // text, already decoded by validation (undecodable: no line, as the planner says).
         (Some(stored), Some(incoming)) if stored == incoming => Cow::Borrowed(facts.previous.as_ref()?),
-        _ => deployed_deployment_spec(old)?,
+        _ => deployed_deployment_spec(spec, status)?,
     };
-    describe_deployment_change_from(old, facts.dep, &deployed, &cfg.flink, &cfg.operator)
+    describe_deployment_change_from(spec, status, facts.dep, &deployed, &cfg.flink, &cfg.operator)
 }
 
 /// Rules, warnings and change line of a FlinkSessionJob that passed the schema.
 pub(super) fn decide_session_job(
     mut new: FlinkSessionJob,
-    old: Option<&FlinkSessionJob>,
+    old: Option<Stored<FlinkSessionJob>>,
     namespace: Option<&str>,
     ctx: &ReviewContext<'_>,
 ) -> Result<Vec<String>, ValidationError> {
-    complete(&mut new, old, namespace);
+    complete(&mut new, old.as_ref(), namespace);
     let ns = new.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let session = new
         .spec
@@ -136,8 +185,9 @@ pub(super) fn decide_session_job(
         .and_then(|name| ctx.sessions.find(&ns, name));
     validate_session_job(&new, session.as_deref(), ctx.operator, ctx.resolver)?;
     let mut warnings = session_job_warnings(&new, session.as_deref(), ctx.operator);
-    if let Some(old) = old
-        && let Some(line) = crate::lifecycle::describe_session_job_change(old, &new, ctx.operator)
+    if let Some(old) = &old
+        && let (spec, status) = old.parts(&new)
+        && let Some(line) = describe_session_job_change_from(spec, status, &new, ctx.operator)
     {
         warnings.push(line);
     }
@@ -199,7 +249,10 @@ mod tests {
             assert!(i > 0 || line.is_some(), "the realistic update has a line");
             let mut expected = decide_deployment(new.clone(), None, None, &ctx).expect("allowed");
             expected.extend(line);
-            assert_eq!(decide_deployment(new, Some(&old), None, &ctx), Ok(expected));
+            assert_eq!(
+                decide_deployment(new, Some(Stored::of(old)), None, &ctx),
+                Ok(expected)
+            );
         }
     }
 }
