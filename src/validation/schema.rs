@@ -92,26 +92,30 @@ pub fn validate_schema(kind: FlinkKind, object: &Value) -> Result<(), Validation
         FlinkKind::Deployment => &DEPLOYMENT,
         FlinkKind::SessionJob => &SESSION_JOB,
     };
-    check(crd, object, "", &format!("the {} CRD schema", kind.as_str()))?;
+    check(crd, object, "", || format!("the {} CRD schema", kind.as_str()))?;
     if kind == FlinkKind::Deployment {
         for (pointer, validator, type_name) in DEPLOYMENT_EMBEDDED {
             if let Some(embedded) = object.pointer(pointer) {
-                check(
-                    validator,
-                    embedded,
-                    &path_of(pointer),
-                    &format!("the Kubernetes {type_name} schema"),
-                )?;
+                check(validator, embedded, pointer, || {
+                    format!("the Kubernetes {type_name} schema")
+                })?;
             }
         }
     }
     Ok(())
 }
 
-fn check(compiled: &Compiled, instance: &Value, prefix: &str, against: &str) -> Result<(), ValidationError> {
+/// Checks `instance`, found at JSON `pointer`, against a compiled schema. The words of an error
+/// are only put together for one (a webhook checks every review).
+fn check(
+    compiled: &Compiled,
+    instance: &Value,
+    pointer: &str,
+    against: impl FnOnce() -> String,
+) -> Result<(), ValidationError> {
     let validator = compiled.as_ref().map_err(|e| {
         ValidationError::new(
-            prefix,
+            path_of(pointer),
             format!("internal error: schema does not compile: {e}"),
             "",
         )
@@ -122,6 +126,9 @@ fn check(compiled: &Compiled, instance: &Value, prefix: &str, against: &str) -> 
     let Some(error) = validator.iter_errors(instance).next() else {
         return Ok(());
     };
+    let prefix = path_of(pointer);
+    let prefix = prefix.as_str();
+    let against = against();
     let inner = path_of(error.instance_path().as_str());
     let location = match (prefix.is_empty(), inner.is_empty()) {
         (true, _) => inner,

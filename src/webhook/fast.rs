@@ -106,7 +106,7 @@ fn fast_answer(endpoint: Endpoint, e: Envelope<'_>, ctx: &ReviewContext<'_>) -> 
     match (endpoint, kind) {
         (Endpoint::Mutate, FlinkKind::Deployment) => {
             // Deployments are never patched; the objects must still be readable.
-            read_objects::<FlinkDeployment>(e.object?, e.old_object)?;
+            read_objects::<FlinkDeployment>(e.object?, e.old_object)?.into_objects()?;
             Some(resp)
         }
         (Endpoint::Mutate, FlinkKind::SessionJob) => already_labelled(e.object.as_ref()?).then_some(resp),
@@ -132,13 +132,15 @@ fn validate<T: Parts>(
     decide: Decide<T>,
 ) -> Option<AdmissionResponse> {
     let read = read_objects::<T>(e.object?, e.old_object)?;
-    if is_canary(read.new.meta()) {
+    if is_canary(&read.metadata) {
         return Some(resp);
     }
-    let namespace = read.new.meta().namespace.clone().or(e.namespace);
-    let decision = validate_schema(kind, &read.schema_value)
-        .and_then(|()| decide(read.new, read.old, namespace.as_deref(), ctx));
-    Some(finish(resp, decision))
+    if let Err(error) = validate_schema(kind, &read.schema_value) {
+        return Some(deny(resp, &error));
+    }
+    let namespace = read.metadata.namespace.clone().or(e.namespace);
+    let (new, old) = read.into_objects()?;
+    Some(finish(resp, decide(new, old, namespace.as_deref(), ctx)))
 }
 
 /// Whether a session job already carries the label the mutation would add, so that the reference
@@ -158,10 +160,12 @@ fn already_labelled(object: &RawObject<'_>) -> bool {
     deployment.is_some() && label == deployment
 }
 
-/// The reading step of a FlinkDeployment review alone: the new object, the stored one and the
-/// schema value (the webhook bench times each stage of a decision).
-pub fn read_deployments(e: Envelope<'_>) -> Option<(FlinkDeployment, Value)> {
-    read_objects::<FlinkDeployment>(e.object?, e.old_object).map(|r| (r.new, r.schema_value))
+/// The reading step of a FlinkDeployment review alone, to the typed new object (the webhook
+/// bench times each stage of a decision).
+pub fn read_deployment(e: Envelope<'_>) -> Option<FlinkDeployment> {
+    read_objects::<FlinkDeployment>(e.object?, e.old_object)?
+        .into_objects()
+        .map(|(new, _)| new)
 }
 
 /// A custom resource whose parts the fast path types one by one (FlinkDeployment,
@@ -188,27 +192,42 @@ fn from_parts<T: Parts>(metadata: ObjectMeta, spec: T::Spec, status: Option<T::S
     object
 }
 
-/// The new object and the stored one, typed, and the new one's spec as the JSON the schema
-/// checks read (a review's status is not theirs to check: [`super::rules::SchemaScope::Spec`]).
+/// The objects of a review, read: the new one's metadata and status typed, its spec as the
+/// JSON the schema checks read (a review's status is not theirs to check:
+/// [`super::rules::SchemaScope::Spec`]), and the stored one's parts that differ typed.
 struct ReadObjects<T: Parts> {
-    new: T,
-    old: Option<Stored<T>>,
+    metadata: ObjectMeta,
+    /// `{"spec": ...}`.
     schema_value: Value,
+    status: Option<T::Status>,
+    old: Option<Stored<T>>,
 }
 
-/// Reads `object` and `oldObject`; `None` when either does not type (the reference reading then
-/// reports the new one's problem, or ignores an unreadable stored one). The new object's spec
-/// is read once, into the value the schema checks need, and typed from it, as the reference
-/// reading does; its status is typed straight from its text. On an UPDATE the API server copies
-/// the stored status into the new object, and most updates leave the spec alone: a stored part
-/// with the same text as the new one is neither read again nor copied ([`Part::AsNew`]). The
-/// stored metadata was typed with the envelope (a body whose metadata does not type is the
-/// reference reading's), and the decision does not read it. Only `spec` goes
-/// into the schema value: the CRD schemas declare no other property and do not close the root,
-/// so `metadata` cannot change their verdict.
+impl<T: Parts> ReadObjects<T> {
+    /// The typed objects; `None` when the new spec does not type (the reference reading then
+    /// reports it). The spec is moved out of the schema value, which the checks are done with,
+    /// as the reference reading types its object from its JSON.
+    fn into_objects(self) -> Option<(T, Option<Stored<T>>)> {
+        let Value::Object(mut parts) = self.schema_value else {
+            return None;
+        };
+        let spec = T::Spec::deserialize(parts.remove("spec")?).ok()?;
+        Some((from_parts(self.metadata, spec, self.status), self.old))
+    }
+}
+
+/// Reads `object` and `oldObject`; `None` when a part other than the new spec does not type (the
+/// reference reading then reports the new object's problem, or ignores an unreadable stored
+/// one). The new spec is read once into the value the schema checks need and typed from it
+/// afterwards ([`ReadObjects::into_objects`]); the new status is typed straight from its text.
+/// On an UPDATE the API server copies the stored status into the new object, and most updates
+/// leave the spec alone: a stored part with the same text as the new one is neither read again
+/// nor copied ([`Part::AsNew`]). The stored metadata was typed with the envelope (a body whose
+/// metadata does not type is the reference reading's), and the decision does not read it.
+/// Only `spec` goes into the schema value: the CRD schemas declare no other property and do not
+/// close the root, so `metadata` cannot change their verdict.
 fn read_objects<T: Parts>(new: RawObject<'_>, stored: Option<RawObject<'_>>) -> Option<ReadObjects<T>> {
     let spec_value: Value = serde_json::from_str(new.spec.get()).ok()?;
-    let spec = T::Spec::deserialize(&spec_value).ok()?;
     let status: Option<T::Status> = match new.status {
         Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
         None => None,
@@ -231,9 +250,10 @@ fn read_objects<T: Parts>(new: RawObject<'_>, stored: Option<RawObject<'_>>) -> 
     let mut schema_value = serde_json::Map::new();
     schema_value.insert("spec".to_string(), spec_value);
     Some(ReadObjects {
-        new: from_parts(new.metadata, spec, status),
-        old,
+        metadata: new.metadata,
         schema_value: Value::Object(schema_value),
+        status,
+        old,
     })
 }
 

@@ -12,7 +12,7 @@ pub mod run;
 mod sessions;
 
 pub use envelope::{Envelope, read_envelope};
-pub use fast::{Incoming, read_deployments};
+pub use fast::{Incoming, read_deployment};
 pub use mutate::{TARGET_SESSION_LABEL, mutate_session_job, session_job_patch};
 pub use review::{
     BadReview, CANARY_LABEL, Endpoint, ReviewContext, encode_review, host_to_lookup, parse_review,

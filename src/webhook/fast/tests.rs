@@ -288,6 +288,9 @@ fn edited_reviews_get_the_reference_answer() {
         "no namespace in the object",
         "create",
         "canary",
+        // Canaries pass before the spec is typed, and the schema rejects this spec first.
+        "canary that does not type",
+        "object does not type",
         "stored status null",
         "schema error",
         "unknown metadata field",
