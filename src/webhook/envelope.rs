@@ -9,10 +9,10 @@
 //! a body this reading accepts is one the reference reading accepts too; a body it rejects goes
 //! to the reference reading, which explains what is wrong.
 
+use super::checked_meta::{CheckedMeta, DecisionMeta};
 use super::review::ADMISSION_API_VERSION;
 use crate::validation::FlinkKind;
 use k8s_openapi::api::authentication::v1::UserInfo;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::core::admission::{AdmissionResponse, Operation};
 use kube::core::{GroupVersionKind, GroupVersionResource};
@@ -29,7 +29,8 @@ pub struct Envelope<'a> {
     pub namespace: Option<String>,
     pub operation: Operation,
     pub object: Option<RawObject<'a>>,
-    pub old_object: Option<RawObject<'a>>,
+    /// The stored object, its metadata only checked: the decision does not read it.
+    pub old_object: Option<RawObject<'a, CheckedMeta>>,
 }
 
 /// An object as a custom resource's derived `Deserialize` reads it (`metadata` and `spec`
@@ -37,19 +38,19 @@ pub struct Envelope<'a> {
 /// and `status` left as raw text. Only a JSON object is one: serde would also read a struct
 /// from an array, which the reference reading (a `DynamicObject`) rejects.
 #[derive(Debug)]
-pub struct RawObject<'a> {
-    pub metadata: ObjectMeta,
+pub struct RawObject<'a, M = DecisionMeta> {
+    pub metadata: M,
     pub spec: &'a RawValue,
     pub status: Option<&'a RawValue>,
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
+impl<'de: 'a, 'a, M: Deserialize<'de>> Deserialize<'de> for RawObject<'a, M> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(RawObjectVisitor(std::marker::PhantomData))
     }
 }
 
-struct RawObjectVisitor<'a>(std::marker::PhantomData<&'a ()>);
+struct RawObjectVisitor<'a, M>(std::marker::PhantomData<(&'a (), M)>);
 
 /// A key of an object, read without allocating.
 #[derive(Deserialize)]
@@ -62,8 +63,8 @@ enum Field {
     Other,
 }
 
-impl<'de: 'a, 'a> Visitor<'de> for RawObjectVisitor<'a> {
-    type Value = RawObject<'a>;
+impl<'de: 'a, 'a, M: Deserialize<'de>> Visitor<'de> for RawObjectVisitor<'a, M> {
+    type Value = RawObject<'a, M>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("an object with metadata and spec")
@@ -74,7 +75,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RawObjectVisitor<'a> {
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::Metadata if metadata.is_some() => return Err(A::Error::duplicate_field("metadata")),
-                Field::Metadata => metadata = Some(map.next_value::<ObjectMeta>()?),
+                Field::Metadata => metadata = Some(map.next_value::<M>()?),
                 Field::Spec if spec.is_some() => return Err(A::Error::duplicate_field("spec")),
                 Field::Spec => spec = Some(map.next_value::<&'a RawValue>()?),
                 Field::Status if status.is_some() => return Err(A::Error::duplicate_field("status")),
@@ -165,7 +166,7 @@ struct Request<'a> {
     #[serde(borrow)]
     object: Option<RawObject<'a>>,
     #[serde(borrow)]
-    old_object: Option<RawObject<'a>>,
+    old_object: Option<RawObject<'a, CheckedMeta>>,
     #[serde(default, rename = "dryRun")]
     _dry_run: bool,
     #[serde(default, rename = "options")]
@@ -185,7 +186,7 @@ mod tests {
         assert_eq!(e.flink_kind(), Some(FlinkKind::Deployment));
         assert_eq!(e.operation, Operation::Update);
         let object = e.object.expect("object");
-        assert_eq!(object.metadata.name.as_deref(), Some("orders"));
+        assert_eq!(object.metadata.0.name.as_deref(), Some("orders"));
         assert!(object.spec.get().starts_with('{'));
         assert!(object.status.is_some());
         assert!(e.old_object.is_some());

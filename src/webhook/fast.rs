@@ -6,6 +6,7 @@
 //! canaries, session-job patches, objects that do not type) goes to the reference reading in
 //! [`super::review`], which gives it the answer it always had; those requests are rare.
 
+use super::checked_meta::CheckedMeta;
 use super::envelope::{Envelope, RawObject, read_envelope};
 use super::mutate::TARGET_SESSION_LABEL;
 use super::review::{
@@ -153,6 +154,7 @@ fn already_labelled(object: &RawObject<'_>) -> bool {
     let deployment = spec.pointer("/deploymentName").and_then(Value::as_str);
     let label = object
         .metadata
+        .0
         .labels
         .as_ref()
         .and_then(|l| l.get(TARGET_SESSION_LABEL))
@@ -222,11 +224,14 @@ impl<T: Parts> ReadObjects<T> {
 /// afterwards ([`ReadObjects::into_objects`]); the new status is typed straight from its text.
 /// On an UPDATE the API server copies the stored status into the new object, and most updates
 /// leave the spec alone: a stored part with the same text as the new one is neither read again
-/// nor copied ([`Part::AsNew`]). The stored metadata was typed with the envelope (a body whose
+/// nor copied ([`Part::AsNew`]). The stored metadata was checked with the envelope (a body whose
 /// metadata does not type is the reference reading's), and the decision does not read it.
 /// Only `spec` goes into the schema value: the CRD schemas declare no other property and do not
 /// close the root, so `metadata` cannot change their verdict.
-fn read_objects<T: Parts>(new: RawObject<'_>, stored: Option<RawObject<'_>>) -> Option<ReadObjects<T>> {
+fn read_objects<T: Parts>(
+    new: RawObject<'_>,
+    stored: Option<RawObject<'_, CheckedMeta>>,
+) -> Option<ReadObjects<T>> {
     let spec_value: Value = serde_json::from_str(new.spec.get()).ok()?;
     let status: Option<T::Status> = match new.status {
         Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
@@ -250,7 +255,7 @@ fn read_objects<T: Parts>(new: RawObject<'_>, stored: Option<RawObject<'_>>) -> 
     let mut schema_value = serde_json::Map::new();
     schema_value.insert("spec".to_string(), spec_value);
     Some(ReadObjects {
-        metadata: new.metadata,
+        metadata: new.metadata.0,
         schema_value: Value::Object(schema_value),
         status,
         old,

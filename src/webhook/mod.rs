@@ -2,6 +2,7 @@
 //! FlinkSessionJob. [`Incoming`] reads a review (fast, with [`review`] as the reference for
 //! odd requests), [`rules`] is the typed decision, [`http`] the axum shell around it.
 
+mod checked_meta;
 mod envelope;
 mod fast;
 pub mod http;
@@ -11,7 +12,8 @@ mod rules;
 pub mod run;
 mod sessions;
 
-pub use envelope::{Envelope, read_envelope};
+pub use checked_meta::CheckedMeta;
+pub use envelope::{Envelope, RawObject, read_envelope};
 pub use fast::{Incoming, read_deployment};
 pub use mutate::{TARGET_SESSION_LABEL, mutate_session_job, session_job_patch};
 pub use review::{

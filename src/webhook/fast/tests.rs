@@ -217,6 +217,10 @@ fn edited_reviews_get_the_reference_answer() {
             edited(|r| r["request"]["oldObject"]["metadata"]["labels"] = json!(5)),
         ),
         (
+            "stored managedFields that do not type",
+            edited(|r| r["request"]["oldObject"]["metadata"]["managedFields"] = json!([{"time": "now"}])),
+        ),
+        (
             "unknown metadata field",
             edited(|r| r["request"]["object"]["metadata"]["colour"] = json!("red")),
         ),
@@ -437,6 +441,8 @@ proptest! {
             "/request/object", "/request/oldObject", "/request/object/spec", "/request/object/spec/job",
             "/request/object/metadata", "/request/object/status", "/request/oldObject/status",
             "/request/object/status/reconciliationStatus", "/request", "/request/userInfo",
+            "/request/oldObject/metadata", "/request/oldObject/metadata/managedFields",
+            "/request/oldObject/metadata/annotations", "/request/object/metadata/managedFields",
         ]),
         value in arbitrary_json(),
     ) {
