@@ -16,7 +16,7 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
 /// `ObjectMeta`, checked.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct CheckedMeta;
 
 /// `ObjectMeta` typed, but for `managedFields`, which are checked and left out.
@@ -78,103 +78,113 @@ const META_FIELDS: &[&str] = &[
     "uid",
 ];
 
-impl<'de> Deserialize<'de> for CheckedMeta {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_struct("ObjectMeta", META_FIELDS, MetaVisitor)
+/// How a reading of `ObjectMeta` takes each field: kept, or only checked.
+trait MetaFields: Default {
+    fn read<'de, A: MapAccess<'de>>(&mut self, field: MetaField, map: &mut A) -> Result<(), A::Error>;
+}
+
+/// k8s-openapi's `ObjectMeta` visitor: a map only, each known field read by `M`, others ignored.
+struct MetaVisitor<M>(std::marker::PhantomData<M>);
+
+impl<'de, M: MetaFields> Visitor<'de> for MetaVisitor<M> {
+    type Value = M;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ObjectMeta")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<M, A::Error> {
+        let mut meta = M::default();
+        while let Some(field) = map.next_key::<MetaField>()? {
+            meta.read(field, &mut map)?;
+        }
+        Ok(meta)
     }
 }
 
 impl<'de> Deserialize<'de> for DecisionMeta {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_struct("ObjectMeta", META_FIELDS, DecisionMetaVisitor)
+        deserializer.deserialize_struct(
+            "ObjectMeta",
+            META_FIELDS,
+            MetaVisitor::<Self>(std::marker::PhantomData),
+        )
     }
 }
 
-struct DecisionMetaVisitor;
-
-impl<'de> Visitor<'de> for DecisionMetaVisitor {
-    type Value = DecisionMeta;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ObjectMeta")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DecisionMeta, A::Error> {
-        let mut m = ObjectMeta::default();
-        while let Some(field) = map.next_key::<MetaField>()? {
-            match field {
-                MetaField::Annotations => m.annotations = map.next_value()?,
-                MetaField::CreationTimestamp => m.creation_timestamp = map.next_value()?,
-                MetaField::DeletionGracePeriodSeconds => {
-                    m.deletion_grace_period_seconds = map.next_value()?
-                }
-                MetaField::DeletionTimestamp => m.deletion_timestamp = map.next_value()?,
-                MetaField::Finalizers => m.finalizers = map.next_value()?,
-                MetaField::GenerateName => m.generate_name = map.next_value()?,
-                MetaField::Generation => m.generation = map.next_value()?,
-                MetaField::Labels => m.labels = map.next_value()?,
-                MetaField::ManagedFields => {
-                    map.next_value::<Option<Vec<CheckedManagedFields>>>()?;
-                }
-                MetaField::Name => m.name = map.next_value()?,
-                MetaField::Namespace => m.namespace = map.next_value()?,
-                MetaField::OwnerReferences => m.owner_references = map.next_value()?,
-                MetaField::ResourceVersion => m.resource_version = map.next_value()?,
-                MetaField::SelfLink => m.self_link = map.next_value()?,
-                MetaField::Uid => m.uid = map.next_value()?,
-                MetaField::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(DecisionMeta(m))
+impl<'de> Deserialize<'de> for CheckedMeta {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_struct(
+            "ObjectMeta",
+            META_FIELDS,
+            MetaVisitor::<Self>(std::marker::PhantomData),
+        )
     }
 }
 
-struct MetaVisitor;
-
-impl<'de> Visitor<'de> for MetaVisitor {
-    type Value = CheckedMeta;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ObjectMeta")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CheckedMeta, A::Error> {
-        while let Some(field) = map.next_key::<MetaField>()? {
-            match field {
-                MetaField::Annotations | MetaField::Labels => {
-                    map.next_value::<Option<CheckedStringMap>>()?;
-                }
-                MetaField::CreationTimestamp | MetaField::DeletionTimestamp => {
-                    map.next_value::<Option<Time>>()?;
-                }
-                MetaField::DeletionGracePeriodSeconds | MetaField::Generation => {
-                    map.next_value::<Option<i64>>()?;
-                }
-                MetaField::Finalizers => {
-                    map.next_value::<Option<Vec<CheckedString>>>()?;
-                }
-                MetaField::ManagedFields => {
-                    map.next_value::<Option<Vec<CheckedManagedFields>>>()?;
-                }
-                MetaField::OwnerReferences => {
-                    map.next_value::<Option<Vec<OwnerReference>>>()?;
-                }
-                MetaField::GenerateName
-                | MetaField::Name
-                | MetaField::Namespace
-                | MetaField::ResourceVersion
-                | MetaField::SelfLink
-                | MetaField::Uid => {
-                    map.next_value::<Option<CheckedString>>()?;
-                }
-                MetaField::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+impl MetaFields for DecisionMeta {
+    fn read<'de, A: MapAccess<'de>>(&mut self, field: MetaField, map: &mut A) -> Result<(), A::Error> {
+        let m = &mut self.0;
+        match field {
+            MetaField::Annotations => m.annotations = map.next_value()?,
+            MetaField::CreationTimestamp => m.creation_timestamp = map.next_value()?,
+            MetaField::DeletionGracePeriodSeconds => m.deletion_grace_period_seconds = map.next_value()?,
+            MetaField::DeletionTimestamp => m.deletion_timestamp = map.next_value()?,
+            MetaField::Finalizers => m.finalizers = map.next_value()?,
+            MetaField::GenerateName => m.generate_name = map.next_value()?,
+            MetaField::Generation => m.generation = map.next_value()?,
+            MetaField::Labels => m.labels = map.next_value()?,
+            MetaField::ManagedFields => {
+                map.next_value::<Option<Vec<CheckedManagedFields>>>()?;
+            }
+            MetaField::Name => m.name = map.next_value()?,
+            MetaField::Namespace => m.namespace = map.next_value()?,
+            MetaField::OwnerReferences => m.owner_references = map.next_value()?,
+            MetaField::ResourceVersion => m.resource_version = map.next_value()?,
+            MetaField::SelfLink => m.self_link = map.next_value()?,
+            MetaField::Uid => m.uid = map.next_value()?,
+            MetaField::Other => {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(CheckedMeta)
+        Ok(())
+    }
+}
+
+impl MetaFields for CheckedMeta {
+    fn read<'de, A: MapAccess<'de>>(&mut self, field: MetaField, map: &mut A) -> Result<(), A::Error> {
+        match field {
+            MetaField::Annotations | MetaField::Labels => {
+                map.next_value::<Option<CheckedStringMap>>()?;
+            }
+            MetaField::CreationTimestamp | MetaField::DeletionTimestamp => {
+                map.next_value::<Option<Time>>()?;
+            }
+            MetaField::DeletionGracePeriodSeconds | MetaField::Generation => {
+                map.next_value::<Option<i64>>()?;
+            }
+            MetaField::Finalizers => {
+                map.next_value::<Option<Vec<CheckedString>>>()?;
+            }
+            MetaField::ManagedFields => {
+                map.next_value::<Option<Vec<CheckedManagedFields>>>()?;
+            }
+            MetaField::OwnerReferences => {
+                map.next_value::<Option<Vec<OwnerReference>>>()?;
+            }
+            MetaField::GenerateName
+            | MetaField::Name
+            | MetaField::Namespace
+            | MetaField::ResourceVersion
+            | MetaField::SelfLink
+            | MetaField::Uid => {
+                map.next_value::<Option<CheckedString>>()?;
+            }
+            MetaField::Other => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
     }
 }
 
