@@ -837,77 +837,52 @@ fn a_broken_upgrade_can_be_fixed_by_the_next_spec_without_losing_the_savepoint()
     assert!(job_value(&w) >= saved);
 }
 
+/// Without HA, a last-state upgrade cancels the job and restores its last checkpoint. Flink
+/// caches checkpoint statistics: read right after the cancel they may name a checkpoint the end
+/// already subsumed and deleted, so the planner waits out the cache plus 1 s. It waits by the
+/// running JobManager's own setting when that could be read (the operator renders 500 ms for
+/// Flink >= 1.18; a cluster rendered earlier, or configured by its user, may cache longer), else
+/// by the deployed spec's configuration (`web.refresh-interval`, 3 s).
 #[test]
 fn last_state_cancel_waits_for_checkpoint_statistics_computed_after_the_end() {
-    // Without HA, a last-state upgrade cancels the job and restores its last checkpoint. Flink
-    // caches checkpoint statistics for `web.refresh-interval` (3 s): read right after the
-    // cancel they may name a checkpoint the end already subsumed and deleted.
-    let mut w = deployed(World::app("last-state", false));
-    w.tick();
-    w.edit_app(|s| s.restart_nonce = Some(7));
-    w.step(None);
-    assert_eq!(w.actions(), vec!["cancel-job"]);
-    let job = w.cluster.as_mut().unwrap().job.as_mut().unwrap();
-    assert_eq!(job.state, FlinkJobState::Canceled);
-    job.end = Some(w.now);
-
-    let early = w.plan_now();
-    assert!(
-        matches!(&early.step, Step::Wait { reason } if reason.contains("checkpoint statistics")),
-        "{:?}",
-        early.step
-    );
-    assert!(
-        early.requeue <= std::time::Duration::from_secs(4),
-        "{:?}",
-        early.requeue
-    );
-
-    w.now += 4_000;
-    let settled = w.step(None);
-    assert!(
-        !matches!(settled.step, Step::Wait { .. }),
-        "{:?}",
-        settled.reasons
-    );
-    assert!(w.run(20), "{:?}", w.actions());
-    assert!(
-        matches!(&restores(&w)[0], RestoreSource::Savepoint { path, .. } if path.starts_with("file:///cp/")),
-        "{:?}",
-        restores(&w)
-    );
-    assert!(w.violations.is_empty(), "{:?}", w.violations);
-}
-
-/// The wait follows the running JobManager's own cache setting when it could be read (the
-/// operator renders 500 ms for Flink >= 1.18; a cluster rendered earlier, or configured by its
-/// user, may cache longer than the deployed spec says).
-#[test]
-fn the_statistics_wait_follows_the_jobmanagers_own_cache_setting() {
-    for (cache_ms, waits_until_ms) in [(500_i64, 1_500_i64), (10_000, 11_000)] {
+    for (cache_ms, waits_until_ms) in [(None, 4_000_i64), (Some(500_u64), 1_500), (Some(10_000), 11_000)] {
         let mut w = deployed(World::app("last-state", false));
-        w.statistics_cache_ms = Some(cache_ms as u64);
+        w.statistics_cache_ms = cache_ms;
         w.tick();
         w.edit_app(|s| s.restart_nonce = Some(7));
         w.step(None);
         assert_eq!(w.actions(), vec!["cancel-job"]);
+        let job = w.cluster.as_mut().unwrap().job.as_mut().unwrap();
+        assert_eq!(job.state, FlinkJobState::Canceled);
         let end = w.now;
-        w.cluster.as_mut().unwrap().job.as_mut().unwrap().end = Some(end);
+        job.end = Some(end);
+
         w.now = end + waits_until_ms - 100;
         let early = w.plan_now();
         assert!(
             matches!(&early.step, Step::Wait { reason } if reason.contains("checkpoint statistics")),
-            "cache {cache_ms} ms: {:?}",
+            "cache {cache_ms:?}: {:?}",
             early.step
         );
+        assert!(
+            early.requeue <= std::time::Duration::from_millis(waits_until_ms as u64),
+            "cache {cache_ms:?}: {:?}",
+            early.requeue
+        );
+
         w.now = end + waits_until_ms;
         let settled = w.step(None);
         assert!(
             !matches!(settled.step, Step::Wait { .. }),
-            "cache {cache_ms} ms: {:?}",
+            "cache {cache_ms:?}: {:?}",
             settled.reasons
         );
         assert!(w.run(20), "{:?}", w.actions());
+        assert!(
+            matches!(&restores(&w)[0], RestoreSource::Savepoint { path, .. } if path.starts_with("file:///cp/")),
+            "cache {cache_ms:?}: {:?}",
+            restores(&w)
+        );
         assert!(w.violations.is_empty(), "{:?}", w.violations);
     }
 }

@@ -173,15 +173,12 @@ pub fn read_deployment(e: Envelope<'_>) -> Option<FlinkDeployment> {
 /// A custom resource whose parts the fast path types one by one (FlinkDeployment,
 /// FlinkSessionJob: kube's derive implements all of these).
 trait Parts:
-    Resource + HasSpec<Spec: DeserializeOwned + Clone> + HasStatus<Status: DeserializeOwned + Clone> + Default
+    Resource + HasSpec<Spec: DeserializeOwned> + HasStatus<Status: DeserializeOwned + Clone> + Default
 {
 }
 
 impl<T> Parts for T where
-    T: Resource
-        + HasSpec<Spec: DeserializeOwned + Clone>
-        + HasStatus<Status: DeserializeOwned + Clone>
-        + Default
+    T: Resource + HasSpec<Spec: DeserializeOwned> + HasStatus<Status: DeserializeOwned + Clone> + Default
 {
 }
 
