@@ -205,7 +205,7 @@ fn thread_cpu_seconds() -> f64 {
 
 /// CPU µs per call of each stage of the decision, measured separately over the same review.
 fn stage_costs() -> Vec<(&'static str, f64)> {
-    use flink_lifecycle::lifecycle::describe_deployment_change_from;
+    use flink_lifecycle::lifecycle::{StoredSpec, describe_deployment_change_from};
     use flink_lifecycle::validation::{
         DeploymentFacts, FlinkKind, deployment_config, deployment_warnings_facts,
         last_reconciled_deployment_spec, validate_deployment_facts, validate_schema,
@@ -276,7 +276,8 @@ fn stage_costs() -> Vec<(&'static str, f64)> {
             "change line (describe_deployment_change_from)",
             time(&mut || {
                 drop(describe_deployment_change_from(
-                    &old.spec,
+                    // What the decision reads of a stored spec once a reconciliation is recorded.
+                    StoredSpec::Job(old.spec.job.as_ref()),
                     old.status.as_ref(),
                     &new,
                     deployed,

@@ -15,6 +15,52 @@ use crate::config::{OperatorConfig, effective_flink_config, flink_keys};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+/// What the change line reads of a stored object's spec. Once a reconciliation is recorded in
+/// the status, the line measures from the recorded spec and reads of the stored one only its
+/// job (the user's previous upgrade mode); the whole stored spec is what runs only before that.
+#[derive(Debug)]
+pub enum StoredSpec<'a, S> {
+    Whole(&'a S),
+    /// The stored spec's job alone (the webhook reads no more of it when a reconciliation is
+    /// recorded).
+    Job(Option<&'a JobSpec>),
+}
+
+// Derived, these would ask `S: Copy`.
+impl<S> Clone for StoredSpec<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for StoredSpec<'_, S> {}
+
+impl<'a, S: HasJob> StoredSpec<'a, S> {
+    fn job(self) -> Option<&'a JobSpec> {
+        match self {
+            Self::Whole(spec) => spec.job(),
+            Self::Job(job) => job,
+        }
+    }
+}
+
+/// A spec with an optional job: FlinkDeployment's and FlinkSessionJob's.
+pub trait HasJob {
+    fn job(&self) -> Option<&JobSpec>;
+}
+
+impl HasJob for FlinkDeploymentSpec {
+    fn job(&self) -> Option<&JobSpec> {
+        self.job.as_ref()
+    }
+}
+
+impl HasJob for FlinkSessionJobSpec {
+    fn job(&self) -> Option<&JobSpec> {
+        self.job.as_ref()
+    }
+}
+
 /// One line saying what replacing the stored FlinkDeployment `old` by `new` does to the running
 /// job, or `None` when nothing changed or nothing is deployed yet.
 pub fn describe_deployment_change(
@@ -22,7 +68,8 @@ pub fn describe_deployment_change(
     new: &FlinkDeployment,
     operator: &OperatorConfig,
 ) -> Option<String> {
-    let deployed = deployed_deployment_spec(&old.spec, old.status.as_ref())?;
+    let stored = StoredSpec::Whole(&old.spec);
+    let deployed = deployed_deployment_spec(stored, old.status.as_ref())?;
     let flat = new.spec.flat_configuration();
     let op = operator.for_resource(&flat).unwrap_or_else(|_| operator.clone());
     let conf = effective_flink_config(
@@ -31,15 +78,15 @@ pub fn describe_deployment_change(
         new.spec.flink_version,
         &flat,
     );
-    describe_deployment_change_from(&old.spec, old.status.as_ref(), new, &deployed, &conf, &op)
+    describe_deployment_change_from(stored, old.status.as_ref(), new, &deployed, &conf, &op)
 }
 
 /// The spec a stored FlinkDeployment (`spec`, `status`) runs, as the change line measures
 /// from: its decoded `lastReconciledSpec`, or its own spec before any reconciliation; `None`
 /// when a recorded spec cannot be read or the reconciliation status records none (nothing can
-/// be said).
+/// be said), or when `spec` is its job alone and no reconciliation is recorded.
 pub fn deployed_deployment_spec<'a>(
-    spec: &'a FlinkDeploymentSpec,
+    spec: StoredSpec<'a, FlinkDeploymentSpec>,
     status: Option<&FlinkDeploymentStatus>,
 ) -> Option<Cow<'a, FlinkDeploymentSpec>> {
     let recorded = status
@@ -50,7 +97,10 @@ pub fn deployed_deployment_spec<'a>(
             ReconciledSpec::<FlinkDeploymentSpec>::decode(text).ok()?.spec,
         )),
         None if status.is_some_and(|s| s.reconciliation_status.is_some()) => None,
-        None => Some(Cow::Borrowed(spec)),
+        None => match spec {
+            StoredSpec::Whole(spec) => Some(Cow::Borrowed(spec)),
+            StoredSpec::Job(_) => None,
+        },
     }
 }
 
@@ -59,14 +109,14 @@ pub fn deployed_deployment_spec<'a>(
 /// Flink configuration of `new` and the operator settings for it (the webhook has them from
 /// validation).
 pub fn describe_deployment_change_from(
-    old_spec: &FlinkDeploymentSpec,
+    old_spec: StoredSpec<'_, FlinkDeploymentSpec>,
     status: Option<&FlinkDeploymentStatus>,
     new: &FlinkDeployment,
     deployed: &FlinkDeploymentSpec,
     conf: &BTreeMap<String, String>,
     op: &OperatorConfig,
 ) -> Option<String> {
-    let deployed_job = deployed.job.clone().map(|j| user_mode_of(j, &old_spec.job));
+    let deployed_job = deployed.job.clone().map(|j| user_mode_of(j, old_spec.job()));
     let diff = deployment_diff_with_job(deployed, deployed_job.as_ref(), &new.spec);
     let jm = status.and_then(|s| s.job_manager_deployment_status);
     let ctx = Context {
@@ -97,12 +147,12 @@ pub fn describe_session_job_change(
     new: &FlinkSessionJob,
     operator: &OperatorConfig,
 ) -> Option<String> {
-    describe_session_job_change_from(&old.spec, old.status.as_ref(), new, operator)
+    describe_session_job_change_from(StoredSpec::Whole(&old.spec), old.status.as_ref(), new, operator)
 }
 
 /// [`describe_session_job_change`] with the stored object as its spec and status.
 pub fn describe_session_job_change_from(
-    old_spec: &FlinkSessionJobSpec,
+    old_spec: StoredSpec<'_, FlinkSessionJobSpec>,
     status: Option<&FlinkSessionJobStatus>,
     new: &FlinkSessionJob,
     operator: &OperatorConfig,
@@ -113,10 +163,13 @@ pub fn describe_session_job_change_from(
     let deployed: FlinkSessionJobSpec = match recorded {
         Some(text) => ReconciledSpec::<FlinkSessionJobSpec>::decode(text).ok()?.spec,
         None if status.is_some_and(|s| s.reconciliation_status.is_some()) => return None,
-        None => old_spec.clone(),
+        None => match old_spec {
+            StoredSpec::Whole(spec) => spec.clone(),
+            StoredSpec::Job(_) => return None,
+        },
     };
     let mut before = deployed.clone();
-    before.job = before.job.map(|j| user_mode_of(j, &old_spec.job));
+    before.job = before.job.map(|j| user_mode_of(j, old_spec.job()));
     let diff = session_job_diff(&before, &new.spec);
     let flat = new.spec.flat_configuration();
     let op = operator.for_resource(&flat).unwrap_or_else(|_| operator.clone());
@@ -138,8 +191,8 @@ pub fn describe_session_job_change_from(
 
 /// `lastReconciledSpec.job.upgradeMode` records how the job was last stopped, not the user's
 /// choice (reference §0.6); a user-visible diff compares the user's own previous mode.
-fn user_mode_of(mut job: JobSpec, old_job: &Option<JobSpec>) -> JobSpec {
-    job.upgrade_mode = Some(old_job.as_ref().map(JobSpec::upgrade_mode).unwrap_or_default());
+fn user_mode_of(mut job: JobSpec, old_job: Option<&JobSpec>) -> JobSpec {
+    job.upgrade_mode = Some(old_job.map(JobSpec::upgrade_mode).unwrap_or_default());
     job
 }
 

@@ -19,8 +19,8 @@ pub mod status;
 pub use decide::{LAST_STATE_MARKER, RestoreMode, SpecChange, SuspendMechanism, UpgradeChoice};
 pub use diff::{DiffType, FieldChange, SpecDiff, deployment_diff, session_job_diff};
 pub use explain::{
-    deployed_deployment_spec, describe_deployment_change, describe_deployment_change_from,
-    describe_session_job_change, describe_session_job_change_from,
+    HasJob, StoredSpec, deployed_deployment_spec, describe_deployment_change,
+    describe_deployment_change_from, describe_session_job_change, describe_session_job_change_from,
 };
 pub use health::HEALTH_INFO_KEY;
 pub use observation::{

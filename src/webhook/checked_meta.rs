@@ -1,9 +1,11 @@
 //! Object metadata as the decision reads it. k8s-openapi's `ObjectMeta` types everything,
 //! including `managedFields`: a tree of JSON values per field manager, kilobytes on a real
 //! cluster (Argo CD, the operator's status writes, kubectl), which no admission decision reads.
-//! Typing them was most of a review's cost on such objects. [`DecisionMeta`] is the new
-//! object's metadata with `managedFields` checked but not kept; [`CheckedMeta`] checks the
-//! stored object's metadata without keeping any of it.
+//! Typing them was most of a review's cost on such objects. Nor does any decision read
+//! `annotations`, where `kubectl apply` keeps the whole object again as escaped JSON text
+//! (`kubectl.kubernetes.io/last-applied-configuration`). [`DecisionMeta`] is the new object's
+//! metadata with those two checked but not kept; [`CheckedMeta`] checks the stored object's
+//! metadata without keeping any of it.
 //!
 //! Each type here accepts exactly what the k8s-openapi type it stands for accepts: the same
 //! fields, read through the same `Deserializer` calls, so serde_json validates strings (escapes,
@@ -19,7 +21,8 @@ use std::fmt;
 #[derive(Debug, Default)]
 pub struct CheckedMeta;
 
-/// `ObjectMeta` typed, but for `managedFields`, which are checked and left out.
+/// `ObjectMeta` typed, but for `managedFields` and `annotations`, which are checked and left
+/// out: no rule, warning or change line reads them.
 #[derive(Debug, Default)]
 pub struct DecisionMeta(pub ObjectMeta);
 
@@ -126,7 +129,9 @@ impl MetaFields for DecisionMeta {
     fn read<'de, A: MapAccess<'de>>(&mut self, field: MetaField, map: &mut A) -> Result<(), A::Error> {
         let m = &mut self.0;
         match field {
-            MetaField::Annotations => m.annotations = map.next_value()?,
+            MetaField::Annotations => {
+                map.next_value::<Option<CheckedStringMap>>()?;
+            }
             MetaField::CreationTimestamp => m.creation_timestamp = map.next_value()?,
             MetaField::DeletionGracePeriodSeconds => m.deletion_grace_period_seconds = map.next_value()?,
             MetaField::DeletionTimestamp => m.deletion_timestamp = map.next_value()?,
@@ -363,7 +368,7 @@ mod tests {
     use serde_json::{Value, json};
 
     /// Both readings accept what `ObjectMeta` accepts, and the typed one gives the same
-    /// metadata without its managedFields.
+    /// metadata without its managedFields and annotations.
     fn same_verdict(text: &str) {
         let real = serde_json::from_str::<ObjectMeta>(text);
         let checked = serde_json::from_str::<CheckedMeta>(text).is_ok();
@@ -372,6 +377,7 @@ mod tests {
         assert_eq!(typed.is_ok(), real.is_ok(), "{text}");
         if let (Ok(mut real), Ok(typed)) = (real, typed) {
             real.managed_fields = None;
+            real.annotations = None;
             assert_eq!(typed, real, "{text}");
         }
     }

@@ -13,17 +13,17 @@ use super::review::{
     ADMISSION_API_VERSION, BadReview, CANARY_LABEL, Endpoint, ReviewContext, deny, host_to_lookup,
     parse_review, request_kind, review, with_warnings,
 };
-use super::rules::{Part, Stored, decide_deployment, decide_session_job};
+use super::rules::{
+    Part, SpecPart, Stored, StoredReading, decide_deployment, decide_session_job, read_stored_spec,
+};
 use crate::api::{FlinkDeployment, FlinkSessionJob};
 use crate::config::OperatorConfig;
 use crate::validation::{FlinkKind, ValidationError, host_to_resolve, validate_schema};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::Resource;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
-use kube::core::object::{HasSpec, HasStatus};
+use kube::core::object::HasStatus;
 use kube::core::{DynamicObject, Status, TypeMeta};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -172,15 +172,9 @@ pub fn read_deployment(e: Envelope<'_>) -> Option<FlinkDeployment> {
 
 /// A custom resource whose parts the fast path types one by one (FlinkDeployment,
 /// FlinkSessionJob: kube's derive implements all of these).
-trait Parts:
-    Resource + HasSpec<Spec: DeserializeOwned> + HasStatus<Status: DeserializeOwned + Clone> + Default
-{
-}
+trait Parts: StoredReading + HasStatus<Status: Clone> + Default {}
 
-impl<T> Parts for T where
-    T: Resource + HasSpec<Spec: DeserializeOwned> + HasStatus<Status: DeserializeOwned + Clone> + Default
-{
-}
+impl<T> Parts for T where T: StoredReading + HasStatus<Status: Clone> + Default {}
 
 /// The resource put together from its parts, as its derived `Deserialize` would.
 fn from_parts<T: Parts>(metadata: ObjectMeta, spec: T::Spec, status: Option<T::Status>) -> T {
@@ -221,7 +215,8 @@ impl<T: Parts> ReadObjects<T> {
 /// afterwards ([`ReadObjects::into_objects`]); the new status is typed straight from its text.
 /// On an UPDATE the API server copies the stored status into the new object, and most updates
 /// leave the spec alone: a stored part with the same text as the new one is neither read again
-/// nor copied ([`Part::AsNew`]). The stored metadata was checked with the envelope (a body whose
+/// nor copied ([`Part::AsNew`]). A stored spec that differs is read as the decision takes it
+/// ([`read_stored_spec`]: its job alone once a reconciliation is recorded). The stored metadata was checked with the envelope (a body whose
 /// metadata does not type is the reference reading's), and the decision does not read it.
 /// Only `spec` goes into the schema value: the CRD schemas declare no other property and do not
 /// close the root, so `metadata` cannot change their verdict.
@@ -236,18 +231,29 @@ fn read_objects<T: Parts>(
     };
     let old = match stored {
         None => None,
-        Some(stored) => Some(Stored::<T> {
-            spec: if stored.spec.get() == new.spec.get() {
-                Part::AsNew
-            } else {
-                Part::Own(serde_json::from_str(stored.spec.get()).ok()?)
-            },
-            status: match stored.status {
+        Some(stored) => {
+            let stored_status = match stored.status {
                 None => Part::Own(None),
                 Some(s) if Some(s.get()) == new.status.map(RawValue::get) => Part::AsNew,
                 Some(s) => Part::Own(Some(serde_json::from_str(s.get()).ok()?)),
-            },
-        }),
+            };
+            let spec = if stored.spec.get() == new.spec.get() {
+                SpecPart::AsNew
+            } else {
+                let status_read = match &stored_status {
+                    Part::AsNew => status.as_ref(),
+                    Part::Own(own) => own.as_ref(),
+                };
+                let mut text = serde_json::Deserializer::from_str(stored.spec.get());
+                let spec = read_stored_spec::<T, _>(&mut text, status_read).ok()?;
+                text.end().ok()?;
+                spec
+            };
+            Some(Stored::<T> {
+                spec,
+                status: stored_status,
+            })
+        }
     };
     let mut schema_value = serde_json::Map::new();
     schema_value.insert("spec".to_string(), spec_value);

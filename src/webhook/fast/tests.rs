@@ -178,6 +178,22 @@ fn edited_reviews_get_the_reference_answer() {
             edited(|r| r["request"]["oldObject"]["spec"]["job"]["parallelism"] = json!("twelve")),
         ),
         (
+            // Once a reconciliation is recorded, the decision reads only the stored spec's job.
+            "stored spec does not type outside its job",
+            edited(|r| r["request"]["oldObject"]["spec"]["jobManager"]["replicas"] = json!("two")),
+        ),
+        (
+            "stored spec does not type, nothing recorded",
+            edited(|r| {
+                for object in ["object", "oldObject"] {
+                    r["request"][object]["status"]
+                        .as_object_mut()
+                        .map(|m| m.remove("reconciliationStatus"));
+                }
+                r["request"]["oldObject"]["spec"]["jobManager"]["replicas"] = json!("two");
+            }),
+        ),
+        (
             "stored status does not type",
             edited(|r| r["request"]["oldObject"]["status"]["reconciliationStatus"] = json!(5)),
         ),
@@ -296,6 +312,7 @@ fn edited_reviews_get_the_reference_answer() {
         "canary that does not type",
         "object does not type",
         "stored status null",
+        "stored spec does not type outside its job",
         "schema error",
         "unknown metadata field",
         "apiVersion a number",
@@ -312,6 +329,39 @@ fn edited_reviews_get_the_reference_answer() {
         };
         assert_eq!(answered_fast, fast_ones.contains(&name), "{name}");
     }
+}
+
+/// The change line reads only the job of a stored spec once its status records a
+/// reconciliation; before that the whole stored spec is what runs, and one that cannot be read
+/// gives no line.
+#[test]
+fn a_stored_spec_is_read_for_its_job_once_a_reconciliation_is_recorded() {
+    let warnings = |body: &[u8]| -> Vec<String> {
+        let answer = same_answers(body).expect("answer");
+        let review: Value = serde_json::from_slice(&answer).expect("json");
+        serde_json::from_value(review["response"]["warnings"].clone()).unwrap_or_default()
+    };
+    let is_change_line = |w: &String| w.starts_with("savepoint upgrade");
+    let realistic = warnings(UPDATE.as_bytes());
+    assert!(realistic.iter().any(is_change_line), "{realistic:?}");
+    let odd_replicas =
+        |r: &mut Value| r["request"]["oldObject"]["spec"]["jobManager"]["replicas"] = json!("two");
+    assert_eq!(warnings(&edited(odd_replicas)), realistic);
+
+    let unrecorded = |r: &mut Value| {
+        for object in ["object", "oldObject"] {
+            r["request"][object]["status"]
+                .as_object_mut()
+                .map(|m| m.remove("reconciliationStatus"));
+        }
+    };
+    let readable = warnings(&edited(unrecorded));
+    assert!(readable.iter().any(is_change_line), "{readable:?}");
+    let unreadable = warnings(&edited(|r| {
+        unrecorded(r);
+        odd_replicas(r);
+    }));
+    assert!(!unreadable.iter().any(is_change_line), "{unreadable:?}");
 }
 
 #[test]
@@ -442,6 +492,7 @@ proptest! {
             "/request/object/metadata", "/request/object/status", "/request/oldObject/status",
             "/request/object/status/reconciliationStatus", "/request", "/request/userInfo",
             "/request/oldObject/metadata", "/request/oldObject/metadata/managedFields",
+            "/request/oldObject/spec", "/request/oldObject/spec/job", "/request/oldObject/spec/jobManager",
             "/request/oldObject/metadata/annotations", "/request/object/metadata/managedFields",
         ]),
         value in arbitrary_json(),
