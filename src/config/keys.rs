@@ -121,6 +121,12 @@ pub(super) fn def(key: &str) -> &'static KeyDef {
     }
 }
 
+/// The name a key (without prefix) or one of its aliases is defined under; `None` for a key
+/// the code does not read.
+pub(super) fn canonical(name: &str) -> Option<&'static str> {
+    BY_NAME.get(name).map(|d| d.key)
+}
+
 /// Whether a key (without prefix, or one of its aliases) may be overridden per resource.
 pub fn is_dynamic(key: &str) -> bool {
     BY_NAME.get(key).is_some_and(|d| d.scope == Scope::Dynamic)

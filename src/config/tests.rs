@@ -238,6 +238,53 @@ fn resources_without_overrides_get_the_operator_configuration() {
     assert_eq!(c.raw, op.raw);
 }
 
+/// A resource's overrides re-read only their own fields; the result is what reading the
+/// operator's keys with the overrides on top gives, value or error, for every dynamic key under
+/// its name or an alias, with a valid value or not.
+#[test]
+fn overrides_give_what_reading_all_keys_gives() {
+    let op = OperatorConfig::from_yaml(
+        "kubernetes.operator.deployment.rollback.enabled: true\n\
+         kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age: 2 min\n\
+         kubernetes.operator.savepoint.format.type: NATIVE\n",
+    )
+    .unwrap();
+    let all_keys_read = |resource: &BTreeMap<String, String>| {
+        let mut merged = op.raw.clone();
+        merged.extend(
+            resource
+                .iter()
+                .filter(|(k, _)| k.strip_prefix(OPERATOR_PREFIX).is_some_and(keys::is_dynamic))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        OperatorConfig::from_flat(&merged).map(|mut c| {
+            c.raw = op.raw.clone();
+            c
+        })
+    };
+    let mut checked = 0;
+    for def in keys::KEYS.iter().filter(|d| keys::is_dynamic(d.key)) {
+        for name in std::iter::once(&def.key).chain(def.aliases) {
+            for value in [
+                "7 s", "true", "false", "3", "1.5", "NATIVE", "a;b", "", "nonsense",
+            ] {
+                let resource = flat(&[
+                    (&format!("{OPERATOR_PREFIX}{name}"), value),
+                    ("kubernetes.operator.job.restart.failed", "true"),
+                    ("taskmanager.numberOfTaskSlots", "2"),
+                ]);
+                assert_eq!(
+                    op.for_resource(&resource),
+                    all_keys_read(&resource),
+                    "{name}: {value}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}
+
 #[test]
 fn effective_config_layers_namespace_and_version_defaults() {
     let op = OperatorConfig::from_flat(&flat(&[
