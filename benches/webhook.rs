@@ -245,11 +245,11 @@ fn stage_costs() -> Vec<(&'static str, f64)> {
     let read = time(&mut || drop(black_box(read_deployment(read_envelope(BODY).unwrap()).unwrap())));
     vec![
         (
-            "read the envelope (new metadata typed but managedFields, stored metadata checked; spec, status as raw text)",
+            "read the envelope (new metadata typed but managedFields and annotations, stored metadata checked; spec, status as raw text)",
             envelope,
         ),
         (
-            "type spec + status (new: spec via the schema JSON, status from text; stored: parts that differ)",
+            "type spec + status (new: spec via the schema JSON, status from text; stored: parts that differ, a spec for its job)",
             read - envelope,
         ),
         (
