@@ -220,11 +220,40 @@ impl<'a> Lookup<'a> {
             .collect()
     }
 
-    fn opt_string(&self, key: &'static str) -> Option<String> {
-        self.text(key)
+    fn opt_string(&self, key: &'static str) -> Result<Option<String>, ConfigError> {
+        Ok(self
+            .text(key)
             .1
             .filter(|s| !s.trim().is_empty())
-            .map(str::to_string)
+            .map(str::to_string))
+    }
+
+    /// A list of URI schemes, compared lowercase.
+    fn schemes(&self, key: &'static str) -> Result<Vec<String>, ConfigError> {
+        Ok(self
+            .list(key)
+            .into_iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect())
+    }
+
+    /// A list of namespaces; the reference's "all namespaces" marker is the empty list.
+    fn namespaces(&self, key: &'static str) -> Result<Vec<String>, ConfigError> {
+        Ok(self
+            .list(key)
+            .into_iter()
+            .filter(|ns| ns != "JOSDK_ALL_NAMESPACES")
+            .collect())
+    }
+
+    fn savepoint_format(&self, key: &'static str) -> Result<SavepointFormat, ConfigError> {
+        let (k, v) = self.text(key);
+        let v = v.unwrap_or_default();
+        match v.trim().to_ascii_uppercase().as_str() {
+            "CANONICAL" => Ok(SavepointFormat::Canonical),
+            "NATIVE" => Ok(SavepointFormat::Native),
+            _ => Err(Self::invalid(k, v, "CANONICAL or NATIVE")),
+        }
     }
 }
 
@@ -235,211 +264,57 @@ impl OperatorConfig {
     }
 
     fn read(l: Lookup<'_>, map: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let savepoint_format = l.field(
-            "savepoint.format.type",
-            |c| &c.savepoint_format,
-            |l, key| {
-                let (k, v) = l.text(key);
-                let v = v.unwrap_or_default();
-                match v.trim().to_ascii_uppercase().as_str() {
-                    "CANONICAL" => Ok(SavepointFormat::Canonical),
-                    "NATIVE" => Ok(SavepointFormat::Native),
-                    _ => Err(Lookup::invalid(k, v, "CANONICAL or NATIVE")),
+        // Each field once, with how its key is read: `l.field` takes it from the base
+        // configuration instead when the key did not change.
+        macro_rules! read_fields {
+            ($($field:ident: $how:ident($key:literal),)*) => {
+                Self {
+                    $($field: l.field($key, |c| &c.$field, Lookup::$how)?,)*
+                    raw: map.clone(),
                 }
-            },
-        )?;
-        let watched = l.field(
-            "watched.namespaces",
-            |c| &c.watched_namespaces,
-            |l, key| {
-                Ok(l.list(key)
-                    .into_iter()
-                    .filter(|ns| ns != "JOSDK_ALL_NAMESPACES")
-                    .collect())
-            },
-        )?;
-        Ok(Self {
-            reconcile_interval: l.field("reconcile.interval", |c| &c.reconcile_interval, Lookup::duration)?,
-            progress_check_interval: l.field(
-                "observer.progress-check.interval",
-                |c| &c.progress_check_interval,
-                Lookup::duration,
-            )?,
-            rest_ready_delay: l.field(
-                "observer.rest-ready.delay",
-                |c| &c.rest_ready_delay,
-                Lookup::duration,
-            )?,
-            flink_client_timeout: l.field(
-                "flink.client.timeout",
-                |c| &c.flink_client_timeout,
-                Lookup::duration,
-            )?,
-            flink_client_cancel_timeout: l.field(
-                "flink.client.cancel.timeout",
-                |c| &c.flink_client_cancel_timeout,
-                Lookup::duration,
-            )?,
-            job_submission_timeout: l.field(
-                "job.submission.timeout",
-                |c| &c.job_submission_timeout,
-                Lookup::duration,
-            )?,
-            resource_cleanup_timeout: l.field(
-                "resource.cleanup.timeout",
-                |c| &c.resource_cleanup_timeout,
-                Lookup::duration,
-            )?,
-            artifacts_allowed_schemes: l.field(
-                "user.artifacts.allowed-schemes",
-                |c| &c.artifacts_allowed_schemes,
-                |l, key| Ok(l.list(key).into_iter().map(|s| s.to_ascii_lowercase()).collect()),
-            )?,
-            artifacts_disallow_restricted_hosts: l.field(
-                "user.artifacts.disallow-restricted-hosts",
-                |c| &c.artifacts_disallow_restricted_hosts,
-                Lookup::bool,
-            )?,
-            retry_initial_interval: l.field(
-                "retry.initial.interval",
-                |c| &c.retry_initial_interval,
-                Lookup::duration,
-            )?,
-            retry_interval_multiplier: l.field(
-                "retry.interval.multiplier",
-                |c| &c.retry_interval_multiplier,
-                Lookup::f64,
-            )?,
-            retry_max_attempts: l.field("retry.max.attempts", |c| &c.retry_max_attempts, Lookup::u32)?,
-            retry_max_interval: l.field(
-                "retry.max.interval",
-                |c| &c.retry_max_interval,
-                Lookup::opt_duration,
-            )?,
-            watched_namespaces: watched,
-            leader_election_enabled: l.field(
-                "leader-election.enabled",
-                |c| &c.leader_election_enabled,
-                Lookup::bool,
-            )?,
-            leader_election_lease_name: l.field(
-                "leader-election.lease-name",
-                |c| &c.leader_election_lease_name,
-                |l, key| Ok(l.opt_string(key)),
-            )?,
-            reconcile_parallelism: l.field(
-                "reconcile.parallelism",
-                |c| &c.reconcile_parallelism,
-                Lookup::u32,
-            )?,
-            rollback_enabled: l.field(
-                "deployment.rollback.enabled",
-                |c| &c.rollback_enabled,
-                Lookup::bool,
-            )?,
-            readiness_timeout: l.field(
-                "deployment.readiness.timeout",
-                |c| &c.readiness_timeout,
-                Lookup::duration,
-            )?,
-            jm_deployment_recovery_enabled: l.field(
-                "jm-deployment-recovery.enabled",
-                |c| &c.jm_deployment_recovery_enabled,
-                Lookup::bool,
-            )?,
-            health_check_enabled: l.field(
-                "cluster.health-check.enabled",
-                |c| &c.health_check_enabled,
-                Lookup::bool,
-            )?,
-            health_check_restarts_window: l.field(
-                "cluster.health-check.restarts.window",
-                |c| &c.health_check_restarts_window,
-                Lookup::duration,
-            )?,
-            health_check_restarts_threshold: l.field(
-                "cluster.health-check.restarts.threshold",
-                |c| &c.health_check_restarts_threshold,
-                Lookup::u32,
-            )?,
-            health_check_checkpoint_progress_enabled: l.field(
-                "cluster.health-check.checkpoint-progress.enabled",
-                |c| &c.health_check_checkpoint_progress_enabled,
-                Lookup::bool,
-            )?,
-            health_check_checkpoint_progress_window: l.field(
-                "cluster.health-check.checkpoint-progress.window",
-                |c| &c.health_check_checkpoint_progress_window,
-                Lookup::opt_duration,
-            )?,
-            job_restart_failed: l.field("job.restart.failed", |c| &c.job_restart_failed, Lookup::bool)?,
-            jm_shutdown_ttl: l.field(
-                "jm-deployment.shutdown-ttl",
-                |c| &c.jm_shutdown_ttl,
-                Lookup::duration,
-            )?,
-            ignore_pending_savepoint: l.field(
-                "job.upgrade.ignore-pending-savepoint",
-                |c| &c.ignore_pending_savepoint,
-                Lookup::bool,
-            )?,
-            last_state_fallback_enabled: l.field(
-                "job.upgrade.last-state-fallback.enabled",
-                |c| &c.last_state_fallback_enabled,
-                Lookup::bool,
-            )?,
-            last_state_max_checkpoint_age: l.field(
-                "job.upgrade.last-state.max.allowed.checkpoint.age",
-                |c| &c.last_state_max_checkpoint_age,
-                Lookup::opt_duration,
-            )?,
-            last_state_job_cancel_enabled: l.field(
-                "job.upgrade.last-state.job-cancel.enabled",
-                |c| &c.last_state_job_cancel_enabled,
-                Lookup::bool,
-            )?,
-            savepoint_on_deletion: l.field(
-                "job.savepoint-on-deletion",
-                |c| &c.savepoint_on_deletion,
-                Lookup::bool,
-            )?,
-            drain_on_savepoint_deletion: l.field(
-                "job.drain-on-savepoint-deletion",
-                |c| &c.drain_on_savepoint_deletion,
-                Lookup::bool,
-            )?,
-            savepoint_format,
-            savepoint_trigger_grace_period: l.field(
-                "savepoint.trigger.grace-period",
-                |c| &c.savepoint_trigger_grace_period,
-                Lookup::duration,
-            )?,
-            periodic_savepoint_interval: l.field(
-                "periodic.savepoint.interval",
-                |c| &c.periodic_savepoint_interval,
-                |l, key| Ok(l.opt_string(key)),
-            )?,
-            savepoint_history_max_count: l.field(
-                "savepoint.history.max.count",
-                |c| &c.savepoint_history_max_count,
-                Lookup::u32,
-            )?,
-            savepoint_history_max_age: l.field(
-                "savepoint.history.max.age",
-                |c| &c.savepoint_history_max_age,
-                Lookup::duration,
-            )?,
-            session_block_on_session_jobs: l.field(
-                "session.deletion.block-on-session-jobs",
-                |c| &c.session_block_on_session_jobs,
-                Lookup::bool,
-            )?,
-            session_block_on_unmanaged_jobs: l.field(
-                "session.deletion.block-on-unmanaged-jobs",
-                |c| &c.session_block_on_unmanaged_jobs,
-                Lookup::bool,
-            )?,
-            raw: map.clone(),
+            };
+        }
+        Ok(read_fields! {
+            reconcile_interval: duration("reconcile.interval"),
+            progress_check_interval: duration("observer.progress-check.interval"),
+            rest_ready_delay: duration("observer.rest-ready.delay"),
+            flink_client_timeout: duration("flink.client.timeout"),
+            flink_client_cancel_timeout: duration("flink.client.cancel.timeout"),
+            job_submission_timeout: duration("job.submission.timeout"),
+            resource_cleanup_timeout: duration("resource.cleanup.timeout"),
+            artifacts_allowed_schemes: schemes("user.artifacts.allowed-schemes"),
+            artifacts_disallow_restricted_hosts: bool("user.artifacts.disallow-restricted-hosts"),
+            retry_initial_interval: duration("retry.initial.interval"),
+            retry_interval_multiplier: f64("retry.interval.multiplier"),
+            retry_max_attempts: u32("retry.max.attempts"),
+            retry_max_interval: opt_duration("retry.max.interval"),
+            watched_namespaces: namespaces("watched.namespaces"),
+            leader_election_enabled: bool("leader-election.enabled"),
+            leader_election_lease_name: opt_string("leader-election.lease-name"),
+            reconcile_parallelism: u32("reconcile.parallelism"),
+            rollback_enabled: bool("deployment.rollback.enabled"),
+            readiness_timeout: duration("deployment.readiness.timeout"),
+            jm_deployment_recovery_enabled: bool("jm-deployment-recovery.enabled"),
+            health_check_enabled: bool("cluster.health-check.enabled"),
+            health_check_restarts_window: duration("cluster.health-check.restarts.window"),
+            health_check_restarts_threshold: u32("cluster.health-check.restarts.threshold"),
+            health_check_checkpoint_progress_enabled: bool("cluster.health-check.checkpoint-progress.enabled"),
+            health_check_checkpoint_progress_window: opt_duration("cluster.health-check.checkpoint-progress.window"),
+            job_restart_failed: bool("job.restart.failed"),
+            jm_shutdown_ttl: duration("jm-deployment.shutdown-ttl"),
+            ignore_pending_savepoint: bool("job.upgrade.ignore-pending-savepoint"),
+            last_state_fallback_enabled: bool("job.upgrade.last-state-fallback.enabled"),
+            last_state_max_checkpoint_age: opt_duration("job.upgrade.last-state.max.allowed.checkpoint.age"),
+            last_state_job_cancel_enabled: bool("job.upgrade.last-state.job-cancel.enabled"),
+            savepoint_on_deletion: bool("job.savepoint-on-deletion"),
+            drain_on_savepoint_deletion: bool("job.drain-on-savepoint-deletion"),
+            savepoint_format: savepoint_format("savepoint.format.type"),
+            savepoint_trigger_grace_period: duration("savepoint.trigger.grace-period"),
+            periodic_savepoint_interval: opt_string("periodic.savepoint.interval"),
+            savepoint_history_max_count: u32("savepoint.history.max.count"),
+            savepoint_history_max_age: duration("savepoint.history.max.age"),
+            session_block_on_session_jobs: bool("session.deletion.block-on-session-jobs"),
+            session_block_on_unmanaged_jobs: bool("session.deletion.block-on-unmanaged-jobs"),
         })
     }
 
