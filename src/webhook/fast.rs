@@ -216,8 +216,9 @@ impl<T: Parts> ReadObjects<T> {
 /// On an UPDATE the API server copies the stored status into the new object, and most updates
 /// leave the spec alone: a stored part with the same text as the new one is neither read again
 /// nor copied ([`Part::AsNew`]). A stored spec that differs is read as the decision takes it
-/// ([`read_stored_spec`]: its job alone once a reconciliation is recorded). The stored metadata was checked with the envelope (a body whose
-/// metadata does not type is the reference reading's), and the decision does not read it.
+/// ([`read_stored_spec`]: its job alone once a reconciliation is recorded). The stored metadata
+/// was checked with the envelope (a body whose metadata does not type is the reference
+/// reading's), and the decision does not read it.
 /// Only `spec` goes into the schema value: the CRD schemas declare no other property and do not
 /// close the root, so `metadata` cannot change their verdict.
 fn read_objects<T: Parts>(

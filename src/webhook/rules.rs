@@ -88,7 +88,7 @@ pub(super) enum Part<P> {
 
 /// The stored spec as the decision reads it: the same as the new one, typed whole, or only its
 /// job. The change line reads no more than the job of it once the stored status records a
-/// reconciliation ([`StoredSpec`]); typing the rest was a tenth of a review's CPU.
+/// reconciliation ([`StoredSpec`]); typing the rest cost ~4 µs of a ~50 µs review.
 pub(super) enum SpecPart<S> {
     AsNew,
     Whole(S),
