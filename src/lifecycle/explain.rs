@@ -9,9 +9,11 @@ use super::diff::{DiffType, SpecDiff, deployment_diff_with_job, session_job_diff
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkJobState, FlinkSessionJob,
     FlinkSessionJobSpec, FlinkSessionJobStatus, JobManagerDeploymentStatus, JobSpec, JobState, JobStatus,
-    ReconciledSpec, UpgradeMode,
+    ReconciledSpec, ReconciliationStatus, UpgradeMode,
 };
 use crate::config::{OperatorConfig, effective_flink_config, flink_keys};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -89,18 +91,22 @@ pub fn deployed_deployment_spec<'a>(
     spec: StoredSpec<'a, FlinkDeploymentSpec>,
     status: Option<&FlinkDeploymentStatus>,
 ) -> Option<Cow<'a, FlinkDeploymentSpec>> {
-    let recorded = status
-        .and_then(|s| s.reconciliation_status.as_ref())
-        .and_then(|r| r.last_reconciled_spec.as_deref());
-    match recorded {
-        Some(text) => Some(Cow::Owned(
-            ReconciledSpec::<FlinkDeploymentSpec>::decode(text).ok()?.spec,
+    deployed_spec(spec, status.and_then(|s| s.reconciliation_status.as_ref()))
+}
+
+/// [`deployed_deployment_spec`] for either kind, from the stored reconciliation status.
+fn deployed_spec<'a, S: Clone + Serialize + DeserializeOwned>(
+    spec: StoredSpec<'a, S>,
+    reconciliation: Option<&ReconciliationStatus>,
+) -> Option<Cow<'a, S>> {
+    match (reconciliation, spec) {
+        (Some(r), _) => Some(Cow::Owned(
+            ReconciledSpec::<S>::decode(r.last_reconciled_spec.as_deref()?)
+                .ok()?
+                .spec,
         )),
-        None if status.is_some_and(|s| s.reconciliation_status.is_some()) => None,
-        None => match spec {
-            StoredSpec::Whole(spec) => Some(Cow::Borrowed(spec)),
-            StoredSpec::Job(_) => None,
-        },
+        (None, StoredSpec::Whole(spec)) => Some(Cow::Borrowed(spec)),
+        (None, StoredSpec::Job(_)) => None,
     }
 }
 
@@ -157,18 +163,8 @@ pub fn describe_session_job_change_from(
     new: &FlinkSessionJob,
     operator: &OperatorConfig,
 ) -> Option<String> {
-    let recorded = status
-        .and_then(|s| s.reconciliation_status.as_ref())
-        .and_then(|r| r.last_reconciled_spec.as_deref());
-    let deployed: FlinkSessionJobSpec = match recorded {
-        Some(text) => ReconciledSpec::<FlinkSessionJobSpec>::decode(text).ok()?.spec,
-        None if status.is_some_and(|s| s.reconciliation_status.is_some()) => return None,
-        None => match old_spec {
-            StoredSpec::Whole(spec) => spec.clone(),
-            StoredSpec::Job(_) => return None,
-        },
-    };
-    let mut before = deployed.clone();
+    let deployed = deployed_spec(old_spec, status.and_then(|s| s.reconciliation_status.as_ref()))?;
+    let mut before = deployed.as_ref().clone();
     before.job = before.job.map(|j| user_mode_of(j, old_spec.job()));
     let diff = session_job_diff(&before, &new.spec);
     let flat = new.spec.flat_configuration();

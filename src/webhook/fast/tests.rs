@@ -424,6 +424,33 @@ fn session_jobs_get_the_reference_answer() {
         };
         assert_eq!(answered_fast, fast_expected, "{object}");
     }
+    // A recorded session job: the change line reads only the stored spec's job, so a stored
+    // spec that does not type outside it gets the same line.
+    let mut recorded = job.clone();
+    let spec: crate::api::FlinkSessionJobSpec = serde_json::from_value(job["spec"].clone()).expect("spec");
+    recorded["status"] = json!({"reconciliationStatus": {
+        "lastReconciledSpec": crate::api::ReconciledSpec::new(spec, false).encode(),
+        "state": "DEPLOYED",
+    }});
+    let mut odd = recorded.clone();
+    odd["spec"]["restartNonce"] = json!("soon");
+    let warnings = |old: &Value| {
+        let mut moved = moved.clone();
+        moved["status"] = old["status"].clone();
+        let answer = same_answers(&review("UPDATE", &moved, Some(old))).expect("answer");
+        let review: Value = serde_json::from_slice(&answer).expect("json");
+        review["response"]["warnings"].clone()
+    };
+    let line = warnings(&recorded);
+    let has_change_line = |w: &Value| {
+        w.as_array().is_some_and(|w| {
+            w.iter()
+                .any(|l| l.as_str().is_some_and(|l| l.starts_with("stateless upgrade")))
+        })
+    };
+    assert!(has_change_line(&line), "{line}");
+    assert_eq!(warnings(&odd), line);
+
     let body = review("CREATE", &job, None);
     let incoming = Incoming::read(&body).expect("readable");
     with_ctx(&NoSessions, |ctx| {
