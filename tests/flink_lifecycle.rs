@@ -412,10 +412,21 @@ async fn session_lifecycle(version: &str) {
     ctx.wait_running(&job).await;
 
     // Stop-with-savepoint: FINISHED, path returned.
-    let before_stop = wait_counter(&out, "counting again", |r| r.max >= report.max + 10).await;
+    let mut before_stop = wait_counter(&out, "counting again", |r| r.max >= report.max + 10).await;
     let mut attempts = 0;
     let stop_savepoint = loop {
         attempts += 1;
+        if attempts > 1 {
+            // A refused stop means a restart was in flight: the attempt now running restored
+            // the last checkpoint, which may be behind the counts read before. The counter must
+            // continue from what the stopped attempt had, so read it again once that attempt
+            // (a newer one, or the same one further on) is counting.
+            let previous = before_stop;
+            before_stop = wait_counter(&out, "counting after the refused stop", |r| {
+                r.max >= r.restored_min + 10 && (r.attempt > previous.attempt || r.max >= previous.max + 10)
+            })
+            .await;
+        }
         let started = Instant::now();
         let trigger = ctx
             .client
