@@ -307,6 +307,32 @@ fn cluster_config_rules() {
             edit(&[("/spec/serviceAccount", json!(""))]),
             None,
         ),
+        (
+            "service account the API server refuses in a pod",
+            edit(&[("/spec/serviceAccount", json!("Flink_SA"))]),
+            Some((
+                "spec.serviceAccount",
+                "'Flink_SA' is not a valid ServiceAccount name",
+            )),
+        ),
+        (
+            "dotted service account passes",
+            edit(&[("/spec/serviceAccount", json!("flink.jobs"))]),
+            None,
+        ),
+        (
+            "image pull policy the API server refuses",
+            edit(&[("/spec/imagePullPolicy", json!("ifNotPresent"))]),
+            Some((
+                "spec.imagePullPolicy",
+                "'ifNotPresent' is not an image pull policy",
+            )),
+        ),
+        (
+            "image pull policy passes",
+            edit(&[("/spec/imagePullPolicy", json!("Never"))]),
+            None,
+        ),
     ];
     check_deployments(rows, &OperatorConfig::default());
 }

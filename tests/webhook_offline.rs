@@ -51,6 +51,12 @@ fn denials_exit_1_with_the_reason() {
     );
     assert!(out.contains("application cluster"), "{out}");
     assert!(
+        out.contains(
+            r#"FlinkDeployment streaming/enrich: denied: spec.podTemplate.spec.containers[0].imagePullPolicy: does not match the Kubernetes core/v1 PodTemplateSpec schema: "Sometimes" is not one of Always, IfNotPresent, Never"#
+        ),
+        "{out}"
+    );
+    assert!(
         out.contains("FlinkDeployment default/app-cluster: allowed"),
         "{out}"
     );

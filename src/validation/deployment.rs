@@ -1,12 +1,13 @@
 //! FlinkDeployment rules (reference §2.1), in the reference's order; the first failing rule wins.
 
+use super::api_server_values::PULL_POLICIES;
 use super::autoscaler::validate_autoscaler;
 use super::components::{validate_job_manager, validate_task_manager};
 use super::error::{Rule, ValidationError, reject};
 use super::facts::DeploymentFacts;
 use super::job::validate_job_spec;
 use super::keys::conf_location;
-use super::names::{NAME_RULE, is_valid_cluster_name};
+use super::names::{NAME_RULE, is_dns_subdomain, is_valid_cluster_name};
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkVersion, JobState, KubernetesDeploymentMode, UpgradeMode,
 };
@@ -93,7 +94,39 @@ pub fn validate_deployment_facts(facts: &DeploymentFacts<'_>) -> Result<(), Vali
             "Set spec.serviceAccount to a ServiceAccount allowed to manage the Flink pods (e.g. flink)",
         );
     }
-    validate_autoscaler(&cfg.flink, reconcile_interval(cfg))
+    validate_autoscaler(&cfg.flink, reconcile_interval(cfg))?;
+    validate_rendered_pod_fields(spec)
+}
+
+/// Spec fields the operator copies into the Flink pods, checked as the API server will check
+/// them there (the reference does not): a value it refuses would fail the Deployment after
+/// admission, when an upgrade may already have stopped the old job.
+fn validate_rendered_pod_fields(spec: &FlinkDeploymentSpec) -> Rule {
+    if let Some(policy) = spec.image_pull_policy.as_deref()
+        && !policy.is_empty()
+        && !PULL_POLICIES.contains(&policy)
+    {
+        return reject(
+            "spec.imagePullPolicy",
+            format!(
+                "'{policy}' is not an image pull policy (Kubernetes accepts {})",
+                PULL_POLICIES.join(", ")
+            ),
+            "Set spec.imagePullPolicy to IfNotPresent, Always or Never (they are case-sensitive), or leave it out",
+        );
+    }
+    // Empty is the namespace's `default` ServiceAccount to the API server.
+    if let Some(account) = spec.service_account.as_deref()
+        && !account.is_empty()
+        && !is_dns_subdomain(account)
+    {
+        return reject(
+            "spec.serviceAccount",
+            format!("'{account}' is not a valid ServiceAccount name"),
+            "Use the name of a ServiceAccount: lower case letters, digits, '-' and '.', starting and ending with a letter or digit",
+        );
+    }
+    Ok(())
 }
 
 /// The reconcile interval as the autoscaler rule sees it (a CR override counts).

@@ -2,6 +2,7 @@
 //! (reference §2.1–2.6, in its order, first error wins), risky-spec warnings, and schema checks.
 //! Pure functions shared by the webhook, the offline `validate` command and the reconciler.
 
+mod api_server_values;
 mod autoscaler;
 mod components;
 mod cron;
@@ -26,7 +27,7 @@ pub use jar_uri::{
     HostResolver, NoDns, ResolvedHosts, SystemResolver, host_to_resolve, is_restricted, validate_jar_uri,
 };
 pub use job::validate_job_spec;
-pub use names::{MAX_NAME_LEN, is_valid_cluster_name};
+pub use names::{MAX_NAME_LEN, is_dns_subdomain, is_valid_cluster_name};
 pub use previous::{last_reconciled_deployment_spec, last_reconciled_session_job_spec};
 pub use quantity::{parse_flink_memory, parse_memory_bytes, parse_quantity};
 pub use schema::{FlinkKind, validate_schema, warm_up};

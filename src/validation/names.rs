@@ -22,6 +22,18 @@ pub fn is_valid_cluster_name(name: &str) -> bool {
         .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// A Kubernetes object name such as a ServiceAccount's (RFC 1123 subdomain): at most 253
+/// characters of lower case alphanumerics, '-' and '.', starting and ending alphanumeric.
+pub fn is_dns_subdomain(name: &str) -> bool {
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 253
+        && bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum)
+        && bytes.iter().all(|b| alnum(b) || *b == b'-' || *b == b'.')
+}
+
 /// What the name must look like, for messages.
 pub const NAME_RULE: &str = "must consist of lower case alphanumeric characters or '-', start with a letter, \
      end with a letter or digit, and be at most 45 characters long";
@@ -29,6 +41,24 @@ pub const NAME_RULE: &str = "must consist of lower case alphanumeric characters 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subdomains() {
+        for ok in ["flink", "a", "flink-sa.v2", "0", &"a".repeat(253)] {
+            assert!(is_dns_subdomain(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "Flink",
+            "flink_sa",
+            "-flink",
+            "flink.",
+            "flink sa",
+            &"a".repeat(254),
+        ] {
+            assert!(!is_dns_subdomain(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn follows_the_reference_pattern() {

@@ -4,7 +4,9 @@
 //! rejected so a typo is reported with its path instead of silently ignored.
 //! Validators are compiled once per process.
 
+use super::api_server_values;
 use super::error::ValidationError;
+use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, Validator};
 use k8s_openapi::api::core::v1::{PodTemplateSpec, ResourceRequirements};
 use serde_json::{Map, Value};
@@ -40,8 +42,10 @@ type Compiled = Result<Validator, String>;
 
 static DEPLOYMENT: LazyLock<Compiled> = LazyLock::new(|| crd_validator("FlinkDeployment"));
 static SESSION_JOB: LazyLock<Compiled> = LazyLock::new(|| crd_validator("FlinkSessionJob"));
-static POD_TEMPLATE: LazyLock<Compiled> = LazyLock::new(kubernetes_validator::<PodTemplateSpec>);
-static RESOURCES: LazyLock<Compiled> = LazyLock::new(kubernetes_validator::<ResourceRequirements>);
+static POD_TEMPLATE: LazyLock<Compiled> = LazyLock::new(|| kubernetes_validator::<PodTemplateSpec>(true));
+// Not with the API server's value rules: the operator reads `spec.*.resources` itself (memory in
+// Flink's syntax first, as the reference does) and renders quantities from it.
+static RESOURCES: LazyLock<Compiled> = LazyLock::new(|| kubernetes_validator::<ResourceRequirements>(false));
 
 /// Embedded Kubernetes structures of a FlinkDeployment: (JSON pointer, schema, type name).
 const DEPLOYMENT_EMBEDDED: [(&str, &LazyLock<Compiled>, &str); 5] = [
@@ -141,9 +145,16 @@ fn check(
     } else {
         location
     };
+    let problem = match error.kind() {
+        ValidationErrorKind::Enum { options } => api_server_values::enum_message(error.instance(), options),
+        ValidationErrorKind::Pattern { pattern } if api_server_values::is_quantity_pattern(pattern) => {
+            api_server_values::quantity_message(error.instance())
+        }
+        _ => error.masked().to_string(),
+    };
     Err(ValidationError::new(
         location,
-        format!("does not match {against}: {}", error.masked()),
+        format!("does not match {against}: {problem}"),
         "Fix the field name or value (kubectl explain shows the expected fields and types)",
     ))
 }
@@ -213,11 +224,22 @@ fn crd_validator(kind: &str) -> Compiled {
     compile(&schema)
 }
 
-fn kubernetes_validator<T: schemars::JsonSchema>() -> Compiled {
+/// With `rendered`: a structure the operator passes on to the API server (a pod template), so
+/// it gets the API server's value rules too.
+fn kubernetes_validator<T: schemars::JsonSchema>(rendered: bool) -> Compiled {
     let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     let root = generator.into_root_schema_for::<T>();
     let mut schema = serde_json::to_value(root).map_err(|e| e.to_string())?;
     openapi_to_json_schema(&mut schema, true);
+    if rendered {
+        let missing = api_server_values::add_value_rules(&mut schema);
+        if !missing.is_empty() {
+            return Err(format!(
+                "value rules name no schema definition: {}",
+                missing.join(", ")
+            ));
+        }
+    }
     compile(&schema)
 }
 
@@ -306,6 +328,48 @@ mod tests {
     }
 
     #[test]
+    fn pod_templates_get_the_values_the_api_server_accepts() {
+        let accepted = dep(json!({
+            "podTemplate": {"spec": {
+                "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+                "tolerations": [{"key": "k", "operator": "Equal", "value": "v", "effect": ""}],
+                "volumes": [{"name": "v", "emptyDir": {"sizeLimit": "1Gi"}}, {"name": "h", "hostPath": {"path": "/x", "type": ""}}],
+                "containers": [{"name": "sidecar", "imagePullPolicy": "", "ports": [{"containerPort": 1, "protocol": "UDP"}],
+                    "resources": {"requests": {"cpu": 0.5, "memory": "512Mi", "nvidia.com/gpu": 1}, "limits": {"cpu": "1500m"}}}]
+            }}
+        }));
+        assert_eq!(validate_schema(FlinkKind::Deployment, &accepted), Ok(()));
+        for (spec, location) in [
+            (
+                json!({"podTemplate": {"spec": {"restartPolicy": "Sometimes"}}}),
+                "spec.podTemplate.spec.restartPolicy",
+            ),
+            (
+                json!({"jobManager": {"podTemplate": {"spec": {"tolerations": [{"operator": "exists"}]}}}}),
+                "spec.jobManager.podTemplate.spec.tolerations[0].operator",
+            ),
+            (
+                json!({"podTemplate": {"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 1, "protocol": "tcp"}]}]}}}),
+                "spec.podTemplate.spec.containers[0].ports[0].protocol",
+            ),
+            (
+                json!({"podTemplate": {"spec": {"volumes": [{"name": "v", "emptyDir": {"sizeLimit": "1 GB"}}]}}}),
+                "spec.podTemplate.spec.volumes[0].emptyDir.sizeLimit",
+            ),
+            (
+                json!({"podTemplate": {"spec": {"overhead": {"memory": "2gb"}}}}),
+                "spec.podTemplate.spec.overhead.memory",
+            ),
+        ] {
+            let e = validate_schema(FlinkKind::Deployment, &dep(spec)).unwrap_err();
+            assert_eq!(e.location, location, "{e}");
+        }
+        // The operator reads spec.*.resources itself, memory in Flink's syntax first.
+        let flink_memory = dep(json!({"jobManager": {"resources": {"requests": {"memory": "2048 mb"}}}}));
+        assert_eq!(validate_schema(FlinkKind::Deployment, &flink_memory), Ok(()));
+    }
+
+    #[test]
     fn embedded_kubernetes_structures_are_checked() {
         let good = dep(json!({
             "podTemplate": {"metadata": {"labels": {"a": "b"}, "creationTimestamp": null}, "spec": {"containers": [{"name": "flink-main-container", "env": [{"name": "A", "value": "1"}]}]}},
@@ -322,6 +386,33 @@ mod tests {
         let typo = dep(json!({"taskManager": {"resources": {"request": {"cpu": 1}}}}));
         let e = validate_schema(FlinkKind::Deployment, &typo).unwrap_err();
         assert_eq!(e.location, "spec.taskManager.resources", "{e}");
+        let e = validate_schema(
+            FlinkKind::Deployment,
+            &dep(json!({"podTemplate": {"spec": {"containers": [{"name": "c", "imagePullPolicy": "Sometimes"}]}}})),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.location, "spec.podTemplate.spec.containers[0].imagePullPolicy",
+            "{e}"
+        );
+        assert!(
+            e.problem
+                .ends_with(r#""Sometimes" is not one of Always, IfNotPresent, Never"#),
+            "{e}"
+        );
+        let e = validate_schema(
+            FlinkKind::Deployment,
+            &dep(json!({"taskManager": {"podTemplate": {"spec": {"initContainers": [{"name": "c", "resources": {"limits": {"cpu": "lots"}}}]}}}})),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.location, "spec.taskManager.podTemplate.spec.initContainers[0].resources.limits.cpu",
+            "{e}"
+        );
+        assert!(
+            e.problem.contains(r#""lots" is not a Kubernetes quantity"#),
+            "{e}"
+        );
         let wrong_type = dep(json!({"jobManager": {"podTemplate": {"spec": {"containers": {"name": "c"}}}}}));
         let e = validate_schema(FlinkKind::Deployment, &wrong_type).unwrap_err();
         assert_eq!(e.location, "spec.jobManager.podTemplate.spec.containers", "{e}");
