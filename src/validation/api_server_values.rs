@@ -1,11 +1,13 @@
 //! Values the Kubernetes API server checks in a pod template that its OpenAPI schema does not
-//! say: the fixed sets of words (`imagePullPolicy: Always | IfNotPresent | Never`, ...) and the
-//! syntax of resource quantities. The operator renders the pod template into the JobManager and
-//! TaskManager Deployments, so a value the API server refuses there would fail the deployment
-//! after admission said yes, with the old job possibly already stopped for the upgrade.
+//! say: the fixed sets of words (`imagePullPolicy: Always | IfNotPresent | Never`, ...), the
+//! syntax of resource quantities, label keys and values, container, volume and port names, and
+//! port ranges. The operator renders the pod template into the JobManager and TaskManager
+//! Deployments, so a value the API server refuses there would fail the deployment after
+//! admission said yes, with the old job possibly already stopped for the upgrade.
 //!
-//! Both are added to the generated Kubernetes schema as JSON Schema (`enum`, `pattern`), keyed by
-//! the k8s-openapi definition names; a test checks every entry still names a definition.
+//! All are added to the generated Kubernetes schema as JSON Schema (`enum`, `pattern`,
+//! `maxLength`, `propertyNames`, `minimum`/`maximum`), keyed by the k8s-openapi definition
+//! names; a test checks that every entry still names a definition.
 
 use serde_json::{Value, json};
 
@@ -17,11 +19,7 @@ pub const ENUMS: &[(&str, &str, &[&str])] = &[
     (CONTAINER, "restartPolicy", &["Always"]),
     (EPHEMERAL, "imagePullPolicy", PULL_POLICIES),
     (EPHEMERAL, "terminationMessagePolicy", MESSAGE_POLICIES),
-    (
-        "io.k8s.api.core.v1.ContainerPort",
-        "protocol",
-        &["TCP", "UDP", "SCTP"],
-    ),
+    (PORT, "protocol", &["TCP", "UDP", "SCTP"]),
     (
         "io.k8s.api.core.v1.ContainerResizePolicy",
         "restartPolicy",
@@ -106,13 +104,85 @@ pub const ENUMS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-/// The definition of a resource quantity (`500m`, `2Gi`, `1e3`, or a plain JSON number).
-pub const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
+/// A string syntax the API server checks, as a JSON Schema pattern and in a person's words.
+pub struct Syntax {
+    pub pattern: &'static str,
+    pub max_len: Option<u64>,
+    pub words: &'static str,
+}
 
 /// Kubernetes' quantity grammar: a signed decimal number and one suffix (binary SI, decimal
-/// SI, or a decimal exponent).
-pub const QUANTITY_PATTERN: &str =
-    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$";
+/// SI, or a decimal exponent). A plain JSON number is a quantity too; `pattern` only applies to
+/// strings.
+pub const QUANTITY: Syntax = Syntax {
+    pattern: r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$",
+    max_len: None,
+    words: "a Kubernetes quantity (write e.g. 500m, 2, 1.5, 512Mi or 2Gi)",
+};
+
+/// A label or annotation key: an optional DNS subdomain prefix and `/`, then a name.
+pub const QUALIFIED_NAME: Syntax = Syntax {
+    pattern: r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$",
+    max_len: Some(317),
+    words: "a valid label or annotation key (an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
+};
+
+/// A label value: empty, or at most 63 letters, digits, '-', '_' and '.', alphanumeric at both ends.
+pub const LABEL_VALUE: Syntax = Syntax {
+    pattern: r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$",
+    max_len: Some(63),
+    words: "a valid label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
+};
+
+/// A DNS label (RFC 1123): container and volume names.
+pub const DNS_LABEL: Syntax = Syntax {
+    pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    max_len: Some(63),
+    words: "a valid name (at most 63 lower case letters, digits or '-', starting and ending with a letter or digit)",
+};
+
+/// A port name (IANA service name): at most 15 lower case letters, digits and '-'.
+pub const PORT_NAME: Syntax = Syntax {
+    pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    max_len: Some(15),
+    words: "a valid port name (at most 15 lower case letters, digits or '-', starting and ending with a letter or digit)",
+};
+
+/// Where in a definition a syntax applies.
+pub enum Place {
+    /// The definition itself (a quantity).
+    Whole,
+    /// A string property.
+    Property(&'static str),
+    /// Every key of a map property.
+    Keys(&'static str),
+    /// Every value of a map property.
+    Values(&'static str),
+}
+
+/// (definition, place, syntax) as Kubernetes validates them in a pod.
+pub const SYNTAXES: &[(&str, Place, &Syntax)] = &[
+    (QUANTITY_DEF, Place::Whole, &QUANTITY),
+    (OBJECT_META, Place::Keys("labels"), &QUALIFIED_NAME),
+    (OBJECT_META, Place::Values("labels"), &LABEL_VALUE),
+    (OBJECT_META, Place::Keys("annotations"), &QUALIFIED_NAME),
+    (CONTAINER, Place::Property("name"), &DNS_LABEL),
+    (EPHEMERAL, Place::Property("name"), &DNS_LABEL),
+    ("io.k8s.api.core.v1.Volume", Place::Property("name"), &DNS_LABEL),
+    (PORT, Place::Property("name"), &PORT_NAME),
+];
+
+/// (definition, property, minimum, maximum) of numbers Kubernetes bounds in a pod.
+pub const RANGES: &[(&str, &str, i64, i64)] = &[
+    (PORT, "containerPort", 1, 65535),
+    // 0 is "no host port".
+    (PORT, "hostPort", 0, 65535),
+];
+
+/// The definition of a resource quantity.
+pub const QUANTITY_DEF: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
+const PORT: &str = "io.k8s.api.core.v1.ContainerPort";
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 const CONTAINER: &str = "io.k8s.api.core.v1.Container";
 const EPHEMERAL: &str = "io.k8s.api.core.v1.EphemeralContainer";
@@ -144,12 +214,57 @@ pub fn add_value_rules(schema: &mut Value) -> Vec<String> {
             None => missing.push(format!("{def}.{property}")),
         }
     }
-    match defs.get_mut(QUANTITY).and_then(Value::as_object_mut) {
-        // `pattern` applies to strings only; a JSON number is always a quantity.
-        Some(q) => {
-            q.insert("pattern".into(), json!(QUANTITY_PATTERN));
+    for (def, property, min, max) in RANGES {
+        match defs
+            .get_mut(*def)
+            .and_then(|d| d.pointer_mut(&format!("/properties/{property}")))
+            .and_then(Value::as_object_mut)
+        {
+            Some(p) => {
+                p.insert("minimum".into(), json!(min));
+                p.insert("maximum".into(), json!(max));
+            }
+            None => missing.push(format!("{def}.{property}")),
         }
-        None => missing.push(QUANTITY.to_string()),
+    }
+    for (def, place, syntax) in SYNTAXES {
+        let Some(definition) = defs.get_mut(*def) else {
+            missing.push((*def).to_string());
+            continue;
+        };
+        let (target, keyword) = match place {
+            Place::Whole => (Some(definition), None),
+            Place::Property(p) => (definition.pointer_mut(&format!("/properties/{p}")), None),
+            Place::Keys(p) => (
+                definition.pointer_mut(&format!("/properties/{p}")),
+                Some("propertyNames"),
+            ),
+            Place::Values(p) => (
+                definition.pointer_mut(&format!("/properties/{p}")),
+                Some("additionalProperties"),
+            ),
+        };
+        let Some(target) = target.and_then(Value::as_object_mut) else {
+            missing.push(format!("{def} {}", place.describe()));
+            continue;
+        };
+        let mut rule = json!({"pattern": syntax.pattern});
+        if let Some(max) = syntax.max_len {
+            rule["maxLength"] = json!(max);
+        }
+        match keyword {
+            None => target.extend(rule.as_object().cloned().unwrap_or_default()),
+            // Map values keep their type; the syntax is added beside it.
+            Some("additionalProperties") => {
+                let values = target.entry("additionalProperties").or_insert_with(|| json!({}));
+                if let (Some(values), Some(rule)) = (values.as_object_mut(), rule.as_object()) {
+                    values.extend(rule.clone());
+                }
+            }
+            Some(keyword) => {
+                target.insert(keyword.into(), rule);
+            }
+        }
     }
     missing
 }
@@ -169,14 +284,23 @@ pub fn enum_message(instance: &Value, options: &Value) -> String {
     format!("{instance} is not one of {}", words.join(", "))
 }
 
-/// A person's words for a quantity that does not parse.
-pub fn quantity_message(instance: &Value) -> String {
-    format!("{instance} is not a Kubernetes quantity (write e.g. 500m, 2, 1.5, 512Mi or 2Gi)")
+/// A person's words for a `pattern` failure of one of [`SYNTAXES`]; `None` for other patterns.
+pub fn syntax_message(instance: &Value, pattern: &str) -> Option<String> {
+    SYNTAXES
+        .iter()
+        .find(|(_, _, syntax)| syntax.pattern == pattern)
+        .map(|(_, _, syntax)| format!("{instance} is not {}", syntax.words))
 }
 
-/// True when a `pattern` failure is the quantity pattern's.
-pub fn is_quantity_pattern(pattern: &str) -> bool {
-    pattern == QUANTITY_PATTERN
+impl Place {
+    fn describe(&self) -> String {
+        match self {
+            Self::Whole => "itself".into(),
+            Self::Property(p) => format!(".{p}"),
+            Self::Keys(p) => format!(".{p} keys"),
+            Self::Values(p) => format!(".{p} values"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -193,7 +317,7 @@ mod tests {
 
     #[test]
     fn the_quantity_pattern_is_the_kubernetes_grammar() {
-        let schema = json!({"type": "string", "pattern": QUANTITY_PATTERN});
+        let schema = json!({"type": "string", "pattern": QUANTITY.pattern});
         let matches = |text: &str| jsonschema::is_valid(&schema, &json!(text));
         for ok in [
             "1", "500m", "0.5", ".5", "5.", "2Gi", "1e3", "1E-3", "+1", "-1", "100n", "10u", "1k", "3M",
@@ -216,6 +340,10 @@ mod tests {
             enum_message(&json!("Sometimes"), &options),
             r#""Sometimes" is not one of Always, IfNotPresent, Never"#
         );
-        assert!(quantity_message(&json!("lots")).starts_with(r#""lots" is not a Kubernetes quantity"#));
+        assert!(
+            syntax_message(&json!("lots"), QUANTITY.pattern)
+                .is_some_and(|m| m.starts_with(r#""lots" is not a Kubernetes quantity"#))
+        );
+        assert_eq!(syntax_message(&json!("x"), "^other$"), None);
     }
 }

@@ -147,8 +147,21 @@ fn check(
     };
     let problem = match error.kind() {
         ValidationErrorKind::Enum { options } => api_server_values::enum_message(error.instance(), options),
-        ValidationErrorKind::Pattern { pattern } if api_server_values::is_quantity_pattern(pattern) => {
-            api_server_values::quantity_message(error.instance())
+        ValidationErrorKind::Pattern { pattern } => {
+            api_server_values::syntax_message(error.instance(), pattern)
+                .unwrap_or_else(|| error.masked().to_string())
+        }
+        ValidationErrorKind::PropertyNames { error: inner } => match inner.kind() {
+            ValidationErrorKind::Pattern { pattern } => {
+                api_server_values::syntax_message(inner.instance(), pattern)
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| error.masked().to_string()),
+        ValidationErrorKind::MaxLength { limit }
+            if error.instance().as_str().is_some_and(|v| v.len() <= 80) =>
+        {
+            format!("{} is longer than {limit} characters", error.instance())
         }
         _ => error.masked().to_string(),
     };
@@ -330,7 +343,7 @@ mod tests {
     #[test]
     fn pod_templates_get_the_values_the_api_server_accepts() {
         let accepted = dep(json!({
-            "podTemplate": {"spec": {
+            "podTemplate": {"metadata": {"labels": {"app.kubernetes.io/name": "orders", "tier": "", "v": "1.2_b-c"}, "annotations": {"example.com/note": "any text: 1, 2"}}, "spec": {
                 "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
                 "tolerations": [{"key": "k", "operator": "Equal", "value": "v", "effect": ""}],
                 "volumes": [{"name": "v", "emptyDir": {"sizeLimit": "1Gi"}}, {"name": "h", "hostPath": {"path": "/x", "type": ""}}],
@@ -360,10 +373,55 @@ mod tests {
                 json!({"podTemplate": {"spec": {"overhead": {"memory": "2gb"}}}}),
                 "spec.podTemplate.spec.overhead.memory",
             ),
+            (
+                json!({"podTemplate": {"metadata": {"labels": {"team": "data platform"}}}}),
+                "spec.podTemplate.metadata.labels.team",
+            ),
+            (
+                json!({"jobManager": {"podTemplate": {"metadata": {"labels": {"team name": "data"}}}}}),
+                "spec.jobManager.podTemplate.metadata.labels",
+            ),
+            (
+                json!({"podTemplate": {"metadata": {"annotations": {"-x": "y"}}}}),
+                "spec.podTemplate.metadata.annotations",
+            ),
+            (
+                json!({"podTemplate": {"spec": {"containers": [{"name": "Log_Shipper"}]}}}),
+                "spec.podTemplate.spec.containers[0].name",
+            ),
+            (
+                json!({"podTemplate": {"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 70000}]}]}}}),
+                "spec.podTemplate.spec.containers[0].ports[0].containerPort",
+            ),
+            (
+                json!({"podTemplate": {"spec": {"volumes": [{"name": "flink_data", "emptyDir": {}}]}}}),
+                "spec.podTemplate.spec.volumes[0].name",
+            ),
+            (
+                json!({"podTemplate": {"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 9, "name": "metrics-exporter-port"}]}]}}}),
+                "spec.podTemplate.spec.containers[0].ports[0].name",
+            ),
         ] {
             let e = validate_schema(FlinkKind::Deployment, &dep(spec)).unwrap_err();
             assert_eq!(e.location, location, "{e}");
+            assert!(!e.problem.contains('^'), "a pattern, not words: {e}");
         }
+        let e = validate_schema(
+            FlinkKind::Deployment,
+            &dep(json!({"podTemplate": {"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 9, "name": "metrics-exporter"}]}]}}})),
+        )
+        .unwrap_err();
+        assert!(
+            e.problem
+                .ends_with(r#""metrics-exporter" is longer than 15 characters"#),
+            "{e}"
+        );
+        let e = validate_schema(
+            FlinkKind::Deployment,
+            &dep(json!({"podTemplate": {"metadata": {"labels": {"team name": "data"}}}})),
+        )
+        .unwrap_err();
+        assert!(e.problem.ends_with(r#""team name" is not a valid label or annotation key (an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)"#), "{e}");
         // The operator reads spec.*.resources itself, memory in Flink's syntax first.
         let flink_memory = dep(json!({"jobManager": {"resources": {"requests": {"memory": "2048 mb"}}}}));
         assert_eq!(validate_schema(FlinkKind::Deployment, &flink_memory), Ok(()));
