@@ -329,6 +329,33 @@ fn cluster_config_rules() {
             )),
         ),
         (
+            "no image anywhere",
+            edit(&[("/spec/image", Value::Null)]),
+            Some(("spec.image", "no image is set for the Flink pods")),
+        ),
+        (
+            "image from the common pod template",
+            edit(&[
+                ("/spec/image", Value::Null),
+                (
+                    "/spec/podTemplate",
+                    json!({"spec": {"containers": [{"name": "flink-main-container", "image": "registry.example/job:3"}]}}),
+                ),
+            ]),
+            None,
+        ),
+        (
+            "image for the JobManager only",
+            edit(&[
+                ("/spec/image", json!("")),
+                (
+                    "/spec/jobManager/podTemplate",
+                    json!({"spec": {"containers": [{"name": "flink-main-container", "image": "registry.example/job:3"}]}}),
+                ),
+            ]),
+            Some(("spec.image", "no image is set for the Flink pods")),
+        ),
+        (
             "image pull policy passes",
             edit(&[("/spec/imagePullPolicy", json!("Never"))]),
             None,
