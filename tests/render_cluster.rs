@@ -425,6 +425,43 @@ spec:
 }
 
 #[test]
+fn pods_without_an_image_get_the_official_image_of_their_flink_version() {
+    // (JobManager, TaskManagers): standalone TaskManagers are the operator's Deployment, native
+    // ones Flink creates with kubernetes.container.image.ref.
+    let image = |d: &FlinkDeployment| {
+        let c = render_it(d, &input());
+        let tm = match &c.taskmanager {
+            Some(tm) => main_container(tm).image.unwrap_or_default(),
+            None => c.flink_config["kubernetes.container.image.ref"].clone(),
+        };
+        (main_container(&c.jobmanager).image.unwrap_or_default(), tm)
+    };
+    for mode in ["standalone", "native"] {
+        let mut d = session(mode);
+        d.spec.image = None;
+        assert_eq!(image(&d), ("flink:2.1".to_string(), "flink:2.1".to_string()));
+        d.spec.image = Some(String::new());
+        d.spec.task_manager.get_or_insert_default().pod_template = Some(serde_json::json!(
+            {"spec": {"containers": [{"name": "flink-main-container", "image": "registry.example/tm:1"}]}}
+        ));
+        assert_eq!(
+            image(&d),
+            ("flink:2.1".to_string(), "registry.example/tm:1".to_string()),
+            "a template's image is kept"
+        );
+        d.spec.image = Some("registry.example/job:2".into());
+        assert_eq!(
+            image(&d),
+            (
+                "registry.example/job:2".to_string(),
+                "registry.example/job:2".to_string()
+            ),
+            "spec.image wins over the template, as before"
+        );
+    }
+}
+
+#[test]
 fn ingress_from_the_template() {
     let d = parse(
         r#"

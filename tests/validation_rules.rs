@@ -329,33 +329,6 @@ fn cluster_config_rules() {
             )),
         ),
         (
-            "no image anywhere",
-            edit(&[("/spec/image", Value::Null)]),
-            Some(("spec.image", "no image is set for the Flink pods")),
-        ),
-        (
-            "image from the common pod template",
-            edit(&[
-                ("/spec/image", Value::Null),
-                (
-                    "/spec/podTemplate",
-                    json!({"spec": {"containers": [{"name": "flink-main-container", "image": "registry.example/job:3"}]}}),
-                ),
-            ]),
-            None,
-        ),
-        (
-            "image for the JobManager only",
-            edit(&[
-                ("/spec/image", json!("")),
-                (
-                    "/spec/jobManager/podTemplate",
-                    json!({"spec": {"containers": [{"name": "flink-main-container", "image": "registry.example/job:3"}]}}),
-                ),
-            ]),
-            Some(("spec.image", "no image is set for the Flink pods")),
-        ),
-        (
             "image pull policy passes",
             edit(&[("/spec/imagePullPolicy", json!("Never"))]),
             None,
@@ -1139,6 +1112,27 @@ fn warnings_for_risky_but_legal_specs() {
         w.iter().all(|l| !l.contains("rollback")),
         "with HA every rollback works: {w:?}"
     );
+    let template =
+        |image: &str| json!({"spec": {"containers": [{"name": "flink-main-container", "image": image}]}});
+    let w = warns(&dep(edit(&[("/spec/image", Value::Null)])));
+    assert!(
+        w.iter()
+            .any(|l| l.starts_with("spec.image is not set: the Flink pods will run flink:1.20,")),
+        "{w:?}"
+    );
+    let w = warns(&dep(edit(&[
+        ("/spec/image", json!("")),
+        ("/spec/jobManager/podTemplate", template("registry.example/job:3")),
+    ])));
+    assert!(
+        w.iter().any(|l| l.starts_with("spec.image is not set")),
+        "the TaskManagers still get the default: {w:?}"
+    );
+    let w = warns(&dep(edit(&[
+        ("/spec/image", Value::Null),
+        ("/spec/podTemplate", template("registry.example/job:3")),
+    ])));
+    assert!(w.is_empty(), "{w:?}");
     let w = warns(&dep(edit(&[("/spec/flinkVersion", json!("v1_16"))])));
     assert!(w.iter().any(|l| l.contains("v1_16 is deprecated")), "{w:?}");
     let w = warns(&dep(edit(&[(

@@ -2,6 +2,7 @@
 //! keys, plus what the operator owns (cluster id, namespace, job id, restore path, HA ids,
 //! resources) and the reference's defaults for keys the user left unset.
 
+use super::pod_template;
 use super::resources::{self, Role};
 use super::{RenderError, RenderInput};
 use crate::api::{FlinkDeployment, FlinkVersion, KubernetesDeploymentMode, UpgradeMode};
@@ -67,8 +68,20 @@ pub fn build(
         default(&mut conf, CHECKPOINT_STATISTICS_CACHE_KEY, "500 ms".into());
     }
     default(&mut conf, "taskmanager.numberOfTaskSlots", "1".into());
-    if let Some(image) = &spec.image {
-        conf.insert("kubernetes.container.image.ref".into(), image.clone());
+    // Native TaskManagers are created by Flink with this image (it overrides their template's);
+    // without spec.image they run what the operator's TaskManager pods would.
+    let tm_template = pod_template::role_template(
+        spec.pod_template.as_ref(),
+        spec.task_manager.as_ref().and_then(|tm| tm.pod_template.as_ref()),
+    );
+    let image = match spec.image.as_deref().filter(|i| !i.is_empty()) {
+        Some(image) => Some(image.to_string()),
+        None => pod_template::main_image(Some(&tm_template))
+            .map(str::to_string)
+            .or_else(|| spec.flink_version.map(pod_template::default_image)),
+    };
+    if let Some(image) = image {
+        conf.insert("kubernetes.container.image.ref".into(), image);
     }
     if let Some(policy) = &spec.image_pull_policy {
         conf.insert("kubernetes.container.image.pull-policy".into(), policy.clone());

@@ -3,6 +3,7 @@
 //! lists of named objects (containers, volumes, env, ports, mounts) merge by `name`; other lists
 //! are replaced by the overlay.
 
+use crate::api::FlinkVersion;
 use serde_json::{Map, Value};
 
 /// Name of the Flink container in every pod.
@@ -94,6 +95,27 @@ pub fn with_main_container(template: &Value, main: &Value) -> Value {
         }
     }
     t
+}
+
+/// The image the template gives its main container, if any (empty counts as none).
+pub fn main_image(template: Option<&Value>) -> Option<&str> {
+    template?
+        .pointer("/spec/containers")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(MAIN_CONTAINER))?
+        .get("image")?
+        .as_str()
+        .filter(|i| !i.is_empty())
+}
+
+/// The image of a FlinkDeployment that names none: Docker's official Flink image of its Flink
+/// version (`v1_20` gives `flink:1.20`). The reference falls back to Flink's own default image
+/// (`apache/flink` of the Flink version bundled with the operator); this one at least runs the
+/// Flink version the spec declares.
+pub fn default_image(version: FlinkVersion) -> String {
+    let numbers = version.as_str().trim_start_matches('v').replace('_', ".");
+    format!("flink:{numbers}")
 }
 
 /// Appends named items to a list field of the pod spec unless an item of that name exists.

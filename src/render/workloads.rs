@@ -185,7 +185,7 @@ fn main_container(
         ],
         "volumeMounts": [{"name": CONFIG_VOLUME, "mountPath": CONF_DIR}],
     });
-    if let Some(image) = &dep.spec.image {
+    if let Some(image) = dep.spec.image.as_deref().filter(|i| !i.is_empty()) {
         c["image"] = json!(image);
     }
     if let Some(policy) = &dep.spec.image_pull_policy {
@@ -203,7 +203,7 @@ fn pod(
     dep: &FlinkDeployment,
     role: Role,
     role_template: Option<&Value>,
-    main: Value,
+    mut main: Value,
     field: &str,
 ) -> Result<Value, RenderError> {
     let merged = pod_template::role_template(dep.spec.pod_template.as_ref(), role_template);
@@ -212,6 +212,12 @@ fn pod(
             field: field.into(),
             message: "a pod template must be an object (core/v1 PodTemplateSpec)".into(),
         });
+    }
+    if main.get("image").is_none()
+        && pod_template::main_image(Some(&merged)).is_none()
+        && let Some(version) = dep.spec.flink_version
+    {
+        main["image"] = json!(pod_template::default_image(version));
     }
     let mut t = pod_template::with_main_container(&merged, &main);
     let name = name_of(dep)?;

@@ -12,8 +12,6 @@ use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkVersion, JobState, KubernetesDeploymentMode, UpgradeMode,
 };
 use crate::config::{OperatorConfig, effective_flink_config, flink_keys};
-use crate::render::MAIN_CONTAINER;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -104,19 +102,6 @@ pub fn validate_deployment_facts(facts: &DeploymentFacts<'_>) -> Result<(), Vali
 /// them there (the reference does not): a value it refuses would fail the Deployment after
 /// admission, when an upgrade may already have stopped the old job.
 fn validate_rendered_pod_fields(spec: &FlinkDeploymentSpec) -> Rule {
-    let no_image =
-        |role: Option<&Value>| !has_main_image(spec.pod_template.as_ref()) && !has_main_image(role);
-    if spec.image.as_deref().is_none_or(str::is_empty)
-        && (no_image(spec.job_manager.as_ref().and_then(|jm| jm.pod_template.as_ref()))
-            || no_image(spec.task_manager.as_ref().and_then(|tm| tm.pod_template.as_ref())))
-    {
-        return reject(
-            "spec.image",
-            "no image is set for the Flink pods: Kubernetes would refuse their Deployments",
-            "Set spec.image to the image with Flink and the job, e.g. flink:1.20 (or give the flink-main-container \
-             an image in spec.podTemplate)",
-        );
-    }
     if let Some(policy) = spec.image_pull_policy.as_deref()
         && !policy.is_empty()
         && !PULL_POLICIES.contains(&policy)
@@ -142,21 +127,6 @@ fn validate_rendered_pod_fields(spec: &FlinkDeploymentSpec) -> Rule {
         );
     }
     Ok(())
-}
-
-/// True when the pod template gives the main container a non-empty image.
-fn has_main_image(template: Option<&Value>) -> bool {
-    template
-        .and_then(|t| t.pointer("/spec/containers"))
-        .and_then(Value::as_array)
-        .is_some_and(|containers| {
-            containers.iter().any(|c| {
-                c.get("name").and_then(Value::as_str) == Some(MAIN_CONTAINER)
-                    && c.get("image")
-                        .and_then(Value::as_str)
-                        .is_some_and(|i| !i.is_empty())
-            })
-        })
 }
 
 /// The reconcile interval as the autoscaler rule sees it (a CR override counts).

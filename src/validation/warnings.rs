@@ -6,6 +6,7 @@ use super::previous::last_reconciled_session_job_spec;
 use super::session_job::session_job_flink_config;
 use crate::api::{FlinkDeployment, FlinkSessionJob, JobSpec, JobState, UpgradeMode};
 use crate::config::{OperatorConfig, flink_keys};
+use crate::render::pod_template::{default_image, main_image};
 use std::collections::BTreeMap;
 
 /// Warnings for a FlinkDeployment.
@@ -28,6 +29,24 @@ pub fn deployment_warnings_facts(facts: &DeploymentFacts<'_>) -> Vec<String> {
     }
     if facts.recorded().is_some() && facts.previous.is_none() {
         out.push(UNREADABLE.into());
+    }
+    if let Some(version) = spec.flink_version
+        && spec.image.as_deref().is_none_or(str::is_empty)
+    {
+        let templates = [
+            spec.job_manager.as_ref().and_then(|jm| jm.pod_template.as_ref()),
+            spec.task_manager.as_ref().and_then(|tm| tm.pod_template.as_ref()),
+        ];
+        let defaulted = templates
+            .into_iter()
+            .any(|role| main_image(spec.pod_template.as_ref()).is_none() && main_image(role).is_none());
+        if defaulted {
+            out.push(format!(
+                "spec.image is not set: the Flink pods will run {}, Docker's official image of spec.flinkVersion; \
+                 set spec.image to the image with your job",
+                default_image(version)
+            ));
+        }
     }
     for (path, deprecated) in [
         (
