@@ -81,6 +81,9 @@ impl Verdict {
     }
 }
 
+/// The path that stands for standard input (`kustomize build | flink-lifecycle validate -`).
+pub const STDIN: &str = "-";
+
 /// Files under the given paths (files as given, directories walked for .yaml/.yml/.json), and
 /// the paths that could not be read.
 pub fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
@@ -95,6 +98,10 @@ pub fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
 }
 
 fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    if path == Path::new(STDIN) {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.is_file() {
         out.push(path.to_path_buf());
@@ -161,8 +168,14 @@ pub fn read_documents(files: &[PathBuf]) -> (Vec<Document>, Vec<String>) {
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     for f in files {
-        let source = f.display().to_string();
-        match std::fs::read_to_string(f) {
+        let (source, text) = if f == Path::new(STDIN) {
+            let mut text = String::new();
+            let read = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text);
+            ("<stdin>".to_string(), read.map(|_| text))
+        } else {
+            (f.display().to_string(), std::fs::read_to_string(f))
+        };
+        match text {
             Err(e) => errors.push(format!("{source}: {e}")),
             Ok(text) => match parse_documents(&source, &text) {
                 Ok(d) => docs.extend(d),
@@ -251,7 +264,8 @@ pub struct ValidateCommand {
     /// Do not resolve jarURI host names (literal addresses are still checked): for CI without DNS.
     #[arg(long)]
     pub no_dns: bool,
-    /// Manifest files or directories (.yaml, .yml, .json; multi-document YAML and List kinds).
+    /// Manifest files or directories (.yaml, .yml, .json; multi-document YAML and List kinds);
+    /// `-` reads standard input (e.g. `kustomize build overlays/prod | flink-lifecycle validate -`).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
 }

@@ -81,6 +81,30 @@ fn old_objects_make_it_an_update() {
 }
 
 #[test]
+fn standard_input_is_read_for_dash() {
+    use std::io::Write;
+    let text = std::fs::read_to_string(format!("{FIXTURES}/invalid/pod-template-value.yaml")).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["validate", "-", &format!("{FIXTURES}/valid/orders.yaml")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("<stdin>: FlinkDeployment streaming/enrich: denied: spec.podTemplate"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FlinkDeployment streaming/orders: allowed"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn unreadable_input_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("broken.yaml"), "kind: [unclosed").unwrap();
