@@ -417,3 +417,78 @@ async fn the_webhooks_session_lookup_stays_inside_the_watched_namespaces() {
     assert!(kube.rbac.refused().is_empty(), "{:?}", kube.rbac.refused());
     stop.cancel();
 }
+
+struct NoRest;
+
+impl flink_lifecycle::controller::RestUrlResolver for NoRest {
+    fn rest_url(&self, _: &str, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// A spec that was never valid (created without the webhook, or before a rule existed) gets the
+/// operator's finalizer and a ValidationError, and nothing is deployed. Deleting it must not hang
+/// on that finalizer: with nothing deployed there is nothing to clean up.
+#[tokio::test]
+async fn a_never_valid_resource_is_released_on_deletion() {
+    use flink_lifecycle::api::{FlinkSessionJob, FlinkSessionJobSpec};
+    let kube = InMemoryKube::new().await;
+    let ctx = Arc::new(flink_lifecycle::controller::Context::new(
+        kube.operator_client(),
+        flink_lifecycle::config::OperatorConfig::default(),
+        Arc::new(NoRest),
+    ));
+    let token = tokio_util::sync::CancellationToken::new();
+    let stop = futures::FutureExt::shared(token.clone().cancelled_owned());
+    let controllers = tokio::spawn(flink_lifecycle::controller::run(ctx, stop));
+    let deployments: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
+    let jobs: Api<FlinkSessionJob> = Api::namespaced(kube.client(), "default");
+    // No flinkVersion, no serviceAccount: denied by the rules; a session job without a job.
+    deployments
+        .create(&PostParams::default(), &deployment("never-valid"))
+        .await
+        .unwrap();
+    let mut job = FlinkSessionJob::new("never-valid-job", FlinkSessionJobSpec::default());
+    job.metadata.namespace = Some("default".into());
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+
+    let rejected = |error: Option<&String>, finalizers: &[String]| {
+        error.is_some_and(|e| e.contains("ValidationError")) && !finalizers.is_empty()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = deployments.get("never-valid").await.unwrap();
+        let j = jobs.get("never-valid-job").await.unwrap();
+        let d_error = d.status.as_ref().and_then(|s| s.error.as_ref());
+        let j_error = j.status.as_ref().and_then(|s| s.error.as_ref());
+        if rejected(d_error, d.finalizers()) && rejected(j_error, j.finalizers()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not rejected: {d:?} {j:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    deployments
+        .delete("never-valid", &DeleteParams::default())
+        .await
+        .unwrap();
+    jobs.delete("never-valid-job", &DeleteParams::default())
+        .await
+        .unwrap();
+    loop {
+        let gone = deployments.get_opt("never-valid").await.unwrap().is_none()
+            && jobs.get_opt("never-valid-job").await.unwrap().is_none();
+        if gone {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still terminating on the operator's finalizer"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    token.cancel();
+    let _ = controllers.await;
+}

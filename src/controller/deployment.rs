@@ -5,7 +5,9 @@ use super::error::{Error, Result};
 use super::events::publish;
 use super::execute::{delete_cluster, deploy_cluster, stop_with_savepoint, trigger_savepoint};
 use super::observe::observe_deployment;
-use super::status::{DEPLOYMENT_FINALIZER, add_finalizer, remove_finalizer, write_status};
+use super::status::{
+    DEPLOYMENT_FINALIZER, add_finalizer, deleting_undeployed, remove_finalizer, write_status,
+};
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, ReconciledSpec, ResourceLifecycleState,
 };
@@ -35,6 +37,14 @@ pub async fn reconcile(dep: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<A
         Ok(()) => (dep.as_ref().clone(), None),
         Err(e) => match last_valid(&dep) {
             Some(previous) => (previous, Some(e.to_string())),
+            None if deleting_undeployed(
+                &dep.metadata,
+                dep.status.as_ref().and_then(|s| s.reconciliation_status.as_ref()),
+            ) =>
+            {
+                remove_finalizer(&api, &dep, DEPLOYMENT_FINALIZER).await?;
+                return Ok(Action::await_change());
+            }
             None => return reject_unreconciled(&ctx, &api, &dep, &e.to_string()).await,
         },
     };

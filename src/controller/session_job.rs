@@ -7,7 +7,9 @@ use super::error::{Error, Result};
 use super::events::publish;
 use super::execute::{stop_with_savepoint, submit_session_job, trigger_savepoint};
 use super::observe::observe_session_job;
-use super::status::{SESSION_JOB_FINALIZER, add_finalizer, remove_finalizer, write_status};
+use super::status::{
+    SESSION_JOB_FINALIZER, add_finalizer, deleting_undeployed, remove_finalizer, write_status,
+};
 use crate::api::{
     FlinkDeployment, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus, ReconciledSpec,
 };
@@ -52,6 +54,14 @@ pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<A
         Ok(()) => (job.as_ref().clone(), None),
         Err(e) => match last_valid(&job) {
             Some(previous) => (previous, Some(e.clone())),
+            None if deleting_undeployed(
+                &job.metadata,
+                job.status.as_ref().and_then(|s| s.reconciliation_status.as_ref()),
+            ) =>
+            {
+                remove_finalizer(&api, &job, SESSION_JOB_FINALIZER).await?;
+                return Ok(Action::await_change());
+            }
             None => {
                 let mut status = job.status.clone().unwrap_or_default();
                 status.error = Some(error_json("ValidationError", &e));

@@ -3,6 +3,8 @@
 
 use super::error::Result;
 use super::execute::FIELD_MANAGER;
+use crate::api::ReconciliationStatus;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -61,6 +63,13 @@ where
     )
     .await?;
     Ok(())
+}
+
+/// A resource being deleted with no reconciliation recorded: the operator records one before
+/// it deploys or submits anything, so there is nothing to clean up and its finalizer can go.
+/// Without this, a spec that was never valid would keep its resource terminating forever.
+pub fn deleting_undeployed(meta: &ObjectMeta, reconciliation: Option<&ReconciliationStatus>) -> bool {
+    meta.deletion_timestamp.is_some() && reconciliation.is_none_or(|r| r.last_reconciled_spec.is_none())
 }
 
 /// Removes `finalizer`, letting Kubernetes delete the object. The patch tests that the entry is
