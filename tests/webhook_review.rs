@@ -113,6 +113,56 @@ async fn only_the_spec_is_checked_against_the_schema_at_admission() {
     assert_eq!(r["allowed"], false, "the spec is still checked: {r}");
 }
 
+/// A spec stored before a rule existed (or before the webhook was installed) that fails it now:
+/// an UPDATE that leaves it alone (the operator removing its finalizer on deletion, a user adding
+/// a label) is admitted with a warning saying why; changing the spec is checked as always.
+#[tokio::test]
+async fn an_update_that_leaves_an_invalid_stored_spec_alone_is_admitted() {
+    let invalid = |review: &mut Value| {
+        for object in ["object", "oldObject"] {
+            let spec = &mut review["request"][object]["spec"];
+            spec["flinkConfiguration"]
+                .as_object_mut()
+                .unwrap()
+                .remove("execution.checkpointing.savepoint-dir");
+            spec["podTemplate"] = json!({"spec": {"containers": [{"name": "flink-main-container", "imagePullPolicy": "Sometimes"}]}});
+        }
+    };
+    let mut review = update_review();
+    invalid(&mut review);
+    review["request"]["oldObject"]["metadata"]["finalizers"] =
+        json!(["flinkdeployments.flink.apache.org/finalizer"]);
+    review["request"]["object"]["metadata"]["deletionTimestamp"] = json!("2026-11-30T10:00:00Z");
+    let r = admit("/validate", serde_json::to_vec(&review).unwrap()).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let warnings: Vec<String> = serde_json::from_value(r["warnings"].clone()).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .starts_with("the stored spec does not pass validation and this update leaves it unchanged")
+            && warnings[0].contains("imagePullPolicy"),
+        "{warnings:?}"
+    );
+
+    // Without the schema problem the rules' denial is the one set aside.
+    let mut review = update_review();
+    invalid(&mut review);
+    for object in ["object", "oldObject"] {
+        review["request"][object]["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("podTemplate");
+    }
+    review["request"]["object"]["metadata"]["labels"]["team"] = json!("payments");
+    let r = admit("/validate", serde_json::to_vec(&review).unwrap()).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    assert!(r["warnings"][0].as_str().unwrap().contains("savepoint"), "{r}");
+
+    review["request"]["object"]["spec"]["job"]["parallelism"] = json!(4);
+    let r = admit("/validate", serde_json::to_vec(&review).unwrap()).await;
+    assert_eq!(r["allowed"], false, "a spec change is checked: {r}");
+}
+
 #[tokio::test]
 async fn invalid_spec_is_denied_with_uid_and_a_message_that_says_where_and_how() {
     let mut review = update_review();

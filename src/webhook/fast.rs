@@ -132,16 +132,22 @@ fn validate<T: Parts>(
     ctx: &ReviewContext<'_>,
     decide: Decide<T>,
 ) -> Option<AdmissionResponse> {
+    // An UPDATE that would be denied goes to the reference reading, which admits it when it
+    // leaves an invalid stored spec unchanged (see `rules::validate_value`).
+    let update = e.old_object.is_some();
     let read = read_objects::<T>(e.object?, e.old_object)?;
     if is_canary(&read.metadata) {
         return Some(resp);
     }
     if let Err(error) = validate_schema(kind, &read.schema_value) {
-        return Some(deny(resp, &error));
+        return (!update).then(|| deny(resp, &error));
     }
     let namespace = read.metadata.namespace.clone().or(e.namespace);
     let (new, old) = read.into_objects()?;
-    Some(finish(resp, decide(new, old, namespace.as_deref(), ctx)))
+    match decide(new, old, namespace.as_deref(), ctx) {
+        Err(_) if update => None,
+        decision => Some(finish(resp, decision)),
+    }
 }
 
 /// Whether a session job already carries the label the mutation would add, so that the reference

@@ -46,6 +46,38 @@ pub fn validate_value(
     scope: SchemaScope,
     ctx: &ReviewContext<'_>,
 ) -> Result<Vec<String>, ValidationError> {
+    let decision = decide_value(kind, object, old, namespace, scope, ctx);
+    match (decision, old) {
+        (Err(error), Some(old)) if spec_unchanged(object, old) => Ok(vec![unchanged_invalid_spec(&error)]),
+        (decision, _) => decision,
+    }
+}
+
+/// Whether an UPDATE leaves the spec as stored (it changes metadata, such as the operator adding
+/// or removing its finalizer, or labels).
+fn spec_unchanged(object: &Value, old: &Value) -> bool {
+    object.get("spec") == old.get("spec")
+}
+
+/// The warning that admits an UPDATE of an invalid stored spec that leaves the spec alone. The
+/// spec was stored before a rule existed (or before the webhook was installed); denying every
+/// update of it would keep the operator from removing its finalizer, so the resource could
+/// never be deleted, and keep users from labelling it. Changing the spec is checked as always.
+fn unchanged_invalid_spec(error: &ValidationError) -> String {
+    format!(
+        "the stored spec does not pass validation and this update leaves it unchanged, so it is admitted; \
+         the operator does not act on it until it is fixed: {error}"
+    )
+}
+
+fn decide_value(
+    kind: FlinkKind,
+    object: &Value,
+    old: Option<&Value>,
+    namespace: Option<&str>,
+    scope: SchemaScope,
+    ctx: &ReviewContext<'_>,
+) -> Result<Vec<String>, ValidationError> {
     match (scope, object.get("status")) {
         (SchemaScope::Spec, Some(_)) => {
             let mut spec_only = object.clone();

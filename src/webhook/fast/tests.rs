@@ -298,9 +298,10 @@ fn edited_reviews_get_the_reference_answer() {
                 .into_bytes(),
         ),
     ];
-    // The requests the fast reading must answer itself (the rest it may hand over).
+    // The requests the fast reading must answer itself (the rest it may hand over). A denied
+    // UPDATE ("invalid config", "schema error", "object does not type") is handed over: the
+    // reference reading admits it when it leaves an invalid stored spec unchanged.
     let fast_ones = [
-        "invalid config",
         "no status on the new object",
         "different recorded spec",
         "unreadable recorded spec",
@@ -310,15 +311,14 @@ fn edited_reviews_get_the_reference_answer() {
         "canary",
         // Canaries pass before the spec is typed, and the schema rejects this spec first.
         "canary that does not type",
-        "object does not type",
         "stored status null",
         "stored spec does not type outside its job",
-        "schema error",
         "unknown metadata field",
         "apiVersion a number",
         "no kind in the object",
         "dryRun",
     ];
+    let mut wrong = Vec::new();
     for (name, body) in cases {
         let _ = same_answers(&body);
         let answered_fast = match Incoming::read(&body).map(|i| i.reading) {
@@ -327,8 +327,11 @@ fn edited_reviews_get_the_reference_answer() {
             }),
             _ => false,
         };
-        assert_eq!(answered_fast, fast_ones.contains(&name), "{name}");
+        if answered_fast != fast_ones.contains(&name) {
+            wrong.push((name, answered_fast));
+        }
     }
+    assert!(wrong.is_empty(), "(case, answered fast): {wrong:?}");
 }
 
 /// The change line reads only the job of a stored spec once its status records a
