@@ -215,5 +215,8 @@ async fn main() {
     .unwrap();
     print!("{report}");
     std::fs::create_dir_all("bench-results").unwrap();
-    std::fs::write("bench-results/upgrade.md", report).unwrap();
+    // The generated part is rewritten; the written sections after it (`## ...`) are kept.
+    let written = std::fs::read_to_string("bench-results/upgrade.md").unwrap_or_default();
+    let kept = written.find("\n## ").map_or("", |at| &written[at..]);
+    std::fs::write("bench-results/upgrade.md", format!("{report}{kept}")).unwrap();
 }

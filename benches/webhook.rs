@@ -600,7 +600,12 @@ fn main() {
     println!("\n{md}");
     let out = concat!(env!("CARGO_MANIFEST_DIR"), "/bench-results");
     std::fs::create_dir_all(out).unwrap();
-    std::fs::write(format!("{out}/webhook.md"), md).unwrap();
+    // The generated part is rewritten; the written sections after it (`## ...`: before/after runs
+    // and their reading, the history) are kept.
+    let path = format!("{out}/webhook.md");
+    let written = std::fs::read_to_string(&path).unwrap_or_default();
+    let kept = written.find("\n## ").map_or("", |at| &written[at..]);
+    std::fs::write(&path, format!("{md}{kept}")).unwrap();
     ours.shutdown.cancel();
     shutdown.cancel();
 }

@@ -141,11 +141,12 @@ pub const DNS_LABEL: Syntax = Syntax {
     words: "a valid name (at most 63 lower case letters, digits or '-', starting and ending with a letter or digit)",
 };
 
-/// A port name (IANA service name): at most 15 lower case letters, digits and '-'.
+/// A port name (IANA service name): at most 15 lower case letters, digits and '-', with at least
+/// one letter (the letter first, last, or inside).
 pub const PORT_NAME: Syntax = Syntax {
-    pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    pattern: r"^([a-z]([-a-z0-9]*[a-z0-9])?|[a-z0-9][-a-z0-9]*[a-z]|[a-z0-9][-a-z0-9]*[a-z][-a-z0-9]*[a-z0-9])$",
     max_len: Some(15),
-    words: "a valid port name (at most 15 lower case letters, digits or '-', starting and ending with a letter or digit)",
+    words: "a valid port name (at most 15 lower case letters, digits or '-', with a letter, starting and ending with a letter or digit)",
 };
 
 /// Where in a definition a syntax applies.
@@ -329,6 +330,27 @@ mod tests {
         for bad in [
             "lots", "", "1.2.3", "2 Gi", "2gi", "2GB", "1K", "Gi", "e3", "1e", "1ki", "1Mb", ".", " 1",
         ] {
+            assert!(!matches(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_syntax_has_its_own_pattern_so_its_message_is_found() {
+        for (i, (_, _, a)) in SYNTAXES.iter().enumerate() {
+            for (_, _, b) in &SYNTAXES[i + 1..] {
+                assert!(a.pattern != b.pattern || a.words == b.words, "{}", a.words);
+            }
+        }
+    }
+
+    #[test]
+    fn port_names_have_a_letter() {
+        let schema = json!({"type": "string", "pattern": PORT_NAME.pattern});
+        let matches = |text: &str| jsonschema::is_valid(&schema, &json!(text));
+        for ok in ["http", "a", "metrics-1", "1a", "9x9", "rest"] {
+            assert!(matches(ok), "{ok}");
+        }
+        for bad in ["8081", "1", "-a", "a-", "Rest", "a_b", ""] {
             assert!(!matches(bad), "{bad}");
         }
     }
