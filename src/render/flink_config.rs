@@ -70,17 +70,8 @@ pub fn build(
     default(&mut conf, "taskmanager.numberOfTaskSlots", "1".into());
     // Native TaskManagers are created by Flink with this image (it overrides their template's);
     // without spec.image they run what the operator's TaskManager pods would.
-    let tm_template = pod_template::role_template(
-        spec.pod_template.as_ref(),
-        spec.task_manager.as_ref().and_then(|tm| tm.pod_template.as_ref()),
-    );
-    let image = match spec.image.as_deref().filter(|i| !i.is_empty()) {
-        Some(image) => Some(image.to_string()),
-        None => pod_template::main_image(Some(&tm_template))
-            .map(str::to_string)
-            .or_else(|| spec.flink_version.map(pod_template::default_image)),
-    };
-    if let Some(image) = image {
+    let tm_template = spec.task_manager.as_ref().and_then(|tm| tm.pod_template.as_ref());
+    if let Some((image, _)) = pod_template::role_image(spec, tm_template) {
         conf.insert("kubernetes.container.image.ref".into(), image);
     }
     if let Some(policy) = &spec.image_pull_policy {

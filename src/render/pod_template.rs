@@ -3,7 +3,7 @@
 //! lists of named objects (containers, volumes, env, ports, mounts) merge by `name`; other lists
 //! are replaced by the overlay.
 
-use crate::api::FlinkVersion;
+use crate::api::{FlinkDeploymentSpec, FlinkVersion};
 use serde_json::{Map, Value};
 
 /// Name of the Flink container in every pod.
@@ -107,6 +107,20 @@ pub fn main_image(template: Option<&Value>) -> Option<&str> {
         .get("image")?
         .as_str()
         .filter(|i| !i.is_empty())
+}
+
+/// The image a role's pods run (`role_template` is the JobManager's or TaskManager's own pod
+/// template): `spec.image`, else the image the pod templates give the main container (the role's
+/// over the common one, as they merge), else the default of the spec's Flink version. The flag
+/// says it is that default.
+pub fn role_image(spec: &FlinkDeploymentSpec, role_template: Option<&Value>) -> Option<(String, bool)> {
+    if let Some(image) = spec.image.as_deref().filter(|i| !i.is_empty()) {
+        return Some((image.to_string(), false));
+    }
+    if let Some(image) = main_image(role_template).or_else(|| main_image(spec.pod_template.as_ref())) {
+        return Some((image.to_string(), false));
+    }
+    spec.flink_version.map(|v| (default_image(v), true))
 }
 
 /// The image of a FlinkDeployment that names none: Docker's official Flink image of its Flink

@@ -213,11 +213,8 @@ fn pod(
             message: "a pod template must be an object (core/v1 PodTemplateSpec)".into(),
         });
     }
-    if main.get("image").is_none()
-        && pod_template::main_image(Some(&merged)).is_none()
-        && let Some(version) = dep.spec.flink_version
-    {
-        main["image"] = json!(pod_template::default_image(version));
+    if let Some((image, true)) = pod_template::role_image(&dep.spec, role_template) {
+        main["image"] = json!(image);
     }
     let mut t = pod_template::with_main_container(&merged, &main);
     let name = name_of(dep)?;

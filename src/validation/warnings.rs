@@ -6,7 +6,7 @@ use super::previous::last_reconciled_session_job_spec;
 use super::session_job::session_job_flink_config;
 use crate::api::{FlinkDeployment, FlinkSessionJob, JobSpec, JobState, UpgradeMode};
 use crate::config::{OperatorConfig, flink_keys};
-use crate::render::pod_template::{default_image, main_image};
+use crate::render::pod_template::role_image;
 use std::collections::BTreeMap;
 
 /// Warnings for a FlinkDeployment.
@@ -30,23 +30,19 @@ pub fn deployment_warnings_facts(facts: &DeploymentFacts<'_>) -> Vec<String> {
     if facts.recorded().is_some() && facts.previous.is_none() {
         out.push(UNREADABLE.into());
     }
-    if let Some(version) = spec.flink_version
-        && spec.image.as_deref().is_none_or(str::is_empty)
+    let role_templates = [
+        spec.job_manager.as_ref().and_then(|jm| jm.pod_template.as_ref()),
+        spec.task_manager.as_ref().and_then(|tm| tm.pod_template.as_ref()),
+    ];
+    if let Some(image) = role_templates
+        .into_iter()
+        .find_map(|t| role_image(spec, t).filter(|(_, defaulted)| *defaulted))
+        .map(|(image, _)| image)
     {
-        let templates = [
-            spec.job_manager.as_ref().and_then(|jm| jm.pod_template.as_ref()),
-            spec.task_manager.as_ref().and_then(|tm| tm.pod_template.as_ref()),
-        ];
-        let defaulted = templates
-            .into_iter()
-            .any(|role| main_image(spec.pod_template.as_ref()).is_none() && main_image(role).is_none());
-        if defaulted {
-            out.push(format!(
-                "spec.image is not set: the Flink pods will run {}, Docker's official image of spec.flinkVersion; \
-                 set spec.image to the image with your job",
-                default_image(version)
-            ));
-        }
+        out.push(format!(
+            "spec.image is not set: the Flink pods will run {image}, Docker's official image of spec.flinkVersion; \
+             set spec.image to the image with your job"
+        ));
     }
     for (path, deprecated) in [
         (
