@@ -329,6 +329,17 @@ fn cluster_config_rules() {
             )),
         ),
         (
+            "pod-template container asking for more than its limit",
+            edit(&[(
+                "/spec/podTemplate",
+                json!({"spec": {"containers": [{"name": "log-shipper", "resources": {"requests": {"memory": "512Mi"}, "limits": {"memory": "256Mi"}}}]}}),
+            )]),
+            Some((
+                "spec.podTemplate.spec.containers[0].resources.requests.memory",
+                "exceeds the limit",
+            )),
+        ),
+        (
             "image pull policy passes",
             edit(&[("/spec/imagePullPolicy", json!("Never"))]),
             None,

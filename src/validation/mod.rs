@@ -13,6 +13,7 @@ mod jar_uri;
 mod job;
 mod keys;
 mod names;
+mod pod_templates;
 mod previous;
 mod quantity;
 mod schema;
