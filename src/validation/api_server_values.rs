@@ -9,6 +9,7 @@
 //! `maxLength`, `propertyNames`, `minimum`/`maximum`), keyed by the k8s-openapi definition
 //! names; a test checks that every entry still names a definition.
 
+use jsonschema::error::ValidationErrorKind;
 use serde_json::{Value, json};
 
 /// (definition, property, accepted values) as Kubernetes 1.33 validates them. An empty string is
@@ -270,9 +271,30 @@ pub fn add_value_rules(schema: &mut Value) -> Vec<String> {
     missing
 }
 
+/// A schema failure in a person's words: for the value rules above, the value and what it should
+/// be (their patterns are no help to a reader); otherwise the validator's message without the
+/// value.
+pub fn problem_words(error: &jsonschema::ValidationError<'_>) -> String {
+    let words = match error.kind() {
+        ValidationErrorKind::Enum { options } => Some(enum_message(error.instance(), options)),
+        ValidationErrorKind::Pattern { pattern } => syntax_message(error.instance(), pattern),
+        ValidationErrorKind::PropertyNames { error: inner } => match inner.kind() {
+            ValidationErrorKind::Pattern { pattern } => syntax_message(inner.instance(), pattern),
+            _ => None,
+        },
+        ValidationErrorKind::MaxLength { limit } => error
+            .instance()
+            .as_str()
+            .filter(|v| v.len() <= 80)
+            .map(|_| format!("{} is longer than {limit} characters", error.instance())),
+        _ => None,
+    };
+    words.unwrap_or_else(|| error.masked().to_string())
+}
+
 /// A person's words for an `enum` failure: the value and the accepted words, without the empty
 /// string the schema also accepts.
-pub fn enum_message(instance: &Value, options: &Value) -> String {
+fn enum_message(instance: &Value, options: &Value) -> String {
     let words: Vec<&str> = options
         .as_array()
         .map(|o| {
@@ -286,7 +308,7 @@ pub fn enum_message(instance: &Value, options: &Value) -> String {
 }
 
 /// A person's words for a `pattern` failure of one of [`SYNTAXES`]; `None` for other patterns.
-pub fn syntax_message(instance: &Value, pattern: &str) -> Option<String> {
+fn syntax_message(instance: &Value, pattern: &str) -> Option<String> {
     SYNTAXES
         .iter()
         .find(|(_, _, syntax)| syntax.pattern == pattern)

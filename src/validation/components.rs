@@ -174,7 +174,7 @@ fn validate_deprecated_resource(c: Component, r: &Resource) -> Rule {
 }
 
 /// A quantity as JSON: the API server accepts strings and plain numbers.
-fn quantity_text(v: &Value) -> Option<String> {
+pub(super) fn quantity_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -2,6 +2,7 @@
 //! containers: a request may not exceed its limit. The schema checks cover the quantities'
 //! syntax (`api_server_values`); this is the one rule across two of them.
 
+use super::components::quantity_text;
 use super::error::{Rule, reject};
 use super::quantity::parse_quantity;
 use crate::api::FlinkDeploymentSpec;
@@ -52,33 +53,20 @@ fn check_container(at: &str, container: &Value, main: bool) -> Rule {
         let Some(limit) = limits.and_then(|l| l.get(name)) else {
             continue;
         };
-        if let (Some(r), Some(l)) = (quantity(request), quantity(limit))
+        let (Some(request), Some(limit)) = (quantity_text(request), quantity_text(limit)) else {
+            continue;
+        };
+        if let (Some(r), Some(l)) = (parse_quantity(&request), parse_quantity(&limit))
             && r > l
         {
             return reject(
                 format!("{at}.resources.requests.{name}"),
-                format!(
-                    "the request ({}) exceeds the limit ({}); Kubernetes refuses such a pod",
-                    text(request),
-                    text(limit)
-                ),
+                format!("the request ({request}) exceeds the limit ({limit}); Kubernetes refuses such a pod"),
                 format!("Lower {at}.resources.requests.{name} or raise its limit"),
             );
         }
     }
     Ok(())
-}
-
-fn quantity(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => parse_quantity(s),
-        _ => None,
-    }
-}
-
-fn text(v: &Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 
 use super::api_server_values;
 use super::error::ValidationError;
-use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, Validator};
 use k8s_openapi::api::core::v1::{PodTemplateSpec, ResourceRequirements};
 use serde_json::{Map, Value};
@@ -145,26 +144,7 @@ fn check(
     } else {
         location
     };
-    let problem = match error.kind() {
-        ValidationErrorKind::Enum { options } => api_server_values::enum_message(error.instance(), options),
-        ValidationErrorKind::Pattern { pattern } => {
-            api_server_values::syntax_message(error.instance(), pattern)
-                .unwrap_or_else(|| error.masked().to_string())
-        }
-        ValidationErrorKind::PropertyNames { error: inner } => match inner.kind() {
-            ValidationErrorKind::Pattern { pattern } => {
-                api_server_values::syntax_message(inner.instance(), pattern)
-            }
-            _ => None,
-        }
-        .unwrap_or_else(|| error.masked().to_string()),
-        ValidationErrorKind::MaxLength { limit }
-            if error.instance().as_str().is_some_and(|v| v.len() <= 80) =>
-        {
-            format!("{} is longer than {limit} characters", error.instance())
-        }
-        _ => error.masked().to_string(),
-    };
+    let problem = api_server_values::problem_words(&error);
     Err(ValidationError::new(
         location,
         format!("does not match {against}: {problem}"),

@@ -46,8 +46,29 @@ pub fn validate_value(
     scope: SchemaScope,
     ctx: &ReviewContext<'_>,
 ) -> Result<Vec<String>, ValidationError> {
-    let decision = decide_value(kind, object, old, namespace, scope, ctx);
-    match (decision, old) {
+    let decide = || -> Result<Vec<String>, ValidationError> {
+        match (scope, object.get("status")) {
+            (SchemaScope::Spec, Some(_)) => {
+                let mut spec_only = object.clone();
+                if let Some(map) = spec_only.as_object_mut() {
+                    map.remove("status");
+                }
+                validate_schema(kind, &spec_only)?;
+            }
+            _ => validate_schema(kind, object)?,
+        }
+        match kind {
+            FlinkKind::Deployment => {
+                let new: FlinkDeployment = typed(object, kind)?;
+                decide_deployment(new, old.and_then(stored_from_value), namespace, ctx)
+            }
+            FlinkKind::SessionJob => {
+                let new: FlinkSessionJob = typed(object, kind)?;
+                decide_session_job(new, old.and_then(stored_from_value), namespace, ctx)
+            }
+        }
+    };
+    match (decide(), old) {
         (Err(error), Some(old)) if spec_unchanged(object, old) => Ok(vec![unchanged_invalid_spec(&error)]),
         (decision, _) => decision,
     }
@@ -68,36 +89,6 @@ fn unchanged_invalid_spec(error: &ValidationError) -> String {
         "the stored spec does not pass validation and this update leaves it unchanged, so it is admitted; \
          the operator does not act on it until it is fixed: {error}"
     )
-}
-
-fn decide_value(
-    kind: FlinkKind,
-    object: &Value,
-    old: Option<&Value>,
-    namespace: Option<&str>,
-    scope: SchemaScope,
-    ctx: &ReviewContext<'_>,
-) -> Result<Vec<String>, ValidationError> {
-    match (scope, object.get("status")) {
-        (SchemaScope::Spec, Some(_)) => {
-            let mut spec_only = object.clone();
-            if let Some(map) = spec_only.as_object_mut() {
-                map.remove("status");
-            }
-            validate_schema(kind, &spec_only)?;
-        }
-        _ => validate_schema(kind, object)?,
-    }
-    match kind {
-        FlinkKind::Deployment => {
-            let new: FlinkDeployment = typed(object, kind)?;
-            decide_deployment(new, old.and_then(stored_from_value), namespace, ctx)
-        }
-        FlinkKind::SessionJob => {
-            let new: FlinkSessionJob = typed(object, kind)?;
-            decide_session_job(new, old.and_then(stored_from_value), namespace, ctx)
-        }
-    }
 }
 
 fn typed<T: serde::de::DeserializeOwned>(object: &Value, kind: FlinkKind) -> Result<T, ValidationError> {
