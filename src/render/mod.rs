@@ -21,7 +21,7 @@ pub use flink_config::{
     config_file_text, restore_key, restore_path, task_slots,
 };
 pub use ingress::ingress_host_path;
-pub use pod_template::MAIN_CONTAINER;
+pub use pod_template::{CONFIG_VOLUME, MAIN_CONTAINER};
 pub use workloads::{jobmanager_args, taskmanager_replicas};
 
 use crate::api::{FlinkDeployment, FlinkVersion, KubernetesDeploymentMode};

@@ -9,6 +9,10 @@ use serde_json::{Map, Value};
 /// Name of the Flink container in every pod.
 pub const MAIN_CONTAINER: &str = "flink-main-container";
 
+/// The volume of the Flink configuration, which the operator adds to every pod and mounts at
+/// [`super::CONF_DIR`] in the main container.
+pub const CONFIG_VOLUME: &str = "flink-config-volume";
+
 /// Deep-merges `overlay` onto `base`.
 pub fn merge(base: &Value, overlay: &Value) -> Value {
     match (base, overlay) {

@@ -3,7 +3,7 @@
 //! mounted at `/opt/flink/conf`.
 
 use super::flink_config::{BLOB_PORT, CONF_DIR, REST_PORT, RPC_PORT, TM_RPC_PORT, restore_path, task_slots};
-use super::pod_template::{self, MAIN_CONTAINER};
+use super::pod_template::{self, CONFIG_VOLUME, MAIN_CONTAINER};
 use super::resources::{self, Role};
 use super::{
     GENERATION_ANNOTATION, RenderError, RenderInput, cluster_labels, config_map_name, name_of, object_meta,
@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 const ENTRYPOINT: &str = "/docker-entrypoint.sh";
-const CONFIG_VOLUME: &str = "flink-config-volume";
 
 /// The JobManager container args (after `/docker-entrypoint.sh`).
 ///

@@ -8,7 +8,7 @@ use super::facts::DeploymentFacts;
 use super::job::validate_job_spec;
 use super::keys::conf_location;
 use super::names::{NAME_RULE, is_dns_subdomain, is_valid_cluster_name};
-use super::pod_templates::validate_pod_template_resources;
+use super::pod_templates::validate_pod_templates;
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkVersion, JobState, KubernetesDeploymentMode, UpgradeMode,
 };
@@ -97,7 +97,7 @@ pub fn validate_deployment_facts(facts: &DeploymentFacts<'_>) -> Result<(), Vali
     }
     validate_autoscaler(&cfg.flink, reconcile_interval(cfg))?;
     validate_rendered_pod_fields(spec)?;
-    validate_pod_template_resources(spec)
+    validate_pod_templates(spec)
 }
 
 /// Spec fields the operator copies into the Flink pods, checked as the API server will check

@@ -5,6 +5,7 @@
 mod api_server_values;
 mod autoscaler;
 mod components;
+mod container_rules;
 mod cron;
 mod deployment;
 mod error;
@@ -13,6 +14,7 @@ mod jar_uri;
 mod job;
 mod keys;
 mod names;
+mod pod_references;
 mod pod_templates;
 mod previous;
 mod quantity;

@@ -38,9 +38,59 @@ pub fn is_dns_subdomain(name: &str) -> bool {
 pub const NAME_RULE: &str = "must consist of lower case alphanumeric characters or '-', start with a letter, \
      end with a letter or digit, and be at most 45 characters long";
 
+/// A port name as Kubernetes accepts it (an IANA service name): 1 to 15 lower case letters,
+/// digits and '-', with at least one letter, no '-' at either end and no "--".
+pub fn is_port_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=15).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.iter().any(u8::is_ascii_lowercase)
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-')
+        && !name.contains("--")
+}
+
+/// An environment variable name Kubernetes accepts since 1.32: printable ASCII but '=', at
+/// least one character. Older clusters also refuse what is not a C identifier (with '-' and
+/// '.'); that is left to them, as a newer cluster runs such a name.
+pub fn is_env_var_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() || b == b' ') && !name.contains('=')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_names() {
+        for ok in ["metrics", "web-ui", "h2c", "8080a", "a1-2b", &"a".repeat(15)] {
+            assert!(is_port_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "8080",
+            "Web",
+            "web--ui",
+            "-web",
+            "web-",
+            "web_ui",
+            &"a".repeat(16),
+        ] {
+            assert!(!is_port_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn environment_variable_names() {
+        for ok in ["JAVA_HOME", "my.var-1", "1ST", "with space"] {
+            assert!(is_env_var_name(ok), "{ok}");
+        }
+        for bad in ["", "A=B", "tab\there", "ä"] {
+            assert!(!is_env_var_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn subdomains() {

@@ -1,130 +1,124 @@
-//! Resource requirements inside pod templates, checked as the API server checks a pod's
-//! containers: a request may not exceed its limit. The schema checks cover the quantities'
-//! syntax (`api_server_values`); this is the one rule across two of them.
+//! The pod templates, checked as the API server will check the pods the operator makes from
+//! them. The reference admits a template whose pods Kubernetes refuses; the Deployment then fails
+//! after admission, when an upgrade may already have stopped the old job. The schema checks
+//! cover each value's syntax (`api_server_values`); here are the rules across values: each
+//! template's items on their own (`container_rules`, volumes, duplicate names), then each role's
+//! pods as the templates merge into them (`pod_references`).
 
-use super::components::quantity_text;
+use super::container_rules::{check_container, set_fields};
 use super::error::{Rule, reject};
-use super::quantity::parse_quantity;
+use super::pod_references::{Template, check_role_pods};
 use crate::api::FlinkDeploymentSpec;
-use crate::render::MAIN_CONTAINER;
+use crate::render::{CONFIG_VOLUME, MAIN_CONTAINER};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
-/// Checks every container of the three pod templates. The main container's cpu and memory are
-/// left out: the operator sets them from `spec.*.resource(s)` over the template's.
-pub fn validate_pod_template_resources(spec: &FlinkDeploymentSpec) -> Rule {
-    let templates = [
-        ("spec.podTemplate", spec.pod_template.as_ref()),
-        (
-            "spec.jobManager.podTemplate",
-            spec.job_manager.as_ref().and_then(|jm| jm.pod_template.as_ref()),
-        ),
-        (
-            "spec.taskManager.podTemplate",
-            spec.task_manager.as_ref().and_then(|tm| tm.pod_template.as_ref()),
-        ),
-    ];
-    for (path, template) in templates {
-        for list in ["containers", "initContainers"] {
-            let containers = template
-                .and_then(|t| t.pointer(&format!("/spec/{list}")))
-                .and_then(Value::as_array);
-            for (i, container) in containers.into_iter().flatten().enumerate() {
-                let main = list == "containers"
-                    && container.get("name").and_then(Value::as_str) == Some(MAIN_CONTAINER);
-                check_container(&format!("{path}.spec.{list}[{i}]"), container, main)?;
-            }
+/// Checks the three pod templates of a FlinkDeployment and the JobManager and TaskManager pods
+/// they make.
+pub fn validate_pod_templates(spec: &FlinkDeploymentSpec) -> Rule {
+    let common: Template<'_> = ("spec.podTemplate", spec.pod_template.as_ref());
+    let job_manager: Template<'_> = (
+        "spec.jobManager.podTemplate",
+        spec.job_manager.as_ref().and_then(|jm| jm.pod_template.as_ref()),
+    );
+    let task_manager: Template<'_> = (
+        "spec.taskManager.podTemplate",
+        spec.task_manager.as_ref().and_then(|tm| tm.pod_template.as_ref()),
+    );
+    for (path, template) in [common, job_manager, task_manager] {
+        if let Some(template) = template {
+            check_template(path, template)?;
+        }
+    }
+    if common.1.is_none() && job_manager.1.is_none() && task_manager.1.is_none() {
+        return Ok(());
+    }
+    check_role_pods("JobManager", common, job_manager)?;
+    check_role_pods("TaskManager", common, task_manager)
+}
+
+fn check_template(path: &str, template: &Value) -> Rule {
+    for list in ["containers", "initContainers"] {
+        let at = format!("{path}.spec.{list}");
+        let containers = items(template, list);
+        unique_names(&at, "container", containers)?;
+        for (i, container) in containers.iter().enumerate() {
+            let main =
+                list == "containers" && container.get("name").and_then(Value::as_str) == Some(MAIN_CONTAINER);
+            check_container(&format!("{at}[{i}]"), container, main)?;
+        }
+    }
+    let at = format!("{path}.spec.volumes");
+    let volumes = items(template, "volumes");
+    unique_names(&at, "volume", volumes)?;
+    for (i, volume) in volumes.iter().enumerate() {
+        check_volume(&format!("{at}[{i}]"), volume)?;
+    }
+    Ok(())
+}
+
+fn items<'a>(template: &'a Value, list: &str) -> &'a [Value] {
+    template
+        .pointer(&format!("/spec/{list}"))
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn unique_names(at: &str, what: &str, items: &[Value]) -> Rule {
+    let mut seen = BTreeSet::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Some(name) = item.get("name").and_then(Value::as_str)
+            && !seen.insert(name)
+        {
+            return reject(
+                format!("{at}[{i}].name"),
+                format!(
+                    "two {what}s are named '{name}'; Kubernetes refuses a pod with two {what}s of one name"
+                ),
+                format!("Give each {what} its own name"),
+            );
         }
     }
     Ok(())
 }
 
-fn check_container(at: &str, container: &Value, main: bool) -> Rule {
-    let Some(requests) = container
-        .pointer("/resources/requests")
-        .and_then(Value::as_object)
-    else {
-        return Ok(());
-    };
-    let limits = container.pointer("/resources/limits").and_then(Value::as_object);
-    for (name, request) in requests {
-        if main && (name == "cpu" || name == "memory") {
-            continue;
-        }
-        let Some(limit) = limits.and_then(|l| l.get(name)) else {
-            continue;
-        };
-        let (Some(request), Some(limit)) = (quantity_text(request), quantity_text(limit)) else {
-            continue;
-        };
-        if let (Some(r), Some(l)) = (parse_quantity(&request), parse_quantity(&limit))
-            && r > l
-        {
-            return reject(
-                format!("{at}.resources.requests.{name}"),
-                format!("the request ({request}) exceeds the limit ({limit}); Kubernetes refuses such a pod"),
-                format!("Lower {at}.resources.requests.{name} or raise its limit"),
-            );
-        }
+/// Every volume source a `Volume` may name: all its fields but `name`.
+fn volume_sources(volume: &Value) -> Vec<&str> {
+    let fields: Vec<&str> = volume
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| *k != "name")
+        .collect();
+    set_fields(volume, &fields)
+}
+
+fn check_volume(at: &str, volume: &Value) -> Rule {
+    let name = volume.get("name").and_then(Value::as_str).unwrap_or_default();
+    if name == CONFIG_VOLUME {
+        return reject(
+            format!("{at}.name"),
+            format!(
+                "'{CONFIG_VOLUME}' is the volume the operator adds to every Flink pod for the Flink configuration"
+            ),
+            "Give the volume another name",
+        );
+    }
+    let sources = volume_sources(volume);
+    if sources.len() > 1 {
+        return reject(
+            at,
+            format!(
+                "volume '{name}' has {} sources ({}); Kubernetes refuses a volume with more than one",
+                sources.len(),
+                sources.join(", ")
+            ),
+            "Keep one source, or make each its own volume",
+        );
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn spec(template: Value) -> FlinkDeploymentSpec {
-        serde_json::from_value(json!({"taskManager": {"podTemplate": template}})).unwrap()
-    }
-
-    fn container(name: &str, requests: Value, limits: Value) -> Value {
-        json!({"spec": {"containers": [{"name": name, "resources": {"requests": requests, "limits": limits}}]}})
-    }
-
-    #[test]
-    fn a_request_above_its_limit_is_refused_as_the_api_server_would() {
-        let e = validate_pod_template_resources(&spec(container(
-            "sidecar",
-            json!({"cpu": "500m", "memory": "2Gi"}),
-            json!({"cpu": 1, "memory": "1Gi"}),
-        )))
-        .unwrap_err();
-        assert_eq!(
-            e.location,
-            "spec.taskManager.podTemplate.spec.containers[0].resources.requests.memory"
-        );
-        assert!(
-            e.problem.contains("the request (2Gi) exceeds the limit (1Gi)"),
-            "{e}"
-        );
-        let init = json!({"spec": {"initContainers": [{"name": "fetch", "resources": {"requests": {"ephemeral-storage": "2G"}, "limits": {"ephemeral-storage": "1Gi"}}}]}});
-        assert!(validate_pod_template_resources(&spec(init)).is_err());
-    }
-
-    #[test]
-    fn equal_missing_or_overridden_values_pass() {
-        for template in [
-            container("sidecar", json!({"cpu": "1"}), json!({"cpu": "1000m"})),
-            container("sidecar", json!({"cpu": "2"}), json!({"memory": "1Gi"})),
-            container("sidecar", json!({"cpu": "lots"}), json!({"cpu": "1"})),
-            // The operator sets the main container's cpu and memory.
-            container(MAIN_CONTAINER, json!({"cpu": "4"}), json!({"cpu": "1"})),
-        ] {
-            assert_eq!(
-                validate_pod_template_resources(&spec(template.clone())),
-                Ok(()),
-                "{template}"
-            );
-        }
-        let gpu = container(
-            MAIN_CONTAINER,
-            json!({"nvidia.com/gpu": 2}),
-            json!({"nvidia.com/gpu": 1}),
-        );
-        assert!(
-            validate_pod_template_resources(&spec(gpu)).is_err(),
-            "other resources pass through"
-        );
-    }
-}
+mod tests;
