@@ -8,16 +8,17 @@ use super::names::{is_env_var_name, is_port_name};
 use super::quantity::parse_quantity;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
+use std::fmt::Display;
 
 /// Checks the container at `at` (a JSON path). `main` is the Flink container, whose cpu and
 /// memory the operator sets from `spec.*.resource(s)` over the template's.
-pub fn check_container(at: &str, container: &Value, main: bool) -> Rule {
+pub fn check_container(at: &impl Display, container: &Value, main: bool) -> Rule {
     check_resources(at, container, main)?;
     check_env(at, container)?;
     check_ports(at, container)?;
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
         if let Some(p) = container.get(probe).filter(|p| !p.is_null()) {
-            check_probe(&format!("{at}.{probe}"), probe, p)?;
+            check_probe(at, probe, p)?;
         }
     }
     check_mount_paths(at, container)
@@ -38,7 +39,7 @@ fn object<'a>(value: &'a Value, pointer: &str) -> Option<&'a Map<String, Value>>
 
 /// Requests no larger than limits; extended resources (a vendor's, such as `nvidia.com/gpu`)
 /// whole, with a limit, and requested at exactly their limit, as they cannot be overcommitted.
-fn check_resources(at: &str, container: &Value, main: bool) -> Rule {
+fn check_resources(at: &impl Display, container: &Value, main: bool) -> Rule {
     let requests = object(container, "/resources/requests");
     let limits = object(container, "/resources/limits");
     let quantity = |v: &Value| quantity_text(v).and_then(|t| parse_quantity(&t).map(|q| (t, q)));
@@ -116,13 +117,13 @@ const ENV_SOURCES: &[&str] = &[
     "fileKeyRef",
 ];
 
-fn check_env(at: &str, container: &Value) -> Rule {
+fn check_env(at: &impl Display, container: &Value) -> Rule {
     for (i, var) in list(container, "env") {
-        let here = format!("{at}.env[{i}]");
+        let here = || format!("{at}.env[{i}]");
         let name = var.get("name").and_then(Value::as_str).unwrap_or_default();
         if !is_env_var_name(name) {
             return reject(
-                format!("{here}.name"),
+                format!("{}.name", here()),
                 format!(
                     "'{name}' is not an environment variable name Kubernetes accepts (printable ASCII characters other than '=')"
                 ),
@@ -138,7 +139,7 @@ fn check_env(at: &str, container: &Value) -> Rule {
             .is_some_and(|v| !v.is_empty())
         {
             return reject(
-                format!("{here}.valueFrom"),
+                format!("{}.valueFrom", here()),
                 format!(
                     "variable {name} sets both value and valueFrom; Kubernetes refuses a variable with both"
                 ),
@@ -148,7 +149,7 @@ fn check_env(at: &str, container: &Value) -> Rule {
         let sources = set_fields(from, ENV_SOURCES);
         if sources.len() != 1 {
             return reject(
-                format!("{here}.valueFrom"),
+                format!("{}.valueFrom", here()),
                 format!(
                     "variable {name} must take its value from exactly one source, not {}",
                     if sources.is_empty() {
@@ -173,7 +174,7 @@ pub(crate) fn set_fields<'a>(value: &Value, fields: &[&'a str]) -> Vec<&'a str> 
         .collect()
 }
 
-fn check_ports(at: &str, container: &Value) -> Rule {
+fn check_ports(at: &impl Display, container: &Value) -> Rule {
     let mut names = BTreeSet::new();
     for (i, port) in list(container, "ports") {
         if let Some(name) = port.get("name").and_then(Value::as_str).filter(|n| !n.is_empty())
@@ -193,7 +194,8 @@ fn check_ports(at: &str, container: &Value) -> Rule {
 
 const PROBE_HANDLERS: &[&str] = &["exec", "httpGet", "tcpSocket", "grpc"];
 
-fn check_probe(at: &str, kind: &str, probe: &Value) -> Rule {
+fn check_probe(container: &impl Display, kind: &str, probe: &Value) -> Rule {
+    let at = || format!("{container}.{kind}");
     let handlers = set_fields(probe, PROBE_HANDLERS);
     if handlers.len() != 1 {
         let problem = if handlers.is_empty() {
@@ -206,7 +208,7 @@ fn check_probe(at: &str, kind: &str, probe: &Value) -> Rule {
             )
         };
         return reject(
-            at,
+            at(),
             format!("{problem}; Kubernetes needs exactly one"),
             format!("Keep one of {}", PROBE_HANDLERS.join(", ")),
         );
@@ -217,7 +219,7 @@ fn check_probe(at: &str, kind: &str, probe: &Value) -> Rule {
         && n != 1
     {
         return reject(
-            format!("{at}.successThreshold"),
+            format!("{}.successThreshold", at()),
             format!("a {kind}'s successThreshold must be 1, not {n}"),
             "Set it to 1 or leave it out",
         );
@@ -233,7 +235,7 @@ fn check_probe(at: &str, kind: &str, probe: &Value) -> Rule {
         };
         if !valid {
             return reject(
-                format!("{at}.{handler}.port"),
+                format!("{}.{handler}.port", at()),
                 format!(
                     "{port} is neither a port number (1-65535) nor a port name (at most 15 lower case letters, digits or '-', with a letter)"
                 ),
@@ -244,7 +246,7 @@ fn check_probe(at: &str, kind: &str, probe: &Value) -> Rule {
     Ok(())
 }
 
-fn check_mount_paths(at: &str, container: &Value) -> Rule {
+fn check_mount_paths(at: &impl Display, container: &Value) -> Rule {
     let mut paths = BTreeSet::new();
     for (i, mount) in list(container, "volumeMounts") {
         if let Some(path) = mount.get("mountPath").and_then(Value::as_str)

@@ -9,25 +9,46 @@ use super::error::{Rule, reject};
 use crate::render::{CONF_DIR, CONFIG_VOLUME, MAIN_CONTAINER};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// A pod template and its JSON path.
 pub type Template<'a> = (&'a str, Option<&'a Value>);
 
+/// Where an item of a template's list is, written out only for a message.
+#[derive(Clone, Copy)]
+pub struct Item<'a> {
+    pub template: &'a str,
+    pub list: &'static str,
+    pub index: usize,
+}
+
+impl fmt::Display for Item<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.spec.{}[{}]", self.template, self.list, self.index)
+    }
+}
+
 /// The named items of one list across the templates, by name, each with its path, in merge
 /// order: the last one's fields win.
-type Merged<'a> = BTreeMap<&'a str, Vec<(String, &'a Value)>>;
+type Merged<'a> = BTreeMap<&'a str, Vec<(Item<'a>, &'a Value)>>;
 
-fn merged<'a>(templates: &[Template<'a>], field: &str) -> Merged<'a> {
+fn merged<'a>(templates: &[Template<'a>], list: &'static str) -> Merged<'a> {
     let mut out: Merged<'a> = BTreeMap::new();
-    for (path, template) in templates {
-        let items = template
-            .and_then(|t| t.pointer(&format!("/spec/{field}")))
+    for (template, value) in templates {
+        let items = value
+            .and_then(|t| t.get("spec"))
+            .and_then(|spec| spec.get(list))
             .and_then(Value::as_array);
-        for (i, item) in items.into_iter().flatten().enumerate() {
+        for (index, item) in items.into_iter().flatten().enumerate() {
             if let Some(name) = item.get("name").and_then(Value::as_str) {
-                out.entry(name)
-                    .or_default()
-                    .push((format!("{path}.spec.{field}[{i}]"), item));
+                out.entry(name).or_default().push((
+                    Item {
+                        template,
+                        list,
+                        index,
+                    },
+                    item,
+                ));
             }
         }
     }
@@ -35,23 +56,22 @@ fn merged<'a>(templates: &[Template<'a>], field: &str) -> Merged<'a> {
 }
 
 /// The value of `field` the merge keeps: the last template's that sets it.
-fn last_set<'a>(items: &'a [(String, &'a Value)], field: &str) -> Option<(&'a str, &'a Value)> {
-    items
-        .iter()
-        .rev()
-        .find_map(|(path, item)| item.get(field).map(|v| (path.as_str(), v)))
+fn last_set<'a>(items: &'a [(Item<'a>, &'a Value)], field: &str) -> Option<&'a Value> {
+    items.iter().rev().find_map(|(_, item)| item.get(field))
 }
 
 /// Checks the pods of `role` ("JobManager", "TaskManager") made from the common template and
 /// the role's own.
 pub fn check_role_pods(role: &str, common: Template<'_>, own: Template<'_>) -> Rule {
     let templates = [common, own];
-    let sources = templates
-        .iter()
-        .filter(|(_, t)| t.is_some())
-        .map(|(p, _)| *p)
-        .collect::<Vec<_>>()
-        .join(" and ");
+    let sources = || {
+        templates
+            .iter()
+            .filter(|(_, t)| t.is_some())
+            .map(|(p, _)| *p)
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
     let containers = merged(&templates, "containers");
     let init_containers = merged(&templates, "initContainers");
     for (name, items) in &init_containers {
@@ -67,13 +87,14 @@ pub fn check_role_pods(role: &str, common: Template<'_>, own: Template<'_>) -> R
     }
     let all = containers.iter().chain(&init_containers);
     for (name, items) in all.clone().filter(|(name, _)| **name != MAIN_CONTAINER) {
-        let image = last_set(items, "image").and_then(|(_, v)| v.as_str());
+        let image = last_set(items, "image").and_then(Value::as_str);
         if image.is_none_or(str::is_empty) {
-            let (path, _) = items[items.len() - 1].clone();
+            let (last, _) = items[items.len() - 1];
             return reject(
-                path,
+                last.to_string(),
                 format!(
-                    "container '{name}' of the {role} pods has no image (from {sources}); Kubernetes refuses a container without one"
+                    "container '{name}' of the {role} pods has no image (from {}); Kubernetes refuses a container without one",
+                    sources()
                 ),
                 "Set the container's image",
             );
@@ -81,10 +102,13 @@ pub fn check_role_pods(role: &str, common: Template<'_>, own: Template<'_>) -> R
     }
     let volumes = merged(&templates, "volumes");
     for (name, items) in all {
-        check_mounts(role, name, items, &volumes, &sources)?;
+        check_mounts(role, name, items, &volumes, sources)?;
     }
     Ok(())
 }
+
+/// Where a user's mount is (its container and index); `None` for the operator's.
+type Mount<'a> = Option<(Item<'a>, usize)>;
 
 /// The merged container's mounts: each names a volume of the pod, each at its own path. Mounts
 /// merge by volume name like the other named lists; the operator mounts its configuration
@@ -92,12 +116,13 @@ pub fn check_role_pods(role: &str, common: Template<'_>, own: Template<'_>) -> R
 fn check_mounts(
     role: &str,
     container: &str,
-    items: &[(String, &Value)],
+    items: &[(Item<'_>, &Value)],
     volumes: &Merged<'_>,
-    sources: &str,
+    sources: impl Fn() -> String,
 ) -> Rule {
-    let mut mounts: BTreeMap<&str, (String, &str)> = BTreeMap::new();
-    for (path, item) in items {
+    // Volume name -> (where the user's mount is: container and index; its path).
+    let mut mounts: BTreeMap<&str, (Mount<'_>, &str)> = BTreeMap::new();
+    for (container_at, item) in items {
         let list = item.get("volumeMounts").and_then(Value::as_array);
         for (j, mount) in list.into_iter().flatten().enumerate() {
             let (Some(volume), Some(at)) = (
@@ -106,17 +131,22 @@ fn check_mounts(
             ) else {
                 continue;
             };
-            mounts.insert(volume, (format!("{path}.volumeMounts[{j}]"), at));
+            mounts.insert(volume, (Some((*container_at, j)), at));
         }
     }
     if container == MAIN_CONTAINER {
-        mounts.insert(CONFIG_VOLUME, (String::new(), CONF_DIR));
+        mounts.insert(CONFIG_VOLUME, (None, CONF_DIR));
     }
-    let mut paths: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
-    for (volume, (path, at)) in &mounts {
+    let written = |mount: &Mount<'_>| match mount {
+        Some((container_at, j)) => format!("{container_at}.volumeMounts[{j}]"),
+        None => String::new(),
+    };
+    let mut paths: BTreeMap<&str, (&str, &Mount<'_>)> = BTreeMap::new();
+    for (volume, (mount, at)) in &mounts {
         if *volume != CONFIG_VOLUME && !volumes.contains_key(volume) {
+            let sources = sources();
             return reject(
-                format!("{path}.name"),
+                format!("{}.name", written(mount)),
                 format!(
                     "container '{container}' of the {role} pods mounts volume '{volume}', which they do not have (volumes come from {sources}); Kubernetes refuses a mount of a missing volume"
                 ),
@@ -125,15 +155,15 @@ fn check_mounts(
                 ),
             );
         }
-        if let Some((other, other_path)) = paths.insert(at, (volume, path)) {
+        if let Some((other, other_mount)) = paths.insert(at, (volume, mount)) {
             // The operator's mount has no place in the spec: point at the user's.
-            let user_path = if *volume == CONFIG_VOLUME {
-                other_path
+            let user_mount = if *volume == CONFIG_VOLUME {
+                other_mount
             } else {
-                path.as_str()
+                mount
             };
             return reject(
-                format!("{user_path}.mountPath"),
+                format!("{}.mountPath", written(user_mount)),
                 format!(
                     "container '{container}' of the {role} pods mounts both '{other}' and '{volume}' at {at}; Kubernetes refuses two mounts at one path"
                 ),

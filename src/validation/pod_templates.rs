@@ -7,7 +7,7 @@
 
 use super::container_rules::{check_container, set_fields};
 use super::error::{Rule, reject};
-use super::pod_references::{Template, check_role_pods};
+use super::pod_references::{Item, Template, check_role_pods};
 use crate::api::FlinkDeploymentSpec;
 use crate::render::{CONFIG_VOLUME, MAIN_CONTAINER};
 use serde_json::Value;
@@ -39,39 +39,60 @@ pub fn validate_pod_templates(spec: &FlinkDeploymentSpec) -> Rule {
 
 fn check_template(path: &str, template: &Value) -> Rule {
     for list in ["containers", "initContainers"] {
-        let at = format!("{path}.spec.{list}");
         let containers = items(template, list);
-        unique_names(&at, "container", containers)?;
-        for (i, container) in containers.iter().enumerate() {
+        unique_names(path, list, "container", containers)?;
+        for (index, container) in containers.iter().enumerate() {
             let main =
                 list == "containers" && container.get("name").and_then(Value::as_str) == Some(MAIN_CONTAINER);
-            check_container(&format!("{at}[{i}]"), container, main)?;
+            check_container(
+                &Item {
+                    template: path,
+                    list,
+                    index,
+                },
+                container,
+                main,
+            )?;
         }
     }
-    let at = format!("{path}.spec.volumes");
     let volumes = items(template, "volumes");
-    unique_names(&at, "volume", volumes)?;
-    for (i, volume) in volumes.iter().enumerate() {
-        check_volume(&format!("{at}[{i}]"), volume)?;
+    unique_names(path, "volumes", "volume", volumes)?;
+    for (index, volume) in volumes.iter().enumerate() {
+        check_volume(
+            &Item {
+                template: path,
+                list: "volumes",
+                index,
+            },
+            volume,
+        )?;
     }
     Ok(())
 }
 
 fn items<'a>(template: &'a Value, list: &str) -> &'a [Value] {
     template
-        .pointer(&format!("/spec/{list}"))
+        .get("spec")
+        .and_then(|spec| spec.get(list))
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
 }
 
-fn unique_names(at: &str, what: &str, items: &[Value]) -> Rule {
+fn unique_names(template: &str, list: &'static str, what: &str, items: &[Value]) -> Rule {
     let mut seen = BTreeSet::new();
     for (i, item) in items.iter().enumerate() {
         if let Some(name) = item.get("name").and_then(Value::as_str)
             && !seen.insert(name)
         {
             return reject(
-                format!("{at}[{i}].name"),
+                format!(
+                    "{}.name",
+                    Item {
+                        template,
+                        list,
+                        index: i
+                    }
+                ),
                 format!(
                     "two {what}s are named '{name}'; Kubernetes refuses a pod with two {what}s of one name"
                 ),
@@ -94,7 +115,7 @@ fn volume_sources(volume: &Value) -> Vec<&str> {
     set_fields(volume, &fields)
 }
 
-fn check_volume(at: &str, volume: &Value) -> Rule {
+fn check_volume(at: &Item<'_>, volume: &Value) -> Rule {
     let name = volume.get("name").and_then(Value::as_str).unwrap_or_default();
     if name == CONFIG_VOLUME {
         return reject(
@@ -108,7 +129,7 @@ fn check_volume(at: &str, volume: &Value) -> Rule {
     let sources = volume_sources(volume);
     if sources.len() > 1 {
         return reject(
-            at,
+            at.to_string(),
             format!(
                 "volume '{name}' has {} sources ({}); Kubernetes refuses a volume with more than one",
                 sources.len(),
