@@ -207,6 +207,13 @@ fn histories_that_once_failed_hold_from_every_base() {
             Loop,
             Mode(UpgradeMode::Savepoint),
         ],
+        vec![
+            Parallelism(2),
+            Crash(1),
+            Mode(UpgradeMode::Savepoint),
+            FailJob,
+            Tick,
+        ],
     ];
     for ops in &known {
         for base in 0..bases().len() {

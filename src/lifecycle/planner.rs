@@ -793,7 +793,12 @@ impl Planner<'_> {
         let state = self.obs.job.as_ref().map(|j| j.state);
         let still_running =
             state.is_some_and(|s| !s.is_globally_terminal() && s != FlinkJobState::Cancelling);
-        if restore == RestoreMode::Empty && self.user_mode() != UpgradeMode::Stateless && still_running {
+        // A failed job was not stopped by the cancel: its retained checkpoint still holds its state.
+        let failed_on_its_own = state == Some(FlinkJobState::Failed);
+        if restore == RestoreMode::Empty
+            && self.user_mode() != UpgradeMode::Stateless
+            && (still_running || failed_on_its_own)
+        {
             // The user asked for a stateful mode before the stateless cancel took effect.
             self.core.recon.state = Some(ReconciliationState::Deployed);
             self.core.job.state = state;
