@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/debug/flink-lifecycle
 
-.PHONY: build test lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-local deploy image ci
+.PHONY: build test lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-local soak deploy image ci
 
 build:
 	$(CARGO) build --locked
@@ -50,6 +50,11 @@ e2e:
 ## End-to-end on this machine (also in make test): real Flink clusters driven through the in-memory Kubernetes API.
 e2e-local:
 	$(CARGO) test --locked --test e2e_lifecycle --test 'flink_*' --test kubelet -- --nocapture
+
+# A longer search of the lifecycle property test: more and longer random histories (release build).
+soak:
+	PROPS_CASES=$${PROPS_CASES:-300000} PROPS_MAX_OPS=$${PROPS_MAX_OPS:-14} \
+		$(CARGO) test --locked --release --test lifecycle_props random_histories -- --nocapture
 
 ## Install manifests: render every kustomize overlay into target/manifests/<overlay>.yaml.
 OVERLAYS := cert-manager self-signed self-signed-watch-namespaces

@@ -7,7 +7,9 @@
 
 mod lifecycle_support;
 
-use flink_lifecycle::api::{FlinkJobState, JobState, ResourceLifecycleState, UpgradeMode};
+use flink_lifecycle::api::{
+    FlinkJobState, JobState, ReconciliationState, ResourceLifecycleState, UpgradeMode,
+};
 use lifecycle_support::{CRASHES, World};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -114,6 +116,11 @@ fn apply(w: &mut World, op: &Op) {
                         .as_ref()
                         .is_some_and(|j| j.upgrade_mode() == UpgradeMode::Stateless);
                 }
+                let upgrading = w
+                    .status()
+                    .and_then(|s| s.reconciliation_status().and_then(|r| r.state))
+                    == Some(ReconciliationState::Upgrading);
+                w.lost_during_upgrade = w.ha.is_none() && upgrading;
                 w.cluster = None;
             }
         }
@@ -214,6 +221,7 @@ fn histories_that_once_failed_hold_from_every_base() {
             FailJob,
             Tick,
         ],
+        vec![Parallelism(3), Loop, Loop, Loop, Tick, Crash(0), LoseJobManager],
     ];
     for ops in &known {
         for base in 0..bases().len() {
@@ -224,9 +232,17 @@ fn histories_that_once_failed_hold_from_every_base() {
     }
 }
 
+fn env_number(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 10_000,
+        // `make soak` searches longer: PROPS_CASES histories of up to PROPS_MAX_OPS operations.
+        cases: env_number("PROPS_CASES", 10_000),
         max_shrink_iters: 200,
         // The default looks for lib.rs beside the test and finds none under tests/.
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct("tests/lifecycle_props.proptest-regressions"))),
@@ -234,7 +250,7 @@ proptest! {
     })]
 
     #[test]
-    fn random_histories_keep_state_and_converge(base in 0..8usize, ops in prop::collection::vec(op(), 1..8)) {
+    fn random_histories_keep_state_and_converge(base in 0..8usize, ops in prop::collection::vec(op(), 1..env_number("PROPS_MAX_OPS", 8) as usize)) {
         check_history(base, &ops)?;
     }
 }

@@ -34,9 +34,10 @@ pub async fn observe_deployment(ctx: &Context, dep: &FlinkDeployment) -> Result<
         jobmanager: observe_jobmanager(ctx, &ns, &name).await?,
         ..Observation::default()
     };
-    let (present, has_checkpoint) = observe_ha(ctx, &ns, &name).await?;
-    obs.ha_metadata_present = present;
-    obs.ha_has_checkpoint = has_checkpoint;
+    let ha = observe_ha(ctx, &ns, &name).await?;
+    obs.ha_metadata_present = ha.present;
+    obs.ha_has_checkpoint = !ha.checkpoint_job_ids.is_empty() || ha.checkpoint_elsewhere;
+    obs.ha_checkpoint_job_ids = ha.checkpoint_job_ids;
     if obs.jobmanager.is_missing() {
         return Ok(obs);
     }
@@ -268,8 +269,17 @@ async fn failing_pod(ctx: &Context, ns: &str, name: &str) -> Result<Option<Strin
     Ok(None)
 }
 
-/// Kubernetes HA metadata of cluster `name`: present, and holding at least one checkpoint.
-async fn observe_ha(ctx: &Context, ns: &str, name: &str) -> Result<(bool, bool)> {
+/// The Kubernetes HA metadata of a cluster.
+struct HaMetadata {
+    present: bool,
+    /// Jobs whose own ConfigMap (`<cluster>-<job id>-config-map`) holds a checkpoint.
+    checkpoint_job_ids: Vec<String>,
+    /// A checkpoint in a ConfigMap not named after a job.
+    checkpoint_elsewhere: bool,
+}
+
+/// Kubernetes HA metadata of cluster `name`.
+async fn observe_ha(ctx: &Context, ns: &str, name: &str) -> Result<HaMetadata> {
     let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
     let selector = format!("app={name},configmap-type=high-availability");
     let list = cms.list(&ListParams::default().labels(&selector)).await?;
@@ -283,13 +293,35 @@ async fn observe_ha(ctx: &Context, ns: &str, name: &str) -> Result<(bool, bool)>
                 || n.ends_with("-jobmanager-leader")
         })
         .collect();
-    let has_checkpoint = relevant.iter().any(|cm| {
-        cm.data
+    let mut ha = HaMetadata {
+        present: !relevant.is_empty(),
+        checkpoint_job_ids: Vec::new(),
+        checkpoint_elsewhere: false,
+    };
+    for cm in relevant {
+        let has_checkpoint = cm
+            .data
             .iter()
             .flatten()
-            .any(|(k, _)| k.starts_with("checkpointID-"))
-    });
-    Ok((!relevant.is_empty(), has_checkpoint))
+            .any(|(k, _)| k.starts_with("checkpointID-"));
+        if !has_checkpoint {
+            continue;
+        }
+        match ha_job_id(name, &cm.name_any()) {
+            Some(id) => ha.checkpoint_job_ids.push(id.to_string()),
+            None => ha.checkpoint_elsewhere = true,
+        }
+    }
+    Ok(ha)
+}
+
+/// The job id in the name of a job's HA ConfigMap (`<cluster>-<32 hex digits>-config-map`).
+fn ha_job_id<'a>(cluster: &str, config_map: &'a str) -> Option<&'a str> {
+    let id = config_map
+        .strip_prefix(cluster)?
+        .strip_prefix('-')?
+        .strip_suffix("-config-map")?;
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
 
 async fn count_session_jobs(ctx: &Context, ns: &str, cluster: &str) -> Result<u32> {
@@ -301,4 +333,23 @@ async fn count_session_jobs(ctx: &Context, ns: &str, cluster: &str) -> Result<u3
         .filter(|j| j.spec.deployment_name.as_deref() == Some(cluster))
         .count();
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ha_job_id;
+
+    #[test]
+    fn job_ids_are_read_from_ha_config_map_names() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(ha_job_id("orders", &format!("orders-{id}-config-map")), Some(id));
+        for other in [
+            "orders-cluster-config-map".to_string(),
+            "orders-jobmanager-leader".to_string(),
+            format!("billing-{id}-config-map"),
+            "orders-0123-config-map".to_string(),
+        ] {
+            assert_eq!(ha_job_id("orders", &other), None, "{other}");
+        }
+    }
 }

@@ -117,6 +117,8 @@ pub struct Observation {
     pub ha_metadata_present: bool,
     /// The HA metadata references at least one completed checkpoint.
     pub ha_has_checkpoint: bool,
+    /// The jobs whose HA metadata references a completed checkpoint, by job id.
+    pub ha_checkpoint_job_ids: Vec<String>,
     /// Newest completed checkpoint or savepoint of the job (highest id among latest
     /// completed / savepoint / restored in `/jobs/:id/checkpoints`).
     pub latest_checkpoint: Option<Snapshot>,

@@ -454,6 +454,10 @@ impl Planner<'_> {
         let source = match restore {
             None => RestoreSource::NoJob,
             Some(RestoreMode::Empty) => RestoreSource::Empty,
+            Some(RestoreMode::Savepoint) if self.deployed_job_checkpointed() => {
+                self.why("the job deployed for this restore ran and checkpointed before its JobManager was lost: restoring its HA metadata, which is newer than the savepoint it started from");
+                RestoreSource::HaMetadata { guard_path: None }
+            }
             Some(RestoreMode::Savepoint) => match self.recorded_restore_path() {
                 Some(path) => RestoreSource::Savepoint {
                     path,
@@ -546,6 +550,20 @@ impl Planner<'_> {
         } else {
             Step::Deploy(deploy)
         }
+    }
+
+    /// Whether the job this restore deployed already ran and left a checkpoint in the HA
+    /// metadata, though its JobManager is gone and the status write that saw it run was lost.
+    /// The recorded job is the deployed one when its state is the deploy's write-ahead (not
+    /// terminal, never seen started); its id is fresh, so HA metadata under it is its own.
+    fn deployed_job_checkpointed(&self) -> bool {
+        let job = &self.core.job;
+        job.start_time.is_none()
+            && job.state.is_some_and(|s| !s.is_globally_terminal())
+            && job
+                .job_id
+                .as_ref()
+                .is_some_and(|id| self.obs.ha_checkpoint_job_ids.contains(id))
     }
 
     fn on_deployed(&mut self, recorded: &AnySpec, meta: &ResourceMetadata, rolling_back: bool) -> Step {

@@ -115,6 +115,11 @@ pub struct World {
     pub stopped_as_stateless: bool,
     /// `/jobs/:id/checkpoints` fails (injected).
     pub checkpoint_statistics_unreadable: bool,
+    /// The JobManager was lost without HA while the recorded status said an upgrade was under
+    /// way. Whether the upgraded job ran (and checkpointed past the upgrade's savepoint) is then
+    /// unknowable: only a status write the crash may have lost would have said so. Redeploying
+    /// from the upgrade's savepoint is all that is left; it may rewind state newer than it.
+    pub lost_during_upgrade: bool,
     /// The checkpoint-statistics cache the JobManager reports for a stopped job (None: its
     /// configuration was not read).
     pub statistics_cache_ms: Option<u64>,
@@ -221,6 +226,7 @@ impl World {
             stopped_as_stateless: false,
             checkpoint_statistics_unreadable: false,
             statistics_cache_ms: None,
+            lost_during_upgrade: false,
         }
     }
 
@@ -344,6 +350,12 @@ impl World {
             }),
             ha_metadata_present: self.ha.is_some(),
             ha_has_checkpoint: self.ha.as_ref().is_some_and(|h| h.checkpoint.is_some()),
+            ha_checkpoint_job_ids: self
+                .ha
+                .iter()
+                .filter(|h| h.checkpoint.is_some())
+                .map(|h| h.job_id.clone())
+                .collect(),
             checkpoint_statistics_read: job.is_some() && !self.checkpoint_statistics_unreadable,
             checkpoint_statistics_cache_ms: job
                 .filter(|j| j.state.is_globally_terminal())
@@ -704,9 +716,15 @@ impl World {
             _ => None,
         };
         let redeploy = d.purpose == flink_lifecycle::lifecycle::DeployPurpose::SavepointRedeploy;
+        let upgrade_path = self
+            .status()
+            .and_then(|s| s.job_status().and_then(|j| j.upgrade_savepoint_path.clone()));
+        let from_upgrade_savepoint = matches!(&d.restore, RestoreSource::Savepoint { path, .. } if Some(path) == upgrade_path.as_ref());
+        let unknowable = std::mem::take(&mut self.lost_during_upgrade) && from_upgrade_savepoint;
         if let Some(v) = got
             && v < expected_min
             && !redeploy
+            && !unknowable
         {
             self.violations.push(format!(
                 "restored value {v} is older than the newest durable state {expected_min} ({:?})",
