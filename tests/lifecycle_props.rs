@@ -222,6 +222,13 @@ fn histories_that_once_failed_hold_from_every_base() {
             Tick,
         ],
         vec![Parallelism(3), Loop, Loop, Loop, Tick, Crash(0), LoseJobManager],
+        vec![
+            LoseJobManager,
+            Mode(UpgradeMode::Stateless),
+            Crash(1),
+            Mode(UpgradeMode::Savepoint),
+            Tick,
+        ],
     ];
     for ops in &known {
         for base in 0..bases().len() {

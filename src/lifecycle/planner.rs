@@ -407,6 +407,23 @@ impl Planner<'_> {
         if self.deployed_detected() {
             return self.on_deployed(&recorded, &meta, rolling_back);
         }
+        if !rolling_back
+            && !meta.first_deployment
+            && restore == Some(RestoreMode::Empty)
+            && self.user_mode() != UpgradeMode::Stateless
+            && self.deploy_written_ahead()
+            && self.core.observed_generation != Some(self.generation)
+        {
+            // Stateless was chosen, then taken back before the new job started: which state the
+            // job should continue from is the user's to say, not empty state by default.
+            return self.fail(
+                "RestoreFailed",
+                format!(
+                    "The upgrade mode changed from stateless to {} before the job was restarted from empty state; the operator does not start it empty. Manual restore required: set upgradeMode: stateless to start from empty state, or set job.initialSavepointPath and a new job.savepointRedeployNonce to restore a savepoint or checkpoint.",
+                    self.user_mode()
+                ),
+            );
+        }
         if !rolling_back {
             let rec = self
                 .spec
@@ -554,16 +571,22 @@ impl Planner<'_> {
 
     /// Whether the job this restore deployed already ran and left a checkpoint in the HA
     /// metadata, though its JobManager is gone and the status write that saw it run was lost.
-    /// The recorded job is the deployed one when its state is the deploy's write-ahead (not
-    /// terminal, never seen started); its id is fresh, so HA metadata under it is its own.
+    /// Its id is fresh, so HA metadata under it is its own.
     fn deployed_job_checkpointed(&self) -> bool {
-        let job = &self.core.job;
-        job.start_time.is_none()
-            && job.state.is_some_and(|s| !s.is_globally_terminal())
-            && job
+        self.deploy_written_ahead()
+            && self
+                .core
+                .job
                 .job_id
                 .as_ref()
                 .is_some_and(|id| self.obs.ha_checkpoint_job_ids.contains(id))
+    }
+
+    /// Whether the status holds this restore's deploy, written ahead of it: a job not terminal
+    /// and never seen started. Before it, the recorded job is the stopped one.
+    fn deploy_written_ahead(&self) -> bool {
+        let job = &self.core.job;
+        job.start_time.is_none() && job.state.is_some_and(|s| !s.is_globally_terminal())
     }
 
     fn on_deployed(&mut self, recorded: &AnySpec, meta: &ResourceMetadata, rolling_back: bool) -> Step {
