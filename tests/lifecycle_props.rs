@@ -229,6 +229,14 @@ fn histories_that_once_failed_hold_from_every_base() {
             Mode(UpgradeMode::Savepoint),
             Tick,
         ],
+        vec![
+            Suspend,
+            LoseJobManager,
+            Mode(UpgradeMode::Stateless),
+            Loop,
+            Mode(UpgradeMode::Savepoint),
+            Resume,
+        ],
     ];
     for ops in &known {
         for base in 0..bases().len() {

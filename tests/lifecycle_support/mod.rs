@@ -450,6 +450,11 @@ impl World {
         }
         self.check_status_invariants(&p);
         self.write_status(p.status.clone());
+        if self.suspension_recorded_as_stateless() {
+            // The user's stateless suspend, recorded: the job's state is given up as when a
+            // running job is cancelled for it (also for a job already lost, with nothing to cancel).
+            self.stopped_as_stateless = true;
+        }
         if crash == Some(Crash::NotDone) {
             self.tick();
             return p;
@@ -691,6 +696,25 @@ impl World {
             ));
         }
         self.ha = None;
+    }
+
+    /// The recorded spec is the user's: suspended, stateless.
+    fn suspension_recorded_as_stateless(&self) -> bool {
+        if self.desired_mode() != UpgradeMode::Stateless || self.desired_state() != JobState::Suspended {
+            return false;
+        }
+        let recorded = self
+            .status()
+            .and_then(|s| {
+                s.reconciliation_status()
+                    .and_then(|r| r.last_reconciled_spec.clone())
+            })
+            .and_then(|t| flink_lifecycle::api::ReconciledSpec::<serde_json::Value>::decode(&t).ok());
+        recorded.is_some_and(|r| {
+            let job = r.spec.get("job");
+            job.and_then(|j| j.get("state")).and_then(|v| v.as_str()) == Some("suspended")
+                && job.and_then(|j| j.get("upgradeMode")).and_then(|v| v.as_str()) == Some("stateless")
+        })
     }
 
     fn check_deploy(&mut self, d: &Deploy) {
