@@ -237,6 +237,17 @@ fn histories_that_once_failed_hold_from_every_base() {
             Mode(UpgradeMode::Savepoint),
             Resume,
         ],
+        vec![
+            FailJob,
+            Tick,
+            Loop,
+            Loop,
+            Tick,
+            Tick,
+            LoseJobManager,
+            Loop,
+            Parallelism(3),
+        ],
     ];
     for ops in &known {
         for base in 0..bases().len() {

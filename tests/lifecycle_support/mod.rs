@@ -117,7 +117,8 @@ pub struct World {
     pub checkpoint_statistics_unreadable: bool,
     /// The JobManager was lost without HA while the recorded status said an upgrade was under
     /// way. Whether the upgraded job ran (and checkpointed past the upgrade's savepoint) is then
-    /// unknowable: only a status write the crash may have lost would have said so. Redeploying
+    /// unknowable: only a loop that did not run, or a status write a crash lost, would have said
+    /// so. Redeploying
     /// from the upgrade's savepoint is all that is left; it may rewind state newer than it.
     pub lost_during_upgrade: bool,
     /// The checkpoint-statistics cache the JobManager reports for a stopped job (None: its
@@ -755,7 +756,9 @@ impl World {
                 d.purpose
             ));
         }
-        if redeploy || matches!(d.restore, RestoreSource::Empty) {
+        // A new lineage starts: from the snapshot the user chose, from nothing, or from the one
+        // left when the newer state cannot be known.
+        if redeploy || unknowable || matches!(d.restore, RestoreSource::Empty) {
             self.durable = got.unwrap_or(0);
         }
     }
