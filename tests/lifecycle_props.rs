@@ -258,6 +258,30 @@ fn histories_that_once_failed_hold_from_every_base() {
     }
 }
 
+/// Suspended with a savepoint, resumed as stateless, and switched back to savepoint before the
+/// empty restart ran: the suspend's savepoint is restored. From the savepoint-mode bases only: a
+/// last-state job without HA, cancelled at suspend, still restarts empty here (open: its
+/// recorded checkpoint cannot yet be told apart from one of an older lineage).
+#[test]
+fn a_stateless_resume_taken_back_restores_the_suspend_savepoint() {
+    use Op::*;
+    let ops = [
+        RestartNonce(1),
+        Loop,
+        Suspend,
+        Crash(1),
+        Resume,
+        Mode(UpgradeMode::Stateless),
+        Loop,
+        Mode(UpgradeMode::Savepoint),
+    ];
+    for base in [0, 1] {
+        if let Err(e) = check_history(base, &ops) {
+            panic!("base {base}: {e}");
+        }
+    }
+}
+
 fn env_number(name: &str, default: u32) -> u32 {
     std::env::var(name)
         .ok()

@@ -660,10 +660,13 @@ impl Planner<'_> {
     /// A stateless upgrade of a failed job discards nothing yet: if the user turns back to a
     /// stateful mode before the new job starts, the failed job's retained checkpoint is used.
     fn retained_state_wins(&mut self, recorded: Option<RestoreMode>) -> Option<RestoreMode> {
-        let retained =
-            self.core.job.state == Some(FlinkJobState::Failed) && self.recorded_restore_path().is_some();
+        // A failed job keeps its last checkpoint; a job stopped with a savepoint, that savepoint.
+        let retained = matches!(
+            self.core.job.state,
+            Some(FlinkJobState::Failed | FlinkJobState::Finished)
+        ) && self.recorded_restore_path().is_some();
         if recorded == Some(RestoreMode::Empty) && self.user_mode() != UpgradeMode::Stateless && retained {
-            self.why("the upgrade mode is stateful again before the new job started: the failed job's retained state is restored");
+            self.why("the upgrade mode is stateful again before the new job started: the state the stopped job left is restored");
             return Some(RestoreMode::Savepoint);
         }
         recorded
