@@ -660,12 +660,10 @@ impl Planner<'_> {
     /// A stateless upgrade of a failed job discards nothing yet: if the user turns back to a
     /// stateful mode before the new job starts, the failed job's retained checkpoint is used.
     fn retained_state_wins(&mut self, recorded: Option<RestoreMode>) -> Option<RestoreMode> {
-        // What the stopped job left: a failed job its last checkpoint, a job stopped with a
-        // savepoint that savepoint, a job cancelled for last-state its last checkpoint (a job
-        // whose state was given up has no path left: `finish_suspend`).
+        // A failed job keeps its last checkpoint; a job stopped with a savepoint, that savepoint.
         let retained = matches!(
             self.core.job.state,
-            Some(FlinkJobState::Failed | FlinkJobState::Finished | FlinkJobState::Canceled)
+            Some(FlinkJobState::Failed | FlinkJobState::Finished)
         ) && self.recorded_restore_path().is_some();
         if recorded == Some(RestoreMode::Empty) && self.user_mode() != UpgradeMode::Stateless && retained {
             self.why("the upgrade mode is stateful again before the new job started: the state the stopped job left is restored");
@@ -700,12 +698,6 @@ impl Planner<'_> {
         }
         self.set_recorded(&rec, false);
         self.core.clear_trigger();
-        if restore == RestoreMode::Empty && self.core.job.state != Some(FlinkJobState::Failed) {
-            // The stopped job's state is given up, or it had none: a path still recorded is of
-            // an older lineage and must never be restored as this job's (a failed job keeps its
-            // retained checkpoint for a turn back to a stateful mode).
-            self.core.job.upgrade_savepoint_path = None;
-        }
         if self.kind == Kind::SessionJob {
             self.core.job.job_id = None;
         }
