@@ -248,6 +248,16 @@ fn histories_that_once_failed_hold_from_every_base() {
             Loop,
             Parallelism(3),
         ],
+        vec![
+            Parallelism(3),
+            Loop,
+            Mode(UpgradeMode::Savepoint),
+            Loop,
+            Loop,
+            Crash(0),
+            Tick,
+            LoseJobManager,
+        ],
     ];
     for ops in &known {
         for base in 0..bases().len() {

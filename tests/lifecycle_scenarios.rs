@@ -976,3 +976,43 @@ fn last_state_cancel_of_a_job_without_any_checkpoint_starts_it_empty_as_it_was()
     );
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+#[test]
+fn a_restarted_job_lost_before_the_operator_saw_it_run_resumes_from_its_ha_checkpoint() {
+    // A stateless upgrade starts the new job empty; the user then turns to a stateful mode.
+    // The new job runs and checkpoints into HA, but the operator never records it running (its
+    // status write is lost), and the JobManager Deployment is deleted. Its HA checkpoint, under
+    // its fresh job id, is its state: restarting empty again would lose it.
+    let mut w = deployed(World::app("stateless", true));
+    w.edit_job(|j| j.parallelism = Some(3));
+    w.step(None);
+    w.edit_job(|j| j.upgrade_mode = Some(UpgradeMode::Savepoint));
+    while !w.steps.iter().any(|s| matches!(s, Step::Deploy(_))) {
+        assert!(w.loops < 40, "no deploy: {:?}", w.actions());
+        w.step(None);
+    }
+    for _ in 0..3 {
+        w.tick();
+    }
+    let new_job = w
+        .cluster
+        .as_ref()
+        .and_then(|c| c.job.as_ref())
+        .map(|j| j.id.clone());
+    assert!(
+        w.ha.as_ref()
+            .is_some_and(|h| h.checkpoint.is_some() && Some(&h.job_id) == new_job.as_ref()),
+        "the new job checkpointed into HA: {:?}",
+        w.ha
+    );
+    w.step(Some(lifecycle_support::Crash::StatusLost));
+    w.cluster = None;
+    w.steps.clear();
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert!(
+        matches!(restores(&w).first(), Some(RestoreSource::HaMetadata { .. })),
+        "{:?}",
+        restores(&w)
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}

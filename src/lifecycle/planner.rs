@@ -470,6 +470,12 @@ impl Planner<'_> {
         }
         let source = match restore {
             None => RestoreSource::NoJob,
+            Some(RestoreMode::Empty)
+                if self.user_mode() != UpgradeMode::Stateless && self.deployed_job_checkpointed() =>
+            {
+                self.why("the job deployed for this restore ran and checkpointed before its JobManager was lost, and the upgrade mode is stateful now: restoring its HA metadata");
+                RestoreSource::HaMetadata { guard_path: None }
+            }
             Some(RestoreMode::Empty) => RestoreSource::Empty,
             Some(RestoreMode::Savepoint) if self.deployed_job_checkpointed() => {
                 self.why("the job deployed for this restore ran and checkpointed before its JobManager was lost: restoring its HA metadata, which is newer than the savepoint it started from");

@@ -719,7 +719,10 @@ impl World {
     }
 
     fn check_deploy(&mut self, d: &Deploy) {
+        // Lost without HA mid-restore: whether the deployed job ran is unknowable (see the field).
+        let lost = std::mem::take(&mut self.lost_during_upgrade);
         if matches!(d.restore, RestoreSource::Empty)
+            && !lost
             && self.durable > 0
             && self.desired_mode() != UpgradeMode::Stateless
             && !self.stopped_as_stateless
@@ -745,7 +748,7 @@ impl World {
             .status()
             .and_then(|s| s.job_status().and_then(|j| j.upgrade_savepoint_path.clone()));
         let from_upgrade_savepoint = matches!(&d.restore, RestoreSource::Savepoint { path, .. } if Some(path) == upgrade_path.as_ref());
-        let unknowable = std::mem::take(&mut self.lost_during_upgrade) && from_upgrade_savepoint;
+        let unknowable = lost && from_upgrade_savepoint;
         if let Some(v) = got
             && v < expected_min
             && !redeploy
