@@ -576,7 +576,8 @@ impl Planner<'_> {
     }
 
     /// Whether the job this restore deployed already ran and left a checkpoint in the HA
-    /// metadata, though its JobManager is gone and the status write that saw it run was lost.
+    /// metadata, though its JobManager is gone and no status write recorded it running (the
+    /// operator was down, or the write was lost).
     /// Its id is fresh, so HA metadata under it is its own.
     fn deployed_job_checkpointed(&self) -> bool {
         self.deploy_written_ahead()
@@ -663,8 +664,9 @@ impl Planner<'_> {
             .filter(|p| p != LAST_STATE_MARKER && !p.trim().is_empty())
     }
 
-    /// A stateless upgrade of a failed job discards nothing yet: if the user turns back to a
-    /// stateful mode before the new job starts, the failed job's retained checkpoint is used.
+    /// A stateless restart of a stopped job discards nothing yet: if the user turns back to a
+    /// stateful mode before the new job starts, the state the stopped job left is used (a failed
+    /// job's retained checkpoint, or the savepoint a job was stopped with).
     fn retained_state_wins(&mut self, recorded: Option<RestoreMode>) -> Option<RestoreMode> {
         // A failed job keeps its last checkpoint; a job stopped with a savepoint, that savepoint.
         let retained = matches!(
