@@ -163,13 +163,7 @@ async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_
     let d = env
         .wait_for(name, "resumed", LONG, stable_with_new_job(&second))
         .await;
-    let restored = restored_from(&env, &d).await.unwrap();
-    assert!(
-        same_path(&restored, &suspend_savepoint),
-        "resumed from {restored}, recorded {suspend_savepoint}"
-    );
-    let r = counter(&env.path("sp/out-3"), "counting after resume", |r| r.max > 0).await;
-    assert!(r.restored_min > 0, "resume kept the state: {r:?}");
+    assert_resumed_from(&env, &d, &suspend_savepoint, "sp/out-3").await;
 
     // restartNonce: a restart with the same upgrade semantics.
     let third = job_id(&d);
@@ -237,6 +231,28 @@ async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The snapshot the status records for the next restore (`jobStatus.upgradeSavepointPath`).
+fn recorded_snapshot(d: &FlinkDeployment) -> Option<String> {
+    d.status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.upgrade_savepoint_path.clone())
+}
+
+/// The job of `d` started from `expected` and its keyed counter, written to `out`, continued.
+async fn assert_resumed_from(env: &Env, d: &FlinkDeployment, expected: &str, out: &str) {
+    let restored = restored_from(env, d).await.expect("restored from a snapshot");
+    assert!(
+        same_path(&restored, expected),
+        "restored from {restored}, expected {expected}"
+    );
+    // Panics unless the counter continues from the restored state within the deadline.
+    counter(&env.path(out), "counting from the restored state", |r| {
+        r.restored_min > 0
+    })
+    .await;
 }
 
 /// Two paths name the same savepoint (Flink reports `file:/x`, users write `file:///x`).
@@ -378,6 +394,53 @@ async fn failed_jobs_restart_and_lost_jobmanagers_are_recovered() {
         .await;
     let restored = restored_from(&env, &d).await.expect("restored from a checkpoint");
     assert!(restored.contains("/chk-"), "restarted from {restored}");
+
+    // Without HA and without job.restart.failed: the FAILED job's last checkpoint is recorded
+    // once Flink's statistics include the failure. Its JobManager Deployment is then deleted,
+    // and the next upgrade restores that checkpoint, not the older state the job started from.
+    let name = "fl";
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = args(&env, name, "out", &[]);
+    env.create(&spec).await;
+    let d = env.wait_stable_running(name).await;
+    counter(&env.path("fl/out"), "counting", |r| r.max >= 5).await;
+    let failed_job = job_id(&d);
+    // A sticky failure fails every checkpoint after it: let one complete first.
+    let deadline = tokio::time::Instant::now() + LONG;
+    while !env
+        .flink(name)
+        .checkpoint_statistics(&failed_job)
+        .await
+        .is_ok_and(|s| s.latest.completed.is_some())
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no checkpoint completed");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    std::fs::write(env.path("fl/fail-always"), b"").unwrap();
+    let d = env
+        .wait_for(name, "FAILED with its last checkpoint recorded", LONG, |d| {
+            let job = d.status.as_ref().and_then(|s| s.job_status.as_ref());
+            job.and_then(|j| j.state).map(|j| j.as_str()) == Some("FAILED")
+                && job
+                    .and_then(|j| j.upgrade_savepoint_path.as_deref())
+                    .is_some_and(|p| p.contains(&failed_job) && p.contains("/chk-"))
+        })
+        .await;
+    let recorded = recorded_snapshot(&d).unwrap();
+    std::fs::remove_file(env.path("fl/fail-always")).ok();
+    let jm: Api<Deployment> = Api::namespaced(env.kube.client(), "default");
+    jm.delete(name, &DeleteParams::default()).await.unwrap();
+    env.patch_spec(name, json!({"restartNonce": 1})).await;
+    let d = env
+        .wait_for(
+            name,
+            "upgraded after the loss",
+            LONG,
+            stable_with_new_job(&failed_job),
+        )
+        .await;
+    // The failed job's last checkpoint, not the older state it started from.
+    assert_resumed_from(&env, &d, &recorded, "fl/out").await;
 
     // A deleted JobManager Deployment is recreated (stateless job: no HA needed).
     let name = "jr";
@@ -611,7 +674,7 @@ async fn session_jobs_on_one_cluster_are_upgraded_and_suspended_independently() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broken_upgrade_is_rolled_back_to_the_last_stable_spec_with_its_state() {
+async fn a_refused_upgrade_leaves_the_job_running_and_a_broken_one_is_rolled_back_with_its_state() {
     let env = Env::start(FLINK_1_20).await;
     let name = "rb";
     let mut spec = env.application(name, "v1_20", "savepoint");
@@ -629,6 +692,49 @@ async fn a_broken_upgrade_is_rolled_back_to_the_last_stable_spec_with_its_state(
     let d = env.wait_stable_running(name).await;
     let first = job_id(&d);
     counter(&env.path("rb/out-1"), "past a few checkpoints", |r| r.max >= 5).await;
+
+    // An admission policy refuses the new spec's Deployments: the dry run before the upgrade
+    // says so, and the job keeps running untouched (no savepoint stop) until the spec changes.
+    env.kube.refuse(
+        "deployments",
+        "forbidden-by-policy",
+        "pods must not carry the label tier=forbidden-by-policy",
+    );
+    env.patch_spec(
+        name,
+        json!({"podTemplate": {"metadata": {"labels": {"tier": "forbidden-by-policy"}}}}),
+    )
+    .await;
+    let refused = env
+        .wait_for(name, "the upgrade refused", LONG, |d| {
+            d.status
+                .as_ref()
+                .and_then(|s| s.error.as_deref())
+                .is_some_and(|e| e.contains("refuses the cluster") && e.contains("tier=forbidden-by-policy"))
+        })
+        .await;
+    assert_eq!(job_id(&refused), first, "the running job was not replaced");
+    assert_eq!(
+        refused
+            .status
+            .as_ref()
+            .and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.state)
+            .map(|j| j.as_str()),
+        Some("RUNNING")
+    );
+    assert_eq!(
+        savepoints_in(&env.path("rb/savepoints")),
+        0,
+        "no savepoint stop was started"
+    );
+    env.patch_spec(name, json!({"podTemplate": null})).await;
+    env.wait_for(name, "the refusal cleared", LONG, |d| {
+        d.status
+            .as_ref()
+            .is_some_and(|s| s.error.is_none() && s.observed_generation == d.metadata.generation)
+    })
+    .await;
 
     // A wrong entry class: the savepoint is taken, the new JobManager never starts a job.
     env.patch_spec(
@@ -652,26 +758,10 @@ async fn a_broken_upgrade_is_rolled_back_to_the_last_stable_spec_with_its_state(
             rolled_back && running && job_id(d) != first
         })
         .await;
-    let upgrade_savepoint = d
-        .status
-        .as_ref()
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.upgrade_savepoint_path.clone())
-        .expect("the upgrade's savepoint is recorded");
+    let upgrade_savepoint = recorded_snapshot(&d).expect("the upgrade's savepoint is recorded");
     assert_argo_health(&d, "Degraded", "rolled back");
-    let restored = restored_from(&env, &d)
-        .await
-        .expect("the rollback restored state");
-    assert!(
-        same_path(&restored, &upgrade_savepoint),
-        "restored from {restored}, the upgrade's savepoint is {upgrade_savepoint}"
-    );
     // The stable spec runs again: its output directory, its entry class, its counter continued.
-    let r = counter(&env.path("rb/out-1"), "counting after the rollback", |r| {
-        r.restored_min > 0
-    })
-    .await;
-    assert!(r.restored_min > 0, "{r:?}");
+    assert_resumed_from(&env, &d, &upgrade_savepoint, "rb/out-1").await;
     assert_eq!(
         d.spec.job.as_ref().and_then(|j| j.entry_class.as_deref()),
         Some("lifecycle.NoSuchJob"),
@@ -689,4 +779,27 @@ async fn a_broken_upgrade_is_rolled_back_to_the_last_stable_spec_with_its_state(
         .collect();
     assert!(reasons.iter().any(|r| r == "Rollback"), "{reasons:?}");
     assert!(reasons.iter().any(|r| r == "RolledBack"), "{reasons:?}");
+
+    // The user fixes the spec: an upgrade of the rolled-back job like any other (a savepoint
+    // stop, then the fixed spec from that savepoint), its counter continued.
+    let rolled_back_job = job_id(&d);
+    env.patch_spec(
+        name,
+        json!({"job": {"entryClass": flink::TestJob::MAIN_CLASS, "args": args(&env, name, "out-3", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(
+            name,
+            "the fix running and stable",
+            LONG,
+            stable_with_new_job(&rolled_back_job),
+        )
+        .await;
+    let fix_savepoint = recorded_snapshot(&d).expect("the fix's savepoint is recorded");
+    assert!(
+        !same_path(&fix_savepoint, &upgrade_savepoint),
+        "the rolled-back job's own savepoint, not the one it started from"
+    );
+    assert_resumed_from(&env, &d, &fix_savepoint, "rb/out-3").await;
 }

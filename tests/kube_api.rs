@@ -1,5 +1,6 @@
 //! The in-memory Kubernetes API used by the controller tests keeps the semantics controllers rely
-//! on: watch streams, finalizers, status subresource, optimistic concurrency, server-side apply.
+//! on: watch streams, finalizers, status subresource, optimistic concurrency, server-side apply,
+//! dry runs, and admission policies that deny writes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/kube_api/mod.rs"]
@@ -132,6 +133,40 @@ async fn deletion_waits_for_finalizers() {
         api.get_opt("f").await.unwrap().is_none(),
         "gone once the finalizer is removed"
     );
+}
+
+#[tokio::test]
+async fn dry_runs_persist_nothing_and_admission_policies_deny_them_too() {
+    let kube = InMemoryKube::new().await;
+    kube.refuse(
+        "flinkdeployments",
+        "flink:forbidden",
+        "images must come from the mirror",
+    );
+    let api: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
+    let dry = PatchParams::apply("flink-lifecycle").force().dry_run();
+    let answered = api
+        .patch("d", &dry, &Patch::Apply(&deployment("d")))
+        .await
+        .unwrap();
+    assert_eq!(answered.spec.image.as_deref(), Some("flink:1.20"));
+    assert!(
+        api.get_opt("d").await.unwrap().is_none(),
+        "a dry run stores nothing"
+    );
+    let mut refused = deployment("d");
+    refused.spec.image = Some("flink:forbidden".into());
+    for params in [dry, PatchParams::apply("flink-lifecycle").force()] {
+        let err = api
+            .patch("d", &params, &Patch::Apply(&refused))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, kube::Error::Api(s) if s.code == 400 && s.message.contains("images must come from the mirror")),
+            "{err:?}"
+        );
+    }
+    assert!(api.get_opt("d").await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Property tests: random sequences of spec edits, cluster incidents and operator crashes,
+//! Property tests: random sequences of spec edits, cluster incidents (a lost JobManager, a failed
+//! job, an image no JobManager starts from) and operator crashes,
 //! then the operator runs undisturbed. Always: no stateful job restored from empty or older
 //! state, no recorded savepoint path dropped, no HA metadata deleted that a last-state restore
 //! needs, the plan is a pure function of its input, and the resource ends where the user wants
@@ -10,7 +11,7 @@ mod lifecycle_support;
 use flink_lifecycle::api::{
     FlinkJobState, JobState, ReconciliationState, ResourceLifecycleState, UpgradeMode,
 };
-use lifecycle_support::{CRASHES, World};
+use lifecycle_support::{BROKEN_IMAGE, CRASHES, World};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use std::sync::OnceLock;
@@ -28,6 +29,18 @@ enum Op {
     SavepointNonce(i64),
     LoseJobManager,
     FailJob,
+    /// The next JobManager deployed never starts (an image that cannot be pulled).
+    BreakImage,
+    /// The user's remedy for a broken image: the good one again.
+    FixImage,
+    /// A redeploy from a savepoint the user names (`initialSavepointPath` + a new
+    /// `savepointRedeployNonce`): one taken elsewhere, or one of this job's own, possibly old.
+    Redeploy {
+        nonce: i64,
+        own: bool,
+    },
+    /// `kubectl delete`: the deletion timestamp is set; the finalizer must be released in the end.
+    Delete,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -44,6 +57,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (1..4i64).prop_map(Op::SavepointNonce),
         1 => Just(Op::LoseJobManager),
         1 => Just(Op::FailJob),
+        1 => Just(Op::BreakImage),
+        1 => Just(Op::FixImage),
+        1 => (1..4i64, any::<bool>()).prop_map(|(nonce, own)| Op::Redeploy { nonce, own }),
+        1 => Just(Op::Delete),
     ]
 }
 
@@ -52,16 +69,24 @@ fn bases() -> &'static Vec<World> {
     static BASES: OnceLock<Vec<World>> = OnceLock::new();
     BASES.get_or_init(|| {
         let mut out = Vec::new();
-        for (mode, ha, restart_failed) in [
-            ("savepoint", false, false),
-            ("savepoint", true, true),
-            ("last-state", true, false),
-            ("last-state", false, true),
-            ("stateless", false, false),
+        // (upgrade mode, HA, restart failed jobs, roll back unstable upgrades)
+        for (mode, ha, restart_failed, rollback) in [
+            ("savepoint", false, false, false),
+            ("savepoint", true, true, false),
+            ("last-state", true, false, false),
+            ("last-state", false, true, false),
+            ("stateless", false, false, false),
+            ("savepoint", true, false, true),
+            ("last-state", true, true, true),
         ] {
             let mut w = World::app(mode, ha);
             if restart_failed {
                 w.set_operator("job.restart.failed", "true");
+            }
+            if rollback {
+                w.set_operator("deployment.rollback.enabled", "true");
+                // Three ticks: histories reach the rollback within their length.
+                w.set_operator("deployment.readiness.timeout", "30 s");
             }
             assert!(w.run(20));
             for _ in 0..2 {
@@ -120,10 +145,31 @@ fn apply(w: &mut World, op: &Op) {
                     .status()
                     .and_then(|s| s.reconciliation_status().and_then(|r| r.state))
                     == Some(ReconciliationState::Upgrading);
-                w.lost_during_upgrade = w.ha.is_none() && upgrading;
+                // Losing a JobManager already gone changes nothing known.
+                if w.cluster.is_some() {
+                    w.lost_during_upgrade = w.ha.is_none() && upgrading;
+                }
                 w.cluster = None;
             }
         }
+        Op::BreakImage => set_image(w, BROKEN_IMAGE),
+        Op::FixImage => set_image(w, GOOD_IMAGE),
+        Op::Redeploy { nonce, own } => {
+            let saved = w.storage.keys().find(|p| p.starts_with("file:///sp/")).cloned();
+            let path = match saved {
+                Some(p) if *own => p,
+                _ => {
+                    let p = format!("file:///elsewhere/sp-{nonce}");
+                    w.storage.insert(p.clone(), 1_000 * *nonce as u64);
+                    p
+                }
+            };
+            w.edit_job(|j| {
+                j.initial_savepoint_path = Some(path);
+                j.savepoint_redeploy_nonce = Some(*nonce);
+            });
+        }
+        Op::Delete => w.request_deletion(),
         Op::FailJob => {
             if let Some(j) = w.cluster.as_mut().and_then(|c| c.job.as_mut()) {
                 j.fail_next = true;
@@ -132,6 +178,14 @@ fn apply(w: &mut World, op: &Op) {
                 j.fail_next = true;
             }
         }
+    }
+}
+
+const GOOD_IMAGE: &str = "flink:1.20";
+
+fn set_image(w: &mut World, image: &str) {
+    if w.kind == lifecycle_support::Kind::App {
+        w.edit_app(|s| s.image = Some(image.into()));
     }
 }
 
@@ -158,6 +212,11 @@ fn check_history(base: usize, ops: &[Op]) -> Result<(), TestCaseError> {
     }
     // Purity: the same input gives the same plan.
     prop_assert_eq!(w.plan_now(), w.plan_now());
+    // No cluster starts from a broken image: the user fixes it, and the resource must then get
+    // where the user wants it, rolled back or not.
+    if w.dep.spec.image.as_deref() == Some(BROKEN_IMAGE) {
+        set_image(&mut w, GOOD_IMAGE);
+    }
     let mut converged = false;
     for _ in 0..30 {
         if w.converged() {
@@ -258,6 +317,172 @@ fn histories_that_once_failed_hold_from_every_base() {
             Tick,
             LoseJobManager,
         ],
+        vec![
+            RestartNonce(1),
+            Loop,
+            Loop,
+            Loop,
+            Tick,
+            Tick,
+            FailJob,
+            Tick,
+            Loop,
+            Parallelism(3),
+            LoseJobManager,
+            Loop,
+        ],
+        vec![
+            Parallelism(3),
+            Loop,
+            Loop,
+            Loop,
+            Tick,
+            Tick,
+            LoseJobManager,
+            Suspend,
+            Loop,
+            LoseJobManager,
+            Resume,
+        ],
+        vec![
+            FailJob,
+            Tick,
+            RestartNonce(1),
+            Tick,
+            Loop,
+            Mode(UpgradeMode::Stateless),
+            Loop,
+            Tick,
+            Tick,
+            FailJob,
+            Tick,
+            Suspend,
+            Loop,
+            LoseJobManager,
+            Loop,
+            Mode(UpgradeMode::Savepoint),
+            Resume,
+        ],
+        vec![LoseJobManager, Loop, Tick, Tick, Tick],
+        vec![
+            BreakImage,
+            Loop,
+            Loop,
+            Loop,
+            Tick,
+            Tick,
+            Tick,
+            Loop,
+            Loop,
+            RestartNonce(1),
+        ],
+        vec![
+            BreakImage,
+            Loop,
+            Loop,
+            Loop,
+            Tick,
+            Tick,
+            Tick,
+            Loop,
+            Loop,
+            Tick,
+            Loop,
+            LoseJobManager,
+            Loop,
+        ],
+        vec![
+            Redeploy { nonce: 2, own: false },
+            Loop,
+            Loop,
+            RestartNonce(1),
+            Crash(1),
+            Tick,
+            Redeploy { nonce: 1, own: false },
+        ],
+        vec![
+            SavepointNonce(1),
+            Loop,
+            Redeploy { nonce: 1, own: true },
+            Crash(1),
+            Redeploy { nonce: 1, own: false },
+        ],
+        vec![
+            SavepointNonce(1),
+            Loop,
+            Suspend,
+            Loop,
+            Loop,
+            Redeploy { nonce: 1, own: true },
+            Loop,
+            Resume,
+        ],
+        vec![
+            RestartNonce(1),
+            Loop,
+            Loop,
+            Tick,
+            Suspend,
+            Loop,
+            Redeploy { nonce: 1, own: false },
+            Loop,
+            Resume,
+        ],
+        vec![
+            Redeploy { nonce: 3, own: false },
+            Loop,
+            Loop,
+            Redeploy { nonce: 1, own: false },
+            Loop,
+            Redeploy { nonce: 3, own: false },
+            Crash(1),
+        ],
+        vec![
+            Parallelism(2),
+            Loop,
+            Redeploy { nonce: 2, own: false },
+            Loop,
+            Redeploy { nonce: 1, own: false },
+            Suspend,
+            Loop,
+            Redeploy { nonce: 1, own: true },
+            Loop,
+            Resume,
+        ],
+        vec![
+            Redeploy { nonce: 1, own: false },
+            Suspend,
+            Crash(1),
+            Resume,
+            Mode(UpgradeMode::Stateless),
+            Crash(1),
+            Mode(UpgradeMode::Savepoint),
+            Tick,
+            Tick,
+        ],
+        vec![
+            LoseJobManager,
+            Redeploy { nonce: 3, own: false },
+            Loop,
+            Suspend,
+            Redeploy { nonce: 1, own: false },
+            Loop,
+            Resume,
+            Redeploy { nonce: 3, own: false },
+            Tick,
+        ],
+        vec![
+            SavepointNonce(1),
+            Loop,
+            Tick,
+            Redeploy { nonce: 3, own: true },
+            Loop,
+            Suspend,
+            Loop,
+            Redeploy { nonce: 1, own: false },
+            Resume,
+            Redeploy { nonce: 3, own: false },
+        ],
     ];
     for ops in &known {
         for base in 0..bases().len() {
@@ -268,12 +493,10 @@ fn histories_that_once_failed_hold_from_every_base() {
     }
 }
 
-/// Suspended with a savepoint, resumed as stateless, and switched back to savepoint before the
-/// empty restart ran: the suspend's savepoint is restored. From the savepoint-mode bases only: a
-/// last-state job without HA, cancelled at suspend, still restarts empty here (open: its
-/// recorded checkpoint cannot yet be told apart from one of an older lineage).
+/// Suspended (with a savepoint, or cancelled at its last checkpoint), resumed as stateless, and
+/// switched back to a stateful mode before the empty restart ran: the suspend's state is restored.
 #[test]
-fn a_stateless_resume_taken_back_restores_the_suspend_savepoint() {
+fn a_stateless_resume_taken_back_restores_the_suspend_state() {
     use Op::*;
     let ops = [
         RestartNonce(1),
@@ -285,7 +508,7 @@ fn a_stateless_resume_taken_back_restores_the_suspend_savepoint() {
         Loop,
         Mode(UpgradeMode::Savepoint),
     ];
-    for base in [0, 1] {
+    for base in 0..bases().len() {
         if let Err(e) = check_history(base, &ops) {
             panic!("base {base}: {e}");
         }
@@ -310,7 +533,7 @@ proptest! {
     })]
 
     #[test]
-    fn random_histories_keep_state_and_converge(base in 0..8usize, ops in prop::collection::vec(op(), 1..env_number("PROPS_MAX_OPS", 8) as usize)) {
+    fn random_histories_keep_state_and_converge(base in 0..bases().len(), ops in prop::collection::vec(op(), 1..env_number("PROPS_MAX_OPS", 8) as usize)) {
         check_history(base, &ops)?;
     }
 }

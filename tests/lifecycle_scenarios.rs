@@ -8,8 +8,8 @@ mod lifecycle_support;
 use flink_lifecycle::api::{
     FlinkJobState, JobState, ReconciliationState, ResourceLifecycleState, UpgradeMode,
 };
-use flink_lifecycle::lifecycle::{EventType, ResourceStatus, RestoreSource, Step};
-use lifecycle_support::{Kind, World};
+use flink_lifecycle::lifecycle::{DeployPurpose, EventType, ResourceStatus, RestoreSource, Step};
+use lifecycle_support::{BROKEN_IMAGE, Kind, World};
 
 fn deployed(mut w: World) -> World {
     assert!(w.run(20), "first deployment did not converge: {:?}", w.actions());
@@ -282,10 +282,7 @@ fn resume_as_stateless_discards_state_only_when_asked() {
 fn savepoint_redeploy_restarts_from_the_path_and_disables_rollback() {
     let mut w = deployed(World::app("last-state", true));
     w.storage.insert("file:///sp/golden".into(), 5);
-    w.edit_job(|j| {
-        j.savepoint_redeploy_nonce = Some(1);
-        j.initial_savepoint_path = Some("file:///sp/golden".into());
-    });
+    request_redeploy(&mut w, 1, "file:///sp/golden");
     assert!(w.run(30), "{:?}", w.actions());
     assert_eq!(w.actions(), vec!["delete-cluster", "deploy"]);
     assert_eq!(
@@ -295,12 +292,209 @@ fn savepoint_redeploy_restarts_from_the_path_and_disables_rollback() {
             allow_non_restored_state: false
         }
     );
+    // Named a redeploy though it comes a loop after the redeploy started.
+    assert_eq!(purposes(&w), vec![DeployPurpose::SavepointRedeploy]);
     // Marked stable at once: nothing earlier to roll back to.
     let ResourceStatus::Deployment(d) = w.status().unwrap() else {
         panic!()
     };
     let rs = d.reconciliation_status.unwrap();
     assert_eq!(rs.last_reconciled_spec, rs.last_stable_spec);
+}
+
+/// A new `savepointRedeployNonce` naming `path`.
+fn request_redeploy(w: &mut World, nonce: i64, path: &str) {
+    w.edit_job(|j| {
+        j.savepoint_redeploy_nonce = Some(nonce);
+        j.initial_savepoint_path = Some(path.into());
+    });
+}
+
+/// One deploy, a savepoint redeploy from `path`, and no invariant broken (`case` names the
+/// variant in a failure).
+fn assert_redeployed_from(w: &World, path: &str, case: &str) {
+    assert_eq!(purposes(w), vec![DeployPurpose::SavepointRedeploy], "{case}");
+    assert_eq!(
+        restores(w),
+        vec![RestoreSource::Savepoint {
+            path: path.into(),
+            allow_non_restored_state: false
+        }],
+        "{case}"
+    );
+    assert!(w.violations.is_empty(), "{case}: {:?}", w.violations);
+}
+
+fn purposes(w: &World) -> Vec<DeployPurpose> {
+    w.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Deploy(d) | Step::SubmitSessionJob(d) => Some(d.purpose),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A session job's redeploy cancels its job, then submits it from the named savepoint, even one
+/// older than the job's last checkpoint: the user chose it.
+#[test]
+fn a_session_jobs_savepoint_redeploy_restores_the_named_savepoint() {
+    let mut w = deployed(World::session_job("savepoint"));
+    w.storage.insert("file:///sp/golden".into(), 1);
+    w.tick();
+    w.tick();
+    request_redeploy(&mut w, 1, "file:///sp/golden");
+    assert!(w.run(30), "{:?}", w.actions());
+    assert_eq!(w.actions(), vec!["cancel-job", "submit-session-job"]);
+    assert_eq!(purposes(&w), vec![DeployPurpose::SavepointRedeploy]);
+    assert_eq!(
+        restores(&w)[0],
+        RestoreSource::Savepoint {
+            path: "file:///sp/golden".into(),
+            allow_non_restored_state: false
+        }
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+/// A redeploy asked for while an upgrade stops the job (with a savepoint, or by a cancel): the
+/// job starts from the snapshot the user named, not from the stopped job's, and the redeploy is
+/// not recorded as done without it. Found by make soak.
+#[test]
+fn a_redeploy_asked_for_while_the_job_is_being_stopped_restores_the_named_savepoint() {
+    for mode in ["savepoint", "last-state"] {
+        let mut w = deployed(World::app(mode, false));
+        w.storage.insert("file:///sp/golden".into(), 1);
+        w.tick();
+        w.tick();
+        w.edit_job(|j| j.parallelism = Some(3));
+        w.step(None);
+        assert!(
+            matches!(
+                w.steps[..],
+                [Step::StopWithSavepoint { .. }] | [Step::CancelJob { .. }]
+            ),
+            "{mode}: {:?}",
+            w.actions()
+        );
+        request_redeploy(&mut w, 1, "file:///sp/golden");
+        assert!(w.run(30), "{mode}: {:?}", w.actions());
+        assert_redeployed_from(&w, "file:///sp/golden", mode);
+    }
+}
+
+/// A redeploy asked for while the job is being suspended is not recorded as done by the suspend:
+/// the resume starts the job from the snapshot the user named. Found by make soak.
+#[test]
+fn a_redeploy_asked_for_while_the_job_is_being_suspended_is_carried_out_at_the_resume() {
+    for mut w in [
+        deployed(World::app("savepoint", false)),
+        deployed(World::session_job("last-state")),
+    ] {
+        let kind = format!("{:?}", w.kind);
+        w.storage.insert("file:///sp/golden".into(), 1);
+        w.tick();
+        w.tick();
+        w.edit_job(|j| j.state = Some(JobState::Suspended));
+        w.step(None);
+        assert!(
+            matches!(
+                w.steps[..],
+                [Step::StopWithSavepoint { .. }] | [Step::CancelJob { .. }]
+            ),
+            "{kind}: {:?}",
+            w.actions()
+        );
+        request_redeploy(&mut w, 1, "file:///sp/golden");
+        assert!(w.run(30), "{kind}: {:?}", w.actions());
+        assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Suspended), "{kind}");
+        w.steps.clear();
+        w.edit_job(|j| j.state = Some(JobState::Running));
+        assert!(w.run(30), "{kind}: {:?}", w.actions());
+        assert_redeployed_from(&w, "file:///sp/golden", &kind);
+    }
+}
+
+/// A second redeploy asked for while the first one's restore is under way (the old cluster being
+/// deleted): the job starts from the second one's snapshot, which is then recorded as done.
+/// Found by make soak.
+#[test]
+fn a_redeploy_asked_for_while_a_restore_is_under_way_starts_from_its_snapshot() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.storage.insert("file:///sp/a".into(), 5);
+    w.storage.insert("file:///sp/b".into(), 7);
+    w.tick();
+    request_redeploy(&mut w, 1, "file:///sp/a");
+    w.step(None);
+    assert_eq!(w.actions(), vec!["delete-cluster"]);
+    request_redeploy(&mut w, 2, "file:///sp/b");
+    assert!(w.run(30), "{:?}", w.actions());
+    assert_redeployed_from(&w, "file:///sp/b", "");
+}
+
+/// A redeploy asked for while suspended waits for the resume and is then carried out from the
+/// named snapshot, whatever the upgrade mode is by then (the nonce asks for that snapshot). Before,
+/// the snapshot was recorded at once and a stateless resume discarded it. Found by make soak.
+#[test]
+fn a_redeploy_asked_for_while_suspended_is_carried_out_at_the_resume_whatever_the_mode() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.storage.insert("file:///sp/golden".into(), 1);
+    w.tick();
+    w.edit_job(|j| j.state = Some(JobState::Suspended));
+    assert!(w.run(30), "{:?}", w.actions());
+    request_redeploy(&mut w, 1, "file:///sp/golden");
+    w.steps.clear();
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(
+        w.steps.iter().all(|s| matches!(s, Step::NoOp)),
+        "{:?}",
+        w.actions()
+    );
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Suspended));
+    w.edit_job(|j| {
+        j.state = Some(JobState::Running);
+        j.upgrade_mode = Some(UpgradeMode::Stateless);
+    });
+    assert!(w.run(30), "{:?}", w.actions());
+    assert_redeployed_from(&w, "file:///sp/golden", "");
+}
+
+/// A redeploy asked for together with a suspend: the job is suspended as any suspend is (with a
+/// savepoint), so if the redeploy is taken back before the resume, the job resumes from its own
+/// state. Before, the suspend discarded the job's state in favour of the redeploy's snapshot,
+/// which the resume then restored although no redeploy was asked for any more. Found by make soak.
+#[test]
+fn a_redeploy_asked_for_with_a_suspend_and_taken_back_resumes_the_jobs_own_state() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.storage.insert("file:///sp/golden".into(), 1);
+    w.tick();
+    w.tick();
+    w.edit_job(|j| {
+        j.state = Some(JobState::Suspended);
+        j.savepoint_redeploy_nonce = Some(1);
+        j.initial_savepoint_path = Some("file:///sp/golden".into());
+    });
+    assert!(w.run(30), "{:?}", w.actions());
+    assert_eq!(w.actions()[0], "stop-with-savepoint");
+    let suspended_at = w.upgrade_savepoint_path().unwrap();
+    assert!(suspended_at.starts_with("file:///sp/0"), "{suspended_at}");
+    w.steps.clear();
+    w.edit_job(|j| {
+        j.state = Some(JobState::Running);
+        j.savepoint_redeploy_nonce = None;
+        j.initial_savepoint_path = None;
+    });
+    assert!(w.run(30), "{:?}", w.actions());
+    assert_eq!(
+        restores(&w),
+        vec![RestoreSource::Savepoint {
+            path: suspended_at,
+            allow_non_restored_state: false
+        }]
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
 
 #[test]
@@ -473,23 +667,12 @@ fn unhealthy_cluster_is_restarted_from_ha() {
 
 fn break_next_deploy(w: &mut World) {
     // Every JobManager deployed from now on fails to start (bad image).
-    w.edit_app(|s| s.image = Some("flink:does-not-exist".into()));
+    w.edit_app(|s| s.image = Some(BROKEN_IMAGE.into()));
 }
 
 fn run_with_broken_image(w: &mut World, loops: usize) {
     for _ in 0..loops {
         w.step(None);
-        if let Some(c) = w.cluster.as_mut()
-            && c.spec.as_ref().is_some_and(|s| match s {
-                flink_lifecycle::lifecycle::DeploySpec::Deployment(d) => {
-                    d.image.as_deref() == Some("flink:does-not-exist")
-                }
-                _ => false,
-            })
-        {
-            c.broken = true;
-            c.ready = false;
-        }
         w.now += 60_000;
     }
 }
@@ -516,11 +699,7 @@ fn unstable_upgrade_is_rolled_back_after_the_readiness_timeout() {
         "{:?}",
         w.actions()
     );
-    assert!(
-        w.plans
-            .iter()
-            .any(|p| p.events.iter().any(|e| e.reason == "Rollback"))
-    );
+    assert!(rolled_back(&w));
     assert_rolled_back_to_the_stable_image(&w);
 }
 
@@ -582,12 +761,7 @@ fn without_ha_a_new_job_that_started_is_not_rolled_back_to_older_state() {
         "no rollback to the upgrade's older savepoint: {:?}",
         w.actions()
     );
-    assert!(
-        !w.plans
-            .iter()
-            .any(|p| p.events.iter().any(|e| e.reason == "Rollback")),
-        "no Rollback event"
-    );
+    assert!(!rolled_back(&w), "no Rollback event");
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
 
@@ -599,16 +773,12 @@ fn no_rollback_when_the_job_was_suspended_before_the_upgrade() {
     assert!(w.run(30));
     w.steps.clear();
     w.edit_app(|s| {
-        s.image = Some("flink:does-not-exist".into());
+        s.image = Some(BROKEN_IMAGE.into());
         s.job.as_mut().unwrap().state = Some(JobState::Running);
     });
     run_with_broken_image(&mut w, 12);
     assert_eq!(w.actions(), vec!["deploy"], "{:?}", w.actions());
-    assert!(
-        !w.plans
-            .iter()
-            .any(|p| p.events.iter().any(|e| e.reason == "Rollback"))
-    );
+    assert!(!rolled_back(&w));
 }
 
 #[test]
@@ -837,6 +1007,143 @@ fn a_broken_upgrade_can_be_fixed_by_the_next_spec_without_losing_the_savepoint()
     assert!(job_value(&w) >= saved);
 }
 
+fn rolled_back(w: &World) -> bool {
+    w.plans
+        .iter()
+        .any(|p| p.events.iter().any(|e| e.reason == "Rollback"))
+}
+
+/// The operator was away (restarted, throttled) past the readiness timeout while the upgraded job
+/// started: a job running when it is next seen is stable, not rolled back. Found by make soak.
+#[test]
+fn an_upgrade_running_when_first_seen_after_the_readiness_timeout_is_stable() {
+    let mut w = deployed(World::app("last-state", true));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.tick();
+    w.edit_job(|j| j.parallelism = Some(3));
+    for _ in 0..10 {
+        if w.actions().contains(&"deploy") {
+            break;
+        }
+        w.step(None);
+    }
+    assert_eq!(w.actions().last(), Some(&"deploy"), "{:?}", w.actions());
+    w.tick();
+    w.tick();
+    w.now += 6 * 60_000;
+    w.steps.clear();
+    assert!(w.run(10), "{:?} {:?}", w.actions(), w.last_error());
+    assert!(!rolled_back(&w));
+    assert_eq!(w.actions(), vec!["mark-stable"]);
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Stable));
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+/// A JobManager recovered with the spec it had, which does not start in time, is not "rolled
+/// back" to that same spec: that would restart it and report a rollback that changes nothing.
+#[test]
+fn a_recovered_jobmanager_is_not_rolled_back_to_its_own_spec() {
+    let mut w = deployed(World::app("last-state", true));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.tick();
+    w.tick();
+    w.cluster = None;
+    w.step(None);
+    assert_eq!(w.actions(), vec!["deploy"]);
+    // The recovered JobManager does not start either (say, its node pool is gone).
+    let c = w.cluster.as_mut().unwrap();
+    c.broken = true;
+    c.ready = false;
+    for _ in 0..8 {
+        w.step(None);
+        w.now += 60_000;
+    }
+    assert!(!rolled_back(&w), "{:?}", w.plans.last().map(|p| &p.reasons));
+    assert_eq!(w.actions(), vec!["deploy"]);
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+/// The user fixes the spec after the rollback's own JobManager was deployed: that cluster runs
+/// the stable spec, so it is recorded as rolled back and then upgraded to the fix. Taking it as the
+/// fix's deployment left the change undone while the status said it was deployed. Found by make
+/// soak.
+#[test]
+fn a_fix_made_after_the_rollback_deployed_is_applied_as_an_upgrade() {
+    let mut w = deployed(World::app("savepoint", true));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.tick();
+    break_next_deploy(&mut w);
+    for _ in 0..12 {
+        if w.actions().iter().filter(|a| **a == "deploy").count() == 2 {
+            break;
+        }
+        w.step(None);
+        w.now += 60_000;
+    }
+    assert_eq!(
+        w.actions(),
+        vec![
+            "stop-with-savepoint",
+            "delete-cluster",
+            "deploy",
+            "delete-cluster",
+            "deploy"
+        ]
+    );
+    assert!(rolled_back(&w));
+    w.steps.clear();
+    w.edit_app(|s| {
+        s.image = Some("flink:1.20.2".into());
+        s.restart_nonce = Some(1);
+    });
+    assert!(
+        w.run(20),
+        "{:?} {:?}",
+        w.actions(),
+        w.plans.last().map(|p| &p.reasons)
+    );
+    assert!(
+        w.plans
+            .iter()
+            .any(|p| p.events.iter().any(|e| e.reason == "RolledBack"))
+    );
+    assert_eq!(w.actions().last(), Some(&"mark-stable"));
+    assert!(w.actions().contains(&"deploy"), "{:?}", w.actions());
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+/// A rolled-back job runs from the upgrade's savepoint and checkpoints; when its JobManager is then
+/// lost, the recovery restores those checkpoints (HA metadata), not the savepoint the rollback
+/// started from. Found by make soak.
+#[test]
+fn a_rolled_back_job_whose_jobmanager_is_lost_resumes_from_its_own_checkpoints() {
+    let mut w = deployed(World::app("savepoint", true));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.tick();
+    break_next_deploy(&mut w);
+    run_with_broken_image(&mut w, 12);
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::RolledBack));
+    let started_from = w.upgrade_savepoint_path().unwrap();
+    w.tick();
+    w.tick();
+    let checkpoint = w.ha.as_ref().and_then(|h| h.checkpoint.clone()).unwrap();
+    assert!(w.storage[&checkpoint] > w.storage[&started_from]);
+    w.steps.clear();
+    w.cluster = None;
+    for _ in 0..6 {
+        w.step(None);
+    }
+    assert_eq!(
+        restores(&w),
+        vec![RestoreSource::HaMetadata {
+            guard_path: Some(flink_lifecycle::lifecycle::LAST_STATE_MARKER.into())
+        }]
+    );
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::RolledBack));
+    assert!(job_value(&w) >= w.storage[&checkpoint]);
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
 /// Without HA, a last-state upgrade cancels the job and restores its last checkpoint. Flink
 /// caches checkpoint statistics: read right after the cancel they may name a checkpoint the end
 /// already subsumed and deleted, so the planner waits out the cache plus 1 s. It waits by the
@@ -1013,6 +1320,110 @@ fn a_restarted_job_lost_before_the_operator_saw_it_run_resumes_from_its_ha_check
         matches!(restores(&w).first(), Some(RestoreSource::HaMetadata { .. })),
         "{:?}",
         restores(&w)
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+/// A savepoint-mode job without HA, after one upgrade (its savepoint recorded), checkpoints and
+/// then fails; restart of failed jobs is off.
+fn failed_after_checkpointing() -> World {
+    let mut w = deployed(World::app("savepoint", false));
+    w.edit_job(|j| j.parallelism = Some(3));
+    assert!(w.run(20), "{:?}", w.actions());
+    for _ in 0..3 {
+        w.tick();
+    }
+    let job = w.cluster.as_mut().and_then(|c| c.job.as_mut()).expect("a job");
+    job.fail_next = true;
+    w.tick();
+    w
+}
+
+#[test]
+fn a_failed_jobs_last_checkpoint_is_restored_after_its_jobmanager_is_lost() {
+    // The operator records the failed job's last checkpoint once Flink's statistics include the
+    // failure. The JobManager Deployment is then deleted: without HA, that record is all that
+    // still knows the checkpoint, and the next upgrade restores it, not the older savepoint.
+    let mut w = failed_after_checkpointing();
+    let failed_id = w
+        .cluster
+        .as_ref()
+        .and_then(|c| c.job.as_ref())
+        .map(|j| j.id.clone())
+        .expect("job");
+    w.tick();
+    w.step(None);
+    w.cluster = None;
+    w.edit_job(|j| j.parallelism = Some(4));
+    w.steps.clear();
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    match restores(&w).first() {
+        Some(RestoreSource::Savepoint { path, .. }) => {
+            assert!(
+                path.contains(&failed_id),
+                "restored {path}, not a checkpoint of {failed_id}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn a_failed_job_lost_before_its_last_checkpoint_was_read_needs_a_person() {
+    // Lost within the seconds before Flink's statistics include the failure: the failed job's
+    // last checkpoint was never read. The savepoint recorded before it is older than the job's
+    // state, so the operator asks for a manual restore instead of rewinding to it.
+    let mut w = failed_after_checkpointing();
+    w.step(None);
+    w.cluster = None;
+    w.edit_job(|j| j.parallelism = Some(4));
+    w.steps.clear();
+    w.run(20);
+    assert!(restores(&w).is_empty(), "{:?}", restores(&w));
+    let err = w.last_error().unwrap_or_default();
+    assert!(err.contains("Manual restore required"), "{err}");
+}
+
+#[test]
+fn an_upgrade_the_api_server_refuses_leaves_the_job_running_until_the_spec_changes() {
+    let mut w = deployed(World::app("savepoint", false));
+    let job = w
+        .cluster
+        .as_ref()
+        .and_then(|c| c.job.as_ref())
+        .map(|j| j.id.clone());
+    w.cluster_refused = Some("admission webhook denied the request: no".into());
+    w.edit_job(|j| j.parallelism = Some(3));
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert_eq!(
+        w.actions(),
+        ["report-error"; 3],
+        "nothing was stopped or deployed"
+    );
+    let err = w.last_error().unwrap_or_default();
+    assert!(
+        err.contains("refuses the cluster") && err.contains("denied the request"),
+        "{err}"
+    );
+    assert_eq!(
+        w.cluster
+            .as_ref()
+            .and_then(|c| c.job.as_ref())
+            .map(|j| j.id.clone()),
+        job
+    );
+    // The spec (or the policy) changed: the upgrade goes ahead as usual.
+    w.cluster_refused = None;
+    w.steps.clear();
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert_eq!(
+        w.actions().first(),
+        Some(&"stop-with-savepoint"),
+        "{:?}",
+        w.actions()
     );
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }

@@ -54,7 +54,8 @@ pub async fn reconcile(dep: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<A
         planned.spec.flink_version,
         &planned.spec.flat_configuration(),
     );
-    let observation = observe_deployment(&ctx, &planned).await?;
+    let mut observation = observe_deployment(&ctx, &planned).await?;
+    observation.cluster_refused = super::preflight::cluster_refusal(&ctx, &planned).await?;
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let new_job_id = uuid::Uuid::new_v4().simple().to_string();
     let plan = lifecycle::plan(&PlanInput {

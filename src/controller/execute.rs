@@ -108,36 +108,32 @@ pub async fn deploy_cluster(ctx: &Context, dep: &FlinkDeployment, deploy: &Deplo
         config_overrides: Default::default(),
     };
     let rendered = crate::render::render(&target, &effective, &input)?;
-    apply_cluster(ctx, &ns, rendered).await
+    apply_cluster(ctx, &ns, &rendered, &PatchParams::apply(FIELD_MANAGER).force()).await
 }
 
-async fn apply_cluster(ctx: &Context, ns: &str, r: RenderedCluster) -> Result<()> {
-    apply(ctx, ns, &r.config_map).await?;
-    apply(ctx, ns, &r.internal_service).await?;
-    apply(ctx, ns, &r.rest_service).await?;
+/// Applies every object of `r` with `params` (a dry run when they say so).
+pub async fn apply_cluster(ctx: &Context, ns: &str, r: &RenderedCluster, params: &PatchParams) -> Result<()> {
+    apply(ctx, ns, &r.config_map, params).await?;
+    apply(ctx, ns, &r.internal_service, params).await?;
+    apply(ctx, ns, &r.rest_service, params).await?;
     if let Some(tm) = &r.taskmanager {
-        apply(ctx, ns, tm).await?;
+        apply(ctx, ns, tm, params).await?;
     }
     if let Some(ingress) = &r.ingress {
-        apply(ctx, ns, ingress).await?;
+        apply(ctx, ns, ingress, params).await?;
     }
     // The JobManager last: its generation annotation tells a restarted operator the deploy happened.
-    apply(ctx, ns, &r.jobmanager).await
+    apply(ctx, ns, &r.jobmanager, params).await
 }
 
-async fn apply<K>(ctx: &Context, ns: &str, obj: &K) -> Result<()>
+async fn apply<K>(ctx: &Context, ns: &str, obj: &K, params: &PatchParams) -> Result<()>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Serialize + Debug,
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
     let name = obj.meta().name.clone().unwrap_or_default();
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(obj),
-    )
-    .await?;
+    api.patch(&name, params, &Patch::Apply(obj)).await?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ mod execute;
 pub mod leader;
 mod metrics;
 mod observe;
+mod preflight;
 mod session_job;
 mod status;
 mod trigger;

@@ -144,4 +144,9 @@ pub struct Observation {
     pub session_jobs_on_cluster: u32,
     /// Session cluster only: running jobs not managed by a FlinkSessionJob (blocks deletion).
     pub unmanaged_jobs_running: u32,
+    /// FlinkDeployment only: the API server refused a dry run (`dryRun=All`) of the cluster the
+    /// spec renders to; its message. Asked only while a spec change waits to be applied to a
+    /// deployed cluster, so that admission policies (Kyverno, Gatekeeper, quotas on the
+    /// Deployment) stop an upgrade before it stops the job.
+    pub cluster_refused: Option<String>,
 }

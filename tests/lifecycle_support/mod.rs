@@ -106,6 +106,12 @@ pub struct World {
     pub plans: Vec<Plan>,
     /// Largest value captured durably (checkpoint/savepoint) by the current lineage.
     pub durable: u64,
+    /// The snapshots new `savepointRedeployNonce`s named since the last deploy (set by `edit_job`:
+    /// their paths, and any path written under the same nonce before the next deploy, since the
+    /// operator may take a request up after the edit). A restore from one starts the lineage
+    /// the user chose, whatever the deploy is called (a redeploy asked for while suspended is
+    /// carried out by the resume).
+    pub redeploy_requested: Vec<String>,
     pub violations: Vec<String>,
     pub finalizer_released: bool,
     pub loops: usize,
@@ -124,9 +130,15 @@ pub struct World {
     /// The checkpoint-statistics cache the JobManager reports for a stopped job (None: its
     /// configuration was not read).
     pub statistics_cache_ms: Option<u64>,
+    /// The API server refuses the spec's cluster (an admission policy), as a dry run tells.
+    pub cluster_refused: Option<String>,
 }
 
 pub const NS: &str = "default";
+
+/// An image no JobManager starts from (an image pull error): a cluster deployed with it never
+/// becomes ready.
+pub const BROKEN_IMAGE: &str = "flink:does-not-exist";
 
 pub fn app_yaml(mode: &str, ha: bool) -> FlinkDeployment {
     let ha_conf = if ha {
@@ -220,6 +232,7 @@ impl World {
             steps: Vec::new(),
             plans: Vec::new(),
             durable: 0,
+            redeploy_requested: Vec::new(),
             violations: Vec::new(),
             finalizer_released: false,
             loops: 0,
@@ -227,6 +240,7 @@ impl World {
             stopped_as_stateless: false,
             checkpoint_statistics_unreadable: false,
             statistics_cache_ms: None,
+            cluster_refused: None,
             lost_during_upgrade: false,
         }
     }
@@ -244,9 +258,33 @@ impl World {
     }
 
     pub fn edit_job(&mut self, f: impl FnOnce(&mut flink_lifecycle::api::JobSpec)) {
+        let before = self
+            .job_spec()
+            .map(|j| (j.savepoint_redeploy_nonce, j.initial_savepoint_path.clone()));
         match self.kind {
             Kind::SessionJob => self.edit_session_job(|s| f(s.job.as_mut().unwrap())),
             _ => self.edit_app(|s| f(s.job.as_mut().unwrap())),
+        }
+        let Some((nonce, path)) = self
+            .job_spec()
+            .map(|j| (j.savepoint_redeploy_nonce, j.initial_savepoint_path.clone()))
+        else {
+            return;
+        };
+        let Some((nonce_before, path_before)) = before else {
+            return;
+        };
+        // Every request since the last deploy stays the user's choice: one taken up and then
+        // interrupted (by a suspend, say) is carried out later under whatever nonce is current.
+        if nonce != nonce_before || (path != path_before && !self.redeploy_requested.is_empty()) {
+            self.redeploy_requested.extend(path);
+        }
+    }
+
+    fn job_spec(&self) -> Option<&flink_lifecycle::api::JobSpec> {
+        match self.kind {
+            Kind::SessionJob => self.sj.spec.job.as_ref(),
+            _ => self.dep.spec.job.as_ref(),
         }
     }
 
@@ -372,6 +410,7 @@ impl World {
             session_cluster_ready: true,
             session_jobs_on_cluster: 0,
             unmanaged_jobs_running: 0,
+            cluster_refused: self.cluster_refused.clone(),
         }
     }
 
@@ -508,13 +547,14 @@ impl World {
                 if half {
                     return None;
                 }
+                self.redeploy_requested.clear();
                 let job = d.job_id.as_ref().map(|id| self.start_job(id, &d.restore));
                 self.cluster = Some(SimCluster {
                     generation: d.generation,
                     ready: false,
                     job,
+                    broken: matches!(&d.spec, DeploySpec::Deployment(s) if s.image.as_deref() == Some(BROKEN_IMAGE)),
                     spec: Some(d.spec.clone()),
-                    broken: false,
                 });
                 None
             }
@@ -523,6 +563,7 @@ impl World {
                 if half {
                     return None;
                 }
+                self.redeploy_requested.clear();
                 let id = d.job_id.clone().unwrap();
                 if !self.session_jobs.contains_key(&id) {
                     let mut job = self.start_job(&id, &d.restore);
@@ -743,7 +784,8 @@ impl World {
                 .and_then(|c| self.storage.get(c).copied()),
             _ => None,
         };
-        let redeploy = d.purpose == flink_lifecycle::lifecycle::DeployPurpose::SavepointRedeploy;
+        let redeploy = d.purpose == flink_lifecycle::lifecycle::DeployPurpose::SavepointRedeploy
+            || matches!(&d.restore, RestoreSource::Savepoint { path, .. } if self.redeploy_requested.contains(path));
         let upgrade_path = self
             .status()
             .and_then(|s| s.job_status().and_then(|j| j.upgrade_savepoint_path.clone()));
@@ -767,7 +809,8 @@ impl World {
     }
 
     fn check_status_invariants(&mut self, p: &Plan) {
-        // A savepoint path recorded for the restore is never dropped before the restore.
+        // A savepoint path recorded for the restore is never dropped before the restore, unless
+        // the job was stopped as stateless: its state was given up then, as `check_deploy` allows.
         let before = self.upgrade_savepoint_path();
         let after = p
             .status
@@ -776,6 +819,7 @@ impl World {
         if let (Some(b), None) = (&before, &after)
             && self.durable > 0
             && self.desired_mode() != UpgradeMode::Stateless
+            && !self.stopped_as_stateless
             && self
                 .cluster
                 .as_ref()
@@ -825,6 +869,7 @@ impl World {
                 }
                 FlinkJobState::Running if j.fail_next => {
                     j.state = FlinkJobState::Failed;
+                    j.end = Some(now);
                     j.fail_next = false;
                     ha_clear = true;
                     failed_now = true;

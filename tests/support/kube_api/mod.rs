@@ -53,6 +53,9 @@ pub struct InMemoryKube {
     pages: Arc<Pages>,
     /// Checks the calls made with the operator's credentials.
     pub rbac: Arc<RbacAudit>,
+    /// Admission policies, as a validating webhook would enforce them: (collection, text the
+    /// written object contains, denial message).
+    policies: Arc<Mutex<Vec<(String, String, String)>>>,
 }
 
 impl InMemoryKube {
@@ -73,7 +76,28 @@ impl InMemoryKube {
             terminating: Arc::new(Mutex::new(HashMap::new())),
             pages: Arc::new(Pages::default()),
             rbac: Arc::new(RbacAudit::new("default")),
+            policies: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// An admission policy: writes to `collection` (e.g. "deployments") whose body contains
+    /// `containing` are denied with `message`, dry runs included, as a webhook denies them.
+    pub fn refuse(&self, collection: &str, containing: &str, message: &str) {
+        if let Ok(mut p) = self.policies.lock() {
+            p.push((collection.into(), containing.into(), message.into()));
+        }
+    }
+
+    /// The denial of the policy that refuses this write, if any.
+    fn denial(&self, collection: &str, body: &[u8]) -> Option<String> {
+        let text = String::from_utf8_lossy(body);
+        let policies = self.policies.lock().ok()?;
+        policies
+            .iter()
+            .find(|(c, containing, _)| c == collection && text.contains(containing.as_str()))
+            .map(|(_, _, message)| {
+                format!("admission webhook \"policy.example.com\" denied the request: {message}")
+            })
     }
 
     /// The resourceVersion of the latest write (every write bumps it): a cheap write counter.
@@ -176,7 +200,10 @@ impl InMemoryKube {
             Method::GET if is_watch => self.watch(api, &params).await,
             Method::GET => self.read(req, &api).await,
             Method::DELETE if api.name.is_some() && api.subresource.is_none() => self.delete(req, &api).await,
-            Method::POST | Method::PUT | Method::PATCH => self.write(req, &api).await,
+            Method::POST | Method::PUT | Method::PATCH => {
+                let dry_run = param("dryRun").as_deref() == Some("All");
+                self.write(req, &api, dry_run).await
+            }
             _ => self.forward(req).await,
         }
     }
@@ -340,7 +367,22 @@ impl InMemoryKube {
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
     }
 
-    async fn write(&self, req: Request<KubeBody>, api: &ApiPath) -> Response<ResponseBody> {
+    async fn write(&self, req: Request<KubeBody>, api: &ApiPath, dry_run: bool) -> Response<ResponseBody> {
+        let (parts, body) = req.into_parts();
+        let bytes = body.collect_bytes().await.unwrap_or_default();
+        if let Some(message) = self.denial(&api.collection.resource, &bytes) {
+            let status = serde_json::json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": message, "reason": "BadRequest", "code": 400,
+            });
+            return json_response(StatusCode::BAD_REQUEST, &status);
+        }
+        if dry_run {
+            // Admitted and not persisted: the answer is the object as sent.
+            let obj = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+            return json_response(StatusCode::OK, &obj);
+        }
+        let req = Request::from_parts(parts, KubeBody::from(bytes.to_vec()));
         let req = self.status_apply_as_replace(req, api).await;
         let method = req.method().clone();
         let object_path = api

@@ -1,0 +1,426 @@
+//! `plan()`: the one next step for a resource, and the status to write before taking it.
+//!
+//! Phases, read from the status (the write-ahead log):
+//! - not deployed: no `lastReconciledSpec`;
+//! - running: DEPLOYED / ROLLED_BACK with the recorded job state `running`;
+//! - suspended: DEPLOYED with the recorded job state `suspended`;
+//! - stopping: UPGRADING with the recorded job state `running` — a stop-with-savepoint
+//!   (`savepointInfo.triggerType = UPGRADE` + `triggerTimestamp`) or a cancel is in flight;
+//! - restoring: UPGRADING with the recorded job state `suspended`, or ROLLING_BACK — the old
+//!   job is stopped and its state recorded; delete the old JobManager, then deploy.
+//!
+//! Deploy detection after a crash (reference §4.10): the deploy write records
+//! `jobManagerDeploymentStatus = MISSING` and `observedGeneration`; a JobManager Deployment
+//! annotated with that generation while the status still says MISSING is ours. The old
+//! JobManager is always deleted *before* that write, so it can never be mistaken for the new
+//! one even when the generation did not change (recovery, restarts, rollback).
+//!
+//! This file holds the entry (`decide`, `dispatch`), the shared helpers and the output; each phase
+//! has its file: `restore` (first deployment and restoring), `stopping`, `suspended`, `running`
+//! (spec changes), `savepoints`, `recovery` (lost JobManager, failed job, health, rollback),
+//! `delete`, and `observe` (the observer's part of the status).
+
+mod delete;
+mod observe;
+mod recovery;
+mod restore;
+mod running;
+mod savepoints;
+mod stopping;
+mod suspended;
+
+use super::decide::{
+    JobFacts, LAST_STATE_MARKER, RestoreMode, SpecChange, SuspendMechanism, UpgradeChoice, choose_upgrade,
+    classify, resume_restore_mode,
+};
+use super::explain::{describe_suspend, describe_upgrade};
+use super::health;
+use super::observation::{Observation, SavepointTriggerStatus};
+use super::plan::{Deploy, DeployPurpose, Event, EventType, Plan, PlanInput, Resource, RestoreSource, Step};
+use super::spec::{AnySpec, Kind};
+use super::status::{ConditionFacts, Core, error_json, lifecycle, set_conditions};
+use crate::api::{
+    FlinkJobState, FlinkVersion, JobManagerDeploymentStatus, JobState, ReconciliationState,
+    ResourceLifecycleState, ResourceMetadata, Savepoint, SavepointFormatType, SnapshotTriggerType,
+    UpgradeMode,
+};
+use crate::config::flink_keys;
+use std::time::Duration;
+
+/// Decides the next step for the resource. Pure: same input, same plan.
+pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let (kind, spec, core, generation, deleting) = match input.resource {
+        Resource::Deployment(d) => (
+            if d.spec.job.is_some() {
+                Kind::Application
+            } else {
+                Kind::SessionCluster
+            },
+            AnySpec::Deployment(Box::new(d.spec.clone())),
+            Core::from_deployment(d.status.as_ref()),
+            d.metadata.generation.unwrap_or(0),
+            d.metadata.deletion_timestamp.is_some(),
+        ),
+        Resource::SessionJob(j) => (
+            Kind::SessionJob,
+            AnySpec::SessionJob(Box::new(j.spec.clone())),
+            Core::from_session_job(j.status.as_ref()),
+            j.metadata.generation.unwrap_or(0),
+            j.metadata.deletion_timestamp.is_some(),
+        ),
+    };
+    let mut p = Planner {
+        input,
+        obs: input.observation,
+        kind,
+        spec,
+        generation,
+        deleting,
+        core,
+        events: Vec::new(),
+        reasons: Vec::new(),
+        in_progress: None,
+        purpose: None,
+        hops: 0,
+        wake_at_ms: None,
+        decoded: std::cell::RefCell::new(None),
+    };
+    let step = p.decide();
+    p.finish(step)
+}
+
+struct Planner<'a> {
+    input: &'a PlanInput<'a>,
+    obs: &'a Observation,
+    kind: Kind,
+    spec: AnySpec,
+    generation: i64,
+    deleting: bool,
+    core: Core,
+    events: Vec<Event>,
+    reasons: Vec<String>,
+    in_progress: Option<String>,
+    purpose: Option<DeployPurpose>,
+    /// Phase changes within one plan (a guard against cycles).
+    hops: u8,
+    /// A wait that ends at a known time re-checks then, not after the full progress interval.
+    wake_at_ms: Option<i64>,
+    decoded: std::cell::RefCell<Option<(String, (AnySpec, ResourceMetadata))>>,
+}
+
+type Recorded = Option<(AnySpec, ResourceMetadata)>;
+impl Planner<'_> {
+    fn now(&self) -> i64 {
+        self.input.now_ms
+    }
+
+    fn op(&self) -> &crate::config::OperatorConfig {
+        self.input.operator
+    }
+
+    fn has_cluster(&self) -> bool {
+        self.kind != Kind::SessionJob
+    }
+
+    fn event(&mut self, type_: EventType, reason: &str, message: impl Into<String>) {
+        self.events.push(Event {
+            type_,
+            reason: reason.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn why(&mut self, text: impl Into<String>) {
+        self.reasons.push(text.into());
+    }
+
+    fn recorded(&self) -> Result<Recorded, String> {
+        let Some(text) = self.core.recon.last_reconciled_spec.as_deref() else {
+            return Ok(None);
+        };
+        // Decoding is the planner's main cost; the text changes only a few times per plan.
+        if let Some((cached_text, value)) = self.decoded.borrow().as_ref()
+            && cached_text == text
+        {
+            return Ok(Some(value.clone()));
+        }
+        let value = AnySpec::decode(self.kind, text)?;
+        *self.decoded.borrow_mut() = Some((text.to_string(), value.clone()));
+        Ok(Some(value))
+    }
+
+    fn stable_spec(&self) -> Option<AnySpec> {
+        let text = self.core.recon.last_stable_spec.as_deref()?;
+        AnySpec::decode(self.kind, text).ok().map(|(s, _)| s)
+    }
+
+    fn set_recorded(&mut self, spec: &AnySpec, first_deployment: bool) {
+        self.core.recon.last_reconciled_spec = Some(spec.encode(first_deployment));
+    }
+
+    fn mark_stable(&mut self) {
+        self.core.recon.last_stable_spec = self.core.recon.last_reconciled_spec.clone();
+    }
+
+    fn user_mode(&self) -> UpgradeMode {
+        self.spec.job().map(|j| j.upgrade_mode()).unwrap_or_default()
+    }
+
+    fn desired_state(&self) -> JobState {
+        self.spec.desired_state().unwrap_or(JobState::Running)
+    }
+
+    fn conf(&self) -> &std::collections::BTreeMap<String, String> {
+        self.input.flink_config
+    }
+
+    fn ha_enabled(&self) -> bool {
+        flink_keys::ha_enabled(self.conf())
+    }
+
+    fn job_state(&self) -> Option<FlinkJobState> {
+        self.core.job.state
+    }
+
+    fn observed_job_id(&self) -> Option<String> {
+        self.obs
+            .job
+            .as_ref()
+            .map(|j| j.id.clone())
+            .or_else(|| self.core.job.job_id.clone())
+    }
+
+    fn savepoint_dir(&self) -> Option<String> {
+        flink_keys::savepoint_dir(self.conf()).map(str::to_string)
+    }
+
+    fn format(&self) -> String {
+        self.op().savepoint_format.as_str().to_string()
+    }
+
+    /// Deletes the cluster, keeping its HA metadata unless the job's state is `discard`ed (then
+    /// the running job is cancelled first, so it writes no checkpoint a later restore could take).
+    fn delete_cluster(&self, discard: bool) -> Step {
+        let cancel = if discard {
+            self.obs
+                .job
+                .as_ref()
+                .filter(|j| !j.state.is_globally_terminal())
+                .map(|j| j.id.clone())
+        } else {
+            None
+        };
+        Step::DeleteCluster {
+            delete_ha_data: discard,
+            cancel_job_first: cancel,
+        }
+    }
+
+    /// The savepoint a trigger made at `since` completed with: the trigger's own answer (`poll`),
+    /// or else (its id lost in a crash, or Flink forgot it) a savepoint Flink reports taken since.
+    fn savepoint_taken_since(&self, poll: Option<&SavepointTriggerStatus>, since: i64) -> Option<String> {
+        match poll {
+            Some(SavepointTriggerStatus::Completed { location }) => Some(location.clone()),
+            _ => self
+                .obs
+                .latest_savepoint
+                .as_ref()
+                .filter(|s| s.time_ms >= since)
+                .map(|s| s.path.clone()),
+        }
+    }
+
+    fn fail(&mut self, reason: &str, message: impl Into<String>) -> Step {
+        let message = message.into();
+        let json = error_json(reason, &message);
+        if self.core.error.as_deref() != Some(json.as_str()) {
+            self.event(EventType::Warning, reason, message.clone());
+        }
+        self.core.error = Some(json);
+        self.why(format!("needs a person: {message}"));
+        Step::ReportError {
+            reason: reason.to_string(),
+            message,
+        }
+    }
+
+    fn hop(&mut self) -> bool {
+        self.hops += 1;
+        self.hops <= 6
+    }
+
+    fn decide(&mut self) -> Step {
+        let recorded = match self.recorded() {
+            Ok(r) => r,
+            Err(e) => {
+                return self.fail(
+                    "InvalidStatus",
+                    format!("status.reconciliationStatus.lastReconciledSpec cannot be read ({e}); fix or clear the status"),
+                );
+            }
+        };
+        self.observe_job();
+        if self.deleting {
+            return self.delete(&recorded);
+        }
+        self.dispatch()
+    }
+
+    fn dispatch(&mut self) -> Step {
+        if !self.hop() {
+            return Step::Wait {
+                reason: "re-evaluating".into(),
+            };
+        }
+        let recorded = match self.recorded() {
+            Ok(Some(r)) => r,
+            Ok(None) => return self.first_deploy(),
+            Err(e) => return self.fail("InvalidStatus", e),
+        };
+        let recorded_state = recorded.0.desired_state();
+        match self.core.recon.state {
+            Some(ReconciliationState::RollingBack) => self.restore_phase(),
+            Some(ReconciliationState::Upgrading) => {
+                if recorded_state.is_none_or(|s| s == JobState::Suspended) {
+                    self.restore_phase()
+                } else {
+                    self.stopping_phase(&recorded)
+                }
+            }
+            _ if recorded_state == Some(JobState::Suspended) => self.suspended_phase(&recorded),
+            _ => self.running_phase(&recorded),
+        }
+    }
+
+    /// While an operation is pending (a savepoint, a cancel, a job starting), Flink sends no
+    /// event: poll fast at first and slower the longer it takes, so the delay added to an
+    /// operation stays within a quarter of its duration, never above the progress-check
+    /// interval (the reference polls at that interval from the start: 10 s per phase).
+    fn pending_poll(&self, cap: Duration) -> Duration {
+        let now = self.now();
+        let progressing_since = self
+            .core
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Progressing" && c.status == "True")
+            .map(|c| c.last_transition_time.0.as_millisecond());
+        let started = [
+            progressing_since,
+            self.core.recon.reconciliation_timestamp,
+            self.core
+                .job
+                .savepoint_info
+                .as_ref()
+                .and_then(|i| i.trigger_timestamp),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t <= now)
+        .max();
+        let quarter = started.map_or(cap, |t| {
+            Duration::from_millis(u64::try_from((now - t) / 4).unwrap_or(0))
+        });
+        quarter.clamp(FIRST_POLL.min(cap), cap)
+    }
+
+    fn finish(mut self, step: Step) -> Plan {
+        let recorded_state = self
+            .recorded()
+            .ok()
+            .flatten()
+            .and_then(|(s, _)| s.desired_state());
+        let life = if self.deleting {
+            if step == Step::ReleaseFinalizer {
+                ResourceLifecycleState::Deleted
+            } else {
+                ResourceLifecycleState::Deleting
+            }
+        } else {
+            lifecycle(&self.core, recorded_state, self.kind != Kind::SessionJob, false)
+        };
+        self.core.lifecycle = Some(life);
+        if step.is_side_effect() && self.in_progress.is_none() && !matches!(step, Step::ReleaseFinalizer) {
+            self.in_progress = Some(format!("Executing {}", step.name()));
+        }
+        let facts = ConditionFacts {
+            lifecycle: life,
+            session_cluster: self.kind == Kind::SessionCluster,
+            session_job: self.kind == Kind::SessionJob,
+            desired_suspended: self.desired_state() == JobState::Suspended,
+            generation: Some(self.generation),
+            now_ms: self.now(),
+            in_progress: self.in_progress.clone(),
+        };
+        set_conditions(&mut self.core, &facts);
+        let op = self.op();
+        // A deployed job not yet running stable is a pending operation too: waiting the idle
+        // reconcile interval (60 s) to see it run would be that much status lag.
+        let settling = matches!(
+            life,
+            ResourceLifecycleState::Deployed
+                | ResourceLifecycleState::Upgrading
+                | ResourceLifecycleState::RollingBack
+        );
+        let requeue = match &step {
+            Step::ReleaseFinalizer => Duration::ZERO,
+            Step::NoOp | Step::MarkStable | Step::ReportError { .. }
+                if self.in_progress.is_none() && !settling =>
+            {
+                op.reconcile_interval
+            }
+            _ => self.pending_poll(op.progress_check_interval),
+        };
+        let requeue = match self.wake_at_ms {
+            Some(at) => requeue.min(Duration::from_millis(u64::try_from(at - self.now()).unwrap_or(0))),
+            None => requeue,
+        };
+        if self.reasons.is_empty() {
+            self.reasons.push(match &step {
+                Step::NoOp => "nothing to do".to_string(),
+                Step::Wait { reason } => reason.clone(),
+                other => other.name().to_string(),
+            });
+        }
+        Plan {
+            status: self.core.into_status(self.kind == Kind::SessionJob),
+            step,
+            events: self.events,
+            requeue,
+            reasons: self.reasons,
+        }
+    }
+}
+
+/// The first re-check of a pending operation.
+const FIRST_POLL: Duration = Duration::from_millis(250);
+
+/// A path Flink can start from: not the last-state marker, not blank.
+fn restorable(path: &str) -> bool {
+    path != LAST_STATE_MARKER && !path.trim().is_empty()
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn purpose_text(p: DeployPurpose) -> &'static str {
+    match p {
+        DeployPurpose::FirstDeployment => "first deployment",
+        DeployPurpose::Upgrade => "upgrade",
+        DeployPurpose::Resume => "resume",
+        DeployPurpose::SavepointRedeploy => "savepoint redeploy",
+        DeployPurpose::RecoverDeployment => "recovery of the lost JobManager deployment",
+        DeployPurpose::RestartFailedJob => "restart of the failed job",
+        DeployPurpose::RestartUnhealthyJob => "restart of the unhealthy job",
+        DeployPurpose::Rollback => "rollback",
+    }
+}
+
+fn source_text(s: &RestoreSource) -> String {
+    match s {
+        RestoreSource::NoJob => "no job (session cluster)".into(),
+        RestoreSource::Empty => "empty state".into(),
+        RestoreSource::Savepoint { path, .. } => format!("from {path}"),
+        RestoreSource::HaMetadata { .. } => "from HA metadata (last state)".into(),
+    }
+}

@@ -1,0 +1,142 @@
+//! Savepoints taken while the job runs (a new `savepointTriggerNonce`, or periodic ones), tracked
+//! until Flink completes them and recorded in the savepoint history.
+
+use super::*;
+
+impl Planner<'_> {
+    /// Handles a manual/periodic savepoint in flight; true while it is still running.
+    pub(super) fn pending_savepoint(&mut self, rec: &AnySpec) -> bool {
+        let info = self.core.job.savepoint_info.clone().unwrap_or_default();
+        let (Some(trigger), Some(ts)) = (info.trigger_type, info.trigger_timestamp) else {
+            return false;
+        };
+        if trigger == SnapshotTriggerType::Upgrade {
+            // A stale upgrade intent (the stop was abandoned): forget it.
+            self.core.clear_trigger();
+            return false;
+        }
+        let nonce = self.spec.job().and_then(|j| j.savepoint_trigger_nonce);
+        let poll = info.trigger_id.as_ref().and(self.obs.savepoint_trigger.clone());
+        let completed = self.savepoint_taken_since(poll.as_ref(), ts);
+        if let Some(path) = completed {
+            let manual_nonce = (trigger == SnapshotTriggerType::Manual)
+                .then_some(nonce)
+                .flatten();
+            self.record_savepoint(&path, ts, trigger, manual_nonce);
+            if trigger == SnapshotTriggerType::Manual {
+                self.record_nonce(rec, nonce);
+            }
+            self.event(
+                EventType::Normal,
+                "SavepointCompleted",
+                format!("Savepoint completed: {path}"),
+            );
+            return false;
+        }
+        let running = self.job_state() == Some(FlinkJobState::Running);
+        match poll {
+            Some(SavepointTriggerStatus::Failed { cause }) => {
+                self.event(
+                    EventType::Warning,
+                    "SavepointError",
+                    format!("Savepoint failed: {cause}"),
+                );
+                self.core.clear_trigger();
+                if self.now() - ts > duration_ms(self.op().savepoint_trigger_grace_period) {
+                    self.record_nonce(rec, nonce);
+                }
+                false
+            }
+            _ if !running => {
+                self.event(
+                    EventType::Warning,
+                    "SavepointError",
+                    "Savepoint abandoned: the job is not running",
+                );
+                self.core.clear_trigger();
+                self.record_nonce(rec, nonce);
+                false
+            }
+            Some(SavepointTriggerStatus::InProgress) => {
+                self.in_progress = Some("Taking a savepoint".into());
+                true
+            }
+            _ if info.trigger_id.is_none() => {
+                // Trigger id lost (crash before it was recorded): trigger again.
+                self.core.clear_trigger();
+                false
+            }
+            _ => true,
+        }
+    }
+
+    pub(super) fn record_nonce(&mut self, rec: &AnySpec, nonce: Option<i64>) {
+        let Ok(Some((_, meta))) = self.recorded() else {
+            return;
+        };
+        let was_stable = self.core.recon.is_stable();
+        let mut updated = rec.clone();
+        if let Some(job) = updated.job_mut() {
+            job.savepoint_trigger_nonce = nonce;
+        }
+        self.set_recorded(&updated, meta.first_deployment);
+        if was_stable {
+            self.mark_stable();
+        }
+    }
+
+    pub(super) fn manual_savepoint(&mut self, rec: &AnySpec, pending: bool) -> Option<Step> {
+        let nonce = self.spec.job().and_then(|j| j.savepoint_trigger_nonce)?;
+        // Read again: a savepoint completed earlier in this loop recorded its nonce.
+        let recorded = match self.recorded() {
+            Ok(Some((current, _))) => current.job().and_then(|j| j.savepoint_trigger_nonce),
+            _ => rec.job().and_then(|j| j.savepoint_trigger_nonce),
+        };
+        if Some(nonce) == recorded || pending {
+            return None;
+        }
+        if self
+            .core
+            .job
+            .savepoint_info
+            .as_ref()
+            .is_some_and(|i| i.trigger_timestamp.is_some())
+        {
+            return None;
+        }
+        if self.job_state() != Some(FlinkJobState::Running) {
+            self.event(
+                EventType::Warning,
+                "SavepointError",
+                "Savepoint could not be triggered: the job is not RUNNING",
+            );
+            self.record_nonce(rec, Some(nonce));
+            return None;
+        }
+        let Some(dir) = self.savepoint_dir() else {
+            self.event(
+                EventType::Warning,
+                "SavepointError",
+                "Savepoint could not be triggered: execution.checkpointing.savepoint-dir is not set",
+            );
+            self.record_nonce(rec, Some(nonce));
+            return None;
+        };
+        let now = self.now();
+        let info = self.core.savepoint_info();
+        info.trigger_type = Some(SnapshotTriggerType::Manual);
+        info.trigger_timestamp = Some(now);
+        info.trigger_id = None;
+        self.in_progress = Some("Taking a savepoint".into());
+        self.why(format!(
+            "savepointTriggerNonce changed to {nonce}: triggering a savepoint"
+        ));
+        Some(Step::TriggerSavepoint {
+            job_id: self.observed_job_id().unwrap_or_default(),
+            target_dir: Some(dir),
+            format: self.format(),
+            trigger_type: SnapshotTriggerType::Manual,
+            nonce: Some(nonce),
+        })
+    }
+}

@@ -1,0 +1,242 @@
+//! The stopping phase: a stop-with-savepoint or a cancel in flight, and recording the snapshot it
+//! leaves.
+
+use super::*;
+use crate::lifecycle::diff::DiffType;
+
+impl Planner<'_> {
+    pub(super) fn stopping_phase(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Step {
+        let info = self.core.job.savepoint_info.clone().unwrap_or_default();
+        let by_savepoint =
+            info.trigger_type == Some(SnapshotTriggerType::Upgrade) && info.trigger_timestamp.is_some();
+        if self.has_cluster() && self.obs.jobmanager.is_missing() {
+            // The cluster vanished mid-stop: go back to running and let recovery decide.
+            self.core.clear_trigger();
+            self.core.recon.state = Some(ReconciliationState::Deployed);
+            self.why("the JobManager disappeared while stopping the job");
+            return self.dispatch();
+        }
+        if by_savepoint {
+            self.savepoint_stop_progress(recorded)
+        } else {
+            self.cancel_progress(recorded)
+        }
+    }
+
+    pub(super) fn savepoint_stop_progress(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Step {
+        let info = self.core.job.savepoint_info.clone().unwrap_or_default();
+        let ts = info.trigger_timestamp.unwrap_or(0);
+        let poll = info.trigger_id.as_ref().and(self.obs.savepoint_trigger.clone());
+        let state = self.obs.job.as_ref().map(|j| j.state);
+        let terminal = state.is_some_and(FlinkJobState::is_globally_terminal);
+        let mut found = match &poll {
+            Some(SavepointTriggerStatus::Completed { location }) => Some(location.clone()),
+            _ => None,
+        };
+        // Improvement over the reference: after a crash the trigger id may be lost; a savepoint
+        // taken after our trigger time on a stopped job is the one we asked for.
+        if found.is_none() && terminal {
+            if let Some(wait) = self.checkpoint_stats_pending() {
+                return wait;
+            }
+            let savepoint = self.obs.latest_savepoint.as_ref().filter(|s| s.time_ms >= ts);
+            // The job may have failed after that savepoint and checkpointed since: the newest
+            // snapshot is the state to continue from.
+            let newer_checkpoint = self
+                .obs
+                .latest_checkpoint
+                .as_ref()
+                .filter(|c| savepoint.is_some_and(|s| c.time_ms > s.time_ms));
+            if let Some(cp) = newer_checkpoint {
+                self.core.job.upgrade_savepoint_path = Some(cp.path.clone());
+                self.why(format!(
+                    "the job stopped after a savepoint and checkpointed since; restoring from checkpoint {}",
+                    cp.path
+                ));
+                return self.finish_suspend(&recorded.0, RestoreMode::Savepoint);
+            }
+            found = savepoint.map(|s| s.path.clone());
+        }
+        if let Some(path) = found {
+            self.record_savepoint(&path, ts, SnapshotTriggerType::Upgrade, None);
+            self.core.job.upgrade_savepoint_path = Some(path.clone());
+            if !terminal {
+                self.core.job.state = Some(FlinkJobState::Finished);
+            }
+            self.why(format!("stop-with-savepoint completed: {path}"));
+            return self.finish_suspend(&recorded.0, RestoreMode::Savepoint);
+        }
+        match poll {
+            Some(SavepointTriggerStatus::InProgress) => {
+                self.in_progress = Some("Stopping the job with a savepoint".into());
+                Step::Wait {
+                    reason: "stop-with-savepoint in progress".into(),
+                }
+            }
+            Some(SavepointTriggerStatus::Failed { cause }) if !terminal => {
+                self.core.clear_trigger();
+                self.core.recon.state = Some(ReconciliationState::Deployed);
+                let msg = format!("Savepoint failed for the upgrade, retrying: {cause}");
+                self.event(EventType::Warning, "SavepointError", msg.clone());
+                self.core.error = Some(error_json("SavepointError", &msg));
+                Step::Wait { reason: msg }
+            }
+            _ if state == Some(FlinkJobState::Running) => {
+                self.in_progress = Some("Stopping the job with a savepoint".into());
+                self.why("stop-with-savepoint not confirmed: asking again (repeating is harmless)");
+                self.stop_step()
+            }
+            _ if terminal => {
+                // Stopped without a savepoint we can see: its last checkpoint is the state.
+                match self.obs.latest_checkpoint.clone() {
+                    Some(cp) => {
+                        self.core.job.upgrade_savepoint_path = Some(cp.path.clone());
+                        self.why(format!("job stopped without a visible savepoint; restoring from checkpoint {}", cp.path));
+                        self.finish_suspend(&recorded.0, RestoreMode::Savepoint)
+                    }
+                    None if !self.obs.rest_reachable => Step::Wait {
+                        reason: "waiting for the REST API to read the job's last checkpoint".into(),
+                    },
+                    None => self.fail(
+                        "UpgradeFailed",
+                        "The job stopped during a savepoint upgrade and neither its savepoint nor a checkpoint can be found. Manual restore required.",
+                    ),
+                }
+            }
+            _ if info.trigger_id.is_some() && !self.obs.rest_reachable => Step::Wait {
+                reason: "waiting for the REST API to poll the savepoint".into(),
+            },
+            _ => {
+                // Job not running: the stop cannot complete. Re-decide from the running phase.
+                self.core.clear_trigger();
+                self.core.recon.state = Some(ReconciliationState::Deployed);
+                self.why(
+                    "the job is not running: the savepoint stop is abandoned and the upgrade re-planned",
+                );
+                Step::Wait {
+                    reason: "job not running during stop-with-savepoint".into(),
+                }
+            }
+        }
+    }
+
+    pub(super) fn cancel_progress(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Step {
+        let restore = recorded
+            .0
+            .job()
+            .map(|j| RestoreMode::from_recorded(j.upgrade_mode()))
+            .unwrap_or(RestoreMode::Empty);
+        let state = self.obs.job.as_ref().map(|j| j.state);
+        let still_running =
+            state.is_some_and(|s| !s.is_globally_terminal() && s != FlinkJobState::Cancelling);
+        // A failed job was not stopped by the cancel: its retained checkpoint still holds its state.
+        let failed_on_its_own = state == Some(FlinkJobState::Failed);
+        if restore == RestoreMode::Empty
+            && self.user_mode() != UpgradeMode::Stateless
+            && (still_running || failed_on_its_own)
+        {
+            // The user asked for a stateful mode before the stateless cancel took effect.
+            self.core.recon.state = Some(ReconciliationState::Deployed);
+            self.core.job.state = state;
+            self.why("the upgrade mode changed to a stateful one before the job was cancelled: re-planning the upgrade");
+            return self.dispatch();
+        }
+        match state {
+            Some(FlinkJobState::Cancelling) => {
+                self.in_progress = Some("Cancelling the job".into());
+                Step::Wait {
+                    reason: "the job is being cancelled".into(),
+                }
+            }
+            None if !self.obs.rest_reachable => Step::Wait {
+                reason: "waiting for the REST API to confirm the cancel".into(),
+            },
+            Some(s) if !s.is_globally_terminal() => {
+                self.core.job.state = Some(FlinkJobState::Cancelling);
+                self.in_progress = Some("Cancelling the job".into());
+                let Some(id) = self.observed_job_id() else {
+                    return Step::Wait {
+                        reason: "job id unknown".into(),
+                    };
+                };
+                Step::CancelJob { job_id: id }
+            }
+            _ => {
+                // A redeploy carried out now starts from its own snapshot; one asked for while
+                // suspending is carried out at the resume, and until then this job's checkpoint
+                // is its state.
+                if restore == RestoreMode::Savepoint && !self.redeploy_asked_since(&recorded.0) {
+                    if let Some(wait) = self.checkpoint_stats_pending() {
+                        return wait;
+                    }
+                    // The last completed checkpoint (or the snapshot it was restored from) is
+                    // the state to continue from.
+                    match (&self.obs.latest_checkpoint, &self.obs.job) {
+                        (Some(cp), _) => self.core.job.upgrade_savepoint_path = Some(cp.path.clone()),
+                        // Gone from the cluster: the path recorded before stays the state.
+                        (None, None) => {}
+                        (None, Some(_)) if self.obs.checkpoint_statistics_read => {
+                            // Flink says it neither completed nor restored a checkpoint: the
+                            // job holds no durable state, and empty state loses nothing.
+                            self.why("the cancelled job completed no checkpoint and restored none: it starts from empty state, as it did");
+                            return self.finish_suspend(&recorded.0, RestoreMode::Empty);
+                        }
+                        (None, Some(_)) => {
+                            return Step::Wait {
+                                reason: "waiting to read the cancelled job's checkpoint statistics".into(),
+                            };
+                        }
+                    }
+                }
+                self.why("the job is cancelled");
+                self.finish_suspend(&recorded.0, restore)
+            }
+        }
+    }
+
+    /// A new `savepointRedeployNonce` since `recorded`, to be carried out now (the job is to run;
+    /// one asked for while suspending waits for the resume).
+    pub(super) fn redeploy_asked_since(&self, recorded: &AnySpec) -> bool {
+        self.desired_state() == JobState::Running
+            && recorded.diff(&self.spec).kind() == DiffType::SavepointRedeploy
+    }
+
+    pub(super) fn stop_step(&self) -> Step {
+        Step::StopWithSavepoint {
+            job_id: self.observed_job_id().unwrap_or_default(),
+            target_dir: self.savepoint_dir(),
+            drain: self.op().drain_on_savepoint_deletion,
+            format: self.format(),
+        }
+    }
+
+    pub(super) fn record_savepoint(
+        &mut self,
+        path: &str,
+        ts: i64,
+        trigger: SnapshotTriggerType,
+        nonce: Option<i64>,
+    ) {
+        let max = usize::try_from(self.op().savepoint_history_max_count.max(1)).unwrap_or(usize::MAX);
+        let format = match self.op().savepoint_format {
+            crate::config::SavepointFormat::Canonical => SavepointFormatType::Canonical,
+            crate::config::SavepointFormat::Native => SavepointFormatType::Native,
+        };
+        let sp = Savepoint {
+            time_stamp: Some(ts),
+            location: Some(path.to_string()),
+            trigger_type: Some(trigger),
+            format_type: Some(format),
+            trigger_nonce: nonce,
+        };
+        let info = self.core.savepoint_info();
+        info.last_savepoint = Some(sp.clone());
+        let history = info.savepoint_history.get_or_insert_with(Vec::new);
+        if !history.iter().any(|h| h.location == sp.location) {
+            history.push(sp);
+        }
+        let excess = history.len().saturating_sub(max);
+        history.drain(..excess);
+        self.core.clear_trigger();
+    }
+}
