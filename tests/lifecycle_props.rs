@@ -41,6 +41,12 @@ enum Op {
     },
     /// `kubectl delete`: the deletion timestamp is set; the finalizer must be released in the end.
     Delete,
+    /// The next savepoint the job is asked for fails (declined, storage unreachable).
+    SavepointFails,
+    /// Flink's checkpoint statistics answer (`false`: the REST call fails) from now on.
+    StatisticsReadable(bool),
+    /// The job's checkpoints stop completing (`true`: one hangs in progress) or complete again.
+    CheckpointsStall(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -61,6 +67,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::FixImage),
         1 => (1..4i64, any::<bool>()).prop_map(|(nonce, own)| Op::Redeploy { nonce, own }),
         1 => Just(Op::Delete),
+        1 => Just(Op::SavepointFails),
+        1 => any::<bool>().prop_map(Op::StatisticsReadable),
+        1 => any::<bool>().prop_map(Op::CheckpointsStall),
     ]
 }
 
@@ -69,17 +78,23 @@ fn bases() -> &'static Vec<World> {
     static BASES: OnceLock<Vec<World>> = OnceLock::new();
     BASES.get_or_init(|| {
         let mut out = Vec::new();
-        // (upgrade mode, HA, restart failed jobs, roll back unstable upgrades)
-        for (mode, ha, restart_failed, rollback) in [
-            ("savepoint", false, false, false),
-            ("savepoint", true, true, false),
-            ("last-state", true, false, false),
-            ("last-state", false, true, false),
-            ("stateless", false, false, false),
-            ("savepoint", true, false, true),
-            ("last-state", true, true, true),
+        // (upgrade mode, HA, restart failed jobs, roll back unstable upgrades, max checkpoint age)
+        for (mode, ha, restart_failed, rollback, max_age) in [
+            ("savepoint", false, false, false, false),
+            ("savepoint", true, true, false, false),
+            ("last-state", true, false, false, false),
+            ("last-state", false, true, false, false),
+            ("stateless", false, false, false, false),
+            ("savepoint", true, false, true, false),
+            ("last-state", true, true, true, false),
+            ("last-state", true, false, false, true),
+            ("last-state", false, true, false, true),
         ] {
             let mut w = World::app(mode, ha);
+            if max_age {
+                // Two ticks: a stalled checkpoint makes an upgrade take a savepoint within a history.
+                w.set_operator("job.upgrade.last-state.max.allowed.checkpoint.age", "20 s");
+            }
             if restart_failed {
                 w.set_operator("job.restart.failed", "true");
             }
@@ -170,6 +185,9 @@ fn apply(w: &mut World, op: &Op) {
             });
         }
         Op::Delete => w.request_deletion(),
+        Op::SavepointFails => w.savepoint_fails = w.savepoint_fails.saturating_add(1),
+        Op::StatisticsReadable(readable) => w.checkpoint_statistics_unreadable = !readable,
+        Op::CheckpointsStall(stall) => w.stall_checkpoints(*stall),
         Op::FailJob => {
             if let Some(j) = w.cluster.as_mut().and_then(|c| c.job.as_mut()) {
                 j.fail_next = true;
@@ -217,6 +235,10 @@ fn check_history(base: usize, ops: &[Op]) -> Result<(), TestCaseError> {
     if w.dep.spec.image.as_deref() == Some(BROKEN_IMAGE) {
         set_image(&mut w, GOOD_IMAGE);
     }
+    // Flink's troubles pass: savepoints and checkpoints complete, its statistics answer.
+    w.savepoint_fails = 0;
+    w.checkpoint_statistics_unreadable = false;
+    w.stall_checkpoints(false);
     let mut converged = false;
     for _ in 0..30 {
         if w.converged() {
@@ -253,6 +275,14 @@ fn check_history(base: usize, ops: &[Op]) -> Result<(), TestCaseError> {
 fn histories_that_once_failed_hold_from_every_base() {
     use Op::*;
     let known: Vec<Vec<Op>> = vec![
+        vec![CheckpointsStall(true), BreakImage, Loop, LoseJobManager, Tick],
+        vec![
+            SavepointNonce(1),
+            CheckpointsStall(true),
+            Loop,
+            LoseJobManager,
+            Tick,
+        ],
         vec![Parallelism(1), Loop, Mode(UpgradeMode::Savepoint)],
         vec![FailJob, Tick, Loop, Loop, Parallelism(1)],
         vec![Parallelism(3), Crash(1), Mode(UpgradeMode::Savepoint)],

@@ -593,6 +593,42 @@ fn jobmanager_missing_without_ha_needs_a_person_for_stateful_jobs() {
 }
 
 #[test]
+fn a_jobmanager_lost_right_after_its_stop_with_savepoint_needs_a_person_told_where_to_look() {
+    // The savepoint completes and the job finishes (Flink removes a finished job's HA metadata,
+    // and keeps savepoints out of its checkpoint store), then the JobManager is lost before the
+    // operator reads where the savepoint went: nothing left says which snapshot is newest.
+    let mut w = deployed(World::app("savepoint", true));
+    w.tick();
+    w.stall_checkpoints(true);
+    w.edit_job(|j| j.parallelism = Some(3));
+    w.step(None);
+    assert_eq!(w.actions(), vec!["stop-with-savepoint"]);
+    assert!(w.ha.is_none(), "the finished job's HA metadata is gone");
+    w.cluster = None;
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    assert_eq!(
+        w.actions(),
+        vec![
+            "stop-with-savepoint",
+            "report-error",
+            "report-error",
+            "report-error"
+        ]
+    );
+    let error = w.last_error().unwrap();
+    assert!(error.contains("Manual restore required."), "{error}");
+    assert!(
+        error.contains("set job.initialSavepointPath")
+            && error.contains("savepoints under file:///sp, checkpoints under file:///cp"),
+        "the message says how and where to look: {error}"
+    );
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Failed));
+}
+
+#[test]
 fn jobmanager_recovery_disabled_only_reports() {
     let mut w = deployed(World::app("last-state", true));
     w.set_operator("jm-deployment-recovery.enabled", "false");
@@ -1383,6 +1419,61 @@ fn a_failed_job_lost_before_its_last_checkpoint_was_read_needs_a_person() {
     assert!(restores(&w).is_empty(), "{:?}", restores(&w));
     let err = w.last_error().unwrap_or_default();
     assert!(err.contains("Manual restore required"), "{err}");
+}
+
+#[test]
+fn a_failed_job_restarted_stateless_before_its_checkpoint_was_read_is_not_started_empty_when_taken_back() {
+    // Flink's statistics do not answer, the user picks stateless: the failed job's cluster is
+    // deleted without its last checkpoint read. Back to savepoint before the new job starts,
+    // nothing known says what state the job had, so a person is asked; empty state is never a guess.
+    let mut w = deployed(World::app("savepoint", false));
+    w.tick();
+    w.cluster
+        .as_mut()
+        .and_then(|c| c.job.as_mut())
+        .expect("a job")
+        .fail_next = true;
+    w.tick();
+    w.checkpoint_statistics_unreadable = true;
+    w.edit_job(|j| {
+        j.upgrade_mode = Some(UpgradeMode::Stateless);
+        j.parallelism = Some(1);
+    });
+    for _ in 0..3 {
+        if w.cluster.is_some() {
+            w.step(None);
+        }
+    }
+    assert_eq!(w.actions(), vec!["delete-cluster"]);
+    w.edit_job(|j| j.upgrade_mode = Some(UpgradeMode::Savepoint));
+    w.checkpoint_statistics_unreadable = false;
+    for _ in 0..4 {
+        w.step(None);
+    }
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    assert_eq!(
+        w.actions(),
+        vec![
+            "delete-cluster",
+            "report-error",
+            "report-error",
+            "report-error",
+            "report-error"
+        ]
+    );
+    let err = w.last_error().unwrap_or_default();
+    assert!(
+        err.contains("last checkpoint was never read") && err.contains("Manual restore required"),
+        "{err}"
+    );
+    // The user accepts empty state.
+    w.edit_job(|j| j.upgrade_mode = Some(UpgradeMode::Stateless));
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert!(
+        matches!(restores(&w)[..], [RestoreSource::Empty]),
+        "{:?}",
+        restores(&w)
+    );
 }
 
 #[test]

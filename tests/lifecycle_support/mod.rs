@@ -132,6 +132,8 @@ pub struct World {
     pub statistics_cache_ms: Option<u64>,
     /// The API server refuses the spec's cluster (an admission policy), as a dry run tells.
     pub cluster_refused: Option<String>,
+    /// Since when the job's checkpoints have not completed (one hangs in progress).
+    pub checkpoints_stalled_since: Option<i64>,
 }
 
 pub const NS: &str = "default";
@@ -241,6 +243,7 @@ impl World {
             checkpoint_statistics_unreadable: false,
             statistics_cache_ms: None,
             cluster_refused: None,
+            checkpoints_stalled_since: None,
             lost_during_upgrade: false,
         }
     }
@@ -368,6 +371,7 @@ impl World {
                 time_ms: *t,
             })
         };
+        let statistics = job.filter(|_| !self.checkpoint_statistics_unreadable);
         let trigger = self
             .trigger
             .as_ref()
@@ -395,13 +399,16 @@ impl World {
                 .filter(|h| h.checkpoint.is_some())
                 .map(|h| h.job_id.clone())
                 .collect(),
-            checkpoint_statistics_read: job.is_some() && !self.checkpoint_statistics_unreadable,
+            checkpoint_statistics_read: statistics.is_some(),
             checkpoint_statistics_cache_ms: job
                 .filter(|j| j.state.is_globally_terminal())
                 .and(self.statistics_cache_ms),
-            latest_checkpoint: job.and_then(|j| snap(&j.latest_checkpoint)),
-            latest_savepoint: job.and_then(|j| snap(&j.latest_savepoint)),
-            checkpoint_in_progress_since: None,
+            // As the shell: snapshots are known only from statistics that answered.
+            latest_checkpoint: statistics.and_then(|j| snap(&j.latest_checkpoint)),
+            latest_savepoint: statistics.and_then(|j| snap(&j.latest_savepoint)),
+            checkpoint_in_progress_since: statistics
+                .filter(|j| j.state == FlinkJobState::Running)
+                .and(self.checkpoints_stalled_since),
             savepoint_trigger: trigger,
             counters: job.map(|j| HealthCounters {
                 num_restarts: j.restarts,
@@ -833,6 +840,14 @@ impl World {
 
     // ----- time passes ----------------------------------------------------------------------
 
+    /// Checkpoints stop completing (one hangs in progress from now) or complete again.
+    pub fn stall_checkpoints(&mut self, stall: bool) {
+        self.checkpoints_stalled_since = match (stall, self.checkpoints_stalled_since) {
+            (true, since) => since.or(Some(self.now)),
+            (false, _) => None,
+        };
+    }
+
     pub fn tick(&mut self) {
         self.now += 10_000;
         let stateless_now = self.desired_mode() == UpgradeMode::Stateless;
@@ -844,6 +859,7 @@ impl World {
         let now = self.now;
         let mut ha_update: Option<Ha> = None;
         let mut ha_clear = false;
+        let stalled = self.checkpoints_stalled_since.is_some();
         let mut jobs: Vec<&mut SimJob> = match self.kind {
             Kind::SessionJob => self.session_jobs.values_mut().collect(),
             _ => self
@@ -876,15 +892,17 @@ impl World {
                 }
                 FlinkJobState::Running => {
                     j.value += 1;
-                    j.completed_checkpoints += 1;
-                    let path = format!("file:///cp/{}-{}", j.id, j.value);
-                    j.latest_checkpoint = Some((path.clone(), now));
-                    new_cp = Some((path.clone(), j.value));
-                    if ha_enabled {
-                        ha_update = Some(Ha {
-                            job_id: j.id.clone(),
-                            checkpoint: Some(path),
-                        });
+                    if !stalled {
+                        j.completed_checkpoints += 1;
+                        let path = format!("file:///cp/{}-{}", j.id, j.value);
+                        j.latest_checkpoint = Some((path.clone(), now));
+                        new_cp = Some((path.clone(), j.value));
+                        if ha_enabled {
+                            ha_update = Some(Ha {
+                                job_id: j.id.clone(),
+                                checkpoint: Some(path),
+                            });
+                        }
                     }
                     if let Some(t) = trigger
                         .as_ref()
@@ -897,7 +915,10 @@ impl World {
                             j.latest_savepoint = Some((sp.clone(), now));
                             j.latest_checkpoint = Some((sp.clone(), now));
                             if t.stop {
+                                // A finished job's HA metadata goes with it; Flink keeps
+                                // savepoints out of the checkpoint store anyway.
                                 j.state = FlinkJobState::Finished;
+                                ha_clear = true;
                             }
                             finished_trigger = Some((sp, j.value, true));
                         }
@@ -919,7 +940,12 @@ impl World {
         {
             if ok {
                 self.storage.insert(sp.clone(), v);
-                self.durable = self.durable.max(v);
+                // Only the savepoint that stops the job ends its lineage. Flink neither recovers
+                // from an intermediate savepoint nor commits side effects with it (1.15+), so a
+                // failover to an older checkpoint after one loses nothing.
+                if t.stop {
+                    self.durable = self.durable.max(v);
+                }
                 t.result = Some(SavepointTriggerStatus::Completed { location: sp });
             } else {
                 t.result = Some(SavepointTriggerStatus::Failed {

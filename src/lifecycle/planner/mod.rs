@@ -45,6 +45,7 @@ use crate::api::{
     UpgradeMode,
 };
 use crate::config::flink_keys;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Decides the next step for the resource. Pure: same input, same plan.
@@ -231,7 +232,7 @@ impl Planner<'_> {
     }
 
     fn fail(&mut self, reason: &str, message: impl Into<String>) -> Step {
-        let message = message.into();
+        let message = with_manual_restore_steps(message.into(), self.conf());
         let json = error_json(reason, &message);
         if self.core.error.as_deref() != Some(json.as_str()) {
             self.event(EventType::Warning, reason, message.clone());
@@ -423,4 +424,27 @@ fn source_text(s: &RestoreSource) -> String {
         RestoreSource::Savepoint { path, .. } => format!("from {path}"),
         RestoreSource::HaMetadata { .. } => "from HA metadata (last state)".into(),
     }
+}
+
+/// The reference ends several messages with a bare "Manual restore required."; a person then
+/// needs to know how and where to look, so those messages get the steps and the directories.
+fn with_manual_restore_steps(message: String, conf: &BTreeMap<String, String>) -> String {
+    if !message.ends_with("Manual restore required.") {
+        return message;
+    }
+    let dirs: Vec<String> = [
+        ("savepoints", flink_keys::savepoint_dir(conf)),
+        ("checkpoints", flink_keys::checkpoint_dir(conf)),
+    ]
+    .into_iter()
+    .filter_map(|(what, dir)| dir.map(|d| format!("{what} under {d}")))
+    .collect();
+    let place = if dirs.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", dirs.join(", "))
+    };
+    format!(
+        "{message} To restore it: set job.initialSavepointPath to the job's newest savepoint or retained checkpoint{place} and a new job.savepointRedeployNonce, or set upgradeMode: stateless to start it from empty state."
+    )
 }

@@ -399,19 +399,32 @@ impl Planner<'_> {
             Some(FlinkJobState::Finished | FlinkJobState::Canceled) => path.is_some(),
             Some(FlinkJobState::Failed) => {
                 // Known only if it was read (`stopped_job_state`): a snapshot recorded before
-                // the job ran is older than its state.
+                // the job ran is older than its state, and nothing recorded may be a job that
+                // checkpointed but was never asked (its statistics did not answer before its
+                // JobManager went away, deleted for the stateless restart or lost).
                 let read = self.stopped_job_state().filter(|p| restorable(p));
-                if path.is_some() && read != path {
-                    return Err(self.fail(
-                        "RestoreFailed",
-                        format!(
-                            "The upgrade mode is {} again, but the FAILED job's last checkpoint was never read (its JobManager was lost first) and the recorded {} is older state. Manual restore required: set job.initialSavepointPath and a new job.savepointRedeployNonce, or set upgradeMode: stateless to start from empty state.",
-                            self.user_mode(),
-                            path.unwrap_or_default()
-                        ),
-                    ));
+                let read_empty =
+                    read.is_none() && self.obs.job.is_some() && self.obs.checkpoint_statistics_read;
+                match read {
+                    Some(read) => {
+                        self.core.job.upgrade_savepoint_path = Some(read);
+                        true
+                    }
+                    // Flink says it checkpointed nothing and it started from nothing.
+                    None if read_empty => false,
+                    None => {
+                        let older = path
+                            .map(|p| format!(" and the recorded {p} is older state"))
+                            .unwrap_or_default();
+                        return Err(self.fail(
+                            "RestoreFailed",
+                            format!(
+                                "The upgrade mode is {} again, but the FAILED job's last checkpoint was never read (its JobManager went away first){older}. Manual restore required: set job.initialSavepointPath and a new job.savepointRedeployNonce, or set upgradeMode: stateless to start from empty state.",
+                                self.user_mode(),
+                            ),
+                        ));
+                    }
                 }
-                path.is_some()
             }
             _ => false,
         };
