@@ -277,6 +277,14 @@ fn histories_that_once_failed_hold_from_every_base() {
     let known: Vec<Vec<Op>> = vec![
         vec![CheckpointsStall(true), BreakImage, Loop, LoseJobManager, Tick],
         vec![
+            Mode(UpgradeMode::LastState),
+            StatisticsReadable(false),
+            BreakImage,
+            Loop,
+            Loop,
+            LoseJobManager,
+        ],
+        vec![
             SavepointNonce(1),
             CheckpointsStall(true),
             Loop,

@@ -1466,7 +1466,64 @@ fn a_failed_job_restarted_stateless_before_its_checkpoint_was_read_is_not_starte
         err.contains("last checkpoint was never read") && err.contains("Manual restore required"),
         "{err}"
     );
+    assert_eq!(
+        w.lifecycle(),
+        Some(ResourceLifecycleState::Failed),
+        "waiting for a person, not upgrading"
+    );
     // The user accepts empty state.
+    w.edit_job(|j| j.upgrade_mode = Some(UpgradeMode::Stateless));
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert!(
+        matches!(restores(&w)[..], [RestoreSource::Empty]),
+        "{:?}",
+        restores(&w)
+    );
+}
+
+/// A last-state upgrade without HA cancels the job; its statistics do not answer, and its
+/// JobManager Deployment is deleted before they do.
+fn cancelled_and_lost_before_its_checkpoint_was_read() -> World {
+    let mut w = deployed(World::app("last-state", false));
+    w.tick();
+    w.checkpoint_statistics_unreadable = true;
+    w.edit_job(|j| j.parallelism = Some(5));
+    w.step(None);
+    w.step(None);
+    assert_eq!(w.actions(), vec!["cancel-job"]);
+    w.cluster = None;
+    w.checkpoint_statistics_unreadable = false;
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    assert_eq!(
+        w.actions(),
+        vec!["cancel-job", "report-error", "report-error", "report-error"]
+    );
+    let err = w.last_error().unwrap_or_default();
+    assert!(
+        err.contains("went away before its last checkpoint was read. Manual restore required.")
+            && err.contains("checkpoints under file:///cp"),
+        "{err}"
+    );
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Failed));
+    w
+}
+
+#[test]
+fn a_job_cancelled_for_an_upgrade_whose_jobmanager_is_lost_unread_needs_a_person_and_takes_their_answer() {
+    // It used to sit idle as "the job reached a terminal state", with no error, even once the
+    // spec was reverted: a job the operator stopped never ran again.
+    let mut w = cancelled_and_lost_before_its_checkpoint_was_read();
+    w.storage.insert("file:///cp/retained".into(), 1_000);
+    request_redeploy(&mut w, 7, "file:///cp/retained");
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert_redeployed_from(&w, "file:///cp/retained", "the person's answer");
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+
+    // Or the person accepts empty state.
+    let mut w = cancelled_and_lost_before_its_checkpoint_was_read();
     w.edit_job(|j| j.upgrade_mode = Some(UpgradeMode::Stateless));
     assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
     assert!(

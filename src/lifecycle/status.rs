@@ -161,6 +161,15 @@ pub(crate) fn lifecycle(
             L::Created
         };
     }
+    // Not the reference (which shows UPGRADING): a stop that waits for a person is no upgrade
+    // in progress, and Argo CD and `kubectl get` should say so.
+    if core
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("Manual restore required"))
+    {
+        return L::Failed;
+    }
     match core.recon.state {
         Some(ReconciliationState::Upgrading) => return L::Upgrading,
         Some(ReconciliationState::RollingBack) => return L::RollingBack,
@@ -178,8 +187,7 @@ pub(crate) fn lifecycle(
             Some(JobManagerDeploymentStatus::Missing | JobManagerDeploymentStatus::Error)
         )
         && core.error.as_deref().is_some_and(|e| {
-            e.contains("Manual restore required.")
-                || e.contains("It is possible that the job has finished or terminally failed, or the configmaps have been deleted.")
+            e.contains("It is possible that the job has finished or terminally failed, or the configmaps have been deleted.")
                 || e.contains("HA metadata is not available")
         })
     {

@@ -445,6 +445,6 @@ fn with_manual_restore_steps(message: String, conf: &BTreeMap<String, String>) -
         format!(" ({})", dirs.join(", "))
     };
     format!(
-        "{message} To restore it: set job.initialSavepointPath to the job's newest savepoint or retained checkpoint{place} and a new job.savepointRedeployNonce, or set upgradeMode: stateless to start it from empty state."
+        "{message} To restore it: set job.initialSavepointPath to the job's newest savepoint or retained checkpoint{place} and a new job.savepointRedeployNonce."
     )
 }

@@ -9,8 +9,10 @@ impl Planner<'_> {
         let info = self.core.job.savepoint_info.clone().unwrap_or_default();
         let by_savepoint =
             info.trigger_type == Some(SnapshotTriggerType::Upgrade) && info.trigger_timestamp.is_some();
-        if self.has_cluster() && self.obs.jobmanager.is_missing() {
-            // The cluster vanished mid-stop: go back to running and let recovery decide.
+        let seen_stopped = self.job_state().is_some_and(FlinkJobState::is_globally_terminal);
+        if self.has_cluster() && self.obs.jobmanager.is_missing() && !seen_stopped {
+            // The cluster vanished mid-stop: go back to running and let recovery decide. (A job
+            // already seen stopped is not running: finishing the stop records what it left.)
             self.core.clear_trigger();
             self.core.recon.state = Some(ReconciliationState::Deployed);
             self.why("the JobManager disappeared while stopping the job");
@@ -126,7 +128,13 @@ impl Planner<'_> {
             .job()
             .map(|j| RestoreMode::from_recorded(j.upgrade_mode()))
             .unwrap_or(RestoreMode::Empty);
-        let state = self.obs.job.as_ref().map(|j| j.state);
+        let jobmanager_gone = self.has_cluster() && self.obs.jobmanager.is_missing();
+        // With its JobManager gone, the job is as it was last seen (stopped: `stopping_phase`).
+        let state = match &self.obs.job {
+            Some(job) => Some(job.state),
+            None if jobmanager_gone => self.job_state(),
+            None => None,
+        };
         let still_running =
             state.is_some_and(|s| !s.is_globally_terminal() && s != FlinkJobState::Cancelling);
         // A failed job was not stopped by the cancel: its retained checkpoint still holds its state.
@@ -166,6 +174,23 @@ impl Planner<'_> {
                 // suspending is carried out at the resume, and until then this job's checkpoint
                 // is its state.
                 if restore == RestoreMode::Savepoint && !self.redeploy_asked_since(&recorded.0) {
+                    if jobmanager_gone {
+                        // Only what was recorded for this job is known now; an older snapshot
+                        // would rewind it.
+                        let Some(path) = self.stopped_job_state().filter(|p| restorable(p)) else {
+                            if self.user_mode() == UpgradeMode::Stateless {
+                                self.why("the job is cancelled and its last checkpoint unknown; the upgrade mode is now stateless: it starts from empty state");
+                                return self.finish_suspend(&recorded.0, RestoreMode::Empty);
+                            }
+                            return self.fail(
+                                "UpgradeFailed",
+                                "The job was cancelled for the upgrade and its JobManager went away before its last checkpoint was read. Manual restore required.",
+                            );
+                        };
+                        self.core.job.upgrade_savepoint_path = Some(path);
+                        self.why("the job is cancelled; its JobManager is gone");
+                        return self.finish_suspend(&recorded.0, restore);
+                    }
                     if let Some(wait) = self.checkpoint_stats_pending() {
                         return wait;
                     }
