@@ -78,30 +78,37 @@ fn bases() -> &'static Vec<World> {
     static BASES: OnceLock<Vec<World>> = OnceLock::new();
     BASES.get_or_init(|| {
         let mut out = Vec::new();
-        // (upgrade mode, HA, restart failed jobs, roll back unstable upgrades, max checkpoint age)
-        for (mode, ha, restart_failed, rollback, max_age) in [
-            ("savepoint", false, false, false, false),
-            ("savepoint", true, true, false, false),
-            ("last-state", true, false, false, false),
-            ("last-state", false, true, false, false),
-            ("stateless", false, false, false, false),
-            ("savepoint", true, false, true, false),
-            ("last-state", true, true, true, false),
-            ("last-state", true, false, false, true),
-            ("last-state", false, true, false, true),
-        ] {
+        const RESTART_FAILED: &[(&str, &str)] = &[("job.restart.failed", "true")];
+        // Three ticks: histories reach the rollback within their length.
+        const ROLLBACK: &[(&str, &str)] = &[
+            ("deployment.rollback.enabled", "true"),
+            ("deployment.readiness.timeout", "30 s"),
+        ];
+        // Two ticks: a stalled checkpoint makes an upgrade take a savepoint within a history.
+        const MAX_AGE: &[(&str, &str)] = &[("job.upgrade.last-state.max.allowed.checkpoint.age", "20 s")];
+        // Three ticks without a completed checkpoint restart the job from its HA metadata.
+        const HEALTH: &[(&str, &str)] = &[
+            ("cluster.health-check.enabled", "true"),
+            ("cluster.health-check.checkpoint-progress.enabled", "true"),
+            ("cluster.health-check.checkpoint-progress.window", "30 s"),
+        ];
+        // (upgrade mode, HA, operator settings)
+        let apps: [(&str, bool, &[&[(&str, &str)]]); 10] = [
+            ("savepoint", false, &[]),
+            ("savepoint", true, &[RESTART_FAILED]),
+            ("last-state", true, &[]),
+            ("last-state", false, &[RESTART_FAILED]),
+            ("stateless", false, &[]),
+            ("savepoint", true, &[ROLLBACK]),
+            ("last-state", true, &[RESTART_FAILED, ROLLBACK]),
+            ("last-state", true, &[MAX_AGE]),
+            ("last-state", false, &[RESTART_FAILED, MAX_AGE]),
+            ("last-state", true, &[HEALTH]),
+        ];
+        for (mode, ha, settings) in apps {
             let mut w = World::app(mode, ha);
-            if max_age {
-                // Two ticks: a stalled checkpoint makes an upgrade take a savepoint within a history.
-                w.set_operator("job.upgrade.last-state.max.allowed.checkpoint.age", "20 s");
-            }
-            if restart_failed {
-                w.set_operator("job.restart.failed", "true");
-            }
-            if rollback {
-                w.set_operator("deployment.rollback.enabled", "true");
-                // Three ticks: histories reach the rollback within their length.
-                w.set_operator("deployment.readiness.timeout", "30 s");
+            for (key, value) in settings.iter().flat_map(|s| s.iter()) {
+                w.set_operator(key, value);
             }
             assert!(w.run(20));
             for _ in 0..2 {
@@ -276,6 +283,7 @@ fn histories_that_once_failed_hold_from_every_base() {
     use Op::*;
     let known: Vec<Vec<Op>> = vec![
         vec![CheckpointsStall(true), BreakImage, Loop, LoseJobManager, Tick],
+        vec![FailJob, Parallelism(1), Loop, Loop, LoseJobManager],
         vec![
             Mode(UpgradeMode::LastState),
             StatisticsReadable(false),

@@ -9,10 +9,11 @@ impl Planner<'_> {
         let info = self.core.job.savepoint_info.clone().unwrap_or_default();
         let by_savepoint =
             info.trigger_type == Some(SnapshotTriggerType::Upgrade) && info.trigger_timestamp.is_some();
-        let seen_stopped = self.job_state().is_some_and(FlinkJobState::is_globally_terminal);
-        if self.has_cluster() && self.obs.jobmanager.is_missing() && !seen_stopped {
+        let seen_cancelled =
+            !by_savepoint && self.job_state().is_some_and(FlinkJobState::is_globally_terminal);
+        if self.has_cluster() && self.obs.jobmanager.is_missing() && !seen_cancelled {
             // The cluster vanished mid-stop: go back to running and let recovery decide. (A job
-            // already seen stopped is not running: finishing the stop records what it left.)
+            // already seen cancelled is not running: finishing the cancel records what it left.)
             self.core.clear_trigger();
             self.core.recon.state = Some(ReconciliationState::Deployed);
             self.why("the JobManager disappeared while stopping the job");
