@@ -78,22 +78,23 @@ fn bases() -> &'static Vec<World> {
     static BASES: OnceLock<Vec<World>> = OnceLock::new();
     BASES.get_or_init(|| {
         let mut out = Vec::new();
-        const RESTART_FAILED: &[(&str, &str)] = &[("job.restart.failed", "true")];
+        const RESTART_FAILED: Settings = &[("job.restart.failed", "true")];
         // Three ticks: histories reach the rollback within their length.
-        const ROLLBACK: &[(&str, &str)] = &[
+        const ROLLBACK: Settings = &[
             ("deployment.rollback.enabled", "true"),
             ("deployment.readiness.timeout", "30 s"),
         ];
         // Two ticks: a stalled checkpoint makes an upgrade take a savepoint within a history.
-        const MAX_AGE: &[(&str, &str)] = &[("job.upgrade.last-state.max.allowed.checkpoint.age", "20 s")];
+        const MAX_AGE: Settings = &[("job.upgrade.last-state.max.allowed.checkpoint.age", "20 s")];
         // Three ticks without a completed checkpoint restart the job from its HA metadata.
-        const HEALTH: &[(&str, &str)] = &[
+        const HEALTH: Settings = &[
             ("cluster.health-check.enabled", "true"),
             ("cluster.health-check.checkpoint-progress.enabled", "true"),
             ("cluster.health-check.checkpoint-progress.window", "30 s"),
         ];
         // (upgrade mode, HA, operator settings)
-        let apps: [(&str, bool, &[&[(&str, &str)]]); 10] = [
+        type Settings = &'static [(&'static str, &'static str)];
+        let apps: [(&str, bool, &[Settings]); 10] = [
             ("savepoint", false, &[]),
             ("savepoint", true, &[RESTART_FAILED]),
             ("last-state", true, &[]),
