@@ -284,6 +284,25 @@ fn histories_that_once_failed_hold_from_every_base() {
     use Op::*;
     let known: Vec<Vec<Op>> = vec![
         vec![CheckpointsStall(true), BreakImage, Loop, LoseJobManager, Tick],
+        vec![
+            RestartNonce(1),
+            Loop,
+            BreakImage,
+            LoseJobManager,
+            Loop,
+            Redeploy { nonce: 1, own: true },
+            Loop,
+            FixImage,
+            Loop,
+            Tick,
+            Tick,
+            FailJob,
+            Tick,
+            Loop,
+            LoseJobManager,
+            BreakImage,
+            Loop,
+        ],
         vec![FailJob, Parallelism(1), Loop, Loop, LoseJobManager],
         vec![
             Mode(UpgradeMode::LastState),

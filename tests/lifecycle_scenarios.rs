@@ -461,6 +461,37 @@ fn a_redeploy_asked_for_while_suspended_is_carried_out_at_the_resume_whatever_th
     assert_redeployed_from(&w, "file:///sp/golden", "");
 }
 
+#[test]
+fn a_redeploy_of_a_deployed_job_that_never_started_restores_the_named_snapshot_not_its_ha_checkpoints() {
+    // A savepoint upgrade stops the job; its JobManager is lost, and the upgrade's new cluster,
+    // restored from HA under the stopped job's id, never starts (bad image). The user redeploys
+    // from the job's own savepoint. The abandoned job's HA checkpoints, older than nothing it
+    // ran, used to pass for the redeployed job's own and were restored instead, as an upgrade.
+    let mut w = deployed(World::app("savepoint", true));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.set_operator("deployment.readiness.timeout", "30 s");
+    w.tick();
+    w.edit_app(|s| s.restart_nonce = Some(1));
+    w.step(None);
+    assert_eq!(w.actions(), vec!["stop-with-savepoint"]);
+    w.edit_app(|s| s.image = Some(BROKEN_IMAGE.into()));
+    w.cluster = None;
+    w.step(None);
+    assert_eq!(w.actions(), vec!["stop-with-savepoint", "deploy"]);
+    let own = w
+        .storage
+        .keys()
+        .find(|p| p.starts_with("file:///sp/"))
+        .cloned()
+        .expect("the job's savepoint");
+    w.steps.clear();
+    request_redeploy(&mut w, 1, &own);
+    w.step(None);
+    w.edit_app(|s| s.image = Some("flink:1.20".into()));
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert_redeployed_from(&w, &own, "redeploy of a job that never started");
+}
+
 /// A redeploy asked for together with a suspend: the job is suspended as any suspend is (with a
 /// savepoint), so if the redeploy is taken back before the resume, the job resumes from its own
 /// state. Before, the suspend discarded the job's state in favour of the redeploy's snapshot,

@@ -72,6 +72,13 @@ impl Planner<'_> {
             Some(p) => {
                 self.core.job.upgrade_savepoint_path = Some(p.clone());
                 self.purpose = Some(DeployPurpose::SavepointRedeploy);
+                if self.kind == Kind::Application && self.deploy_written_ahead() {
+                    // A deployed job never seen started is abandoned for the redeploy. Restored
+                    // from HA, it kept the stopped job's id and checkpoints, which must not pass
+                    // for the redeployed job's (`deployed_job_checkpointed`) and override the
+                    // snapshot the user named. Its cluster is deleted, and the job with it.
+                    self.core.job.job_id = None;
+                }
                 Ok(p)
             }
             None => Err(self.fail(
