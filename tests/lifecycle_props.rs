@@ -47,6 +47,10 @@ enum Op {
     StatisticsReadable(bool),
     /// The job's checkpoints stop completing (`true`: one hangs in progress) or complete again.
     CheckpointsStall(bool),
+    /// The operator's configuration changes: restart of failed jobs on or off.
+    RestartFailed(bool),
+    /// The operator's configuration changes: rollback of unstable upgrades on or off.
+    Rollback(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -70,6 +74,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::SavepointFails),
         1 => any::<bool>().prop_map(Op::StatisticsReadable),
         1 => any::<bool>().prop_map(Op::CheckpointsStall),
+        1 => any::<bool>().prop_map(Op::RestartFailed),
+        1 => any::<bool>().prop_map(Op::Rollback),
     ]
 }
 
@@ -196,6 +202,11 @@ fn apply(w: &mut World, op: &Op) {
         Op::SavepointFails => w.savepoint_fails = w.savepoint_fails.saturating_add(1),
         Op::StatisticsReadable(readable) => w.checkpoint_statistics_unreadable = !readable,
         Op::CheckpointsStall(stall) => w.stall_checkpoints(*stall),
+        Op::RestartFailed(on) => w.set_operator("job.restart.failed", &on.to_string()),
+        Op::Rollback(on) => {
+            w.set_operator("deployment.rollback.enabled", &on.to_string());
+            w.set_operator("deployment.readiness.timeout", "30 s");
+        }
         Op::FailJob => {
             if let Some(j) = w.cluster.as_mut().and_then(|c| c.job.as_mut()) {
                 j.fail_next = true;
