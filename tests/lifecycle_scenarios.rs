@@ -639,7 +639,6 @@ fn a_jobmanager_lost_right_after_its_stop_with_savepoint_needs_a_person_told_whe
     for _ in 0..3 {
         w.step(None);
     }
-    assert!(w.violations.is_empty(), "{:?}", w.violations);
     assert_eq!(
         w.actions(),
         vec![
@@ -649,14 +648,25 @@ fn a_jobmanager_lost_right_after_its_stop_with_savepoint_needs_a_person_told_whe
             "report-error"
         ]
     );
-    let error = w.last_error().unwrap();
-    assert!(error.contains("Manual restore required."), "{error}");
+    let error = assert_waits_for_a_person(&w, "Manual restore required.");
     assert!(
         error.contains("set job.initialSavepointPath")
             && error.contains("savepoints under file:///sp, checkpoints under file:///cp"),
         "the message says how and where to look: {error}"
     );
-    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Failed));
+}
+
+/// Stopped for a person: nothing lost, the error says `why`, and the lifecycle is FAILED (not
+/// UPGRADING), so Argo CD reports Degraded. Returns the error.
+fn assert_waits_for_a_person(w: &World, why: &str) -> String {
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    let error = w.last_error().unwrap_or_default();
+    assert!(
+        error.contains(why) && error.contains("Manual restore required"),
+        "{error}"
+    );
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Failed), "{error}");
+    error
 }
 
 #[test]
@@ -1492,16 +1502,7 @@ fn a_failed_job_restarted_stateless_before_its_checkpoint_was_read_is_not_starte
             "report-error"
         ]
     );
-    let err = w.last_error().unwrap_or_default();
-    assert!(
-        err.contains("last checkpoint was never read") && err.contains("Manual restore required"),
-        "{err}"
-    );
-    assert_eq!(
-        w.lifecycle(),
-        Some(ResourceLifecycleState::Failed),
-        "waiting for a person, not upgrading"
-    );
+    assert_waits_for_a_person(&w, "last checkpoint was never read");
     // The user accepts empty state.
     w.edit_job(|j| j.upgrade_mode = Some(UpgradeMode::Stateless));
     assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
@@ -1527,18 +1528,12 @@ fn cancelled_and_lost_before_its_checkpoint_was_read() -> World {
     for _ in 0..3 {
         w.step(None);
     }
-    assert!(w.violations.is_empty(), "{:?}", w.violations);
     assert_eq!(
         w.actions(),
         vec!["cancel-job", "report-error", "report-error", "report-error"]
     );
-    let err = w.last_error().unwrap_or_default();
-    assert!(
-        err.contains("went away before its last checkpoint was read. Manual restore required.")
-            && err.contains("checkpoints under file:///cp"),
-        "{err}"
-    );
-    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Failed));
+    let error = assert_waits_for_a_person(&w, "went away before its last checkpoint was read.");
+    assert!(error.contains("checkpoints under file:///cp"), "{error}");
     w
 }
 
