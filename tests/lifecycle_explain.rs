@@ -101,6 +101,21 @@ fn running_to_running_per_upgrade_mode() {
 }
 
 #[test]
+fn turning_ha_on_or_off_in_a_last_state_upgrade_cancels() {
+    // The HA metadata to restore is the deployed cluster's, and only a new cluster with HA reads it.
+    let no_ha = dep("last-state");
+    let ha = with_ha(dep("last-state"));
+    for (from, to, case) in [(&no_ha, &ha, "HA turned on"), (&ha, &no_ha, "HA turned off")] {
+        let old = deployed(from.clone(), "running", "stateless");
+        let line = describe(&old, to).expect(case);
+        assert!(
+            line.contains("job will be cancelled and restored from its last checkpoint"),
+            "{case}: {line}"
+        );
+    }
+}
+
+#[test]
 fn nothing_changed_or_not_deployed_is_none() {
     let d = dep("savepoint");
     let old = deployed(d.clone(), "running", "stateless");

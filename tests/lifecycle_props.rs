@@ -51,6 +51,8 @@ enum Op {
     RestartFailed(bool),
     /// The operator's configuration changes: rollback of unstable upgrades on or off.
     Rollback(bool),
+    /// The user turns HA on or off in the spec (an upgrade, as any configuration change).
+    Ha(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -76,6 +78,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(Op::CheckpointsStall),
         1 => any::<bool>().prop_map(Op::RestartFailed),
         1 => any::<bool>().prop_map(Op::Rollback),
+        1 => any::<bool>().prop_map(Op::Ha),
     ]
 }
 
@@ -202,6 +205,11 @@ fn apply(w: &mut World, op: &Op) {
         Op::SavepointFails => w.savepoint_fails = w.savepoint_fails.saturating_add(1),
         Op::StatisticsReadable(readable) => w.checkpoint_statistics_unreadable = !readable,
         Op::CheckpointsStall(stall) => w.stall_checkpoints(*stall),
+        Op::Ha(on) => {
+            if w.kind == lifecycle_support::Kind::App {
+                w.set_ha(*on);
+            }
+        }
         Op::RestartFailed(on) => w.set_operator("job.restart.failed", &on.to_string()),
         Op::Rollback(on) => {
             w.set_operator("deployment.rollback.enabled", &on.to_string());
@@ -295,6 +303,8 @@ fn histories_that_once_failed_hold_from_every_base() {
     use Op::*;
     let known: Vec<Vec<Op>> = vec![
         vec![CheckpointsStall(true), BreakImage, Loop, LoseJobManager, Tick],
+        vec![LoseJobManager, Ha(false)],
+        vec![BreakImage, Loop, Ha(false)],
         vec![
             RestartNonce(1),
             Loop,

@@ -1015,6 +1015,33 @@ fn savepoint_mode_falls_back_to_last_state_for_an_unhealthy_job_or_waits() {
 }
 
 #[test]
+fn turning_ha_off_in_a_last_state_upgrade_cancels_instead_of_restoring_ha_metadata() {
+    // The new cluster's configuration has no HA, so it would never read the HA metadata the old
+    // one left: the job was stopped for a restore that could not happen.
+    let mut w = deployed(World::app("last-state", true));
+    w.tick();
+    w.set_ha(false);
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert_eq!(
+        w.actions(),
+        vec!["cancel-job", "delete-cluster", "deploy", "mark-stable"]
+    );
+    assert!(
+        matches!(&restores(&w)[..], [RestoreSource::Savepoint { path, .. }] if path.starts_with("file:///cp/")),
+        "{:?}",
+        restores(&w)
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    // And on again: the cluster without HA left no HA metadata, so the job is cancelled again.
+    w.steps.clear();
+    w.tick();
+    w.set_ha(true);
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert_eq!(w.actions()[0], "cancel-job");
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
 fn old_checkpoint_makes_last_state_take_a_savepoint() {
     let mut w = deployed(World::app("last-state", true));
     w.set_operator("job.upgrade.last-state.max.allowed.checkpoint.age", "1 min");

@@ -212,9 +212,12 @@ pub fn choose_upgrade(f: &JobFacts, op: &OperatorConfig) -> UpgradeChoice {
             reason: "the job is being cancelled".into(),
         };
     }
+    // The new cluster restores HA metadata only if its own configuration enables HA (the
+    // reference checks both configurations too): turning HA off in an upgrade cancels instead.
+    let ha_restorable = f.ha_metadata && (f.session_job || f.ha_enabled);
     let cancellable = state.is_some_and(|s| {
         s != FlinkJobState::Reconciling && !s.is_globally_terminal() && (f.session_job || f.jm_ready)
-    }) && (f.session_job || !f.ha_metadata || op.last_state_job_cancel_enabled);
+    }) && (f.session_job || !ha_restorable || op.last_state_job_cancel_enabled);
 
     let mut choice = None;
     let mut fallback_note = None;
@@ -258,13 +261,13 @@ pub fn choose_upgrade(f: &JobFacts, op: &OperatorConfig) -> UpgradeChoice {
         }
         if cancellable {
             choice = Some((S::Cancel, RestoreMode::Savepoint));
-        } else if f.ha_metadata {
+        } else if ha_restorable {
             choice = Some((S::KeepHaMetadata, RestoreMode::LastState));
         }
     } else if cancellable {
         choice = Some((S::Cancel, RestoreMode::Savepoint));
     }
-    if choice.is_none() && !f.session_job && f.ha_enabled && f.ha_metadata {
+    if choice.is_none() && !f.session_job && ha_restorable {
         choice = Some((S::KeepHaMetadata, RestoreMode::LastState));
     }
     match choice {
@@ -276,6 +279,16 @@ pub fn choose_upgrade(f: &JobFacts, op: &OperatorConfig) -> UpgradeChoice {
         None if !f.session_job && f.jm_missing_or_error && !f.ha_metadata => {
             fail("UpgradeFailed", JM_MISSING_NO_HA.to_string())
         }
+        None if f.ha_metadata && !ha_restorable && f.jm_missing_or_error => fail(
+            "UpgradeFailed",
+            "The JobManager deployment is missing and the job's state is in the HA metadata it left, but the new spec turns HA off, so the new cluster could not restore it. Keep HA on until the job runs again, then turn it off. Manual restore required.".to_string(),
+        ),
+        None if f.ha_metadata && !ha_restorable => UpgradeChoice::Wait {
+            reason: format!(
+                "the job is {} and cannot be cancelled, and the new spec turns HA off, so its HA metadata cannot be restored: waiting for a running job (or keep HA on for this upgrade)",
+                state.map_or("not observable".to_string(), |s| s.to_string())
+            ),
+        },
         None => UpgradeChoice::Wait {
             reason: format!(
                 "the job is {} and its state cannot be taken yet (no HA metadata, not cancellable)",

@@ -139,6 +139,10 @@ pub fn describe_deployment_change_from(
             )
         }),
         ha_enabled: flink_keys::ha_enabled(conf),
+        // HA metadata exists if the deployed cluster had HA: from its own spec, or from the
+        // operator's defaults when neither spec sets it.
+        deployed_ha: flink_keys::ha_enabled(&deployed.flat_configuration())
+            || (flink_keys::ha_enabled(conf) && !flink_keys::ha_enabled(&new.spec.flat_configuration())),
         savepoint_dir_set: flink_keys::savepoint_dir(conf).is_some(),
         flink_version_changed: deployed.flink_version != new.spec.flink_version,
         op,
@@ -178,6 +182,7 @@ pub fn describe_session_job_change_from(
         jm_ready: true,
         jm_missing_or_error: false,
         ha_enabled: false,
+        deployed_ha: false,
         savepoint_dir_set: flink_keys::savepoint_dir(&flat).is_some(),
         flink_version_changed: false,
         op: &op,
@@ -201,6 +206,8 @@ struct Context<'a> {
     jm_ready: bool,
     jm_missing_or_error: bool,
     ha_enabled: bool,
+    /// The deployed cluster had HA, so its HA metadata is there to restore.
+    deployed_ha: bool,
     savepoint_dir_set: bool,
     flink_version_changed: bool,
     op: &'a OperatorConfig,
@@ -275,7 +282,7 @@ impl Context<'_> {
             jm_ready: self.jm_ready,
             jm_missing_or_error: self.jm_missing_or_error,
             ha_enabled: self.ha_enabled,
-            ha_metadata: self.ha_enabled && !self.session_job,
+            ha_metadata: self.deployed_ha && !self.session_job,
             savepoint_dir_set: self.savepoint_dir_set,
             flink_version_changed: self.flink_version_changed,
             restore_path: js.and_then(|j| j.upgrade_savepoint_path.clone()),

@@ -44,6 +44,17 @@ pub struct SimCluster {
     pub broken: bool,
 }
 
+impl SimCluster {
+    /// Whether the deployed cluster's own configuration enables HA (it writes HA metadata).
+    pub fn has_ha(&self) -> bool {
+        self.spec.as_ref().is_some_and(spec_has_ha)
+    }
+}
+
+fn spec_has_ha(spec: &DeploySpec) -> bool {
+    matches!(spec, DeploySpec::Deployment(d) if flink_lifecycle::config::flink_keys::ha_enabled(&d.flat_configuration()))
+}
+
 #[derive(Clone, Debug)]
 pub struct Ha {
     pub job_id: String,
@@ -101,7 +112,6 @@ pub struct World {
     pub trigger: Option<Trigger>,
     pub now: i64,
     pub ids: u64,
-    pub ha_enabled: bool,
     pub steps: Vec<Step>,
     pub plans: Vec<Plan>,
     /// Largest value captured durably (checkpoint/savepoint) by the current lineage.
@@ -196,7 +206,7 @@ spec:
 
 impl World {
     pub fn app(mode: &str, ha: bool) -> Self {
-        Self::new(Kind::App, app_yaml(mode, ha), session_job_yaml("stateless"), ha)
+        Self::new(Kind::App, app_yaml(mode, ha), session_job_yaml("stateless"))
     }
 
     pub fn session_cluster() -> Self {
@@ -204,20 +214,14 @@ impl World {
             Kind::Session,
             session_cluster_yaml(),
             session_job_yaml("stateless"),
-            true,
         )
     }
 
     pub fn session_job(mode: &str) -> Self {
-        Self::new(
-            Kind::SessionJob,
-            session_cluster_yaml(),
-            session_job_yaml(mode),
-            false,
-        )
+        Self::new(Kind::SessionJob, session_cluster_yaml(), session_job_yaml(mode))
     }
 
-    fn new(kind: Kind, dep: FlinkDeployment, sj: FlinkSessionJob, ha: bool) -> Self {
+    fn new(kind: Kind, dep: FlinkDeployment, sj: FlinkSessionJob) -> Self {
         Self {
             kind,
             dep,
@@ -230,7 +234,6 @@ impl World {
             trigger: None,
             now: 1_000_000,
             ids: 0,
-            ha_enabled: ha,
             steps: Vec::new(),
             plans: Vec::new(),
             durable: 0,
@@ -289,6 +292,20 @@ impl World {
             Kind::SessionJob => self.sj.spec.job.as_ref(),
             _ => self.dep.spec.job.as_ref(),
         }
+    }
+
+    /// The user turns HA on or off in the spec's Flink configuration.
+    pub fn set_ha(&mut self, on: bool) {
+        self.edit_app(|s| {
+            let conf = &mut s.flink_configuration.get_or_insert_with(Default::default).0;
+            if on {
+                conf.insert("high-availability.type".into(), "kubernetes".into());
+                conf.insert("high-availability.storageDir".into(), "file:///ha".into());
+            } else {
+                conf.remove("high-availability.type");
+                conf.remove("high-availability.storageDir");
+            }
+        });
     }
 
     pub fn request_deletion(&mut self) {
@@ -767,6 +784,14 @@ impl World {
     }
 
     fn check_deploy(&mut self, d: &Deploy) {
+        if matches!(d.restore, RestoreSource::HaMetadata { .. })
+            && self.kind == Kind::App
+            && !spec_has_ha(&d.spec)
+            && self.durable > 0
+        {
+            self.violations
+                .push("restore from HA metadata into a cluster whose configuration has no HA".into());
+        }
         // Lost without HA mid-restore: whether the deployed job ran is unknowable (see the field).
         let lost = std::mem::take(&mut self.lost_during_upgrade);
         if matches!(d.restore, RestoreSource::Empty)
@@ -852,7 +877,7 @@ impl World {
         self.now += 10_000;
         let stateless_now = self.desired_mode() == UpgradeMode::Stateless;
         let mut failed_now = false;
-        let ha_enabled = self.ha_enabled && self.kind == Kind::App;
+        let ha_enabled = self.kind == Kind::App && self.cluster.as_ref().is_some_and(SimCluster::has_ha);
         let mut new_cp: Option<(String, u64)> = None;
         let mut finished_trigger: Option<(String, u64, bool)> = None;
         let trigger = self.trigger.clone();

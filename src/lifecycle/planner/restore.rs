@@ -195,6 +195,12 @@ impl Planner<'_> {
                 }
             },
             Some(RestoreMode::LastState) => {
+                if self.kind != Kind::SessionJob && !self.ha_enabled() {
+                    return self.fail(
+                        "RestoreFailed",
+                        "The job's state is held in HA metadata for this restore, but the spec now turns HA off, so the new cluster could not restore it. Keep HA on until the job runs again, then turn it off. Manual restore required.",
+                    );
+                }
                 if !self.obs.ha_metadata_present {
                     return self.fail(
                         "RestoreFailed",
