@@ -304,6 +304,15 @@ fn histories_that_once_failed_hold_from_every_base() {
     let known: Vec<Vec<Op>> = vec![
         vec![CheckpointsStall(true), BreakImage, Loop, LoseJobManager, Tick],
         vec![LoseJobManager, Ha(false)],
+        vec![
+            LoseJobManager,
+            Redeploy { nonce: 1, own: false },
+            Loop,
+            Tick,
+            Tick,
+            Ha(false),
+            LoseJobManager,
+        ],
         vec![BreakImage, Loop, Ha(false)],
         vec![
             RestartNonce(1),

@@ -156,6 +156,10 @@ pub struct JobFacts {
     pub never_started: Option<RestoreMode>,
 }
 
+/// Only HA metadata holds the job's state, and the spec turns HA off: the new cluster would
+/// not read it.
+pub const HA_TURNED_OFF: &str = "The job's state is in HA metadata, but the spec now turns HA off, so the new cluster could not restore it. Keep HA on until the job runs again, then turn it off. Manual restore required.";
+
 /// The message the reference uses (lifecycle derivation matches on its wording).
 pub const JM_MISSING_NO_HA: &str = "JobManager deployment is missing and HA metadata is not available to make stateful upgrades. It is possible that the job has finished or terminally failed, or the configmaps have been deleted.Manual restore required.";
 
@@ -279,10 +283,9 @@ pub fn choose_upgrade(f: &JobFacts, op: &OperatorConfig) -> UpgradeChoice {
         None if !f.session_job && f.jm_missing_or_error && !f.ha_metadata => {
             fail("UpgradeFailed", JM_MISSING_NO_HA.to_string())
         }
-        None if f.ha_metadata && !ha_restorable && f.jm_missing_or_error => fail(
-            "UpgradeFailed",
-            "The JobManager deployment is missing and the job's state is in the HA metadata it left, but the new spec turns HA off, so the new cluster could not restore it. Keep HA on until the job runs again, then turn it off. Manual restore required.".to_string(),
-        ),
+        None if f.ha_metadata && !ha_restorable && f.jm_missing_or_error => {
+            fail("UpgradeFailed", HA_TURNED_OFF.to_string())
+        }
         None if f.ha_metadata && !ha_restorable => UpgradeChoice::Wait {
             reason: format!(
                 "the job is {} and cannot be cancelled, and the new spec turns HA off, so its HA metadata cannot be restored: waiting for a running job (or keep HA on for this upgrade)",

@@ -30,8 +30,8 @@ mod stopping;
 mod suspended;
 
 use super::decide::{
-    JobFacts, LAST_STATE_MARKER, RestoreMode, SpecChange, SuspendMechanism, UpgradeChoice, choose_upgrade,
-    classify, resume_restore_mode,
+    HA_TURNED_OFF, JobFacts, LAST_STATE_MARKER, RestoreMode, SpecChange, SuspendMechanism, UpgradeChoice,
+    choose_upgrade, classify, resume_restore_mode,
 };
 use super::explain::{describe_suspend, describe_upgrade};
 use super::health;

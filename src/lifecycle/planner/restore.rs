@@ -168,6 +168,15 @@ impl Planner<'_> {
         }
         let source = match restore {
             None => RestoreSource::NoJob,
+            // The deployed job's newer state is in HA metadata the new spec's cluster would not read.
+            Some(mode @ (RestoreMode::Empty | RestoreMode::Savepoint))
+                if self.deployed_job_checkpointed()
+                    && !rolling_back
+                    && !self.ha_enabled()
+                    && (mode == RestoreMode::Savepoint || self.user_mode() != UpgradeMode::Stateless) =>
+            {
+                return self.fail("RestoreFailed", HA_TURNED_OFF);
+            }
             Some(RestoreMode::Empty)
                 if self.user_mode() != UpgradeMode::Stateless && self.deployed_job_checkpointed() =>
             {
@@ -195,11 +204,9 @@ impl Planner<'_> {
                 }
             },
             Some(RestoreMode::LastState) => {
-                if self.kind != Kind::SessionJob && !self.ha_enabled() {
-                    return self.fail(
-                        "RestoreFailed",
-                        "The job's state is held in HA metadata for this restore, but the spec now turns HA off, so the new cluster could not restore it. Keep HA on until the job runs again, then turn it off. Manual restore required.",
-                    );
+                // (A rollback deploys the stable spec, whose own configuration it restores with.)
+                if self.kind != Kind::SessionJob && !rolling_back && !self.ha_enabled() {
+                    return self.fail("RestoreFailed", HA_TURNED_OFF);
                 }
                 if !self.obs.ha_metadata_present {
                     return self.fail(
