@@ -1042,6 +1042,33 @@ fn turning_ha_off_in_a_last_state_upgrade_cancels_instead_of_restoring_ha_metada
 }
 
 #[test]
+fn turning_ha_off_while_only_ha_metadata_holds_the_state_asks_to_keep_it_on() {
+    // The JobManager is lost: the job's state is in the HA metadata it left, which a cluster
+    // without HA would not read. Kept on, the job is recovered from it.
+    let mut w = deployed(World::app("last-state", true));
+    w.tick();
+    w.cluster = None;
+    w.set_ha(false);
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(
+        w.actions().iter().all(|a| *a == "report-error"),
+        "{:?}",
+        w.actions()
+    );
+    assert_waits_for_a_person(&w, "Keep HA on until the job runs again");
+    w.set_ha(true);
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert!(
+        matches!(restores(&w)[..], [RestoreSource::HaMetadata { .. }]),
+        "{:?}",
+        restores(&w)
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
 fn old_checkpoint_makes_last_state_take_a_savepoint() {
     let mut w = deployed(World::app("last-state", true));
     w.set_operator("job.upgrade.last-state.max.allowed.checkpoint.age", "1 min");
