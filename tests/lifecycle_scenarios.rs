@@ -9,7 +9,7 @@ use flink_lifecycle::api::{
     FlinkJobState, JobState, ReconciliationState, ResourceLifecycleState, UpgradeMode,
 };
 use flink_lifecycle::lifecycle::{DeployPurpose, EventType, ResourceStatus, RestoreSource, Step};
-use lifecycle_support::{BROKEN_IMAGE, Kind, World};
+use lifecycle_support::{BROKEN_IMAGE, Crash, Kind, World};
 
 fn deployed(mut w: World) -> World {
     assert!(w.run(20), "first deployment did not converge: {:?}", w.actions());
@@ -720,6 +720,47 @@ fn failed_job_stays_failed_by_default() {
         .unwrap();
     assert_eq!(degraded.status, "True");
     assert!(degraded.message.contains("boom"));
+}
+
+#[test]
+fn a_stateless_restart_of_an_unhealthy_job_taken_back_before_the_stop_keeps_its_state() {
+    // The checkpoint-progress health check restarts a stateless job; the operator records the
+    // restart but crashes before deleting the cluster, and the user turns to last-state. The job
+    // still runs: nothing is given up, and the restart is planned again, from HA metadata.
+    let mut w = deployed(World::app("stateless", true));
+    w.set_operator("cluster.health-check.enabled", "true");
+    w.set_operator("cluster.health-check.checkpoint-progress.enabled", "true");
+    w.set_operator("cluster.health-check.checkpoint-progress.window", "30 s");
+    w.tick();
+    w.stall_checkpoints(true);
+    let mut stop = None;
+    for _ in 0..6 {
+        let p = w.step(Some(Crash::NotDone));
+        if matches!(p.step, Step::DeleteCluster { .. }) {
+            stop = Some(p);
+            break;
+        }
+    }
+    let stop = stop.expect("an unhealthy restart");
+    assert!(
+        stop.reasons.iter().any(|r| r.contains("unhealthy")),
+        "{:?}",
+        stop.reasons
+    );
+    assert!(
+        w.cluster.as_ref().is_some_and(|c| c.job.is_some()),
+        "not done: the job still runs"
+    );
+    w.edit_job(|j| j.upgrade_mode = Some(UpgradeMode::LastState));
+    w.stall_checkpoints(false);
+    w.steps.clear();
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    assert!(
+        restores(&w).iter().all(|r| !matches!(r, RestoreSource::Empty)),
+        "{:?}",
+        restores(&w)
+    );
 }
 
 #[test]

@@ -108,6 +108,18 @@ impl Planner<'_> {
             let mode = recorded
                 .job()
                 .map(|j| RestoreMode::from_recorded(j.upgrade_mode()));
+            if mode == Some(RestoreMode::Empty)
+                && self.user_mode() != UpgradeMode::Stateless
+                && self.stopped_job_still_runs()
+            {
+                // A stateless restart (of an unhealthy job, say) decided, then taken back before
+                // the running job was stopped: nothing is given up yet, so the restart is planned
+                // again with the user's stateful mode.
+                self.set_recorded(&recorded.with_job(Some(JobState::Running), None), false);
+                self.core.recon.state = Some(ReconciliationState::Deployed);
+                self.why("the upgrade mode is stateful again before the job was stopped for its stateless restart: re-planning");
+                return self.dispatch();
+            }
             let restore = match self.retained_state_wins(mode) {
                 Ok(restore) => restore,
                 Err(step) => return step,
@@ -304,6 +316,17 @@ impl Planner<'_> {
                 .job_id
                 .as_ref()
                 .is_some_and(|id| self.obs.ha_checkpoint_job_ids.contains(id))
+    }
+
+    /// The job this restore is to replace still runs on its JobManager: not stopped yet.
+    fn stopped_job_still_runs(&self) -> bool {
+        self.kind != Kind::SessionJob
+            && self.has_cluster()
+            && self.obs.jobmanager.is_ready()
+            && !self.deploy_written_ahead()
+            && self.obs.job.as_ref().is_some_and(|j| {
+                !j.state.is_globally_terminal() && self.core.job.job_id.as_deref() == Some(j.id.as_str())
+            })
     }
 
     /// Whether the status holds this restore's deploy, written ahead of it: a job not terminal
