@@ -173,10 +173,12 @@ fn apply(w: &mut World, op: &Op) {
                         .as_ref()
                         .is_some_and(|j| j.upgrade_mode() == UpgradeMode::Stateless);
                 }
-                let upgrading = w
-                    .status()
-                    .and_then(|s| s.reconciliation_status().and_then(|r| r.state))
-                    == Some(ReconciliationState::Upgrading);
+                // A rollback deploys as an upgrade does: the same unknowable case without HA.
+                let upgrading = matches!(
+                    w.status()
+                        .and_then(|s| s.reconciliation_status().and_then(|r| r.state)),
+                    Some(ReconciliationState::Upgrading | ReconciliationState::RollingBack)
+                );
                 // Losing a JobManager already gone changes nothing known.
                 if w.cluster.is_some() {
                     w.lost_during_upgrade = w.ha.is_none() && upgrading;
@@ -304,6 +306,22 @@ fn histories_that_once_failed_hold_from_every_base() {
     let known: Vec<Vec<Op>> = vec![
         vec![CheckpointsStall(true), BreakImage, Loop, LoseJobManager, Tick],
         vec![LoseJobManager, Ha(false)],
+        vec![
+            BreakImage,
+            Loop,
+            Tick,
+            Loop,
+            Loop,
+            Tick,
+            Tick,
+            Tick,
+            Rollback(true),
+            Loop,
+            Loop,
+            Tick,
+            Tick,
+            LoseJobManager,
+        ],
         vec![
             Mode(UpgradeMode::Stateless),
             CheckpointsStall(true),
