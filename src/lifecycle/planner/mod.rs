@@ -175,6 +175,11 @@ impl Planner<'_> {
         self.input.flink_config
     }
 
+    /// The resource deploys a cluster, and its JobManager Deployment is gone.
+    fn jobmanager_lost(&self) -> bool {
+        self.has_cluster() && self.obs.jobmanager.is_missing()
+    }
+
     fn ha_enabled(&self) -> bool {
         flink_keys::ha_enabled(self.conf())
     }

@@ -266,7 +266,7 @@ impl Planner<'_> {
     pub(super) fn other_changes(&mut self, rec: &AnySpec, savepoint_pending: bool) -> Step {
         let state = self.job_state();
         let terminal = state.is_some_and(FlinkJobState::is_globally_terminal);
-        if self.has_cluster() && self.obs.jobmanager.is_missing() {
+        if self.jobmanager_lost() {
             if self.kind == Kind::SessionCluster || !terminal {
                 if self.op().jm_deployment_recovery_enabled {
                     return self.recover(rec);

@@ -11,7 +11,7 @@ impl Planner<'_> {
             info.trigger_type == Some(SnapshotTriggerType::Upgrade) && info.trigger_timestamp.is_some();
         let seen_cancelled =
             !by_savepoint && self.job_state().is_some_and(FlinkJobState::is_globally_terminal);
-        if self.has_cluster() && self.obs.jobmanager.is_missing() && !seen_cancelled {
+        if self.jobmanager_lost() && !seen_cancelled {
             // The cluster vanished mid-stop: go back to running and let recovery decide. (A job
             // already seen cancelled is not running: finishing the cancel records what it left.)
             self.core.clear_trigger();
@@ -129,7 +129,7 @@ impl Planner<'_> {
             .job()
             .map(|j| RestoreMode::from_recorded(j.upgrade_mode()))
             .unwrap_or(RestoreMode::Empty);
-        let jobmanager_gone = self.has_cluster() && self.obs.jobmanager.is_missing();
+        let jobmanager_gone = self.jobmanager_lost();
         // With its JobManager gone, the job is as it was last seen (stopped: `stopping_phase`).
         let state = match &self.obs.job {
             Some(job) => Some(job.state),
