@@ -14,7 +14,8 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use std::fmt;
 
 /// `ObjectMeta`, checked.
@@ -31,6 +32,12 @@ struct CheckedManagedFields;
 
 /// A `String`, checked (read into serde_json's scratch buffer, not allocated).
 struct CheckedString;
+
+/// A `String` that may be long and full of escapes (an annotation holding a whole object as
+/// JSON text), checked by skipping it as serde_json skips an ignored value: no copy, no
+/// unescaping. Skipping does not pair `\u` surrogates, which a `String` must; text with a `\u`
+/// escape is read as a [`CheckedString`] instead.
+struct CheckedText;
 
 /// A `BTreeMap<String, String>`, checked.
 struct CheckedStringMap;
@@ -293,6 +300,24 @@ impl<'de> Deserialize<'de> for CheckedString {
     }
 }
 
+impl<'de> Deserialize<'de> for CheckedText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <&RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        if !text.starts_with('"') {
+            return Err(D::Error::invalid_type(
+                serde::de::Unexpected::Other(text),
+                &"a string",
+            ));
+        }
+        if text.contains("\\u") {
+            CheckedString::deserialize(&mut serde_json::Deserializer::from_str(text))
+                .map_err(D::Error::custom)?;
+        }
+        Ok(CheckedText)
+    }
+}
+
 impl<'de> Deserialize<'de> for CheckedStringMap {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct MapVisitor;
@@ -302,7 +327,7 @@ impl<'de> Deserialize<'de> for CheckedStringMap {
                 f.write_str("a map")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CheckedStringMap, A::Error> {
-                while map.next_entry::<CheckedString, CheckedString>()?.is_some() {}
+                while map.next_entry::<CheckedString, CheckedText>()?.is_some() {}
                 Ok(CheckedStringMap)
             }
         }

@@ -110,7 +110,8 @@ pub fn read_envelope(body: &[u8]) -> Option<Envelope<'_>> {
     if body.trim_ascii_start().first() != Some(&b'{') {
         return None;
     }
-    let review: Review<'_> = serde_json::from_slice(body).ok()?;
+    let text = std::str::from_utf8(body).ok()?;
+    let review: Review<'_> = serde_json::from_str(text).ok()?;
     if review.api_version != ADMISSION_API_VERSION || review.kind != "AdmissionReview" {
         return None;
     }
