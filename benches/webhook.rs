@@ -428,6 +428,19 @@ fn main() {
         println!("webhook benchmark: run it with `make bench`");
         return;
     }
+    // BENCH_DECISION_REPS=N: the decision alone, N loops of 2,000 reviews, the fastest loop's
+    // wall µs per review printed (for comparing two builds; N=1 under callgrind counts its
+    // instructions). Thread CPU time comes in scheduler ticks here, too coarse for this.
+    if let Some(reps) = std::env::var("BENCH_DECISION_REPS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let best = (0..reps)
+            .map(|_| decision_cost(BODY, true).0)
+            .fold(f64::MAX, f64::min);
+        println!("decision: {best:.2} µs wall per review (fastest of {reps} loops of 2,000)");
+        return;
+    }
     // BENCH_STAGES_ONLY=1: the in-process costs alone, printed (for profiling; writes nothing).
     if std::env::var_os("BENCH_STAGES_ONLY").is_some() {
         println!(
