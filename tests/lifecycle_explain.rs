@@ -105,14 +105,36 @@ fn turning_ha_on_or_off_in_a_last_state_upgrade_cancels() {
     // The HA metadata to restore is the deployed cluster's, and only a new cluster with HA reads it.
     let no_ha = dep("last-state");
     let ha = with_ha(dep("last-state"));
-    for (from, to, case) in [(&no_ha, &ha, "HA turned on"), (&ha, &no_ha, "HA turned off")] {
+    for (from, to, case) in [
+        (&no_ha, &ha, "last-state upgrade with no HA metadata to restore: "),
+        (&ha, &no_ha, "last-state upgrade turning HA off: "),
+    ] {
         let old = deployed(from.clone(), "running", "stateless");
         let line = describe(&old, to).expect(case);
         assert!(
-            line.contains("job will be cancelled and restored from its last checkpoint"),
-            "{case}: {line}"
+            line.starts_with(&format!(
+                "{case}job will be cancelled and restored from its last checkpoint"
+            )),
+            "{line}"
         );
     }
+}
+
+#[test]
+fn a_last_state_upgrade_cancelled_by_configuration_says_so() {
+    let ha = with_ha(dep("last-state"));
+    let old = deployed(ha.clone(), "running", "stateless");
+    let op = OperatorConfig {
+        last_state_job_cancel_enabled: true,
+        ..OperatorConfig::default()
+    };
+    let line = describe_deployment_change(&old, &parallelism(ha, 4), &op).unwrap();
+    assert!(
+        line.starts_with(
+            "last-state upgrade with job cancel enabled: job will be cancelled and restored from its last checkpoint"
+        ),
+        "{line}"
+    );
 }
 
 #[test]
@@ -206,7 +228,7 @@ spec:
     })).unwrap());
     let line = describe_session_job_change(&old, &new, &OperatorConfig::default()).unwrap();
     assert!(
-        line.starts_with("last-state upgrade without HA: job will be cancelled"),
+        line.starts_with("last-state upgrade of a session job: job will be cancelled"),
         "{line}"
     );
 }

@@ -250,8 +250,8 @@ impl Context<'_> {
                 format!("resume: {}", describe_restore(restore, path))
             }
             SpecChange::Suspend => {
-                let choice = choose_upgrade(&self.facts(user_mode), self.op);
-                describe_suspend(&choice, user_mode)
+                let facts = self.facts(user_mode);
+                describe_suspend(&choose_upgrade(&facts, self.op), &facts)
             }
             SpecChange::Upgrade(kind) => {
                 if self.deployed_job.is_none() {
@@ -259,8 +259,8 @@ impl Context<'_> {
                         "session cluster redeploy: the JobManager will be replaced (HA metadata kept); changed: {fields}"
                     ));
                 }
-                let choice = choose_upgrade(&self.facts(user_mode), self.op);
-                let what = describe_upgrade(&choice, user_mode);
+                let facts = self.facts(user_mode);
+                let what = describe_upgrade(&choose_upgrade(&facts, self.op), &facts);
                 if kind == DiffType::Scale {
                     format!("scale: {fields}; without in-place rescaling this is a restart — {what}")
                 } else {
@@ -324,9 +324,23 @@ pub fn describe_restore(restore: RestoreMode, path: Option<&str>) -> String {
     }
 }
 
+/// Why a last-state stop cancels the job rather than keeping its HA metadata, in words (empty
+/// when a note on the choice says it).
+fn why_cancel(f: &JobFacts, noted: bool) -> &'static str {
+    match (f.session_job, f.ha_metadata, f.ha_enabled) {
+        (true, _, _) => " of a session job",
+        (false, false, false) => " without HA",
+        (false, true, false) => " turning HA off",
+        (false, false, true) => " with no HA metadata to restore",
+        (false, true, true) if noted => "",
+        (false, true, true) => " with job cancel enabled",
+    }
+}
+
 /// A running -> running upgrade, in words.
-pub fn describe_upgrade(choice: &UpgradeChoice, user_mode: UpgradeMode) -> String {
+pub fn describe_upgrade(choice: &UpgradeChoice, f: &JobFacts) -> String {
     use SuspendMechanism as S;
+    let user_mode = f.user_mode;
     let mode = user_mode.as_str();
     match choice {
         UpgradeChoice::Go {
@@ -340,14 +354,20 @@ pub fn describe_upgrade(choice: &UpgradeChoice, user_mode: UpgradeMode) -> Strin
                 }
                 (S::Savepoint, _) => format!(
                     "{} upgrade: job will be stopped with a savepoint and restored from it",
-                    if user_mode == UpgradeMode::Savepoint { "savepoint" } else { mode }
+                    if user_mode == UpgradeMode::Savepoint {
+                        "savepoint"
+                    } else {
+                        mode
+                    }
                 ),
                 (S::KeepHaMetadata, _) => {
-                    "last-state upgrade: JobManager will be replaced and the job restored from HA metadata".to_string()
+                    "last-state upgrade: JobManager will be replaced and the job restored from HA metadata"
+                        .to_string()
                 }
-                (S::Cancel, _) => {
-                    "last-state upgrade without HA: job will be cancelled and restored from its last checkpoint".to_string()
-                }
+                (S::Cancel, _) => format!(
+                    "last-state upgrade{}: job will be cancelled and restored from its last checkpoint",
+                    why_cancel(f, note.is_some())
+                ),
                 (S::AlreadyStopped, _) => format!(
                     "{mode} upgrade: the job has already stopped; it will be restarted from its last savepoint or checkpoint"
                 ),
@@ -364,8 +384,9 @@ pub fn describe_upgrade(choice: &UpgradeChoice, user_mode: UpgradeMode) -> Strin
 }
 
 /// A running -> suspended transition, in words.
-pub fn describe_suspend(choice: &UpgradeChoice, user_mode: UpgradeMode) -> String {
+pub fn describe_suspend(choice: &UpgradeChoice, f: &JobFacts) -> String {
     use SuspendMechanism as S;
+    let user_mode = f.user_mode;
     match choice {
         UpgradeChoice::Go { suspend, .. } => match suspend {
             S::Savepoint => "suspend with savepoint: job will be stopped with a savepoint; resume restores from it".into(),
@@ -373,7 +394,10 @@ pub fn describe_suspend(choice: &UpgradeChoice, user_mode: UpgradeMode) -> Strin
             S::KeepHaMetadata => {
                 "suspend (last-state): JobManager will be deleted and HA metadata kept; resume restores from it".into()
             }
-            S::Cancel => "suspend (last-state without HA): job will be cancelled; resume restores from its last checkpoint".into(),
+            S::Cancel => format!(
+                "suspend (last-state{}): job will be cancelled; resume restores from its last checkpoint",
+                why_cancel(f, false)
+            ),
             S::AlreadyStopped => "suspend: the job has already stopped; resume restores from its last savepoint or checkpoint".into(),
         },
         UpgradeChoice::Wait { reason } => format!("suspend pending ({user_mode}): {reason}"),

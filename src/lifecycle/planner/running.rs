@@ -167,9 +167,9 @@ impl Planner<'_> {
             choice => choice,
         };
         let words = if change == SpecChange::Suspend {
-            describe_suspend(&choice, facts.user_mode)
+            describe_suspend(&choice, &facts)
         } else {
-            describe_upgrade(&choice, facts.user_mode)
+            describe_upgrade(&choice, &facts)
         };
         self.why(words);
         if let UpgradeChoice::Go { suspend, restore, .. } = &choice {
