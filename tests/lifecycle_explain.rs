@@ -185,6 +185,19 @@ fn savepoint_redeploy_and_ignored_fields() {
         describe(&old, &redeploy).unwrap(),
         "savepoint redeploy: job will be restarted from s3://b/sp-7; rollback to earlier specs is disabled"
     );
+    // With a suspend: the job is suspended as any suspend keeps its state (last-state without
+    // HA: cancelled), and the redeploy waits for the resume.
+    let mut suspend_too = redeploy.clone();
+    suspend_too.spec.job.as_mut().unwrap().state = Some(flink_lifecycle::api::JobState::Suspended);
+    assert_eq!(
+        describe(&old, &suspend_too).unwrap(),
+        "suspend (last-state without HA): job will be cancelled; resume restores from its last checkpoint; the savepoint redeploy is carried out at the resume, which then starts from s3://b/sp-7 instead"
+    );
+    let old_suspended = deployed(d.clone(), "suspended", "last-state");
+    assert_eq!(
+        describe(&old_suspended, &suspend_too).unwrap(),
+        "savepoint redeploy: the job stays suspended; when resumed it starts from s3://b/sp-7; rollback to earlier specs is disabled"
+    );
     redeploy.spec.job.as_mut().unwrap().initial_savepoint_path = None;
     assert!(describe(&old, &redeploy).unwrap().contains("must not be empty"));
 

@@ -233,10 +233,21 @@ impl Context<'_> {
                     .desired_job
                     .and_then(|j| j.initial_savepoint_path.as_deref())
                     .filter(|p| !p.trim().is_empty());
+                let suspended =
+                    |j: Option<&JobSpec>| j.map(JobSpec::desired_state) == Some(JobState::Suspended);
                 match path {
-                    Some(p) if self.desired_job.map(JobSpec::desired_state) == Some(JobState::Suspended) => format!(
-                        "savepoint redeploy: job will be stopped and later resumed from {p}; rollback to earlier specs is disabled"
+                    // As the planner does: the job is suspended as any suspend keeps its state,
+                    // and the redeploy waits for the resume.
+                    Some(p) if suspended(self.desired_job) && suspended(self.deployed_job) => format!(
+                        "savepoint redeploy: the job stays suspended; when resumed it starts from {p}; rollback to earlier specs is disabled"
                     ),
+                    Some(p) if suspended(self.desired_job) => {
+                        let facts = self.facts(user_mode);
+                        format!(
+                            "{}; the savepoint redeploy is carried out at the resume, which then starts from {p} instead",
+                            describe_suspend(&choose_upgrade(&facts, self.op), &facts)
+                        )
+                    }
                     Some(p) => format!(
                         "savepoint redeploy: job will be restarted from {p}; rollback to earlier specs is disabled"
                     ),
