@@ -485,7 +485,7 @@ impl World {
         job.map(|j| j.upgrade_mode()).unwrap_or_default()
     }
 
-    fn desired_state(&self) -> JobState {
+    pub fn desired_state(&self) -> JobState {
         let job = match self.kind {
             Kind::SessionJob => self.sj.spec.job.as_ref(),
             _ => self.dep.spec.job.as_ref(),
@@ -493,7 +493,7 @@ impl World {
         job.map(|j| j.desired_state()).unwrap_or(JobState::Running)
     }
 
-    fn deleting(&self) -> bool {
+    pub fn deleting(&self) -> bool {
         match self.kind {
             Kind::SessionJob => self.sj.metadata.deletion_timestamp.is_some(),
             _ => self.dep.metadata.deletion_timestamp.is_some(),

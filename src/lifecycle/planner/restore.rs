@@ -530,6 +530,8 @@ impl Planner<'_> {
         } else {
             self.core.recon.state = Some(ReconciliationState::Deployed);
             self.mark_stable();
+            // Suspended as asked, its state kept or its resume named: an earlier error is past.
+            self.core.error = None;
             self.event(EventType::Normal, "Suspended", "Job suspended");
         }
         self.dispatch()

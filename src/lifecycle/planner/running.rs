@@ -164,6 +164,19 @@ impl Planner<'_> {
                     reason: "waiting for the REST API to read the stopped job's last checkpoint".into(),
                 }
             }
+            // The suspend cannot take the job's state, but a person named the snapshot to resume
+            // from (a savepoint redeploy asked for with the suspend, carried out at the resume):
+            // the job's own state is no longer needed. This is the way out that a
+            // "Manual restore required" message names.
+            UpgradeChoice::Fail { .. }
+                if change == SpecChange::Suspend && self.redeploy_waits_for_resume(rec) =>
+            {
+                UpgradeChoice::Go {
+                    suspend: SuspendMechanism::Stateless,
+                    restore: RestoreMode::Empty,
+                    note: None,
+                }
+            }
             choice => choice,
         };
         let words = if change == SpecChange::Suspend {
@@ -243,6 +256,18 @@ impl Planner<'_> {
             UpgradeChoice::Wait { reason } => Step::Wait { reason },
             UpgradeChoice::Fail { reason, message } => self.fail(&reason, message),
         }
+    }
+
+    /// A savepoint redeploy (with a path) asked for together with a suspend: the resume carries
+    /// it out.
+    fn redeploy_waits_for_resume(&self, rec: &AnySpec) -> bool {
+        self.desired_state() == JobState::Suspended
+            && rec.diff(&self.spec).kind() == DiffType::SavepointRedeploy
+            && self
+                .spec
+                .job()
+                .and_then(|j| j.initial_savepoint_path.as_deref())
+                .is_some_and(|p| !p.trim().is_empty())
     }
 
     pub(super) fn start_cancel(&mut self, rec: &AnySpec, restore: RestoreMode) -> Step {
