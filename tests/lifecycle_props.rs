@@ -354,6 +354,14 @@ fn histories_that_once_failed_hold_from_every_base() {
         // A suspend blocked by a JobManager lost without HA: the redeploy the message names had
         // no effect while the spec said suspended.
         vec![Suspend, LoseJobManager],
+        vec![
+            Redeploy { nonce: 1, own: false },
+            Loop,
+            Loop,
+            Loop,
+            Suspend,
+            LoseJobManager,
+        ],
         vec![CheckpointsStall(true), BreakImage, Loop, LoseJobManager, Tick],
         vec![LoseJobManager, Ha(false)],
         vec![

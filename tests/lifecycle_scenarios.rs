@@ -624,6 +624,54 @@ fn jobmanager_missing_without_ha_needs_a_person_for_stateful_jobs() {
 }
 
 #[test]
+fn a_suspend_waiting_for_a_person_takes_the_redeploy_its_message_names() {
+    // The JobManager is lost without HA, then the user suspends: the job's state cannot be taken.
+    let mut w = deployed(World::app("savepoint", false));
+    w.tick();
+    w.cluster = None;
+    w.edit_job(|j| j.state = Some(JobState::Suspended));
+    for _ in 0..3 {
+        w.step(None);
+    }
+    let error = assert_waits_for_a_person(&w, "JobManager deployment is missing");
+    assert!(error.contains("set job.initialSavepointPath"), "{error}");
+    // The person names a snapshot, keeping the suspend: it used to wait behind the blocked
+    // suspend forever. Now the job is suspended, the error cleared, and the resume starts from it.
+    w.storage.insert("file:///sp/picked".into(), 1_000);
+    request_redeploy(&mut w, 3, "file:///sp/picked");
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Suspended));
+    assert_eq!(w.last_error(), None);
+    assert!(restores(&w).is_empty(), "nothing starts while suspended");
+    let mut taken_back = w.clone();
+    w.edit_job(|j| j.state = Some(JobState::Running));
+    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
+    assert_redeployed_from(&w, "file:///sp/picked", "resumed");
+
+    // The redeploy taken back before the resume: the job's own state is still unknown, so it
+    // starts from the snapshot the person named, not empty.
+    taken_back.edit_job(|j| {
+        j.savepoint_redeploy_nonce = None;
+        j.initial_savepoint_path = None;
+        j.state = Some(JobState::Running);
+    });
+    assert!(
+        taken_back.run(20),
+        "{:?} {:?}",
+        taken_back.actions(),
+        taken_back.last_error()
+    );
+    assert_eq!(
+        restores(&taken_back),
+        vec![RestoreSource::Savepoint {
+            path: "file:///sp/picked".into(),
+            allow_non_restored_state: false
+        }]
+    );
+    assert!(taken_back.violations.is_empty(), "{:?}", taken_back.violations);
+}
+
+#[test]
 fn a_jobmanager_lost_right_after_its_stop_with_savepoint_needs_a_person_told_where_to_look() {
     // The savepoint completes and the job finishes (Flink removes a finished job's HA metadata,
     // and keeps savepoints out of its checkpoint store), then the JobManager is lost before the

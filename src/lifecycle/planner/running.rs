@@ -168,12 +168,15 @@ impl Planner<'_> {
             // from (a savepoint redeploy asked for with the suspend, carried out at the resume):
             // the job's own state is no longer needed. This is the way out that a
             // "Manual restore required" message names.
+            // The named snapshot is recorded as the one to resume from: were the redeploy taken
+            // back before the resume, the job would still not start empty or from an older path.
             UpgradeChoice::Fail { .. }
                 if change == SpecChange::Suspend && self.redeploy_waits_for_resume(rec) =>
             {
+                self.core.job.upgrade_savepoint_path = self.redeploy_path();
                 UpgradeChoice::Go {
                     suspend: SuspendMechanism::Stateless,
-                    restore: RestoreMode::Empty,
+                    restore: RestoreMode::Savepoint,
                     note: None,
                 }
             }
@@ -263,11 +266,14 @@ impl Planner<'_> {
     fn redeploy_waits_for_resume(&self, rec: &AnySpec) -> bool {
         self.desired_state() == JobState::Suspended
             && rec.diff(&self.spec).kind() == DiffType::SavepointRedeploy
-            && self
-                .spec
-                .job()
-                .and_then(|j| j.initial_savepoint_path.as_deref())
-                .is_some_and(|p| !p.trim().is_empty())
+            && self.redeploy_path().is_some()
+    }
+
+    fn redeploy_path(&self) -> Option<String> {
+        self.spec
+            .job()
+            .and_then(|j| j.initial_savepoint_path.clone())
+            .filter(|p| !p.trim().is_empty())
     }
 
     pub(super) fn start_cancel(&mut self, rec: &AnySpec, restore: RestoreMode) -> Step {
