@@ -355,6 +355,14 @@ fn histories_that_once_failed_hold_from_every_base() {
         // no effect while the spec said suspended.
         vec![Suspend, LoseJobManager],
         vec![
+            Parallelism(1),
+            StatisticsReadable(false),
+            Loop,
+            Loop,
+            LoseJobManager,
+            Suspend,
+        ],
+        vec![
             Redeploy { nonce: 1, own: false },
             Loop,
             Loop,

@@ -263,13 +263,13 @@ impl Planner<'_> {
 
     /// A savepoint redeploy (with a path) asked for together with a suspend: the resume carries
     /// it out.
-    fn redeploy_waits_for_resume(&self, rec: &AnySpec) -> bool {
+    pub(super) fn redeploy_waits_for_resume(&self, rec: &AnySpec) -> bool {
         self.desired_state() == JobState::Suspended
             && rec.diff(&self.spec).kind() == DiffType::SavepointRedeploy
             && self.redeploy_path().is_some()
     }
 
-    fn redeploy_path(&self) -> Option<String> {
+    pub(super) fn redeploy_path(&self) -> Option<String> {
         self.spec
             .job()
             .and_then(|j| j.initial_savepoint_path.clone())

@@ -183,6 +183,11 @@ impl Planner<'_> {
                                 self.why("the job is cancelled and its last checkpoint unknown; the upgrade mode is now stateless: it starts from empty state");
                                 return self.finish_suspend(&recorded.0, RestoreMode::Empty);
                             }
+                            if self.redeploy_waits_for_resume(&recorded.0) {
+                                self.core.job.upgrade_savepoint_path = self.redeploy_path();
+                                self.why("the job is cancelled and its last checkpoint unknown; the savepoint redeploy names the state to resume from");
+                                return self.finish_suspend(&recorded.0, restore);
+                            }
                             return self.fail(
                                 "UpgradeFailed",
                                 "The job was cancelled for the upgrade and its JobManager went away before its last checkpoint was read. Manual restore required.",
