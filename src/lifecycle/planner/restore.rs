@@ -153,9 +153,11 @@ impl Planner<'_> {
                 .with_job(Some(JobState::Suspended), restore.map(RestoreMode::recorded));
             self.set_recorded(&rec, meta.first_deployment);
             if self.kind != Kind::SessionCluster && self.desired_state() == JobState::Suspended {
-                // Suspended again before the new job was started: nothing to start.
+                // Suspended again before the new job was started: nothing to start, and an
+                // error of the restore is past (a resume meets it again if it still holds).
                 self.core.recon.state = Some(ReconciliationState::Deployed);
                 self.mark_stable();
+                self.core.error = None;
                 self.why("suspended before the restore started");
                 return self.dispatch();
             }
