@@ -354,6 +354,20 @@ fn histories_that_once_failed_hold_from_every_base() {
         // A suspend blocked by a JobManager lost without HA: the redeploy the message names had
         // no effect while the spec said suspended.
         vec![Suspend, LoseJobManager],
+        vec![
+            RestartNonce(1),
+            CheckpointsStall(true),
+            Loop,
+            SavepointFails,
+            Loop,
+            Loop,
+            Parallelism(3),
+            Mode(UpgradeMode::Savepoint),
+            Tick,
+            Loop,
+            FailJob,
+            Tick,
+        ],
         vec![Parallelism(1), Crash(1), FailJob, Tick, Loop, Loop, Suspend],
         vec![
             Parallelism(1),

@@ -100,6 +100,14 @@ impl Planner<'_> {
                     None if !self.obs.rest_reachable => Step::Wait {
                         reason: "waiting for the REST API to read the job's last checkpoint".into(),
                     },
+                    // A person named the snapshot to continue from (now, or at the resume).
+                    None if self.redeploy_asked_since(&recorded.0) || self.redeploy_waits_for_resume(&recorded.0) => {
+                        if self.redeploy_waits_for_resume(&recorded.0) {
+                            self.core.job.upgrade_savepoint_path = self.redeploy_path();
+                        }
+                        self.why("the job stopped without a visible savepoint or checkpoint; the savepoint redeploy names the state to continue from");
+                        self.finish_suspend(&recorded.0, RestoreMode::Savepoint)
+                    }
                     None => self.fail(
                         "UpgradeFailed",
                         "The job stopped during a savepoint upgrade and neither its savepoint nor a checkpoint can be found. Manual restore required.",
