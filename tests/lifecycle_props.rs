@@ -317,12 +317,9 @@ fn check_history(base: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             prop_assert!(
                 w.converged(),
-                "{remedy} a person asked for did not get the job where it is wanted after {:?}: step {:?} reasons {:?} lifecycle {:?} error {:?}",
+                "{remedy} a person asked for did not get the job where it is wanted after {:?}: {}",
                 ops,
-                w.plans.last().map(|p| &p.step),
-                w.plans.last().map(|p| &p.reasons),
-                w.lifecycle(),
-                w.last_error()
+                where_it_stopped(&w)
             );
         }
         return Ok(());
@@ -335,14 +332,22 @@ fn check_history(base: usize, ops: &[Op]) -> Result<(), TestCaseError> {
         || w.session_jobs.values().any(|j| j.state == FlinkJobState::Failed);
     prop_assert!(
         converged || needs_person(&w) || failed_job,
-        "stuck after {:?}: step {:?} reasons {:?} lifecycle {:?} error {:?}",
+        "stuck after {:?}: {}",
         ops,
+        where_it_stopped(&w)
+    );
+    Ok(())
+}
+
+/// The last plan's step and reasons, the lifecycle and the error, for a failure message.
+fn where_it_stopped(w: &World) -> String {
+    format!(
+        "step {:?} reasons {:?} lifecycle {:?} error {:?}",
         w.plans.last().map(|p| &p.step),
         w.plans.last().map(|p| &p.reasons),
         w.lifecycle(),
         w.last_error()
-    );
-    Ok(())
+    )
 }
 
 /// Histories that once broke an invariant, replayed from every base world on every run

@@ -100,18 +100,13 @@ impl Planner<'_> {
                     None if !self.obs.rest_reachable => Step::Wait {
                         reason: "waiting for the REST API to read the job's last checkpoint".into(),
                     },
-                    // A person named the snapshot to continue from (now, or at the resume).
-                    None if self.redeploy_asked_since(&recorded.0) || self.redeploy_waits_for_resume(&recorded.0) => {
-                        if self.redeploy_waits_for_resume(&recorded.0) {
-                            self.core.job.upgrade_savepoint_path = self.redeploy_path();
-                        }
-                        self.why("the job stopped without a visible savepoint or checkpoint; the savepoint redeploy names the state to continue from");
-                        self.finish_suspend(&recorded.0, RestoreMode::Savepoint)
-                    }
-                    None => self.fail(
-                        "UpgradeFailed",
-                        "The job stopped during a savepoint upgrade and neither its savepoint nor a checkpoint can be found. Manual restore required.",
-                    ),
+                    None => match self.finish_with_named_snapshot(&recorded.0) {
+                        Some(step) => step,
+                        None => self.fail(
+                            "UpgradeFailed",
+                            "The job stopped during a savepoint upgrade and neither its savepoint nor a checkpoint can be found. Manual restore required.",
+                        ),
+                    },
                 }
             }
             _ if info.trigger_id.is_some() && !self.obs.rest_reachable => Step::Wait {
@@ -191,10 +186,8 @@ impl Planner<'_> {
                                 self.why("the job is cancelled and its last checkpoint unknown; the upgrade mode is now stateless: it starts from empty state");
                                 return self.finish_suspend(&recorded.0, RestoreMode::Empty);
                             }
-                            if self.redeploy_waits_for_resume(&recorded.0) {
-                                self.core.job.upgrade_savepoint_path = self.redeploy_path();
-                                self.why("the job is cancelled and its last checkpoint unknown; the savepoint redeploy names the state to resume from");
-                                return self.finish_suspend(&recorded.0, restore);
+                            if let Some(step) = self.finish_with_named_snapshot(&recorded.0) {
+                                return step;
                             }
                             return self.fail(
                                 "UpgradeFailed",
@@ -238,6 +231,19 @@ impl Planner<'_> {
     pub(super) fn redeploy_asked_since(&self, recorded: &AnySpec) -> bool {
         self.desired_state() == JobState::Running
             && recorded.diff(&self.spec).kind() == DiffType::SavepointRedeploy
+    }
+
+    /// A stop that cannot find the job's state finishes with the snapshot a person named
+    /// instead: a redeploy carried out now takes it (in `finish_suspend`), one asked for with a
+    /// suspend is recorded for the resume. `None` when no redeploy was asked for.
+    pub(super) fn finish_with_named_snapshot(&mut self, stopping: &AnySpec) -> Option<Step> {
+        if self.redeploy_waits_for_resume(stopping) {
+            self.core.job.upgrade_savepoint_path = self.redeploy_path();
+        } else if !self.redeploy_asked_since(stopping) {
+            return None;
+        }
+        self.why("the stopped job's state cannot be found; the savepoint redeploy a person asked for names the state to continue from");
+        Some(self.finish_suspend(stopping, RestoreMode::Savepoint))
     }
 
     pub(super) fn stop_step(&self) -> Step {
