@@ -606,14 +606,7 @@ fn jobmanager_missing_without_ha_needs_a_person_for_stateful_jobs() {
     let mut w = deployed(World::app("savepoint", false));
     w.tick();
     w.cluster = None;
-    for _ in 0..3 {
-        w.step(None);
-    }
-    assert!(
-        w.actions().iter().all(|a| *a == "report-error"),
-        "{:?}",
-        w.actions()
-    );
+    assert_only_errors_reported(&mut w, 3);
     assert!(w.last_error().unwrap().contains("Manual restore required"));
     assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Failed));
     // A stateless job is simply recovered.
@@ -630,9 +623,7 @@ fn a_suspend_waiting_for_a_person_takes_the_redeploy_its_message_names() {
     w.tick();
     w.cluster = None;
     w.edit_job(|j| j.state = Some(JobState::Suspended));
-    for _ in 0..3 {
-        w.step(None);
-    }
+    assert_only_errors_reported(&mut w, 3);
     let error = assert_waits_for_a_person(&w, "JobManager deployment is missing");
     assert!(error.contains("set job.initialSavepointPath"), "{error}");
     // The person names a snapshot, keeping the suspend: it used to wait behind the blocked
@@ -701,6 +692,18 @@ fn a_jobmanager_lost_right_after_its_stop_with_savepoint_needs_a_person_told_whe
         error.contains("set job.initialSavepointPath")
             && error.contains("savepoints under file:///sp, checkpoints under file:///cp"),
         "the message says how and where to look: {error}"
+    );
+}
+
+/// Runs `loops` loops in which the operator does nothing but report an error.
+fn assert_only_errors_reported(w: &mut World, loops: usize) {
+    for _ in 0..loops {
+        w.step(None);
+    }
+    assert!(
+        w.actions().iter().all(|a| *a == "report-error"),
+        "{:?}",
+        w.actions()
     );
 }
 
@@ -1068,14 +1071,7 @@ fn pre_1_15_missing_jobmanager_is_not_recovered_without_ha_metadata() {
     w.steps.clear();
     w.cluster = None;
     w.ha = None; // Flink < 1.15 removes everything when a job ends
-    for _ in 0..3 {
-        w.step(None);
-    }
-    assert!(
-        w.actions().iter().all(|a| *a == "report-error"),
-        "{:?}",
-        w.actions()
-    );
+    assert_only_errors_reported(&mut w, 3);
     let err = w.last_error().unwrap();
     assert!(
         err.contains("before 1.15") && err.contains("Manual restore required"),
@@ -1138,14 +1134,7 @@ fn turning_ha_off_while_only_ha_metadata_holds_the_state_asks_to_keep_it_on() {
     w.tick();
     w.cluster = None;
     w.set_ha(false);
-    for _ in 0..3 {
-        w.step(None);
-    }
-    assert!(
-        w.actions().iter().all(|a| *a == "report-error"),
-        "{:?}",
-        w.actions()
-    );
+    assert_only_errors_reported(&mut w, 3);
     assert_waits_for_a_person(&w, "Keep HA on until the job runs again");
     w.set_ha(true);
     assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
