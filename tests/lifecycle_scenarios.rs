@@ -1733,3 +1733,28 @@ fn an_upgrade_the_api_server_refuses_leaves_the_job_running_until_the_spec_chang
     );
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+/// An initialSavepointPath edited once the first deployment is made is not used (the webhook's
+/// change line says so: tests/lifecycle_explain.rs), and the status keeps naming the snapshot
+/// the job was started from.
+#[test]
+fn an_initial_savepoint_path_edited_after_the_first_deployment_is_made_is_not_taken() {
+    let mut w = World::app("savepoint", false);
+    w.storage.insert("file:///sp/first".into(), 7);
+    w.storage.insert("file:///sp/second".into(), 42);
+    w.edit_job(|j| j.initial_savepoint_path = Some("file:///sp/first".into()));
+    w.step(None);
+    assert_eq!(w.actions(), vec!["deploy"]);
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Upgrading));
+    w.edit_job(|j| j.initial_savepoint_path = Some("file:///sp/second".into()));
+    assert!(w.run(20));
+    let first = "file:///sp/first".to_string();
+    assert_eq!(
+        restores(&w),
+        vec![RestoreSource::Savepoint {
+            path: first.clone(),
+            allow_non_restored_state: false
+        }]
+    );
+    assert_eq!(w.upgrade_savepoint_path(), Some(first));
+}

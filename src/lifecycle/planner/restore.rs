@@ -89,8 +89,12 @@ impl Planner<'_> {
             };
             (stable.with_job(Some(JobState::Running), None), restore)
         } else if meta.first_deployment {
+            // initialSavepointPath is read anew until the first deployment is made; once it is,
+            // the status keeps naming the snapshot that deployment started from.
             let (mode, path) = self.first_restore();
-            self.core.job.upgrade_savepoint_path = path;
+            if !self.deployed_detected() {
+                self.core.job.upgrade_savepoint_path = path;
+            }
             (self.spec.with_job(Some(JobState::Running), None), mode)
         } else if recorded.diff(&self.spec).kind() == DiffType::SavepointRedeploy && !self.deployed_detected()
         {
