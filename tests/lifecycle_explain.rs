@@ -245,3 +245,71 @@ spec:
         "{line}"
     );
 }
+
+/// A path edited without a new redeploy nonce looks like a restore to a person, and it is not:
+/// the line says so, unless the redeploy takes it or the first deployment is still reading it.
+#[test]
+fn an_initial_savepoint_path_edited_without_a_redeploy_is_said_to_be_unused() {
+    let d = dep("savepoint");
+    let old = deployed(d.clone(), "running", "savepoint");
+    let mut edited = d.clone();
+    edited.spec.job.as_mut().unwrap().initial_savepoint_path = Some("s3://b/sp-9".into());
+    let unused = "the new job.initialSavepointPath is not used now: it is read at the first deployment and at a savepoint redeploy (change spec.job.savepointRedeployNonce too to restart from s3://b/sp-9)";
+    assert_eq!(
+        describe(&old, &edited).unwrap(),
+        format!(
+            "no restart: only ignored fields changed (job.initialSavepointPath : null -> s3://b/sp-9); {unused}"
+        )
+    );
+
+    let upgrade = parallelism(edited.clone(), 4);
+    let line = describe(&old, &upgrade).unwrap();
+    assert!(
+        line.starts_with("savepoint upgrade: job will be stopped with a savepoint and restored from it"),
+        "{line}"
+    );
+    assert!(line.ends_with(unused), "{line}");
+
+    let mut suspended = edited.clone();
+    suspended.spec.job.as_mut().unwrap().state = Some(flink_lifecycle::api::JobState::Suspended);
+    let line = describe(&old, &suspended).unwrap();
+    assert!(line.starts_with("suspend with savepoint"), "{line}");
+    assert!(line.ends_with(unused), "{line}");
+
+    let mut redeploy = edited.clone();
+    redeploy.spec.job.as_mut().unwrap().savepoint_redeploy_nonce = Some(1);
+    assert!(!describe(&old, &redeploy).unwrap().contains("not used"));
+
+    // Clearing the path changes nothing and needs no word.
+    let cleared_old = deployed(edited.clone(), "running", "savepoint");
+    let line = describe(&cleared_old, &d).unwrap();
+    assert!(!line.contains("not used"), "{line}");
+}
+
+/// While the first deployment is starting, an edited path is not taken either: the deployment
+/// is made from the path recorded (tests/lifecycle_scenarios.rs).
+#[test]
+fn an_initial_savepoint_path_edited_while_the_first_deployment_starts_is_said_to_be_unused() {
+    let mut first = dep("savepoint");
+    first.spec.job.as_mut().unwrap().initial_savepoint_path = Some("s3://b/sp-1".into());
+    let mut recorded: FlinkDeploymentSpec = first.spec.clone();
+    recorded.job.as_mut().unwrap().state = Some(flink_lifecycle::api::JobState::Suspended);
+    let mut old = first.clone();
+    old.status = Some(
+        serde_json::from_value(serde_json::json!({
+            "jobManagerDeploymentStatus": "DEPLOYING",
+            "jobStatus": {"upgradeSavepointPath": "s3://b/sp-1"},
+            "reconciliationStatus": {"state": "UPGRADING",
+                "lastReconciledSpec": ReconciledSpec::new(recorded, true).encode()}
+        }))
+        .unwrap(),
+    );
+    let mut edited = first.clone();
+    edited.spec.job.as_mut().unwrap().initial_savepoint_path = Some("s3://b/sp-2".into());
+    let line = describe(&old, &edited).unwrap();
+    assert!(
+        line.starts_with("resume: job will be started with the latest spec from s3://b/sp-1; "),
+        "{line}"
+    );
+    assert!(line.contains("not used now"), "{line}");
+}

@@ -279,7 +279,23 @@ impl Context<'_> {
                 }
             }
         };
-        Some(line)
+        Some(match self.unused_initial_savepoint() {
+            Some(p) => format!(
+                "{line}; the new job.initialSavepointPath is not used now: it is read at the first deployment and at a savepoint redeploy (change spec.job.savepointRedeployNonce too to restart from {p})"
+            ),
+            None => line,
+        })
+    }
+
+    /// The new `initialSavepointPath` when the change sets it and does not redeploy from it: a
+    /// path edited alone looks like a restore to a person, and it is not (reference §1).
+    fn unused_initial_savepoint(&self) -> Option<&str> {
+        if self.diff.kind() == DiffType::SavepointRedeploy || !self.diff.touches("job.initialSavepointPath") {
+            return None;
+        }
+        self.desired_job
+            .and_then(|j| j.initial_savepoint_path.as_deref())
+            .filter(|p| !p.trim().is_empty())
     }
 
     /// Facts from the stored status; without an observation the job is taken as last recorded
