@@ -313,3 +313,41 @@ fn an_initial_savepoint_path_edited_while_the_first_deployment_starts_is_said_to
     );
     assert!(line.contains("not used now"), "{line}");
 }
+
+/// Only HA metadata holds the job's state and the new spec turns HA off: the line says the job
+/// is first restored with HA, then upgraded (tests/lifecycle_scenarios.rs shows the planner
+/// doing so).
+#[test]
+fn turning_ha_off_while_only_ha_metadata_holds_the_state_restores_with_ha_first() {
+    let ha = with_ha(dep("last-state"));
+    let no_ha = dep("last-state");
+
+    let mut lost = deployed(ha.clone(), "running", "last-state");
+    let status = lost.status.as_mut().unwrap();
+    status.job_manager_deployment_status = Some(flink_lifecycle::api::JobManagerDeploymentStatus::Missing);
+    let line = describe(&lost, &no_ha).unwrap();
+    assert!(
+        line.starts_with("last-state upgrade turning HA off (the JobManager is lost and the job's state is only in its HA metadata, which the new spec (HA off) would not read: the job is first restored with the deployed spec (HA on), then upgraded to the new spec with its state) (changed: flinkConfiguration.high-availability"),
+        "{line}"
+    );
+    let mut suspend = no_ha.clone();
+    suspend.spec.job.as_mut().unwrap().state = Some(flink_lifecycle::api::JobState::Suspended);
+    assert!(
+        describe(&lost, &suspend)
+            .unwrap()
+            .starts_with("suspend: the JobManager is lost and its HA metadata is kept"),
+        "{:?}",
+        describe(&lost, &suspend)
+    );
+
+    let suspended = deployed(ha.clone(), "suspended", "last-state");
+    assert_eq!(
+        describe(&suspended, &no_ha).unwrap(),
+        "resume: the job's state is only in HA metadata and the new spec turns HA off: the job is first started from its HA metadata with the suspended spec (HA on), then upgraded to the new spec with its state"
+    );
+    // HA kept on: the usual resume.
+    assert_eq!(
+        describe(&suspended, &ha).unwrap(),
+        "resume: job will be started with the latest spec from its HA metadata (last state)"
+    );
+}

@@ -1127,26 +1127,6 @@ fn turning_ha_off_in_a_last_state_upgrade_cancels_instead_of_restoring_ha_metada
 }
 
 #[test]
-fn turning_ha_off_while_only_ha_metadata_holds_the_state_asks_to_keep_it_on() {
-    // The JobManager is lost: the job's state is in the HA metadata it left, which a cluster
-    // without HA would not read. Kept on, the job is recovered from it.
-    let mut w = deployed(World::app("last-state", true));
-    w.tick();
-    w.cluster = None;
-    w.set_ha(false);
-    assert_only_errors_reported(&mut w, 3);
-    assert_waits_for_a_person(&w, "Keep HA on until the job runs again");
-    w.set_ha(true);
-    assert!(w.run(20), "{:?} {:?}", w.actions(), w.last_error());
-    assert!(
-        matches!(restores(&w)[..], [RestoreSource::HaMetadata { .. }]),
-        "{:?}",
-        restores(&w)
-    );
-    assert!(w.violations.is_empty(), "{:?}", w.violations);
-}
-
-#[test]
 fn old_checkpoint_makes_last_state_take_a_savepoint() {
     let mut w = deployed(World::app("last-state", true));
     w.set_operator("job.upgrade.last-state.max.allowed.checkpoint.age", "1 min");
@@ -1757,4 +1737,67 @@ fn an_initial_savepoint_path_edited_after_the_first_deployment_is_made_is_not_ta
         }]
     );
     assert_eq!(w.upgrade_savepoint_path(), Some(first));
+}
+
+/// The job's state is only in HA metadata (its JobManager lost, or suspended last-state with
+/// HA), and the spec turns HA off: a cluster of the new spec would not read it. The job is
+/// restored from it with the recorded spec (HA on), then upgraded to the new spec from its
+/// latest checkpoint, instead of asking a person (the reference recovers a lost JobManager with
+/// its deployed spec likewise).
+#[test]
+fn ha_turned_off_while_the_state_is_only_in_ha_metadata_restores_with_ha_then_upgrades() {
+    for case in ["JobManager lost", "suspended"] {
+        let mut w = World::app("last-state", true);
+        assert!(w.run(30), "{case}");
+        for _ in 0..5 {
+            w.tick();
+            w.step(None);
+        }
+        let before = job_value(&w);
+        if case == "JobManager lost" {
+            w.cluster = None;
+        } else {
+            w.edit_job(|j| j.state = Some(JobState::Suspended));
+            assert!(w.run(30), "{case}");
+            assert!(
+                w.cluster.is_none(),
+                "{case}: a last-state suspend removes the cluster"
+            );
+            assert!(w.ha.is_some(), "{case}: and keeps its HA metadata");
+        }
+        w.set_ha(false);
+        w.edit_job(|j| j.state = Some(JobState::Running));
+        assert!(w.run(40), "{case}: {:?}", w.last_error());
+        assert_eq!(w.last_error(), None, "{case}");
+        assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Stable), "{case}");
+        let deploys: Vec<_> = w
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Deploy(d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect();
+        let [first, with_ha, upgraded] = deploys.as_slice() else {
+            panic!("{case}: three deploys expected, got {deploys:?}");
+        };
+        assert_eq!(first.restore, RestoreSource::Empty, "{case}");
+        let ha_of = |d: &flink_lifecycle::lifecycle::Deploy| match &d.spec {
+            flink_lifecycle::lifecycle::DeploySpec::Deployment(spec) => {
+                spec.flat_configuration().contains_key("high-availability.type")
+            }
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            matches!(with_ha.restore, RestoreSource::HaMetadata { .. }) && ha_of(with_ha),
+            "{case}: restored from HA metadata by a cluster with HA: {with_ha:?}"
+        );
+        assert!(
+            matches!(&upgraded.restore, RestoreSource::Savepoint { path, .. } if path.starts_with("file:///cp/"))
+                && !ha_of(upgraded),
+            "{case}: then the new spec, from the latest checkpoint: {upgraded:?}"
+        );
+        assert!(job_value(&w) >= before, "{case}: no state lost");
+        assert!(w.violations.is_empty(), "{case}: {:?}", w.violations);
+    }
 }

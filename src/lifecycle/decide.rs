@@ -154,11 +154,18 @@ pub struct JobFacts {
     /// job ever observed) and it started from a savepoint or from empty state: restart the same
     /// way (reference: JobManager never became available, FLINK-32012).
     pub never_started: Option<RestoreMode>,
+    /// The JobManager Deployment is missing (not in error) and the recorded spec runs with HA: a
+    /// cluster of the recorded spec can restore the job from its HA metadata.
+    pub lost_jm_recorded_ha: bool,
 }
 
 /// Only HA metadata holds the job's state, and the spec turns HA off: the new cluster would
 /// not read it.
 pub const HA_TURNED_OFF: &str = "The job's state is in HA metadata, but the spec now turns HA off, so the new cluster could not restore it. Keep HA on until the job runs again, then turn it off. Manual restore required.";
+
+/// Why a change that turns HA off, made while the JobManager is lost, first restores the job
+/// with the recorded spec.
+pub const RECOVERS_WITH_HA_FIRST: &str = "the JobManager is lost and the job's state is only in its HA metadata, which the new spec (HA off) would not read: the job is first restored with the deployed spec (HA on), then upgraded to the new spec with its state";
 
 /// The message the reference uses (lifecycle derivation matches on its wording).
 pub const JM_MISSING_NO_HA: &str = "JobManager deployment is missing and HA metadata is not available to make stateful upgrades. It is possible that the job has finished or terminally failed, or the configmaps have been deleted.Manual restore required.";
@@ -283,6 +290,13 @@ pub fn choose_upgrade(f: &JobFacts, op: &OperatorConfig) -> UpgradeChoice {
         None if !f.session_job && f.jm_missing_or_error && !f.ha_metadata => {
             fail("UpgradeFailed", JM_MISSING_NO_HA.to_string())
         }
+        // As the reference recovers a lost JobManager: with the spec it ran, which reads the
+        // HA metadata; the new spec then follows as an upgrade of the running job.
+        None if f.ha_metadata && !ha_restorable && f.lost_jm_recorded_ha => UpgradeChoice::Go {
+            suspend: S::AlreadyStopped,
+            restore: RestoreMode::LastState,
+            note: Some(RECOVERS_WITH_HA_FIRST.to_string()),
+        },
         None if f.ha_metadata && !ha_restorable && f.jm_missing_or_error => {
             fail("UpgradeFailed", HA_TURNED_OFF.to_string())
         }
@@ -361,6 +375,7 @@ mod tests {
             pending_checkpoint_ms: None,
             now_ms: 100_000,
             never_started: None,
+            lost_jm_recorded_ha: false,
         }
     }
 
@@ -493,6 +508,40 @@ mod tests {
         assert_eq!(
             classify(Some(JobState::Suspended), Some(JobState::Suspended), &d),
             SpecChange::SuspendedUpdate
+        );
+    }
+
+    /// Only HA metadata holds the state and the new spec turns HA off: a lost JobManager is
+    /// recovered with the recorded spec first; one in error, or a recorded spec without HA,
+    /// still asks a person.
+    #[test]
+    fn turning_ha_off_with_the_jobmanager_gone() {
+        let op = OperatorConfig::default();
+        let mut f = facts(UpgradeMode::LastState, None);
+        f.jm_ready = false;
+        f.jm_missing_or_error = true;
+        f.ha_enabled = false;
+        f.lost_jm_recorded_ha = true;
+        assert_eq!(
+            choose_upgrade(&f, &op),
+            UpgradeChoice::Go {
+                suspend: SuspendMechanism::AlreadyStopped,
+                restore: RestoreMode::LastState,
+                note: Some(RECOVERS_WITH_HA_FIRST.to_string()),
+            }
+        );
+        f.lost_jm_recorded_ha = false;
+        assert!(
+            matches!(choose_upgrade(&f, &op), UpgradeChoice::Fail { message, .. } if message == HA_TURNED_OFF)
+        );
+        f.ha_enabled = true;
+        assert_eq!(
+            choose_upgrade(&f, &op),
+            UpgradeChoice::Go {
+                suspend: SuspendMechanism::KeepHaMetadata,
+                restore: RestoreMode::LastState,
+                note: None,
+            }
         );
     }
 }

@@ -132,6 +132,7 @@ pub fn describe_deployment_change_from(
         diff,
         job_status: status.and_then(|s| s.job_status.as_ref()),
         jm_ready: jm.is_none_or(|j| j == JobManagerDeploymentStatus::Ready),
+        jm_missing: jm == Some(JobManagerDeploymentStatus::Missing),
         jm_missing_or_error: jm.is_some_and(|j| {
             matches!(
                 j,
@@ -180,6 +181,7 @@ pub fn describe_session_job_change_from(
         diff,
         job_status: status.and_then(|s| s.job_status.as_ref()),
         jm_ready: true,
+        jm_missing: false,
         jm_missing_or_error: false,
         ha_enabled: false,
         deployed_ha: false,
@@ -189,6 +191,8 @@ pub fn describe_session_job_change_from(
     };
     ctx.describe()
 }
+
+const RESUMES_WITH_HA_FIRST: &str = "the job's state is only in HA metadata and the new spec turns HA off: the job is first started from its HA metadata with the suspended spec (HA on), then upgraded to the new spec with its state";
 
 /// `lastReconciledSpec.job.upgradeMode` records how the job was last stopped, not the user's
 /// choice (reference §0.6); a user-visible diff compares the user's own previous mode.
@@ -204,6 +208,7 @@ struct Context<'a> {
     diff: SpecDiff,
     job_status: Option<&'a JobStatus>,
     jm_ready: bool,
+    jm_missing: bool,
     jm_missing_or_error: bool,
     ha_enabled: bool,
     /// The deployed cluster had HA, so its HA metadata is there to restore.
@@ -258,7 +263,16 @@ impl Context<'_> {
                 let recorded = self.deployed_job.map(JobSpec::upgrade_mode).unwrap_or_default();
                 let restore = resume_restore_mode(recorded, user_mode);
                 let path = self.job_status.and_then(|j| j.upgrade_savepoint_path.as_deref());
-                format!("resume: {}", describe_restore(restore, path))
+                if restore == RestoreMode::LastState
+                    && self.deployed_ha
+                    && !self.ha_enabled
+                    && !self.session_job
+                {
+                    // As the planner does (`Planner::spec_for_restore`).
+                    format!("resume: {RESUMES_WITH_HA_FIRST}")
+                } else {
+                    format!("resume: {}", describe_restore(restore, path))
+                }
             }
             SpecChange::Suspend => {
                 let facts = self.facts(user_mode);
@@ -318,6 +332,7 @@ impl Context<'_> {
             pending_checkpoint_ms: None,
             now_ms: 0,
             never_started: None,
+            lost_jm_recorded_ha: self.jm_missing && self.deployed_ha,
         }
     }
 }
@@ -395,6 +410,7 @@ pub fn describe_upgrade(choice: &UpgradeChoice, f: &JobFacts) -> String {
                     "last-state upgrade{}: job will be cancelled and restored from its last checkpoint",
                     why_cancel(f, note.is_some())
                 ),
+                (S::AlreadyStopped, RestoreMode::LastState) => format!("{mode} upgrade turning HA off"),
                 (S::AlreadyStopped, _) => format!(
                     "{mode} upgrade: the job has already stopped; it will be restarted from its last savepoint or checkpoint"
                 ),
@@ -415,6 +431,11 @@ pub fn describe_suspend(choice: &UpgradeChoice, f: &JobFacts) -> String {
     use SuspendMechanism as S;
     let user_mode = f.user_mode;
     match choice {
+        UpgradeChoice::Go {
+            suspend: S::AlreadyStopped,
+            restore: RestoreMode::LastState,
+            ..
+        } => "suspend: the JobManager is lost and its HA metadata is kept; the resume restores the job from it with the deployed spec (HA on), then applies the new spec as an upgrade".into(),
         UpgradeChoice::Go { suspend, .. } => match suspend {
             S::Savepoint => "suspend with savepoint: job will be stopped with a savepoint; resume restores from it".into(),
             S::Stateless => "suspend (stateless): job will be cancelled and its state discarded".into(),

@@ -110,6 +110,9 @@ struct Planner<'a> {
 }
 
 type Recorded = Option<(AnySpec, ResourceMetadata)>;
+
+/// Why a restore deploys the recorded spec rather than the user's.
+const KEEPS_HA_SPEC: &str = "the job's state is only in HA metadata and the new spec turns HA off: the recorded spec, which runs with HA, restores the job first; the new spec follows as an upgrade that takes its state along";
 impl Planner<'_> {
     fn now(&self) -> i64 {
         self.input.now_ms
@@ -182,6 +185,45 @@ impl Planner<'_> {
 
     fn ha_enabled(&self) -> bool {
         flink_keys::ha_enabled(self.conf())
+    }
+
+    /// Whether a cluster of the recorded spec `recorded` runs with HA (its own configuration
+    /// over the operator's, as the shell renders a deploy).
+    fn recorded_ha_enabled(&self, recorded: &AnySpec) -> bool {
+        let AnySpec::Deployment(spec) = recorded else {
+            return false;
+        };
+        let namespace = match self.input.resource {
+            Resource::Deployment(d) => d.metadata.namespace.as_deref(),
+            Resource::SessionJob(j) => j.metadata.namespace.as_deref(),
+        };
+        let conf = crate::config::effective_flink_config(
+            self.op(),
+            namespace,
+            spec.flink_version,
+            &spec.flat_configuration(),
+        );
+        flink_keys::ha_enabled(&conf)
+    }
+
+    /// The spec a restore in `restore` mode deploys, given the recorded one: the user's, except
+    /// while the job's state is only in HA metadata that a cluster of the user's spec would not
+    /// read (it turns HA off). Then the recorded spec, which runs with HA, is kept: it restores
+    /// the job, and the user's spec follows as an upgrade that takes the state along (the
+    /// reference recovers a lost JobManager with its deployed spec likewise).
+    fn spec_for_restore(&self, recorded: &AnySpec, restore: Option<RestoreMode>) -> AnySpec {
+        if self.keeps_recorded_for_ha(recorded, restore) {
+            recorded.clone()
+        } else {
+            self.spec.clone()
+        }
+    }
+
+    fn keeps_recorded_for_ha(&self, recorded: &AnySpec, restore: Option<RestoreMode>) -> bool {
+        self.kind == Kind::Application
+            && restore == Some(RestoreMode::LastState)
+            && !self.ha_enabled()
+            && self.recorded_ha_enabled(recorded)
     }
 
     fn job_state(&self) -> Option<FlinkJobState> {

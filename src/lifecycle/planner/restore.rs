@@ -128,8 +128,13 @@ impl Planner<'_> {
                 Ok(restore) => restore,
                 Err(step) => return step,
             };
-            (self.spec.with_job(Some(JobState::Running), None), restore)
+            (
+                self.spec_for_restore(&recorded, restore)
+                    .with_job(Some(JobState::Running), None),
+                restore,
+            )
         };
+        let keeps_ha_spec = !rolling_back && self.keeps_recorded_for_ha(&recorded, restore);
 
         if self.deployed_detected() {
             return self.on_deployed(&recorded, &meta, rolling_back);
@@ -153,9 +158,12 @@ impl Planner<'_> {
         }
         if !rolling_back {
             let rec = self
-                .spec
+                .spec_for_restore(&recorded, restore)
                 .with_job(Some(JobState::Suspended), restore.map(RestoreMode::recorded));
             self.set_recorded(&rec, meta.first_deployment);
+            if keeps_ha_spec {
+                self.why(KEEPS_HA_SPEC);
+            }
             if self.kind != Kind::SessionCluster && self.desired_state() == JobState::Suspended {
                 // Suspended again before the new job was started: nothing to start, and an
                 // error of the restore is past (a resume meets it again if it still holds).
@@ -223,7 +231,7 @@ impl Planner<'_> {
             },
             Some(RestoreMode::LastState) => {
                 // (A rollback deploys the stable spec, whose own configuration it restores with.)
-                if self.kind != Kind::SessionJob && !rolling_back && !self.ha_enabled() {
+                if self.kind != Kind::SessionJob && !rolling_back && !self.ha_enabled() && !keeps_ha_spec {
                     return self.fail("RestoreFailed", HA_TURNED_OFF);
                 }
                 if !self.obs.ha_metadata_present {
@@ -479,9 +487,11 @@ impl Planner<'_> {
 
     /// Enter the restoring phase for a redeploy of the current spec (recovery, restarts).
     pub(super) fn enter_restore(&mut self, restore: RestoreMode, purpose: DeployPurpose) -> Step {
-        let rec = self
-            .spec
-            .with_job(Some(JobState::Suspended), Some(restore.recorded()));
+        let base = match self.recorded() {
+            Ok(Some((recorded, _))) => self.spec_for_restore(&recorded, Some(restore)),
+            _ => self.spec.clone(),
+        };
+        let rec = base.with_job(Some(JobState::Suspended), Some(restore.recorded()));
         self.set_recorded(&rec, false);
         self.core.recon.state = Some(ReconciliationState::Upgrading);
         if self.has_cluster() {
@@ -503,7 +513,7 @@ impl Planner<'_> {
             restore = RestoreMode::Savepoint;
         }
         let mut rec = self
-            .spec
+            .spec_for_restore(previous, Some(restore))
             .with_job(Some(JobState::Suspended), Some(restore.recorded()));
         // Manual-savepoint nonces are carried over: a savepoint not taken stays pending. So is a
         // redeploy asked for while the job was being suspended: the resume carries it out.

@@ -96,6 +96,9 @@ impl Planner<'_> {
             pending_checkpoint_ms: self.obs.checkpoint_in_progress_since,
             now_ms: self.now(),
             never_started: self.never_started(rec),
+            lost_jm_recorded_ha: self.kind == Kind::Application
+                && self.obs.jobmanager.status() == JobManagerDeploymentStatus::Missing
+                && self.recorded_ha_enabled(rec),
         }
     }
 

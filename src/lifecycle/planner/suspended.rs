@@ -37,8 +37,11 @@ impl Planner<'_> {
                     "resume: {}",
                     describe_restore(restore, self.core.job.upgrade_savepoint_path.as_deref())
                 ));
+                if self.keeps_recorded_for_ha(rec, Some(restore)) {
+                    self.why(KEEPS_HA_SPEC);
+                }
                 let rec = self
-                    .spec
+                    .spec_for_restore(rec, Some(restore))
                     .with_job(Some(JobState::Suspended), Some(restore.recorded()));
                 self.set_recorded(&rec, false);
                 self.core.recon.state = Some(ReconciliationState::Upgrading);
