@@ -356,6 +356,25 @@ fn where_it_stopped(w: &World) -> String {
 fn histories_that_once_failed_hold_from_every_base() {
     use Op::*;
     let known: Vec<Vec<Op>> = vec![
+        // A rollback of an upgrade that turned HA on: the rolled-back spec (no HA) took the
+        // restore that keeps a recorded spec with HA for HA metadata.
+        vec![
+            Ha(true),
+            Rollback(true),
+            Loop,
+            Loop,
+            Loop,
+            Tick,
+            BreakImage,
+            Tick,
+            Loop,
+            Loop,
+            Tick,
+            Tick,
+            Tick,
+            Loop,
+            Loop,
+        ],
         // A suspend blocked by a JobManager lost without HA: the redeploy the message names had
         // no effect while the spec said suspended.
         vec![Suspend, LoseJobManager],

@@ -1801,3 +1801,49 @@ fn ha_turned_off_while_the_state_is_only_in_ha_metadata_restores_with_ha_then_up
         assert!(w.violations.is_empty(), "{case}: {:?}", w.violations);
     }
 }
+
+/// An upgrade that turned HA on has not become stable, and the next upgrade (kept its HA
+/// metadata) never gets ready: the last stable spec has no HA, so a cluster of it would not read
+/// the HA metadata and would start the job empty. No rollback then; once the user fixes the
+/// spec, the job continues from its HA metadata.
+#[test]
+fn no_rollback_into_a_stable_spec_without_ha_when_only_ha_metadata_holds_the_state() {
+    let mut w = World::app("last-state", false);
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.set_operator("deployment.readiness.timeout", "30 s");
+    assert!(w.run(20));
+    w.tick();
+    w.tick();
+    w.steps.clear();
+    w.set_ha(true);
+    for _ in 0..3 {
+        w.step(None);
+    }
+    w.tick();
+    w.edit_app(|s| s.image = Some(BROKEN_IMAGE.into()));
+    w.tick();
+    w.step(None);
+    w.step(None);
+    for _ in 0..3 {
+        w.tick();
+    }
+    for _ in 0..4 {
+        w.step(None);
+    }
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    assert!(
+        !w.steps
+            .iter()
+            .any(|s| matches!(s, Step::Deploy(d) if d.purpose == DeployPurpose::Rollback)),
+        "{:?}",
+        w.actions()
+    );
+    w.edit_app(|s| s.image = Some("flink:1.20".into()));
+    assert!(w.run(30), "{:?}", w.last_error());
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+    assert!(
+        matches!(restores(&w).last(), Some(RestoreSource::HaMetadata { .. })),
+        "{:?}",
+        restores(&w)
+    );
+}

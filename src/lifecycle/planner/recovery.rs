@@ -173,13 +173,19 @@ impl Planner<'_> {
     }
 
     /// What a rollback would restore, if anything can be restored without losing state: HA
-    /// metadata; for a stateless job, nothing; without HA, the upgrade's savepoint, but only
+    /// metadata, into a stable spec with HA; for a stateless job, nothing; without HA, the upgrade's savepoint, but only
     /// while the new job never started (it has no newer state of its own; reference FLINK-32012).
     pub(super) fn rollback_restore(&self, rec: &AnySpec) -> Option<UpgradeMode> {
         let upgrade_savepoint = self.recorded_restore_path().is_some();
         match rec.job().map(|j| j.upgrade_mode()) {
             Some(UpgradeMode::Stateless) => Some(UpgradeMode::Stateless),
-            _ if self.obs.ha_metadata_present => Some(UpgradeMode::LastState),
+            // Only a cluster with HA reads HA metadata: a stable spec without HA (the upgrade
+            // turned HA on) would start the job empty.
+            _ if self.obs.ha_metadata_present
+                && self.stable_spec().is_some_and(|s| self.recorded_ha_enabled(&s)) =>
+            {
+                Some(UpgradeMode::LastState)
+            }
             _ if upgrade_savepoint && self.never_started(rec) == Some(RestoreMode::Savepoint) => {
                 Some(UpgradeMode::Savepoint)
             }
