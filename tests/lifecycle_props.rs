@@ -356,6 +356,24 @@ fn where_it_stopped(w: &World) -> String {
 fn histories_that_once_failed_hold_from_every_base() {
     use Op::*;
     let known: Vec<Vec<Op>> = vec![
+        // A rollback that cannot find its HA metadata (the JobManager lost during it) asks for a
+        // manual restore: the redeploy it names was recorded as a user change and then ignored.
+        vec![
+            BreakImage,
+            Rollback(true),
+            Resume,
+            Loop,
+            Loop,
+            Loop,
+            Tick,
+            Tick,
+            Tick,
+            Loop,
+            Loop,
+            Loop,
+            LoseJobManager,
+            Loop,
+        ],
         // A rollback of an upgrade that turned HA on: the rolled-back spec (no HA) took the
         // restore that keeps a recorded spec with HA for HA metadata.
         vec![

@@ -1847,3 +1847,49 @@ fn no_rollback_into_a_stable_spec_without_ha_when_only_ha_metadata_holds_the_sta
         restores(&w)
     );
 }
+
+/// A rollback that cannot restore (its JobManager lost before the rolled-back job
+/// checkpointed, so no HA metadata) asks for a manual restore; the savepoint redeploy the message
+/// names, made with the fix of the spec, is what the job starts from.
+#[test]
+fn a_redeploy_made_during_a_rollback_that_cannot_restore_is_taken() {
+    let mut w = World::app("savepoint", true);
+    w.set_operator("job.restart.failed", "true");
+    assert!(w.run(20));
+    w.tick();
+    w.tick();
+    w.edit_app(|s| s.image = Some(BROKEN_IMAGE.into()));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.set_operator("deployment.readiness.timeout", "30 s");
+    for _ in 0..3 {
+        w.step(None);
+    }
+    for _ in 0..3 {
+        w.tick();
+    }
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert_eq!(
+        w.status()
+            .and_then(|s| s.reconciliation_status().and_then(|r| r.state)),
+        Some(ReconciliationState::RolledBack)
+    );
+    w.cluster = None;
+    w.step(None);
+    assert_waits_for_a_person(&w, "HA metadata is not available");
+    w.storage.insert("file:///elsewhere/sp-9".into(), 9_000);
+    w.edit_app(|s| s.image = Some("flink:1.20".into()));
+    w.edit_job(|j| {
+        j.initial_savepoint_path = Some("file:///elsewhere/sp-9".into());
+        j.savepoint_redeploy_nonce = Some(9);
+    });
+    assert!(w.run(20), "{:?}", w.last_error());
+    assert!(
+        matches!(restores(&w).last(), Some(RestoreSource::Savepoint { path, .. }) if path == "file:///elsewhere/sp-9"),
+        "{:?}",
+        restores(&w)
+    );
+    assert!(job_value(&w) >= 9_000);
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}

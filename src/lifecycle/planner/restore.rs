@@ -69,7 +69,16 @@ impl Planner<'_> {
             // may already run from the restored state, is upgraded to the new spec as any running
             // job is. Taken as the new spec's deployment, it would leave the change undone.
             if changed && !self.deployed_detected() {
-                let mode = recorded.job().map(|j| j.upgrade_mode()).unwrap_or_default();
+                let mut mode = recorded.job().map(|j| j.upgrade_mode()).unwrap_or_default();
+                if recorded.diff(&self.spec).kind() == DiffType::SavepointRedeploy {
+                    // The snapshot a redeploy names (the way out of a rollback that cannot
+                    // restore) is what the job starts from: recorded with the new spec, the
+                    // nonce would no longer read as a redeploy.
+                    if let Err(step) = self.take_redeploy_path() {
+                        return step;
+                    }
+                    mode = UpgradeMode::Savepoint;
+                }
                 let rec = self.spec.with_job(Some(JobState::Suspended), Some(mode));
                 self.set_recorded(&rec, false);
                 self.core.recon.state = Some(ReconciliationState::Upgrading);
