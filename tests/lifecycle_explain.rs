@@ -308,10 +308,41 @@ fn an_initial_savepoint_path_edited_while_the_first_deployment_starts_is_said_to
     edited.spec.job.as_mut().unwrap().initial_savepoint_path = Some("s3://b/sp-2".into());
     let line = describe(&old, &edited).unwrap();
     assert!(
-        line.starts_with("resume: job will be started with the latest spec from s3://b/sp-1; "),
+        line.starts_with("restart under way: its new cluster is already deployed and keeps the spec it started with; this change follows as an upgrade once the job runs; "),
         "{line}"
     );
     assert!(line.contains("not used now"), "{line}");
+}
+
+/// An edit while an upgrade's restart is under way: the restart's new cluster, once deployed,
+/// is kept and the edit follows as an upgrade (`Planner::on_deployed`); the status may not show
+/// a cluster deployed a moment ago, and the line then says both.
+#[test]
+fn an_edit_while_a_restart_is_under_way_says_when_it_applies() {
+    let d = dep("savepoint");
+    let mut recorded: FlinkDeploymentSpec = d.spec.clone();
+    recorded.job.as_mut().unwrap().state = Some(flink_lifecycle::api::JobState::Suspended);
+    let mut old = d.clone();
+    let status = |jm: &str| {
+        serde_json::from_value(serde_json::json!({
+            "jobManagerDeploymentStatus": jm,
+            "jobStatus": {"upgradeSavepointPath": "s3://b/sp-3"},
+            "reconciliationStatus": {"state": "UPGRADING",
+                "lastReconciledSpec": ReconciledSpec::new(recorded.clone(), false).encode()}
+        }))
+        .unwrap()
+    };
+    let edited = parallelism(d.clone(), 5);
+    old.status = Some(status("DEPLOYING"));
+    assert_eq!(
+        describe(&old, &edited).unwrap(),
+        "restart under way: its new cluster is already deployed and keeps the spec it started with; this change follows as an upgrade once the job runs"
+    );
+    old.status = Some(status("MISSING"));
+    assert_eq!(
+        describe(&old, &edited).unwrap(),
+        "restart under way: if its new cluster is not deployed yet, job will be started with the latest spec from s3://b/sp-3; otherwise this change follows as an upgrade once the job runs"
+    );
 }
 
 /// Only HA metadata holds the job's state and the new spec turns HA off: the line says the job
@@ -343,7 +374,7 @@ fn turning_ha_off_while_only_ha_metadata_holds_the_state_restores_with_ha_first(
     let suspended = deployed(ha.clone(), "suspended", "last-state");
     assert_eq!(
         describe(&suspended, &no_ha).unwrap(),
-        "resume: the job's state is only in HA metadata and the new spec turns HA off: the job is first started from its HA metadata with the suspended spec (HA on), then upgraded to the new spec with its state"
+        "resume: the job's state is only in HA metadata and the new spec turns HA off: the job is first started from its HA metadata with the recorded spec (HA on), then upgraded to the new spec with its state"
     );
     // HA kept on: the usual resume.
     assert_eq!(

@@ -1893,3 +1893,48 @@ fn a_redeploy_made_during_a_rollback_that_cannot_restore_is_taken() {
     assert!(job_value(&w) >= 9_000);
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+/// What the change line says of an edit made while an upgrade's restart is under way
+/// (tests/lifecycle_explain.rs): before the new cluster is deployed, it starts with the edited
+/// spec; once it is deployed, it is kept and the edit follows as an upgrade.
+#[test]
+fn an_edit_during_a_restart_applies_at_once_or_as_the_next_upgrade() {
+    let parallelism_of = |d: &flink_lifecycle::lifecycle::Deploy| match &d.spec {
+        flink_lifecycle::lifecycle::DeploySpec::Deployment(s) => s.job.as_ref().and_then(|j| j.parallelism),
+        other => panic!("{other:?}"),
+    };
+    for deployed_first in [false, true] {
+        let mut w = deployed(World::app("savepoint", false));
+        w.tick();
+        w.edit_job(|j| j.parallelism = Some(3));
+        let last = if deployed_first {
+            "deploy"
+        } else {
+            "delete-cluster"
+        };
+        for _ in 0..5 {
+            if w.actions().last() == Some(&last) {
+                break;
+            }
+            w.step(None);
+        }
+        assert_eq!(w.actions().last(), Some(&last), "{:?}", w.actions());
+        w.edit_job(|j| j.parallelism = Some(5));
+        assert!(w.run(30), "{:?}", w.last_error());
+        let deploys: Vec<_> = w
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Deploy(d) => Some(parallelism_of(d)),
+                _ => None,
+            })
+            .collect();
+        let expected = if deployed_first {
+            vec![Some(3), Some(5)]
+        } else {
+            vec![Some(5)]
+        };
+        assert_eq!(deploys, expected, "deployed first: {deployed_first}");
+        assert!(w.violations.is_empty(), "{:?}", w.violations);
+    }
+}

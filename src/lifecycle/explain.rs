@@ -9,7 +9,7 @@ use super::diff::{DiffType, SpecDiff, deployment_diff_with_job, session_job_diff
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkJobState, FlinkSessionJob,
     FlinkSessionJobSpec, FlinkSessionJobStatus, JobManagerDeploymentStatus, JobSpec, JobState, JobStatus,
-    ReconciledSpec, ReconciliationStatus, UpgradeMode,
+    ReconciledSpec, ReconciliationState, ReconciliationStatus, UpgradeMode,
 };
 use crate::config::{OperatorConfig, effective_flink_config, flink_keys};
 use serde::Serialize;
@@ -133,6 +133,8 @@ pub fn describe_deployment_change_from(
         job_status: status.and_then(|s| s.job_status.as_ref()),
         jm_ready: jm.is_none_or(|j| j == JobManagerDeploymentStatus::Ready),
         jm_missing: jm == Some(JobManagerDeploymentStatus::Missing),
+        restart_under_way: upgrading(status.and_then(|s| s.reconciliation_status.as_ref())),
+        new_cluster_deployed: jm.is_some_and(|j| j != JobManagerDeploymentStatus::Missing),
         jm_missing_or_error: jm.is_some_and(|j| {
             matches!(
                 j,
@@ -183,6 +185,8 @@ pub fn describe_session_job_change_from(
         jm_ready: true,
         jm_missing: false,
         jm_missing_or_error: false,
+        restart_under_way: upgrading(status.and_then(|s| s.reconciliation_status.as_ref())),
+        new_cluster_deployed: false,
         ha_enabled: false,
         deployed_ha: false,
         savepoint_dir_set: flink_keys::savepoint_dir(&flat).is_some(),
@@ -192,7 +196,11 @@ pub fn describe_session_job_change_from(
     ctx.describe()
 }
 
-const RESUMES_WITH_HA_FIRST: &str = "the job's state is only in HA metadata and the new spec turns HA off: the job is first started from its HA metadata with the suspended spec (HA on), then upgraded to the new spec with its state";
+const RESUMES_WITH_HA_FIRST: &str = "the job's state is only in HA metadata and the new spec turns HA off: the job is first started from its HA metadata with the recorded spec (HA on), then upgraded to the new spec with its state";
+
+fn upgrading(r: Option<&ReconciliationStatus>) -> bool {
+    r.and_then(|r| r.state) == Some(ReconciliationState::Upgrading)
+}
 
 /// `lastReconciledSpec.job.upgradeMode` records how the job was last stopped, not the user's
 /// choice (reference §0.6); a user-visible diff compares the user's own previous mode.
@@ -210,6 +218,10 @@ struct Context<'a> {
     jm_ready: bool,
     jm_missing: bool,
     jm_missing_or_error: bool,
+    /// An upgrade's, first deployment's or recovery's restart is under way (UPGRADING).
+    restart_under_way: bool,
+    /// The JobManager Deployment of that restart exists.
+    new_cluster_deployed: bool,
     ha_enabled: bool,
     /// The deployed cluster had HA, so its HA metadata is there to restore.
     deployed_ha: bool,
@@ -259,19 +271,33 @@ impl Context<'_> {
                     None => "savepoint redeploy rejected: initialSavepointPath must not be empty for savepoint redeployment".to_string(),
                 }
             }
+            // A restart under way (upgrade, first deployment, recovery) records its spec as
+            // suspended until its new cluster is seen: once deployed, that cluster is kept and
+            // a change follows as an upgrade (`Planner::on_deployed`).
+            SpecChange::Resume if self.restart_under_way && self.new_cluster_deployed && !self.session_job => {
+                "restart under way: its new cluster is already deployed and keeps the spec it started with; this change follows as an upgrade once the job runs".to_string()
+            }
             SpecChange::Resume => {
                 let recorded = self.deployed_job.map(JobSpec::upgrade_mode).unwrap_or_default();
                 let restore = resume_restore_mode(recorded, user_mode);
                 let path = self.job_status.and_then(|j| j.upgrade_savepoint_path.as_deref());
-                if restore == RestoreMode::LastState
+                let how = if restore == RestoreMode::LastState
                     && self.deployed_ha
                     && !self.ha_enabled
                     && !self.session_job
                 {
                     // As the planner does (`Planner::spec_for_restore`).
-                    format!("resume: {RESUMES_WITH_HA_FIRST}")
+                    RESUMES_WITH_HA_FIRST.to_string()
                 } else {
-                    format!("resume: {}", describe_restore(restore, path))
+                    describe_restore(restore, path)
+                };
+                if self.restart_under_way && !self.session_job {
+                    // The status may not show yet a cluster deployed a moment ago.
+                    format!(
+                        "restart under way: if its new cluster is not deployed yet, {how}; otherwise this change follows as an upgrade once the job runs"
+                    )
+                } else {
+                    format!("resume: {how}")
                 }
             }
             SpecChange::Suspend => {
