@@ -123,6 +123,38 @@ mod tests {
         assert!(!change_waits(&deployment(first, 1, "running")), "never deployed");
     }
 
+    /// A waiting change whose spec cannot be rendered (a webhook would have refused it) is
+    /// refused before the running job is stopped, without asking the API server.
+    #[tokio::test]
+    async fn a_spec_that_cannot_be_rendered_is_refused() {
+        let client = kube_fake_client::ClientBuilder::new()
+            .build()
+            .await
+            .expect("an in-memory API server");
+        let ctx = Context::new(
+            client,
+            crate::config::OperatorConfig::default(),
+            std::sync::Arc::new(super::super::context::ServiceDns),
+        );
+        let deployed = serde_json::json!({
+            "observedGeneration": 1,
+            "reconciliationStatus": {"lastReconciledSpec": "{}", "state": "DEPLOYED"},
+        });
+        let mut dep = deployment(deployed, 2, "running");
+        dep.metadata.uid = Some("0b5c5b5e-0000-4000-8000-000000000001".into());
+        dep.spec.job_manager = Some(
+            serde_json::from_value(serde_json::json!({"podTemplate": "not a pod template"}))
+                .expect("a JobManager spec"),
+        );
+        let refusal = cluster_refusal(&ctx, &dep).await.expect("no API error");
+        let refusal = refusal.expect("refused");
+        assert!(
+            refusal.starts_with("the spec cannot be rendered: ")
+                && refusal.contains("pod template must be an object"),
+            "{refusal}"
+        );
+    }
+
     #[test]
     fn refusals_are_about_the_object_and_retries_are_not() {
         assert!(refuses_the_object(400));
