@@ -167,6 +167,10 @@ pub const HA_TURNED_OFF: &str = "The job's state is in HA metadata, but the spec
 /// with the recorded spec.
 pub const RECOVERS_WITH_HA_FIRST: &str = "the JobManager is lost and the job's state is only in its HA metadata, which the new spec (HA off) would not read: the job is first restored with the deployed spec (HA on), then upgraded to the new spec with its state";
 
+/// Why a restore (a resume, or a restart under way) deploys the recorded spec rather than the
+/// user's: only a cluster with HA reads the job's state.
+pub const RESTORES_WITH_HA_FIRST: &str = "the job's state is only in HA metadata and the new spec turns HA off: the job is first started from its HA metadata with the recorded spec (HA on), then upgraded to the new spec with its state";
+
 /// The message the reference uses (lifecycle derivation matches on its wording).
 pub const JM_MISSING_NO_HA: &str = "JobManager deployment is missing and HA metadata is not available to make stateful upgrades. It is possible that the job has finished or terminally failed, or the configmaps have been deleted.Manual restore required.";
 

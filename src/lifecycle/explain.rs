@@ -2,8 +2,8 @@
 //! (`describe_*_change`), built from the same decisions the planner takes ([`super::decide`]).
 
 use super::decide::{
-    JobFacts, LAST_STATE_MARKER, RestoreMode, SpecChange, SuspendMechanism, UpgradeChoice, choose_upgrade,
-    classify, resume_restore_mode,
+    JobFacts, LAST_STATE_MARKER, RESTORES_WITH_HA_FIRST, RestoreMode, SpecChange, SuspendMechanism,
+    UpgradeChoice, choose_upgrade, classify, resume_restore_mode,
 };
 use super::diff::{DiffType, SpecDiff, deployment_diff_with_job, session_job_diff};
 use crate::api::{
@@ -196,8 +196,6 @@ pub fn describe_session_job_change_from(
     ctx.describe()
 }
 
-const RESUMES_WITH_HA_FIRST: &str = "the job's state is only in HA metadata and the new spec turns HA off: the job is first started from its HA metadata with the recorded spec (HA on), then upgraded to the new spec with its state";
-
 fn upgrading(r: Option<&ReconciliationStatus>) -> bool {
     r.and_then(|r| r.state) == Some(ReconciliationState::Upgrading)
 }
@@ -287,7 +285,7 @@ impl Context<'_> {
                     && !self.session_job
                 {
                     // As the planner does (`Planner::spec_for_restore`).
-                    RESUMES_WITH_HA_FIRST.to_string()
+                    RESTORES_WITH_HA_FIRST.to_string()
                 } else {
                     describe_restore(restore, path)
                 };

@@ -30,8 +30,8 @@ mod stopping;
 mod suspended;
 
 use super::decide::{
-    HA_TURNED_OFF, JobFacts, LAST_STATE_MARKER, RestoreMode, SpecChange, SuspendMechanism, UpgradeChoice,
-    choose_upgrade, classify, resume_restore_mode,
+    HA_TURNED_OFF, JobFacts, LAST_STATE_MARKER, RESTORES_WITH_HA_FIRST, RestoreMode, SpecChange,
+    SuspendMechanism, UpgradeChoice, choose_upgrade, classify, resume_restore_mode,
 };
 use super::explain::{describe_suspend, describe_upgrade};
 use super::health;
@@ -111,8 +111,6 @@ struct Planner<'a> {
 
 type Recorded = Option<(AnySpec, ResourceMetadata)>;
 
-/// Why a restore deploys the recorded spec rather than the user's.
-const KEEPS_HA_SPEC: &str = "the job's state is only in HA metadata and the new spec turns HA off: the recorded spec, which runs with HA, restores the job first; the new spec follows as an upgrade that takes its state along";
 impl Planner<'_> {
     fn now(&self) -> i64 {
         self.input.now_ms

@@ -173,8 +173,9 @@ impl Planner<'_> {
     }
 
     /// What a rollback would restore, if anything can be restored without losing state: HA
-    /// metadata, into a stable spec with HA; for a stateless job, nothing; without HA, the upgrade's savepoint, but only
-    /// while the new job never started (it has no newer state of its own; reference FLINK-32012).
+    /// metadata, into a stable spec with HA; for a stateless job, nothing; without HA, the
+    /// upgrade's savepoint, but only while the new job never started (it has no newer state of
+    /// its own; reference FLINK-32012).
     pub(super) fn rollback_restore(&self, rec: &AnySpec) -> Option<UpgradeMode> {
         let upgrade_savepoint = self.recorded_restore_path().is_some();
         match rec.job().map(|j| j.upgrade_mode()) {

@@ -171,7 +171,7 @@ impl Planner<'_> {
                 .with_job(Some(JobState::Suspended), restore.map(RestoreMode::recorded));
             self.set_recorded(&rec, meta.first_deployment);
             if keeps_ha_spec {
-                self.why(KEEPS_HA_SPEC);
+                self.why(RESTORES_WITH_HA_FIRST);
             }
             if self.kind != Kind::SessionCluster && self.desired_state() == JobState::Suspended {
                 // Suspended again before the new job was started: nothing to start, and an

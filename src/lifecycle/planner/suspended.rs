@@ -38,7 +38,7 @@ impl Planner<'_> {
                     describe_restore(restore, self.core.job.upgrade_savepoint_path.as_deref())
                 ));
                 if self.keeps_recorded_for_ha(rec, Some(restore)) {
-                    self.why(KEEPS_HA_SPEC);
+                    self.why(RESTORES_WITH_HA_FIRST);
                 }
                 let rec = self
                     .spec_for_restore(rec, Some(restore))
