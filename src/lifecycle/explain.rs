@@ -124,23 +124,14 @@ pub fn describe_deployment_change_from(
 ) -> Option<String> {
     let deployed_job = deployed.job.clone().map(|j| user_mode_of(j, old_spec.job()));
     let diff = deployment_diff_with_job(deployed, deployed_job.as_ref(), &new.spec);
-    let jm = status.and_then(|s| s.job_manager_deployment_status);
     let ctx = Context {
         session_job: false,
         deployed_job: deployed.job.as_ref(),
         desired_job: new.spec.job.as_ref(),
         diff,
         job_status: status.and_then(|s| s.job_status.as_ref()),
-        jm_ready: jm.is_none_or(|j| j == JobManagerDeploymentStatus::Ready),
-        jm_missing: jm == Some(JobManagerDeploymentStatus::Missing),
+        jm: status.and_then(|s| s.job_manager_deployment_status),
         restart_under_way: upgrading(status.and_then(|s| s.reconciliation_status.as_ref())),
-        new_cluster_deployed: jm.is_some_and(|j| j != JobManagerDeploymentStatus::Missing),
-        jm_missing_or_error: jm.is_some_and(|j| {
-            matches!(
-                j,
-                JobManagerDeploymentStatus::Missing | JobManagerDeploymentStatus::Error
-            )
-        }),
         ha_enabled: flink_keys::ha_enabled(conf),
         // HA metadata exists if the deployed cluster had HA: from its own spec, or from the
         // operator's defaults when neither spec sets it.
@@ -182,11 +173,9 @@ pub fn describe_session_job_change_from(
         desired_job: new.spec.job.as_ref(),
         diff,
         job_status: status.and_then(|s| s.job_status.as_ref()),
-        jm_ready: true,
-        jm_missing: false,
-        jm_missing_or_error: false,
+        // A session job's cluster is not its own: taken as ready.
+        jm: None,
         restart_under_way: upgrading(status.and_then(|s| s.reconciliation_status.as_ref())),
-        new_cluster_deployed: false,
         ha_enabled: false,
         deployed_ha: false,
         savepoint_dir_set: flink_keys::savepoint_dir(&flat).is_some(),
@@ -213,13 +202,10 @@ struct Context<'a> {
     desired_job: Option<&'a JobSpec>,
     diff: SpecDiff,
     job_status: Option<&'a JobStatus>,
-    jm_ready: bool,
-    jm_missing: bool,
-    jm_missing_or_error: bool,
+    /// The recorded JobManager Deployment status (none recorded: taken as ready).
+    jm: Option<JobManagerDeploymentStatus>,
     /// An upgrade's, first deployment's or recovery's restart is under way (UPGRADING).
     restart_under_way: bool,
-    /// The JobManager Deployment of that restart exists.
-    new_cluster_deployed: bool,
     ha_enabled: bool,
     /// The deployed cluster had HA, so its HA metadata is there to restore.
     deployed_ha: bool,
@@ -272,7 +258,11 @@ impl Context<'_> {
             // A restart under way (upgrade, first deployment, recovery) records its spec as
             // suspended until its new cluster is seen: once deployed, that cluster is kept and
             // a change follows as an upgrade (`Planner::on_deployed`).
-            SpecChange::Resume if self.restart_under_way && self.new_cluster_deployed && !self.session_job => {
+            SpecChange::Resume
+                if self.restart_under_way
+                    && self.jm.is_some_and(|j| j != JobManagerDeploymentStatus::Missing)
+                    && !self.session_job =>
+            {
                 "restart under way: its new cluster is already deployed and keeps the spec it started with; this change follows as an upgrade once the job runs".to_string()
             }
             SpecChange::Resume => {
@@ -344,8 +334,11 @@ impl Context<'_> {
             session_job: self.session_job,
             user_mode,
             job_state: Some(js.and_then(|j| j.state).unwrap_or(FlinkJobState::Running)),
-            jm_ready: self.jm_ready,
-            jm_missing_or_error: self.jm_missing_or_error,
+            jm_ready: self.jm.is_none_or(|j| j == JobManagerDeploymentStatus::Ready),
+            jm_missing_or_error: matches!(
+                self.jm,
+                Some(JobManagerDeploymentStatus::Missing | JobManagerDeploymentStatus::Error)
+            ),
             ha_enabled: self.ha_enabled,
             ha_metadata: self.deployed_ha && !self.session_job,
             savepoint_dir_set: self.savepoint_dir_set,
@@ -356,7 +349,7 @@ impl Context<'_> {
             pending_checkpoint_ms: None,
             now_ms: 0,
             never_started: None,
-            lost_jm_recorded_ha: self.jm_missing && self.deployed_ha,
+            lost_jm_recorded_ha: self.jm == Some(JobManagerDeploymentStatus::Missing) && self.deployed_ha,
         }
     }
 }
