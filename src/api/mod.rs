@@ -22,8 +22,8 @@ pub use reconciled_spec::{ReconciledSpec, ReconciledSpecError, ResourceMetadata}
 pub use resources::{IngressSpec, IngressTls, JobManagerSpec, Resource, TaskManagerSpec};
 pub use session_job::{FlinkSessionJob, FlinkSessionJobSpec};
 pub use status::{
-    Checkpoint, CheckpointInfo, FlinkDeploymentStatus, FlinkJobState, FlinkSessionJobStatus, JobStatus,
-    ReconciliationStatus, Savepoint, SavepointInfo, TaskManagerInfo,
+    Checkpoint, CheckpointInfo, CompletedCheckpoint, FlinkDeploymentStatus, FlinkJobState,
+    FlinkSessionJobStatus, JobStatus, ReconciliationStatus, Savepoint, SavepointInfo, TaskManagerInfo,
 };
 
 /// API group of both kinds.

@@ -138,6 +138,27 @@ pub struct CheckpointInfo {
     pub last_periodic_checkpoint_timestamp: Option<i64>,
 }
 
+/// The newest completed checkpoint or savepoint Flink reported for the job, as the operator last
+/// read it. Not in the reference's API: it is the write-ahead record of what the job has
+/// checkpointed, so a JobManager that forgets (a restart without HA resets its statistics) cannot
+/// erase the knowledge that the job had state, and where.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CompletedCheckpoint {
+    /// The Flink JobID whose statistics reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Flink's checkpoint id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_id: Option<i64>,
+    /// External path of the checkpoint or savepoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Epoch millis it was triggered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_stamp: Option<i64>,
+}
+
 /// Last observed state of the Flink job.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -163,6 +184,9 @@ pub struct JobStatus {
     pub savepoint_info: Option<SavepointInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_info: Option<CheckpointInfo>,
+    /// The newest completed checkpoint or savepoint known of the job (kept when Flink forgets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_completed_checkpoint: Option<CompletedCheckpoint>,
 }
 
 /// Progress of spec reconciliation.

@@ -32,6 +32,8 @@ pub struct Context {
     pub metrics: ControllerMetrics,
     pub backoff: Backoff,
     pub reporter: kube::runtime::events::Reporter,
+    /// The resourceVersion of each resource after the operator's last status write (read-your-writes).
+    pub known_versions: super::fresh::KnownVersions,
 }
 
 impl Context {
@@ -42,6 +44,7 @@ impl Context {
             rest,
             metrics: ControllerMetrics::default(),
             backoff: Backoff::default(),
+            known_versions: Default::default(),
             reporter: kube::runtime::events::Reporter {
                 controller: "flink-lifecycle".into(),
                 instance: std::env::var("POD_NAME").ok(),

@@ -5,9 +5,7 @@ use super::error::{Error, Result};
 use super::events::publish;
 use super::execute::{delete_cluster, deploy_cluster, stop_with_savepoint, trigger_savepoint};
 use super::observe::observe_deployment;
-use super::status::{
-    DEPLOYMENT_FINALIZER, add_finalizer, deleting_undeployed, remove_finalizer, write_status,
-};
+use super::status::{DEPLOYMENT_FINALIZER, StatusLog, add_finalizer, deleting_undeployed, remove_finalizer};
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, ReconciledSpec, ResourceLifecycleState,
 };
@@ -19,13 +17,16 @@ use kube::runtime::controller::Action;
 use std::sync::Arc;
 
 /// One reconcile of a FlinkDeployment.
-pub async fn reconcile(dep: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<Action> {
-    let ns = dep.namespace().unwrap_or_default();
+pub async fn reconcile(cached: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = cached.namespace().unwrap_or_default();
     let api: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(dep) = ctx.known_versions.current(&api, cached).await? else {
+        return Ok(Action::await_change());
+    };
     if dep.metadata.deletion_timestamp.is_none()
         && !dep.finalizers().iter().any(|f| f == DEPLOYMENT_FINALIZER)
     {
-        add_finalizer(&api, &dep, DEPLOYMENT_FINALIZER).await?;
+        add_finalizer(&api, &ctx.known_versions, &dep, DEPLOYMENT_FINALIZER).await?;
         return Ok(Action::requeue(std::time::Duration::ZERO));
     }
     let operator = ctx
@@ -42,7 +43,7 @@ pub async fn reconcile(dep: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<A
                 dep.status.as_ref().and_then(|s| s.reconciliation_status.as_ref()),
             ) =>
             {
-                remove_finalizer(&api, &dep, DEPLOYMENT_FINALIZER).await?;
+                remove_finalizer(&api, &ctx.known_versions, &dep, DEPLOYMENT_FINALIZER).await?;
                 return Ok(Action::await_change());
             }
             None => return reject_unreconciled(&ctx, &api, &dep, &e.to_string()).await,
@@ -75,7 +76,8 @@ pub async fn reconcile(dep: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<A
     if let Some(message) = &validation_error {
         status.error = Some(error_json("ValidationError", message));
     }
-    write_status(&api, &dep, dep.status.as_ref(), &status).await?;
+    let mut log = StatusLog::new(&api, &ctx.known_versions, dep.as_ref());
+    log.write(dep.status.as_ref(), &status).await?;
     for ev in &plan.events {
         publish(&ctx, dep.as_ref(), ev).await;
     }
@@ -93,13 +95,13 @@ pub async fn reconcile(dep: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<A
             step: plan.step.name(),
         })
         .inc();
-    execute(&ctx, &api, &dep, &planned, status, &plan.step).await?;
+    execute(&ctx, &mut log, &dep, &planned, status, &plan.step).await?;
     Ok(Action::requeue(plan.requeue))
 }
 
 async fn execute(
     ctx: &Context,
-    api: &Api<FlinkDeployment>,
+    log: &mut StatusLog<'_, FlinkDeployment>,
     stored: &FlinkDeployment,
     planned: &FlinkDeployment,
     status: FlinkDeploymentStatus,
@@ -128,7 +130,7 @@ async fn execute(
             } => {
                 let flink = rest(ctx, &ns, &name)?;
                 let trigger = trigger_savepoint(&flink, job_id, target_dir.clone(), format).await?;
-                record_trigger(api, stored, status, &trigger.0).await
+                record_trigger(log, status, &trigger.0).await
             }
             Step::StopWithSavepoint {
                 job_id,
@@ -138,7 +140,7 @@ async fn execute(
             } => {
                 let flink = rest(ctx, &ns, &name)?;
                 let trigger = stop_with_savepoint(&flink, job_id, target_dir.clone(), *drain, format).await?;
-                record_trigger(api, stored, status, &trigger.0).await
+                record_trigger(log, status, &trigger.0).await
             }
             Step::CancelJob { job_id } => {
                 rest(ctx, &ns, &name)?.cancel_job(job_id).await?;
@@ -155,7 +157,8 @@ async fn execute(
                 delete_cluster(ctx, stored, *delete_ha_data).await
             }
             Step::ReleaseFinalizer => {
-                remove_finalizer(api, stored, super::status::DEPLOYMENT_FINALIZER).await
+                let api: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &ns);
+                remove_finalizer(&api, &ctx.known_versions, stored, DEPLOYMENT_FINALIZER).await
             }
         }
     }
@@ -171,15 +174,14 @@ fn rest(ctx: &Context, ns: &str, name: &str) -> Result<crate::flink::FlinkRestCl
 
 /// Records a savepoint trigger id right after Flink returned it.
 async fn record_trigger(
-    api: &Api<FlinkDeployment>,
-    stored: &FlinkDeployment,
+    log: &mut StatusLog<'_, FlinkDeployment>,
     written: FlinkDeploymentStatus,
     trigger_id: &str,
 ) -> Result<()> {
     let mut status = ResourceStatus::Deployment(written.clone());
     lifecycle::record_savepoint_trigger(&mut status, trigger_id);
     if let ResourceStatus::Deployment(updated) = status {
-        write_status(api, stored, Some(&written), &updated).await?;
+        log.write(Some(&written), &updated).await?;
     }
     Ok(())
 }
@@ -209,7 +211,9 @@ async fn reject_unreconciled(
     let mut status = dep.status.clone().unwrap_or_default();
     status.error = Some(error_json("ValidationError", message));
     status.lifecycle_state = Some(ResourceLifecycleState::Failed);
-    write_status(api, dep, dep.status.as_ref(), &status).await?;
+    StatusLog::new(api, &ctx.known_versions, dep)
+        .write(dep.status.as_ref(), &status)
+        .await?;
     let ev = lifecycle::Event {
         type_: lifecycle::EventType::Warning,
         reason: "ValidationError".into(),

@@ -15,6 +15,9 @@ pub enum Error {
     Artifact(String),
     #[error("{0}")]
     Invalid(String),
+    /// A conditional status write found a newer status: the reconcile plans again from it.
+    #[error("the status of {0} changed since it was read; planning again from the current one")]
+    StaleStatus(String),
 }
 
 impl Error {
@@ -26,6 +29,7 @@ impl Error {
             Self::Render(_) => "render",
             Self::Artifact(_) => "artifact",
             Self::Invalid(_) => "invalid",
+            Self::StaleStatus(_) => "stale-status",
         }
     }
 }

@@ -8,6 +8,7 @@ mod deployment;
 mod error;
 mod events;
 mod execute;
+mod fresh;
 pub mod leader;
 mod metrics;
 mod observe;
@@ -75,6 +76,11 @@ where
 }
 
 fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::StaleStatus(_) = err {
+        // Not a failure: the next reconcile reads the newer status and plans from it.
+        tracing::debug!(error = %err, "status write lost a race");
+        return Action::requeue(STALE_STATUS_REPLAN);
+    }
     let op = &ctx.operator;
     let delay = ctx.backoff.failed(
         &key(obj.as_ref()),
@@ -91,6 +97,9 @@ fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Act
     );
     Action::requeue(delay)
 }
+
+/// How soon a reconcile whose status write found a newer status plans again.
+const STALE_STATUS_REPLAN: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the planner decided and why (`RUST_LOG=flink_lifecycle=debug`).
 fn trace_plan(name: &str, namespace: &str, plan: &crate::lifecycle::Plan) {

@@ -163,11 +163,18 @@ async fn observe_job_details(
         obs.latest_checkpoint = stats.latest_snapshot().map(|s| Snapshot {
             path: s.external_path,
             time_ms: s.timestamp.unwrap_or_default(),
+            id: Some(s.id),
+        });
+        obs.restored_checkpoint = stats.latest.restored.as_ref().map(|r| Snapshot {
+            path: r.external_path.clone().unwrap_or_default(),
+            time_ms: r.restore_timestamp.unwrap_or_default(),
+            id: r.id,
         });
         obs.latest_savepoint = stats.latest.savepoint.as_ref().and_then(|s| {
             Some(Snapshot {
                 path: s.external_path.clone().filter(|p| !p.is_empty())?,
                 time_ms: s.trigger_timestamp.unwrap_or_default(),
+                id: s.id,
             })
         });
         obs.checkpoint_in_progress_since = stats.in_progress().and_then(|c| c.trigger_timestamp);

@@ -7,9 +7,7 @@ use super::error::{Error, Result};
 use super::events::publish;
 use super::execute::{stop_with_savepoint, submit_session_job, trigger_savepoint};
 use super::observe::observe_session_job;
-use super::status::{
-    SESSION_JOB_FINALIZER, add_finalizer, deleting_undeployed, remove_finalizer, write_status,
-};
+use super::status::{SESSION_JOB_FINALIZER, StatusLog, add_finalizer, deleting_undeployed, remove_finalizer};
 use crate::api::{
     FlinkDeployment, FlinkSessionJob, FlinkSessionJobSpec, FlinkSessionJobStatus, ReconciledSpec,
 };
@@ -21,13 +19,16 @@ use kube::runtime::controller::Action;
 use std::sync::Arc;
 
 /// One reconcile of a FlinkSessionJob.
-pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<Action> {
-    let ns = job.namespace().unwrap_or_default();
+pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = cached.namespace().unwrap_or_default();
     let api: Api<FlinkSessionJob> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(job) = ctx.known_versions.current(&api, cached).await? else {
+        return Ok(Action::await_change());
+    };
     if job.metadata.deletion_timestamp.is_none()
         && !job.finalizers().iter().any(|f| f == SESSION_JOB_FINALIZER)
     {
-        add_finalizer(&api, &job, SESSION_JOB_FINALIZER).await?;
+        add_finalizer(&api, &ctx.known_versions, &job, SESSION_JOB_FINALIZER).await?;
         return Ok(Action::requeue(std::time::Duration::ZERO));
     }
     let clusters: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &ns);
@@ -59,13 +60,15 @@ pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<A
                 job.status.as_ref().and_then(|s| s.reconciliation_status.as_ref()),
             ) =>
             {
-                remove_finalizer(&api, &job, SESSION_JOB_FINALIZER).await?;
+                remove_finalizer(&api, &ctx.known_versions, &job, SESSION_JOB_FINALIZER).await?;
                 return Ok(Action::await_change());
             }
             None => {
                 let mut status = job.status.clone().unwrap_or_default();
                 status.error = Some(error_json("ValidationError", &e));
-                write_status(&api, &job, job.status.as_ref(), &status).await?;
+                StatusLog::new(&api, &ctx.known_versions, job.as_ref())
+                    .write(job.status.as_ref(), &status)
+                    .await?;
                 return Ok(Action::requeue(ctx.operator.reconcile_interval));
             }
         },
@@ -103,7 +106,8 @@ pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<A
     if let Some(message) = &validation_error {
         status.error = Some(error_json("ValidationError", message));
     }
-    write_status(&api, &job, job.status.as_ref(), &status).await?;
+    let mut log = StatusLog::new(&api, &ctx.known_versions, job.as_ref());
+    log.write(job.status.as_ref(), &status).await?;
     for ev in &plan.events {
         publish(&ctx, job.as_ref(), ev).await;
     }
@@ -133,7 +137,7 @@ pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<A
             ..
         } => {
             let trigger = trigger_savepoint(&flink()?, job_id, target_dir.clone(), format).await?;
-            record_trigger(&api, &job, status, &trigger.0).await?;
+            record_trigger(&mut log, status, &trigger.0).await?;
         }
         Step::StopWithSavepoint {
             job_id,
@@ -142,7 +146,7 @@ pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<A
             format,
         } => {
             let trigger = stop_with_savepoint(&flink()?, job_id, target_dir.clone(), *drain, format).await?;
-            record_trigger(&api, &job, status, &trigger.0).await?;
+            record_trigger(&mut log, status, &trigger.0).await?;
         }
         Step::CancelJob { job_id } => {
             flink()?.cancel_job(job_id).await?;
@@ -150,21 +154,22 @@ pub async fn reconcile(job: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<A
         Step::DeleteCluster { .. } => {
             return Err(Error::Invalid("a session job has no cluster to delete".into()));
         }
-        Step::ReleaseFinalizer => remove_finalizer(&api, &job, SESSION_JOB_FINALIZER).await?,
+        Step::ReleaseFinalizer => {
+            remove_finalizer(&api, &ctx.known_versions, &job, SESSION_JOB_FINALIZER).await?
+        }
     }
     Ok(Action::requeue(plan.requeue))
 }
 
 async fn record_trigger(
-    api: &Api<FlinkSessionJob>,
-    stored: &FlinkSessionJob,
+    log: &mut StatusLog<'_, FlinkSessionJob>,
     written: FlinkSessionJobStatus,
     trigger_id: &str,
 ) -> Result<()> {
     let mut status = ResourceStatus::SessionJob(written.clone());
     lifecycle::record_savepoint_trigger(&mut status, trigger_id);
     if let ResourceStatus::SessionJob(updated) = status {
-        write_status(api, stored, Some(&written), &updated).await?;
+        log.write(Some(&written), &updated).await?;
     }
     Ok(())
 }

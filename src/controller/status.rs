@@ -1,8 +1,9 @@
 //! Writing status with server-side apply on the status subresource, only when it changed, and
 //! the finalizer that guarantees a final savepoint or cancel before a resource disappears.
 
-use super::error::Result;
+use super::error::{Error, Result};
 use super::execute::FIELD_MANAGER;
+use super::fresh::KnownVersions;
 use crate::api::ReconciliationStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
@@ -17,32 +18,79 @@ pub const DEPLOYMENT_FINALIZER: &str = "flinkdeployments.flink.apache.org/finali
 /// Finalizer of FlinkSessionJobs.
 pub const SESSION_JOB_FINALIZER: &str = "flinksessionjobs.flink.apache.org/finalizer";
 
-/// Applies `status` unless it equals `current`; returns whether anything was sent.
-pub async fn write_status<K, S>(api: &Api<K>, obj: &K, current: Option<&S>, status: &S) -> Result<bool>
+/// The status subresource of one resource as a write-ahead log. Every write is conditional on
+/// the resourceVersion the operator last knew (the planned object's, then each of its own
+/// writes'), so a plan made from an older object can never overwrite a newer status: the write
+/// fails with [`Error::StaleStatus`] and the reconcile plans again from the current object.
+/// Server-side apply keeps `force`: it settles field ownership with another manager (a takeover
+/// from the reference operator), never the version.
+pub struct StatusLog<'a, K> {
+    api: &'a Api<K>,
+    known: &'a KnownVersions,
+    name: String,
+    uid: Option<String>,
+    version: Option<String>,
+}
+
+impl<'a, K> StatusLog<'a, K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
-    S: Serialize + PartialEq,
 {
-    if current == Some(status) {
-        return Ok(false);
+    /// The log of `obj`, at the version it was read at.
+    pub fn new(api: &'a Api<K>, known: &'a KnownVersions, obj: &K) -> Self {
+        Self {
+            api,
+            known,
+            name: obj.name_any(),
+            uid: obj.uid(),
+            version: obj.resource_version(),
+        }
     }
-    let body = json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
-    Ok(true)
+
+    /// Applies `status` unless it equals `current`; returns whether anything was sent.
+    pub async fn write<S>(&mut self, current: Option<&S>, status: &S) -> Result<bool>
+    where
+        S: Serialize + PartialEq,
+    {
+        if current == Some(status) {
+            return Ok(false);
+        }
+        let body = json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": {"resourceVersion": self.version},
+            "status": status,
+        });
+        let written = self
+            .api
+            .patch_status(
+                &self.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await;
+        match written {
+            Ok(obj) => {
+                self.version = obj.resource_version();
+                if let (Some(uid), Some(v)) = (&self.uid, &self.version) {
+                    self.known.remember(uid, v);
+                }
+                Ok(true)
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                if let Some(uid) = &self.uid {
+                    self.known.mark_unknown(uid);
+                }
+                Err(Error::StaleStatus(self.name.clone()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// Adds `finalizer` unless present. A JSON patch that appends (or creates the list), so no
 /// resourceVersion is needed and other controllers' finalizers are kept.
-pub async fn add_finalizer<K>(api: &Api<K>, obj: &K, finalizer: &str) -> Result<()>
+pub async fn add_finalizer<K>(api: &Api<K>, known: &KnownVersions, obj: &K, finalizer: &str) -> Result<()>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
@@ -54,14 +102,18 @@ where
     } else {
         json!([{"op": "add", "path": "/metadata/finalizers/-", "value": finalizer}])
     };
-    let patch: json_patch::Patch =
-        serde_json::from_value(ops).map_err(|e| super::error::Error::Invalid(e.to_string()))?;
-    api.patch(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::<()>::Json(patch),
-    )
-    .await?;
+    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| Error::Invalid(e.to_string()))?;
+    let patched = api
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
+        .await?;
+    // The next reconcile must not plan from a cache without the finalizer (it would add it twice).
+    if let (Some(uid), Some(v)) = (patched.uid(), patched.resource_version()) {
+        known.remember(&uid, &v);
+    }
     Ok(())
 }
 
@@ -74,17 +126,19 @@ pub fn deleting_undeployed(meta: &ObjectMeta, reconciliation: Option<&Reconcilia
 
 /// Removes `finalizer`, letting Kubernetes delete the object. The patch tests that the entry is
 /// still ours at that index, so it never removes someone else's finalizer.
-pub async fn remove_finalizer<K>(api: &Api<K>, obj: &K, finalizer: &str) -> Result<()>
+pub async fn remove_finalizer<K>(api: &Api<K>, known: &KnownVersions, obj: &K, finalizer: &str) -> Result<()>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
+    if let Some(uid) = obj.uid() {
+        known.forget(&uid);
+    }
     let Some(index) = obj.finalizers().iter().position(|f| f == finalizer) else {
         return Ok(());
     };
     let path = format!("/metadata/finalizers/{index}");
     let ops = json!([{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}]);
-    let patch: json_patch::Patch =
-        serde_json::from_value(ops).map_err(|e| super::error::Error::Invalid(e.to_string()))?;
+    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(|e| Error::Invalid(e.to_string()))?;
     match api
         .patch(
             &obj.name_any(),

@@ -81,8 +81,12 @@ pub struct ObservedJob {
 pub struct Snapshot {
     /// External path (`external_path`).
     pub path: String,
-    /// Epoch millis it was triggered (`trigger_timestamp`).
+    /// Epoch millis it was triggered (`trigger_timestamp`; a restored snapshot: its restore time).
     pub time_ms: i64,
+    /// Flink's checkpoint id. Ids grow along a job's history (a job restored from checkpoint `n`
+    /// continues at `n + 1`), unlike times, which a restore resets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
 }
 
 /// Result of polling the savepoint whose trigger id is recorded in
@@ -130,6 +134,8 @@ pub struct Observation {
     /// configuration (`/jobmanager/config`); read in the first minute after the job ended. `None`: not
     /// read, and the planner assumes what the deployed spec's configuration says.
     pub checkpoint_statistics_cache_ms: Option<u64>,
+    /// The snapshot the job's current execution started from (`latest.restored`), if any.
+    pub restored_checkpoint: Option<Snapshot>,
     /// Newest completed savepoint of the job (`latest.savepoint`).
     pub latest_savepoint: Option<Snapshot>,
     /// Trigger time (epoch millis) of a checkpoint in progress.

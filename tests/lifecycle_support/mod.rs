@@ -32,6 +32,11 @@ pub struct SimJob {
     pub submitted: Option<DeploySpec>,
     /// When it reached a terminal state (Flink's `end-time`).
     pub end: Option<i64>,
+    /// What it was deployed to start from: a JobManager restarted without HA starts it from
+    /// there again.
+    pub deployed_from: Option<RestoreSource>,
+    /// The snapshot its current execution restored (Flink's `latest.restored`).
+    pub restored: Option<(String, i64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -144,6 +149,9 @@ pub struct World {
     pub cluster_refused: Option<String>,
     /// Since when the job's checkpoints have not completed (one hangs in progress).
     pub checkpoints_stalled_since: Option<i64>,
+    /// The JobManager dies and restarts right after the next savepoint trigger id is recorded
+    /// (before the savepoint can complete).
+    pub restart_jobmanager_after_trigger: bool,
 }
 
 pub const NS: &str = "default";
@@ -247,6 +255,7 @@ impl World {
             statistics_cache_ms: None,
             cluster_refused: None,
             checkpoints_stalled_since: None,
+            restart_jobmanager_after_trigger: false,
             lost_during_upgrade: false,
         }
     }
@@ -382,10 +391,13 @@ impl World {
             Some(id) => id == j.id,
             None => self.kind == Kind::App,
         });
+        // A snapshot's id is the value it holds: both grow along a job's history, and a job
+        // restored from value `v` continues from it, as Flink's checkpoint ids do.
         let snap = |s: &Option<(String, i64)>| {
             s.as_ref().map(|(p, t)| Snapshot {
                 path: p.clone(),
                 time_ms: *t,
+                id: self.storage.get(p).map(|v| i64::try_from(*v).unwrap_or(i64::MAX)),
             })
         };
         let statistics = job.filter(|_| !self.checkpoint_statistics_unreadable);
@@ -423,6 +435,7 @@ impl World {
             // As the shell: snapshots are known only from statistics that answered.
             latest_checkpoint: statistics.and_then(|j| snap(&j.latest_checkpoint)),
             latest_savepoint: statistics.and_then(|j| snap(&j.latest_savepoint)),
+            restored_checkpoint: statistics.and_then(|j| snap(&j.restored)),
             checkpoint_in_progress_since: statistics
                 .filter(|j| j.state == FlinkJobState::Running)
                 .and(self.checkpoints_stalled_since),
@@ -532,6 +545,9 @@ impl World {
             let mut s = self.status().unwrap();
             record_savepoint_trigger(&mut s, &trigger_id);
             self.write_status(s);
+            if std::mem::take(&mut self.restart_jobmanager_after_trigger) {
+                self.restart_jobmanager();
+            }
         }
         self.tick();
         p
@@ -717,6 +733,8 @@ impl World {
                             completed_checkpoints: 0,
                             submitted: None,
                             end: Some(self.now),
+                            deployed_from: Some(restore.clone()),
+                            restored: None,
                         };
                     }
                     None => 0,
@@ -728,13 +746,58 @@ impl World {
             state: FlinkJobState::Created,
             value,
             start: self.now,
-            latest_checkpoint: restored,
+            latest_checkpoint: restored.clone(),
             latest_savepoint: None,
             fail_next: false,
             restarts: 0,
             completed_checkpoints: 0,
             submitted: None,
             end: None,
+            deployed_from: Some(restore.clone()),
+            restored,
+        }
+    }
+
+    /// The JobManager process dies and its container is restarted (a kubelet's restart, not a new
+    /// Deployment). With HA the job recovers its newest checkpoint. Without HA Flink resubmits
+    /// the job under the same id from the configuration it was deployed with: the state it
+    /// reached is not restored, its checkpoint statistics start over, and a savepoint trigger in
+    /// flight is unknown to the new JobManager (404).
+    pub fn restart_jobmanager(&mut self) {
+        let Some(job) = self.cluster.as_ref().and_then(|c| c.job.clone()) else {
+            return;
+        };
+        if job.state.is_globally_terminal() {
+            return;
+        }
+        let ha = self.cluster.as_ref().is_some_and(SimCluster::has_ha)
+            && self
+                .ha
+                .as_ref()
+                .is_some_and(|h| h.job_id == job.id && h.checkpoint.is_some());
+        let restore = if ha {
+            RestoreSource::HaMetadata { guard_path: None }
+        } else {
+            job.deployed_from.clone().unwrap_or(RestoreSource::Empty)
+        };
+        let mut again = self.start_job(&job.id, &restore);
+        again.state = FlinkJobState::Running;
+        again.submitted = job.submitted.clone();
+        again.deployed_from = job.deployed_from.clone();
+        if let Some(c) = self.cluster.as_mut() {
+            c.job = Some(again);
+        }
+        if let Some(t) = self
+            .trigger
+            .as_mut()
+            .filter(|t| t.job_id == job.id && t.result.is_none())
+        {
+            t.result = Some(SavepointTriggerStatus::Failed {
+                cause: format!(
+                    "HTTP 404: There is no savepoint operation with triggerId={}",
+                    t.id
+                ),
+            });
         }
     }
 

@@ -548,6 +548,16 @@ impl LocalProcess {
             .unwrap_or(false)
     }
 
+    /// SIGKILL at once, as a crashed JVM (no shutdown hooks, no cleanup); whether it was alive.
+    pub fn kill(&mut self) -> bool {
+        if !self.is_alive() {
+            return false;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        true
+    }
+
     /// SIGTERM, up to 10 s to exit, then SIGKILL.
     pub fn stop(&mut self) {
         if self.stopped {

@@ -106,4 +106,8 @@ impl RunningContainer for LocalProcess {
     fn log_tail(&self) -> String {
         LocalProcess::log_tail(self, 25)
     }
+
+    fn kill(&mut self) -> bool {
+        LocalProcess::kill(self)
+    }
 }

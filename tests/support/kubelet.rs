@@ -57,6 +57,10 @@ pub trait RunningContainer: Send {
     fn log_tail(&self) -> String {
         String::new()
     }
+    /// SIGKILLs the container's process (a crash; the kubelet restarts it); whether it was alive.
+    fn kill(&mut self) -> bool {
+        false
+    }
 }
 
 struct Running {
@@ -146,6 +150,20 @@ impl Kubelet {
             .map(|(k, run)| format!("--- {k} (restarts: {})\n{}", run.restarts, run.handle.log_tail()))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// SIGKILLs the running container of one component of a cluster, as a crash would; the
+    /// kubelet restarts it on its next sync, with the same pod template. Whether one was killed.
+    pub fn kill(&self, cluster: &str, component: &str) -> bool {
+        let Ok(mut r) = self.running.lock() else {
+            return false;
+        };
+        r.values_mut()
+            .filter(|run| run.launch.cluster == cluster && run.launch.component == component)
+            .map(|run| run.handle.kill())
+            .filter(|killed| *killed)
+            .count()
+            > 0
     }
 
     /// Names of Deployments with a running container.

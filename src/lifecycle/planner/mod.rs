@@ -84,6 +84,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         purpose: None,
         hops: 0,
         wake_at_ms: None,
+        rewound: None,
         decoded: std::cell::RefCell::new(None),
     };
     let step = p.decide();
@@ -106,6 +107,9 @@ struct Planner<'a> {
     hops: u8,
     /// A wait that ends at a known time re-checks then, not after the full progress interval.
     wake_at_ms: Option<i64>,
+    /// The observed job is a resubmission that did not restore this checkpoint, the newest one
+    /// recorded for it (`observe::execution_verdict`).
+    rewound: Option<String>,
     decoded: std::cell::RefCell<Option<(String, (AnySpec, ResourceMetadata))>>,
 }
 
@@ -308,6 +312,11 @@ impl Planner<'_> {
         self.observe_job();
         if self.deleting {
             return self.delete(&recorded);
+        }
+        if let Some(checkpoint) = self.rewound.clone()
+            && let Some((spec, _)) = recorded.as_ref()
+        {
+            return self.rewound_job(spec, &checkpoint);
         }
         self.dispatch()
     }

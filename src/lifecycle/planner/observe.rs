@@ -2,6 +2,18 @@
 //! the last checkpoint of a job that ended on its own.
 
 use super::*;
+use crate::api::CompletedCheckpoint;
+use crate::lifecycle::observation::ObservedJob;
+
+/// How an observed execution of the recorded job relates to what status recorded of it.
+enum Execution {
+    /// The recorded execution, or one that restored its newest recorded checkpoint.
+    Known,
+    /// A later execution whose restore cannot be read yet.
+    Undecided,
+    /// A later execution that did not restore the newest recorded checkpoint.
+    Rewound { checkpoint: String },
+}
 
 impl Planner<'_> {
     /// Folds the observed job into `status.jobStatus` (the observer's part).
@@ -31,14 +43,105 @@ impl Planner<'_> {
         if job.name.is_some() {
             self.core.job.job_name = job.name.clone();
         }
-        if let Some(t) = job.start_time_ms {
-            self.core.job.start_time = Some(t.to_string());
+        match self.execution_verdict(job) {
+            Execution::Known => {
+                if let Some(t) = job.start_time_ms {
+                    self.core.job.start_time = Some(t.to_string());
+                }
+                self.record_completed_checkpoint(&job.id);
+            }
+            // The recorded start stays until the new execution is understood: it is what tells
+            // the next plan that this execution is not the one the record describes.
+            Execution::Undecided => {}
+            Execution::Rewound { checkpoint } => self.rewound = Some(checkpoint),
         }
         if job.state == FlinkJobState::Failed {
             let cause = job.failure.clone().unwrap_or_else(|| "Job failed".into());
             self.core.error = Some(error_json("JobFailed", &cause));
         }
         self.record_final_checkpoint();
+    }
+
+    /// Whether the observed execution of the recorded job continues the state the operator
+    /// recorded for it. A JobManager that restarts without HA resubmits the job under the same
+    /// id from the configuration it was deployed with, with its checkpoint statistics reset: that
+    /// execution starts later than the recorded one and restored nothing, or a snapshot older
+    /// (by checkpoint id) than the newest checkpoint recorded for the job. Flink's own restarts
+    /// and HA recoveries restore the newest checkpoint, so they never look rewound.
+    fn execution_verdict(&self, job: &ObservedJob) -> Execution {
+        if self.user_mode() == UpgradeMode::Stateless {
+            // Nothing of the job's state was promised to be kept.
+            return Execution::Known;
+        }
+        let Some(record) = self
+            .core
+            .job
+            .last_completed_checkpoint
+            .as_ref()
+            .filter(|r| r.job_id.as_deref() == Some(job.id.as_str()))
+        else {
+            return Execution::Known;
+        };
+        let recorded_start = self
+            .core
+            .job
+            .start_time
+            .as_deref()
+            .and_then(|t| t.parse::<i64>().ok());
+        let (Some(recorded_start), Some(started), Some(record_id)) =
+            (recorded_start, job.start_time_ms, record.checkpoint_id)
+        else {
+            return Execution::Known;
+        };
+        if started <= recorded_start {
+            return Execution::Known;
+        }
+        if !self.obs.checkpoint_statistics_read {
+            return Execution::Undecided;
+        }
+        let restored_id = self.obs.restored_checkpoint.as_ref().and_then(|r| r.id);
+        if restored_id.is_some_and(|id| id >= record_id) {
+            return Execution::Known;
+        }
+        Execution::Rewound {
+            checkpoint: record.path.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Keeps the newest completed checkpoint Flink reports for the job in the status (the
+    /// write-ahead record of the job's state): a later, larger checkpoint id of the same job
+    /// replaces it, any checkpoint of a newer job does.
+    fn record_completed_checkpoint(&mut self, job_id: &str) {
+        let Some(cp) = self.obs.latest_checkpoint.as_ref() else {
+            return;
+        };
+        let record = self.core.job.last_completed_checkpoint.as_ref();
+        let same_job = record.is_some_and(|r| r.job_id.as_deref() == Some(job_id));
+        let newer = match (record.and_then(|r| r.checkpoint_id), cp.id) {
+            _ if !same_job => true,
+            (Some(known), Some(seen)) => seen > known,
+            (None, _) => record.and_then(|r| r.path.as_deref()) != Some(cp.path.as_str()),
+            (Some(_), None) => false,
+        };
+        if newer {
+            self.core.job.last_completed_checkpoint = Some(CompletedCheckpoint {
+                job_id: Some(job_id.to_string()),
+                checkpoint_id: cp.id,
+                path: Some(cp.path.clone()),
+                time_stamp: Some(cp.time_ms),
+            });
+        }
+    }
+
+    /// The checkpoint status recorded for job `job_id`, if any.
+    pub(super) fn recorded_checkpoint_of(&self, job_id: &str) -> Option<String> {
+        self.core
+            .job
+            .last_completed_checkpoint
+            .as_ref()
+            .filter(|r| r.job_id.as_deref() == Some(job_id))
+            .and_then(|r| r.path.clone())
+            .filter(|p| restorable(p))
     }
 
     /// A job that ended on its own (failed, finished, cancelled outside the operator) keeps its

@@ -66,6 +66,36 @@ impl Planner<'_> {
         self.enter_restore(restore, DeployPurpose::RecoverDeployment)
     }
 
+    /// The job was resubmitted by a JobManager that restarted without its checkpoints (no HA)
+    /// and did not restore the newest one recorded for it: its state went back. An upgrade from
+    /// its savepoint, a suspend or marking it stable would make that rewind permanent without a
+    /// person, so the operator stops, names the checkpoint, and takes the savepoint redeploy the
+    /// message asks for.
+    pub(super) fn rewound_job(&mut self, recorded: &AnySpec, checkpoint: &str) -> Step {
+        let stopping = self.core.recon.state == Some(ReconciliationState::Upgrading);
+        if recorded.desired_state() != Some(JobState::Running)
+            || self.core.recon.state == Some(ReconciliationState::RollingBack)
+        {
+            return self.dispatch();
+        }
+        if stopping {
+            // The stop's savepoint, if Flink still took it, would hold the rewound state.
+            self.core.clear_trigger();
+            self.core.recon.state = Some(ReconciliationState::Deployed);
+        }
+        if self.redeploy_asked_since(recorded) {
+            self.why("the JobManager restarted and the job lost its state; the savepoint redeploy a person asked for restores it");
+            return self.dispatch();
+        }
+        let id = self.core.job.job_id.clone().unwrap_or_default();
+        self.fail(
+            "JobRewound",
+            format!(
+                "The JobManager restarted without HA and Flink resubmitted job {id} from the state it was deployed with: the running job does not hold the state of its newest recorded checkpoint {checkpoint}. The operator does not upgrade, suspend or mark stable a job whose state went back. Manual restore required."
+            ),
+        )
+    }
+
     pub(super) fn restart_failed(&mut self) -> Step {
         if let Some(wait) = self.checkpoint_stats_pending() {
             return wait;

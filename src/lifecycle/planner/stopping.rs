@@ -77,16 +77,52 @@ impl Planner<'_> {
                 }
             }
             Some(SavepointTriggerStatus::Failed { cause }) if !terminal => {
-                self.core.clear_trigger();
-                self.core.recon.state = Some(ReconciliationState::Deployed);
-                let msg = format!("Savepoint failed for the upgrade, retrying: {cause}");
+                // Flink refused the savepoint (tasks not all running yet) or forgot the trigger.
+                // The upgrade stays under way and asks again after a pause: re-planning it at
+                // once flipped status between Upgrading and Deployed every second.
+                let now = self.now();
+                let retry_at = now + self.savepoint_retry_pause();
+                let info = self.core.savepoint_info();
+                info.trigger_id = None;
+                info.trigger_timestamp = Some(now);
+                let msg = format!(
+                    "Savepoint failed for the upgrade, retrying in {} s: {cause}",
+                    self.savepoint_retry_pause() / 1000
+                );
                 self.event(EventType::Warning, "SavepointError", msg.clone());
                 self.core.error = Some(error_json("SavepointError", &msg));
+                self.in_progress = Some("Stopping the job with a savepoint (retrying)".into());
+                self.wake_at_ms = Some(retry_at);
                 Step::Wait { reason: msg }
             }
-            _ if state == Some(FlinkJobState::Running) => {
+            _ if state == Some(FlinkJobState::Running) && info.trigger_id.is_some() => {
+                // The trigger is known and Flink did not answer for it this time: asking again
+                // would make Flink decline the savepoint in flight.
                 self.in_progress = Some("Stopping the job with a savepoint".into());
-                self.why("stop-with-savepoint not confirmed: asking again (repeating is harmless)");
+                Step::Wait {
+                    reason: "waiting for Flink to report the stop-with-savepoint in flight".into(),
+                }
+            }
+            _ if state == Some(FlinkJobState::Running) => {
+                // No trigger id: lost in a crash between Flink's answer and its write, or the
+                // last attempt failed. A savepoint Flink began since the trigger time is ours;
+                // otherwise ask again once the pause since that time is over.
+                self.in_progress = Some("Stopping the job with a savepoint".into());
+                if self.obs.checkpoint_in_progress_since.is_some_and(|t| t >= ts) {
+                    return Step::Wait {
+                        reason: "a savepoint begun since the stop was asked for is in progress".into(),
+                    };
+                }
+                let retry_at = ts + self.savepoint_retry_pause();
+                if self.now() < retry_at {
+                    self.wake_at_ms = Some(retry_at);
+                    return Step::Wait {
+                        reason: "stop-with-savepoint not confirmed: asking again after a pause".into(),
+                    };
+                }
+                let now = self.now();
+                self.core.savepoint_info().trigger_timestamp = Some(now);
+                self.why("stop-with-savepoint not confirmed and none in progress: asking again");
                 self.stop_step()
             }
             _ if terminal => {
@@ -94,7 +130,10 @@ impl Planner<'_> {
                 match self.obs.latest_checkpoint.clone() {
                     Some(cp) => {
                         self.core.job.upgrade_savepoint_path = Some(cp.path.clone());
-                        self.why(format!("job stopped without a visible savepoint; restoring from checkpoint {}", cp.path));
+                        self.why(format!(
+                            "job stopped without a visible savepoint; restoring from checkpoint {}",
+                            cp.path
+                        ));
                         self.finish_suspend(&recorded.0, RestoreMode::Savepoint)
                     }
                     None if !self.obs.rest_reachable => Step::Wait {
@@ -102,10 +141,17 @@ impl Planner<'_> {
                     },
                     None => match self.finish_with_named_snapshot(&recorded.0) {
                         Some(step) => step,
-                        None => self.fail(
-                            "UpgradeFailed",
-                            "The job stopped during a savepoint upgrade and neither its savepoint nor a checkpoint can be found. Manual restore required.",
-                        ),
+                        None => {
+                            let known = self
+                                .observed_job_id()
+                                .and_then(|id| self.recorded_checkpoint_of(&id))
+                                .map(|p| format!(" The newest checkpoint recorded for it is {p}."))
+                                .unwrap_or_default();
+                            self.fail(
+                                "UpgradeFailed",
+                                format!("The job stopped during a savepoint upgrade and neither its savepoint nor a checkpoint can be found.{known} Manual restore required."),
+                            )
+                        }
                     },
                 }
             }
@@ -124,6 +170,12 @@ impl Planner<'_> {
                 }
             }
         }
+    }
+
+    /// How long a stop-with-savepoint that failed or went unconfirmed waits before it is asked
+    /// again: the progress-check interval, at least a second.
+    fn savepoint_retry_pause(&self) -> i64 {
+        duration_ms(self.op().progress_check_interval).max(1000)
     }
 
     pub(super) fn cancel_progress(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Step {
@@ -207,9 +259,18 @@ impl Planner<'_> {
                         (Some(cp), _) => self.core.job.upgrade_savepoint_path = Some(cp.path.clone()),
                         // Gone from the cluster: the path recorded before stays the state.
                         (None, None) => {}
-                        (None, Some(_)) if self.obs.checkpoint_statistics_read => {
-                            // Flink says it neither completed nor restored a checkpoint: the
-                            // job holds no durable state, and empty state loses nothing.
+                        (None, Some(job)) if self.obs.checkpoint_statistics_read => {
+                            if let Some(known) = self.recorded_checkpoint_of(&job.id) {
+                                // Flink forgot what status recorded: its JobManager lost the
+                                // job's history, and an empty start would lose the state.
+                                return self.fail(
+                                    "UpgradeFailed",
+                                    format!("The cancelled job's statistics show no checkpoint, but checkpoint {known} was recorded for it: its JobManager lost the job's history, and newer checkpoints may exist. Manual restore required."),
+                                );
+                            }
+                            // Flink says it neither completed nor restored a checkpoint, and none
+                            // was ever recorded: the job holds no durable state, and empty
+                            // state loses nothing.
                             self.why("the cancelled job completed no checkpoint and restored none: it starts from empty state, as it did");
                             return self.finish_suspend(&recorded.0, RestoreMode::Empty);
                         }

@@ -457,9 +457,18 @@ impl InMemoryKube {
             return Request::from_parts(parts, KubeBody::from(bytes.to_vec()));
         };
         current["status"] = applied.get("status").cloned().unwrap_or(Value::Null);
+        // As the apiserver: a resourceVersion in the applied object is a precondition (409 when
+        // the object changed since); without one, apply never conflicts on the version.
+        let precondition = applied.pointer("/metadata/resourceVersion").cloned();
         if let Some(meta) = current.get_mut("metadata").and_then(Value::as_object_mut) {
-            // Apply with force never conflicts on resourceVersion.
-            meta.remove("resourceVersion");
+            match precondition {
+                Some(Value::String(v)) => {
+                    meta.insert("resourceVersion".into(), Value::String(v));
+                }
+                _ => {
+                    meta.remove("resourceVersion");
+                }
+            }
             meta.remove("deletionTimestamp");
         }
         Request::put(uri)

@@ -1,0 +1,193 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! A JobManager process that dies and is restarted in place (a kubelet restarting its
+//! container), as seen on real Flink 1.20: without HA, Flink resubmits the job under the same
+//! id from the configuration it was deployed with, its checkpoint statistics start over, and a
+//! savepoint trigger in flight is unknown to the new JobManager (404). The job's state went
+//! back; the operator must not make that permanent (an upgrade from a savepoint of the rewound
+//! job, or from empty state) without a person.
+
+mod lifecycle_support;
+
+use flink_lifecycle::api::{FlinkJobState, ReconciliationState};
+use flink_lifecycle::lifecycle::{ResourceStatus, RestoreSource, Step};
+use lifecycle_support::World;
+
+fn stable_with_checkpoints(mode: &str, ha: bool) -> World {
+    let mut w = World::app(mode, ha);
+    assert!(w.run(20), "first deployment: {:?}", w.actions());
+    // A few loops of running: checkpoints complete and are recorded.
+    for _ in 0..4 {
+        w.step(None);
+    }
+    w.steps.clear();
+    w
+}
+
+fn recorded_checkpoint(w: &World) -> Option<String> {
+    w.status()?
+        .job_status()?
+        .last_completed_checkpoint
+        .as_ref()?
+        .path
+        .clone()
+}
+
+fn deploys(w: &World) -> Vec<RestoreSource> {
+    w.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Deploy(d) => Some(d.restore.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn error_of(w: &World) -> String {
+    w.status()
+        .and_then(|s| s.error().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The reproduction of the state-safety report: savepoint mode, no HA, the JobManager killed and
+/// restarted as soon as the upgrade's trigger id is recorded.
+#[test]
+fn a_jobmanager_restarted_without_ha_during_a_savepoint_upgrade_never_starts_the_job_empty() {
+    let mut w = stable_with_checkpoints("savepoint", false);
+    assert!(
+        recorded_checkpoint(&w).is_some(),
+        "the running job's newest checkpoint is recorded"
+    );
+    let value_before = w.cluster.as_ref().unwrap().job.as_ref().unwrap().value;
+    w.edit_job(|j| j.args = Some(vec!["--v2".into()]));
+    w.restart_jobmanager_after_trigger = true;
+    let mut loops = 0;
+    while w.restart_jobmanager_after_trigger {
+        w.step(None);
+        loops += 1;
+        assert!(loops < 10, "no trigger recorded: {:?}", w.actions());
+    }
+    let job = w.cluster.as_ref().unwrap().job.as_ref().unwrap();
+    assert!(
+        job.value < value_before,
+        "the model rewound the job, as Flink does"
+    );
+    let before = recorded_checkpoint(&w).unwrap();
+    for _ in 0..30 {
+        w.step(None);
+    }
+    assert!(deploys(&w).is_empty(), "nothing deployed: {:?}", w.actions());
+    let error = error_of(&w);
+    assert!(error.contains("resubmitted"), "{error}");
+    assert!(
+        error.contains(&before),
+        "the message names the recorded checkpoint: {error}"
+    );
+    assert!(
+        error.contains("savepointRedeployNonce"),
+        "and how to restore it: {error}"
+    );
+    let status = w.status().unwrap();
+    let ResourceStatus::Deployment(d) = &status else {
+        panic!()
+    };
+    assert_eq!(
+        d.reconciliation_status.as_ref().unwrap().state,
+        Some(ReconciliationState::Deployed),
+        "the abandoned stop is not left half-recorded"
+    );
+    assert_eq!(
+        recorded_checkpoint(&w).as_deref(),
+        Some(before.as_str()),
+        "the rewound job's checkpoints do not replace the record"
+    );
+    // One warning for the stop, not one per loop.
+    let warnings = w
+        .plans
+        .iter()
+        .flat_map(|p| &p.events)
+        .filter(|e| e.reason == "JobRewound")
+        .count();
+    assert_eq!(warnings, 1);
+
+    // The way out the message names: a savepoint redeploy from the recorded checkpoint.
+    w.edit_job(|j| {
+        j.initial_savepoint_path = Some(before.clone());
+        j.savepoint_redeploy_nonce = Some(1);
+    });
+    assert!(
+        w.run(30),
+        "did not converge after the redeploy: {:?}",
+        w.actions()
+    );
+    assert_eq!(
+        deploys(&w),
+        vec![RestoreSource::Savepoint {
+            path: before.clone(),
+            allow_non_restored_state: false
+        }]
+    );
+    let job = w.cluster.as_ref().unwrap().job.as_ref().unwrap();
+    assert!(
+        job.value >= value_before - 1,
+        "the job continues from its recorded state"
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+/// Without an upgrade in flight the rewind is reported too, and nothing is marked stable from it.
+#[test]
+fn a_running_job_rewound_by_a_jobmanager_restart_is_reported_not_continued() {
+    let mut w = stable_with_checkpoints("last-state", false);
+    let before = recorded_checkpoint(&w).unwrap();
+    w.restart_jobmanager();
+    for _ in 0..10 {
+        w.step(None);
+    }
+    let error = error_of(&w);
+    assert!(
+        error.contains("resubmitted") && error.contains(&before),
+        "{error}"
+    );
+    assert!(deploys(&w).is_empty());
+    // A suspend would take a savepoint of the rewound state: it waits for a person too.
+    w.edit_job(|j| j.state = Some(flink_lifecycle::api::JobState::Suspended));
+    for _ in 0..10 {
+        w.step(None);
+    }
+    assert!(
+        !w.steps
+            .iter()
+            .any(|s| matches!(s, Step::StopWithSavepoint { .. } | Step::DeleteCluster { .. })),
+        "{:?}",
+        w.actions()
+    );
+}
+
+/// With HA the restarted JobManager restores the newest checkpoint: that is not a rewind, and
+/// the upgrade completes from its state.
+#[test]
+fn a_jobmanager_restart_with_ha_recovers_and_the_upgrade_completes() {
+    let mut w = stable_with_checkpoints("last-state", true);
+    w.restart_jobmanager();
+    let job = w.cluster.as_ref().unwrap().job.as_ref().unwrap();
+    assert!(job.value > 0, "HA restored the state");
+    assert_eq!(job.state, FlinkJobState::Running);
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(!error_of(&w).contains("resubmitted"), "{}", error_of(&w));
+    w.edit_job(|j| j.args = Some(vec!["--v2".into()]));
+    assert!(w.run(30), "{:?}", w.actions());
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+/// A stateless job loses nothing it promised to keep: no error, and upgrades go on.
+#[test]
+fn a_stateless_job_restarted_by_its_jobmanager_is_not_an_error() {
+    let mut w = stable_with_checkpoints("stateless", false);
+    w.restart_jobmanager();
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(!error_of(&w).contains("resubmitted"), "{}", error_of(&w));
+}
