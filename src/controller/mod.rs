@@ -20,8 +20,9 @@ mod trigger;
 pub use backoff::delay as backoff_delay;
 pub use context::{Context, RestUrlResolver, ServiceDns};
 pub use error::{Error, Result};
+pub use fresh::KnownVersions;
 pub use metrics::ControllerMetrics;
-pub use status::{DEPLOYMENT_FINALIZER, SESSION_JOB_FINALIZER};
+pub use status::{DEPLOYMENT_FINALIZER, SESSION_JOB_FINALIZER, StatusLog};
 
 use crate::api::{FlinkDeployment, FlinkSessionJob};
 use futures::StreamExt;
