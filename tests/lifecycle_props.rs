@@ -53,6 +53,10 @@ enum Op {
     Rollback(bool),
     /// The user turns HA on or off in the spec (an upgrade, as any configuration change).
     Ha(bool),
+    /// The JobManager process crashes and is restarted in place (`true`: right after the next
+    /// savepoint trigger id is recorded). Without HA Flink resubmits the job from its deployed
+    /// state.
+    RestartJobManager(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -79,6 +83,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(Op::RestartFailed),
         1 => any::<bool>().prop_map(Op::Rollback),
         1 => any::<bool>().prop_map(Op::Ha),
+        1 => any::<bool>().prop_map(Op::RestartJobManager),
     ]
 }
 
@@ -210,6 +215,15 @@ fn apply(w: &mut World, op: &Op) {
         Op::Ha(on) => {
             if w.kind == lifecycle_support::Kind::App {
                 w.set_ha(*on);
+            }
+        }
+        Op::RestartJobManager(after_trigger) => {
+            if w.kind == lifecycle_support::Kind::App {
+                if *after_trigger {
+                    w.restart_jobmanager_after_trigger = true;
+                } else {
+                    w.restart_jobmanager();
+                }
             }
         }
         Op::RestartFailed(on) => w.set_operator("job.restart.failed", &on.to_string()),
@@ -357,6 +371,9 @@ fn histories_that_once_failed_hold_from_every_base() {
     use Op::*;
     #[rustfmt::skip]
     let known: Vec<Vec<Op>> = vec![
+        // A job rewound by a JobManager restart during a savepoint upgrade, then suspended: the
+        // redeploy asked for with the suspend waited behind the rewound-job stop forever.
+        vec![RestartJobManager(true), Suspend],
         // A rollback that cannot find its HA metadata (the JobManager lost during it) asks for a
         // manual restore: the redeploy it names was recorded as a user change and then ignored.
         vec![BreakImage, Rollback(true), Resume, Loop, Loop, Loop, Tick, Tick, Tick, Loop, Loop, Loop, LoseJobManager, Loop],

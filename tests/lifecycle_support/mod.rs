@@ -780,7 +780,18 @@ impl World {
         } else {
             job.deployed_from.clone().unwrap_or(RestoreSource::Empty)
         };
+        // What the operator can protect is what it recorded: a job that ran with a stateless
+        // mode promised nothing, and checkpoints no loop observed are unknowable to it. Either
+        // way the resubmitted job starts a new lineage.
+        let recorded_for_job = self
+            .status()
+            .and_then(|s| s.job_status().and_then(|j| j.last_completed_checkpoint.clone()))
+            .is_some_and(|r| r.job_id.as_deref() == Some(job.id.as_str()));
+        let given_up = !ha && (self.desired_mode() == UpgradeMode::Stateless || !recorded_for_job);
         let mut again = self.start_job(&job.id, &restore);
+        if given_up {
+            self.durable = again.value;
+        }
         again.state = FlinkJobState::Running;
         again.submitted = job.submitted.clone();
         again.deployed_from = job.deployed_from.clone();

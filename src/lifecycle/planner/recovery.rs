@@ -87,6 +87,13 @@ impl Planner<'_> {
             self.why("the JobManager restarted and the job lost its state; the savepoint redeploy a person asked for restores it");
             return self.dispatch();
         }
+        // Asked for with a suspend: the rewound state is not kept; the resume starts from the
+        // snapshot the person named.
+        if self.redeploy_waits_for_resume(recorded)
+            && let Some(step) = self.finish_with_named_snapshot(recorded)
+        {
+            return step;
+        }
         let id = self.core.job.job_id.clone().unwrap_or_default();
         self.fail(
             "JobRewound",
