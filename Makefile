@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/debug/flink-lifecycle
 
-.PHONY: build test lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-local soak deploy image ci
+.PHONY: build test lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-local soak soak-faults deploy image ci
 
 build:
 	$(CARGO) build --locked
@@ -55,6 +55,14 @@ e2e-local:
 soak:
 	PROPS_CASES=$${PROPS_CASES:-300000} PROPS_MAX_OPS=$${PROPS_MAX_OPS:-14} \
 		$(CARGO) test --locked --release --test lifecycle_props random_histories -- --nocapture
+
+## Faults injected into real Flink processes (docs/state-safety.md), SOAK_RUNS times in a row.
+SOAK_RUNS ?= 10
+soak-faults:
+	@for i in $$(seq 1 $(SOAK_RUNS)); do \
+		echo "== soak-faults run $$i of $(SOAK_RUNS)"; \
+		$(CARGO) test --locked --test e2e_faults -- --test-threads=2 || exit 1; \
+	done
 
 ## Install manifests: render every kustomize overlay into target/manifests/<overlay>.yaml.
 OVERLAYS := cert-manager self-signed self-signed-watch-namespaces

@@ -184,7 +184,10 @@ async fn a_taskmanager_killed_during_a_savepoint_upgrade_delays_it_without_losin
             .is_some_and(|i| i.trigger_id.is_some())
     })
     .await;
-    assert!(env.kubelet.kill(name, "taskmanager"), "the TaskManager was running");
+    assert!(
+        env.kubelet.kill(name, "taskmanager"),
+        "the TaskManager was running"
+    );
 
     // Until the new job runs stable, the resource is never reported Deployed/Stable with the
     // old job, and never starts from empty state.
@@ -255,4 +258,133 @@ async fn a_jobmanager_killed_while_running_is_reported_for_stateful_jobs_only() 
             assert!(CounterReport::read(Path::new(&env.path("ls/out-2"))).is_none());
         }
     }
+}
+
+fn savepoints_in(dir: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("savepoint-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn args_of(d: &FlinkDeployment) -> String {
+    serde_json::to_string(&d.spec.job.as_ref().and_then(|j| j.args.clone())).unwrap_or_default()
+}
+
+/// Several savepoint-mode deployments upgraded at the same moment, then edited again while the
+/// first upgrades are in flight (the write-ahead report: a reconcile planned from a cache that
+/// lagged the operator's own trigger write sent a second stop-with-savepoint, Flink declined, and
+/// the job fell back to an older checkpoint). Every job ends on the newest spec with its state
+/// continued, with at most one savepoint per upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upgrades_edited_mid_flight_keep_each_jobs_state() {
+    let env = Env::start(FLINK_1_20).await;
+    let names = ["c1", "c2", "c3"];
+    for name in names {
+        let mut spec = env.application(name, "v1_20", "savepoint");
+        spec["spec"]["job"]["args"] = args(&env, name, "out-1");
+        env.create(&spec).await;
+    }
+    let mut first = Vec::new();
+    for name in names {
+        let d = env.wait_stable_running(name).await;
+        counter(&env.path(&format!("{name}/out-1")), "counting", |r| r.max >= 3).await;
+        first.push(job_id(&d));
+    }
+    for name in names {
+        env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2")}}))
+            .await;
+    }
+    for name in names {
+        env.wait_for(name, "first upgrade under way", LONG, |d| {
+            lifecycle(d) == "Upgrading" || job_id(d) != first[0]
+        })
+        .await;
+        env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-3")}}))
+            .await;
+    }
+    for (i, name) in names.iter().enumerate() {
+        let wanted = serde_json::to_string(&args(&env, name, "out-3")).unwrap();
+        let d = env
+            .wait_for(name, "on the newest spec", LONG, |d| {
+                stable_with_new_job(&first[i])(d)
+                    && args_of(d) == wanted
+                    && d.status
+                        .as_ref()
+                        .and_then(|s| s.reconciliation_status.as_ref())
+                        .and_then(|r| r.last_reconciled_spec.as_deref())
+                        .is_some_and(|s| s.contains("out-3"))
+            })
+            .await;
+        let r = counter(&env.path(&format!("{name}/out-3")), "counting", |r| r.max > 0).await;
+        assert!(r.restored_min > 0, "{name}: state continued: {r:?}");
+        assert!(error(&d).is_empty(), "{name}: {}", error(&d));
+        let taken = savepoints_in(&env.path(&format!("{name}/savepoints")));
+        assert!(
+            (1..=2).contains(&taken),
+            "{name}: one savepoint per upgrade, {taken} taken"
+        );
+    }
+}
+
+/// An upgrade whose new spec makes the job's `main()` throw: the JobManager is up and Flink
+/// reports the job FAILED before it ran. It never becomes stable within the readiness timeout
+/// and holds no state of its own, so it is rolled back to the last stable spec from the
+/// upgrade's savepoint (before, it stayed FAILED for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_whose_main_throws_is_rolled_back_from_its_savepoint() {
+    let env = Env::start(FLINK_1_20).await;
+    let name = "mt";
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1");
+    let conf = spec["spec"]["flinkConfiguration"].as_object_mut().unwrap();
+    conf.insert(
+        "kubernetes.operator.deployment.rollback.enabled".into(),
+        json!("true"),
+    );
+    conf.insert(
+        "kubernetes.operator.deployment.readiness.timeout".into(),
+        json!("20 s"),
+    );
+    env.create(&spec).await;
+    let d = env.wait_stable_running(name).await;
+    let first = job_id(&d);
+    counter(&env.path("mt/out-1"), "counting", |r| r.max >= 5).await;
+
+    // The test job's main() throws on an unknown argument.
+    let mut bad = args(&env, name, "out-2");
+    bad.as_array_mut()
+        .unwrap()
+        .extend([json!("--no-such-argument"), json!("1")]);
+    env.patch_spec(name, json!({"job": {"args": bad}})).await;
+    let d = env
+        .wait_for(name, "rolled back", LONG, |d| {
+            lifecycle(d) == "RolledBack"
+                && d.status
+                    .as_ref()
+                    .and_then(|s| s.job_status.as_ref())
+                    .and_then(|j| j.state)
+                    .map(|j| j.as_str())
+                    == Some("RUNNING")
+                && job_id(d) != first
+        })
+        .await;
+    let stats = env
+        .flink(name)
+        .checkpoint_statistics(&job_id(&d))
+        .await
+        .expect("checkpoint statistics of the rolled-back job");
+    let restored = stats.restored_path().unwrap_or_default().to_string();
+    assert!(
+        restored.contains("/savepoints/savepoint-"),
+        "the rollback restored the upgrade's savepoint: {restored}"
+    );
+    let r = counter(&env.path("mt/out-1"), "counting after the rollback", |r| {
+        r.attempt >= 0 && r.restored_min > 0
+    })
+    .await;
+    assert!(r.restored_min > 0, "{r:?}");
 }

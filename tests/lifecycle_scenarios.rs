@@ -935,6 +935,43 @@ fn without_ha_a_new_job_that_started_is_not_rolled_back_to_older_state() {
 }
 
 #[test]
+fn without_ha_a_new_job_that_failed_before_holding_state_is_rolled_back_from_the_savepoint() {
+    // The upgraded spec's job fails at once (its main() throws, or it fails before its first
+    // checkpoint) while the JobManager is up: it never became stable and holds no state newer
+    // than the upgrade's savepoint, so the rollback restores that savepoint.
+    let mut w = deployed(World::app("savepoint", false));
+    w.set_operator("deployment.rollback.enabled", "true");
+    w.set_operator("deployment.readiness.timeout", "30 s");
+    w.tick();
+    w.edit_job(|j| j.parallelism = Some(3));
+    while !w.actions().contains(&"deploy") {
+        assert!(w.steps.len() < 10, "{:?}", w.actions());
+        w.step(None);
+    }
+    let savepoint = w.upgrade_savepoint_path().expect("the upgrade's savepoint");
+    w.cluster.as_mut().unwrap().job.as_mut().unwrap().fail_next = true;
+    w.tick();
+    w.tick();
+    assert_eq!(
+        w.cluster.as_ref().unwrap().job.as_ref().unwrap().state,
+        FlinkJobState::Failed
+    );
+    w.steps.clear();
+    for _ in 0..10 {
+        w.step(None);
+        w.now += 20_000;
+    }
+    assert!(rolled_back(&w), "rolled back: {:?}", w.actions());
+    let rs = restores(&w);
+    assert!(
+        matches!(rs.first(), Some(RestoreSource::Savepoint { path, .. }) if *path == savepoint),
+        "the rollback restores the upgrade's savepoint: {rs:?}"
+    );
+    assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::RolledBack));
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
 fn no_rollback_when_the_job_was_suspended_before_the_upgrade() {
     let mut w = deployed(World::app("last-state", true));
     w.set_operator("deployment.rollback.enabled", "true");

@@ -102,6 +102,41 @@ impl Planner<'_> {
         }
     }
 
+    /// Rolls back to the last stable spec. The restore is decided now, while the failed
+    /// deployment can still be observed; the rollback records it as the spec's mode (reference
+    /// §4.8.6).
+    fn start_rollback(&mut self, rec: &AnySpec) -> Step {
+        let mode = self.rollback_restore(rec);
+        self.set_recorded(&rec.with_job(None, mode), false);
+        self.core.recon.state = Some(ReconciliationState::RollingBack);
+        self.event(EventType::Warning, "Rollback", "Rolling back failed deployment.");
+        self.why(format!(
+            "not stable within kubernetes.operator.deployment.readiness.timeout ({}): rolling back to the last stable spec",
+            crate::config::format_flink_duration(self.op().readiness_timeout)
+        ));
+        if self.has_cluster() {
+            self.core.jm = Some(self.obs.jobmanager.status());
+        }
+        self.dispatch()
+    }
+
+    /// A deployed job that FAILED holding no state of its own: Flink's statistics say its
+    /// newest snapshot is the one it was started from, or none (its `main()` threw, or it failed
+    /// before its first checkpoint).
+    fn failed_without_state_of_its_own(&self) -> bool {
+        let Some(job) = self.obs.job.as_ref() else {
+            return false;
+        };
+        if job.state != FlinkJobState::Failed || !self.obs.checkpoint_statistics_read {
+            return false;
+        }
+        match (&self.obs.latest_checkpoint, &self.obs.restored_checkpoint) {
+            (None, _) => true,
+            (Some(latest), Some(restored)) => latest.path == restored.path,
+            (Some(_), None) => false,
+        }
+    }
+
     pub(super) fn never_started(&self, rec: &AnySpec) -> Option<RestoreMode> {
         let starting = matches!(
             self.obs.jobmanager.status(),
@@ -110,7 +145,8 @@ impl Planner<'_> {
         let no_job_seen = self.core.job.start_time.is_none()
             && self.obs.job.is_none()
             && self.job_state().is_none_or(|s| s == FlinkJobState::Reconciling);
-        if self.kind != Kind::Application || !starting || !no_job_seen {
+        let held_nothing = (starting && no_job_seen) || self.failed_without_state_of_its_own();
+        if self.kind != Kind::Application || !held_nothing {
             return None;
         }
         match rec.job().map(|j| j.upgrade_mode()) {
@@ -331,6 +367,14 @@ impl Planner<'_> {
                 message: "Job Not Found: the job is not on the session cluster. Manual restore required: set job.initialSavepointPath and a new job.savepointRedeployNonce.".into(),
             };
         }
+        if self.kind == Kind::Application
+            && state == Some(FlinkJobState::Failed)
+            && self.should_roll_back(rec)
+        {
+            // A new spec whose job failed before it held state of its own (main() threw, or
+            // it failed before its first checkpoint) is an upgrade that did not become stable.
+            return self.start_rollback(rec);
+        }
         if self.kind == Kind::Application && state == Some(FlinkJobState::Failed) {
             if self.op().job_restart_failed {
                 return self.restart_failed();
@@ -357,20 +401,7 @@ impl Planner<'_> {
         // A deployment healthy now is stable, however late it got there: the reference's observer
         // marks it stable before the reconciler looks at the readiness timeout.
         if self.kind == Kind::Application && !healthy && self.should_roll_back(rec) {
-            // The restore is decided now, while the failed deployment can still be observed;
-            // the rollback records it as the spec's mode (reference §4.8.6).
-            let mode = self.rollback_restore(rec);
-            self.set_recorded(&rec.with_job(None, mode), false);
-            self.core.recon.state = Some(ReconciliationState::RollingBack);
-            self.event(EventType::Warning, "Rollback", "Rolling back failed deployment.");
-            self.why(format!(
-                "not stable within kubernetes.operator.deployment.readiness.timeout ({}): rolling back to the last stable spec",
-                crate::config::format_flink_duration(self.op().readiness_timeout)
-            ));
-            if self.has_cluster() {
-                self.core.jm = Some(self.obs.jobmanager.status());
-            }
-            return self.dispatch();
+            return self.start_rollback(rec);
         }
         let jm_error = self.core.jm == Some(JobManagerDeploymentStatus::Error);
         if jm_error && let JobManagerObservation::Error { message, .. } = &self.obs.jobmanager {
