@@ -388,3 +388,83 @@ async fn an_upgrade_whose_main_throws_is_rolled_back_from_its_savepoint() {
     .await;
     assert!(r.restored_min > 0, "{r:?}");
 }
+
+/// A session cluster runs a job submitted outside the operator (`flink run` against its REST
+/// API). Deleting the FlinkDeployment waits while that job runs (the reference's
+/// `session.deletion.block-on-unmanaged-jobs`, on by default), with a message and an event that
+/// name it; repeated, that event is one Event with a count. Once the job is cancelled, the
+/// cluster is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_session_cluster_waits_for_jobs_nobody_manages() {
+    use flink_lifecycle::flink::JarRunRequest;
+    use k8s_openapi::api::events::v1::Event as KubeEvent;
+    use kube::api::{Api, DeleteParams, ListParams};
+
+    let env = Env::start(FLINK_1_20).await;
+    let mut cluster = env.application("session", "v1_20", "savepoint");
+    cluster["spec"].as_object_mut().unwrap().remove("job");
+    env.create(&cluster).await;
+    env.wait_for("session", "a ready session cluster", LONG, |d| {
+        lifecycle(d) == "Stable"
+    })
+    .await;
+
+    let flink = env.flink("session");
+    let jar = flink.upload_jar(&env.jar).await.expect("upload");
+    let run = JarRunRequest {
+        entry_class: Some(flink::TestJob::MAIN_CLASS.to_string()),
+        program_args_list: serde_json::from_value(args(&env, "outside", "out")).unwrap(),
+        ..Default::default()
+    };
+    let submitted = flink.run_jar(&jar, &run).await.expect("run");
+    let outside = submitted.job_id.clone();
+    counter(&env.path("outside/out"), "counting", |r| r.max >= 1).await;
+
+    env.deployments()
+        .delete("session", &DeleteParams::default())
+        .await
+        .unwrap();
+    let d = env
+        .wait_for("session", "deletion blocked by the unmanaged job", LONG, |d| {
+            d.metadata.deletion_timestamp.is_some()
+        })
+        .await;
+    assert!(d.metadata.deletion_timestamp.is_some());
+    // Several reconciles later the job still runs and the cluster is still there.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let jobs = flink.jobs_overview().await.expect("the cluster still answers");
+    assert_eq!(
+        jobs.job(&outside)
+            .map(|j| j.state.as_str().to_string())
+            .as_deref(),
+        Some("RUNNING"),
+        "the unmanaged job was not killed"
+    );
+    let events: Api<KubeEvent> = Api::namespaced(env.kube.client(), "default");
+    let blocked: Vec<KubeEvent> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("CleanupFailed"))
+        .collect();
+    assert_eq!(blocked.len(), 1, "one Event, repeated as a series: {blocked:?}");
+    let note = blocked[0].note.clone().unwrap_or_default();
+    assert!(note.contains(&outside), "the event names the job: {note}");
+    assert!(
+        blocked[0].series.as_ref().is_some_and(|s| s.count >= 2),
+        "repeats are counted: {:?}",
+        blocked[0].series
+    );
+
+    flink.cancel_job(&outside).await.expect("cancel");
+    let deadline = tokio::time::Instant::now() + LONG;
+    while env.deployments().get_opt("session").await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not deleted after the cancel"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -191,3 +191,57 @@ fn a_stateless_job_restarted_by_its_jobmanager_is_not_an_error() {
     }
     assert!(!error_of(&w).contains("resubmitted"), "{}", error_of(&w));
 }
+
+/// A session cluster's JobManager restarted without HA during a session job's savepoint
+/// upgrade: every job on the cluster is gone. The job is not resubmitted from the older snapshot
+/// it started from (its recorded checkpoint is newer); the resource is not Stable and says how to
+/// restore.
+#[test]
+fn a_session_job_lost_with_its_jobmanager_is_not_rewound() {
+    let mut w = World::session_job("savepoint");
+    assert!(w.run(20), "first submission: {:?}", w.actions());
+    // An upgrade first, so the job has a snapshot it started from.
+    w.edit_job(|j| j.parallelism = Some(2));
+    assert!(w.run(30), "{:?}", w.actions());
+    for _ in 0..4 {
+        w.step(None);
+    }
+    w.steps.clear();
+    let started_from = w
+        .upgrade_savepoint_path()
+        .expect("started from the upgrade's savepoint");
+    w.edit_job(|j| j.args = Some(vec!["--v2".into()]));
+    w.restart_jobmanager_after_trigger = true;
+    let mut loops = 0;
+    while w.restart_jobmanager_after_trigger {
+        w.step(None);
+        loops += 1;
+        assert!(loops < 10, "no trigger recorded: {:?}", w.actions());
+    }
+    assert!(w.session_jobs.is_empty(), "the model lost the jobs");
+    for _ in 0..20 {
+        w.step(None);
+    }
+    let resubmitted_from_older = w.steps.iter().any(|s| {
+        matches!(s, Step::SubmitSessionJob(d) if d.restore == RestoreSource::Savepoint { path: started_from.clone(), allow_non_restored_state: false })
+    });
+    assert!(
+        !resubmitted_from_older,
+        "not rewound to {started_from}: {:?}",
+        w.actions()
+    );
+    assert_eq!(
+        w.lifecycle(),
+        Some(flink_lifecycle::api::ResourceLifecycleState::Failed),
+        "not Stable: {}",
+        error_of(&w)
+    );
+    let error = error_of(&w);
+    assert!(error.contains("Manual restore required"), "{error}");
+    let known = recorded_checkpoint(&w).unwrap();
+    assert!(
+        error.contains(&known),
+        "names the newest recorded snapshot: {error}"
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}

@@ -218,7 +218,7 @@ fn apply(w: &mut World, op: &Op) {
             }
         }
         Op::RestartJobManager(after_trigger) => {
-            if w.kind == lifecycle_support::Kind::App {
+            if w.kind != lifecycle_support::Kind::Session {
                 if *after_trigger {
                     w.restart_jobmanager_after_trigger = true;
                 } else {

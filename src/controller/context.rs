@@ -32,23 +32,27 @@ pub struct Context {
     pub metrics: ControllerMetrics,
     pub backoff: Backoff,
     pub reporter: kube::runtime::events::Reporter,
+    /// The process's one event recorder (it aggregates repeated events into a series).
+    pub recorder: kube::runtime::events::Recorder,
     /// The resourceVersion of each resource after the operator's last status write (read-your-writes).
     pub known_versions: super::fresh::KnownVersions,
 }
 
 impl Context {
     pub fn new(client: kube::Client, operator: OperatorConfig, rest: Arc<dyn RestUrlResolver>) -> Self {
+        let reporter = kube::runtime::events::Reporter {
+            controller: "flink-lifecycle".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
         Self {
+            recorder: kube::runtime::events::Recorder::new(client.clone(), reporter.clone()),
             client,
             operator,
             rest,
             metrics: ControllerMetrics::default(),
             backoff: Backoff::default(),
             known_versions: Default::default(),
-            reporter: kube::runtime::events::Reporter {
-                controller: "flink-lifecycle".into(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
+            reporter,
         }
     }
 

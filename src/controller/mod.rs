@@ -20,6 +20,7 @@ mod trigger;
 pub use backoff::delay as backoff_delay;
 pub use context::{Context, RestUrlResolver, ServiceDns};
 pub use error::{Error, Result};
+pub use events::publish as publish_event;
 pub use fresh::KnownVersions;
 pub use metrics::ControllerMetrics;
 pub use status::{DEPLOYMENT_FINALIZER, SESSION_JOB_FINALIZER, StatusLog};

@@ -69,10 +69,25 @@ pub async fn observe_deployment(ctx: &Context, dep: &FlinkDeployment) -> Result<
             obs.job = Some(observed_job(&flink, &entry).await);
             let job_status = status.and_then(|s| s.job_status.as_ref());
             observe_job_details(ctx, &flink, &entry.jid, job_status, &mut obs).await;
+            if !obs.checkpoint_statistics_read && never_built(&entry) {
+                // Flink reports an application whose main() failed before it submitted a job
+                // graph as a FAILED job without tasks (the "(application driver)" job). It has
+                // no checkpoint statistics to read because it never ran, and it holds no state.
+                obs.checkpoint_statistics_read = true;
+            }
         }
     } else {
-        obs.unmanaged_jobs_running = 0;
-        obs.session_jobs_on_cluster = count_session_jobs(ctx, &ns, &name).await?;
+        let managed = session_jobs_on(ctx, &ns, &name).await?;
+        obs.session_jobs_on_cluster = u32::try_from(managed.len()).unwrap_or(u32::MAX);
+        // Flink's job list minus the jobs FlinkSessionJobs recorded: submitted by someone else.
+        obs.unmanaged_jobs = overview
+            .jobs
+            .iter()
+            .filter(|j| FlinkJobState::parse(j.state.as_str()).is_none_or(|s| !s.is_globally_terminal()))
+            .filter(|j| !managed.iter().any(|id| id.as_deref() == Some(j.jid.as_str())))
+            .map(|j| format!("{} ({})", j.jid, j.name))
+            .collect();
+        obs.unmanaged_jobs_running = u32::try_from(obs.unmanaged_jobs.len()).unwrap_or(u32::MAX);
     }
     Ok(obs)
 }
@@ -109,6 +124,12 @@ pub async fn observe_session_job(
         observe_job_details(ctx, &flink, &entry.jid, status, &mut obs).await;
     }
     Ok(obs)
+}
+
+/// A FAILED job with no tasks: its job graph was never built.
+fn never_built(entry: &crate::flink::JobOverview) -> bool {
+    FlinkJobState::parse(entry.state.as_str()) == Some(FlinkJobState::Failed)
+        && entry.tasks.get("total").copied().unwrap_or(0) == 0
 }
 
 async fn observed_job(flink: &FlinkRestClient, entry: &crate::flink::JobOverview) -> ObservedJob {
@@ -331,15 +352,21 @@ fn ha_job_id<'a>(cluster: &str, config_map: &'a str) -> Option<&'a str> {
     (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
 
-async fn count_session_jobs(ctx: &Context, ns: &str, cluster: &str) -> Result<u32> {
+/// The FlinkSessionJobs that target session cluster `cluster`, by the job id each recorded.
+async fn session_jobs_on(ctx: &Context, ns: &str, cluster: &str) -> Result<Vec<Option<String>>> {
     let jobs: Api<FlinkSessionJob> = Api::namespaced(ctx.client.clone(), ns);
     let list = jobs.list(&ListParams::default()).await?;
-    let n = list
+    Ok(list
         .items
         .iter()
         .filter(|j| j.spec.deployment_name.as_deref() == Some(cluster))
-        .count();
-    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        .map(|j| {
+            j.status
+                .as_ref()
+                .and_then(|s| s.job_status.as_ref())
+                .and_then(|s| s.job_id.clone())
+        })
+        .collect())
 }
 
 #[cfg(test)]

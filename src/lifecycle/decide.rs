@@ -216,7 +216,7 @@ pub fn choose_upgrade(f: &JobFacts, op: &OperatorConfig) -> UpgradeChoice {
             None => fail(
                 "UpgradeFailed",
                 format!(
-                    "Job is {} and no completed checkpoint or savepoint is known to restore it from. Manual restore required: set job.initialSavepointPath and a new job.savepointRedeployNonce, or set upgradeMode: stateless to start from empty state.",
+                    "Job is {} and the operator knows no snapshot that holds its newest state to restore it from. Manual restore required: set job.initialSavepointPath and a new job.savepointRedeployNonce, or set upgradeMode: stateless to start from empty state.",
                     state.map_or("not found".to_string(), |s| format!("in terminal state {s}"))
                 ),
             ),

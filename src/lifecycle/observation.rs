@@ -150,6 +150,9 @@ pub struct Observation {
     pub session_jobs_on_cluster: u32,
     /// Session cluster only: running jobs not managed by a FlinkSessionJob (blocks deletion).
     pub unmanaged_jobs_running: u32,
+    /// Session cluster only: those jobs, as `<job id> (<name>)`, for the message that names them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged_jobs: Vec<String>,
     /// FlinkDeployment only: the API server refused a dry run (`dryRun=All`) of the cluster the
     /// spec renders to; its message. Asked only while a spec change waits to be applied to a
     /// deployed cluster, so that admission policies (Kyverno, Gatekeeper, quotas on the

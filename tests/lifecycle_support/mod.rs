@@ -447,6 +447,7 @@ impl World {
             session_cluster_ready: true,
             session_jobs_on_cluster: 0,
             unmanaged_jobs_running: 0,
+            unmanaged_jobs: Vec::new(),
             cluster_refused: self.cluster_refused.clone(),
         }
     }
@@ -764,6 +765,10 @@ impl World {
     /// reached is not restored, its checkpoint statistics start over, and a savepoint trigger in
     /// flight is unknown to the new JobManager (404).
     pub fn restart_jobmanager(&mut self) {
+        if self.kind == Kind::SessionJob {
+            self.restart_session_jobmanager();
+            return;
+        }
         let Some(job) = self.cluster.as_ref().and_then(|c| c.job.clone()) else {
             return;
         };
@@ -803,6 +808,39 @@ impl World {
             .as_mut()
             .filter(|t| t.job_id == job.id && t.result.is_none())
         {
+            t.result = Some(SavepointTriggerStatus::Failed {
+                cause: format!(
+                    "HTTP 404: There is no savepoint operation with triggerId={}",
+                    t.id
+                ),
+            });
+        }
+    }
+
+    /// The session cluster's JobManager restarts without HA: every job on it is gone (their
+    /// checkpoints and savepoints stay on disk), and a savepoint trigger in flight answers 404.
+    fn restart_session_jobmanager(&mut self) {
+        let Some(id) = self.recorded_job_id() else { return };
+        let Some(job) = self.session_jobs.get(&id).cloned() else {
+            return;
+        };
+        if job.state.is_globally_terminal() {
+            return;
+        }
+        let recorded_for_job = self
+            .status()
+            .and_then(|s| s.job_status().and_then(|j| j.last_completed_checkpoint.clone()))
+            .is_some_and(|r| r.job_id.as_deref() == Some(id.as_str()));
+        if self.desired_mode() == UpgradeMode::Stateless || !recorded_for_job {
+            // Nothing promised, or nothing the operator could have known of: the best known
+            // snapshot starts the lineage again.
+            self.durable = self
+                .upgrade_savepoint_path()
+                .and_then(|p| self.storage.get(&p).copied())
+                .unwrap_or(0);
+        }
+        self.session_jobs.clear();
+        if let Some(t) = self.trigger.as_mut().filter(|t| t.result.is_none()) {
             t.result = Some(SavepointTriggerStatus::Failed {
                 cause: format!(
                     "HTTP 404: There is no savepoint operation with triggerId={}",

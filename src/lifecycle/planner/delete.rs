@@ -35,8 +35,13 @@ impl Planner<'_> {
                 (
                     op.session_block_on_unmanaged_jobs && self.obs.unmanaged_jobs_running > 0,
                     format!(
-                        "{} job(s) not managed by a FlinkSessionJob still run",
-                        self.obs.unmanaged_jobs_running
+                        "{} job(s) not managed by a FlinkSessionJob still run{} (kubernetes.operator.session.deletion.block-on-unmanaged-jobs); cancel them, or turn the option off to delete them with the cluster",
+                        self.obs.unmanaged_jobs_running,
+                        if self.obs.unmanaged_jobs.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", self.obs.unmanaged_jobs.join(", "))
+                        }
                     ),
                 ),
             ];

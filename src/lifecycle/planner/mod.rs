@@ -281,7 +281,8 @@ impl Planner<'_> {
     }
 
     fn fail(&mut self, reason: &str, message: impl Into<String>) -> Step {
-        let message = with_manual_restore_steps(message.into(), self.conf());
+        let known = self.last_known_snapshot();
+        let message = with_manual_restore_steps(message.into(), self.conf(), known.as_deref());
         let json = error_json(reason, &message);
         if self.core.error.as_deref() != Some(json.as_str()) {
             self.event(EventType::Warning, reason, message.clone());
@@ -292,6 +293,24 @@ impl Planner<'_> {
             reason: reason.to_string(),
             message,
         }
+    }
+
+    /// The newest snapshot the status knows of the job: the recorded checkpoint, else the path
+    /// recorded for the next restore, else the last savepoint. Kept through failed redeploys and
+    /// upgrades, so a person asked to restore by hand is told where the state is.
+    fn last_known_snapshot(&self) -> Option<String> {
+        let job = &self.core.job;
+        job.last_completed_checkpoint
+            .as_ref()
+            .and_then(|c| c.path.clone())
+            .or_else(|| job.upgrade_savepoint_path.clone())
+            .or_else(|| {
+                job.savepoint_info
+                    .as_ref()
+                    .and_then(|i| i.last_savepoint.as_ref())
+                    .and_then(|s| s.location.clone())
+            })
+            .filter(|p| restorable(p))
     }
 
     fn hop(&mut self) -> bool {
@@ -482,8 +501,21 @@ fn source_text(s: &RestoreSource) -> String {
 
 /// The reference ends several messages with a bare "Manual restore required."; a person then
 /// needs to know how and where to look, so those messages get the steps and the directories.
-fn with_manual_restore_steps(message: String, conf: &BTreeMap<String, String>) -> String {
-    if !message.ends_with("Manual restore required.") {
+fn with_manual_restore_steps(
+    message: String,
+    conf: &BTreeMap<String, String>,
+    known: Option<&str>,
+) -> String {
+    // A bare "Manual restore required." gets the steps; any message asking for a manual
+    // restore gets the newest snapshot the status recorded, which a person needs either way.
+    let bare = message.ends_with("Manual restore required.");
+    let message = match known {
+        Some(path) if message.contains("Manual restore required") && !message.contains(path) => {
+            format!("{message} The newest snapshot recorded for the job is {path}.")
+        }
+        _ => message,
+    };
+    if !bare {
         return message;
     }
     let dirs: Vec<String> = [

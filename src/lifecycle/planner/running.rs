@@ -69,11 +69,21 @@ impl Planner<'_> {
         let restore_path = if terminal {
             self.stopped_job_state()
         } else if self.kind == Kind::SessionJob && state.is_none() {
+            // Gone from its session cluster (a JobManager restart without HA loses every job):
+            // the path it started from is its state only if it never checkpointed past it.
+            let started_from = self.core.job.upgrade_savepoint_path.clone();
+            let checkpointed_past = self
+                .core
+                .job
+                .job_id
+                .as_deref()
+                .and_then(|id| self.recorded_checkpoint_of(id))
+                .is_some_and(|cp| Some(&cp) != started_from.as_ref());
             self.obs
                 .latest_checkpoint
                 .as_ref()
                 .map(|c| c.path.clone())
-                .or_else(|| self.core.job.upgrade_savepoint_path.clone())
+                .or(if checkpointed_past { None } else { started_from })
         } else {
             self.core.job.upgrade_savepoint_path.clone()
         };
@@ -357,15 +367,11 @@ impl Planner<'_> {
                 self.core.job.job_id = None;
                 return self.enter_restore(RestoreMode::Empty, DeployPurpose::RecoverDeployment);
             }
-            if self.core.error.as_deref() != Some("Job Not Found") {
-                self.event(EventType::Warning, "Missing", "Job Not Found");
-            }
-            self.core.error = Some("Job Not Found".into());
             self.core.job.state = Some(FlinkJobState::Reconciling);
-            return Step::ReportError {
-                reason: "Missing".into(),
-                message: "Job Not Found: the job is not on the session cluster. Manual restore required: set job.initialSavepointPath and a new job.savepointRedeployNonce.".into(),
-            };
+            return self.fail(
+                "Missing",
+                "Job Not Found: the job is no longer on the session cluster (its JobManager restarted without HA, or the job was cancelled outside the operator). Manual restore required.",
+            );
         }
         if self.kind == Kind::Application
             && state == Some(FlinkJobState::Failed)
