@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/debug/flink-lifecycle
 
-.PHONY: build test lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-local soak soak-faults deploy image ci
+.PHONY: build test lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-images e2e-local soak soak-faults deploy image ci
 
 build:
 	$(CARGO) build --locked
@@ -43,8 +43,17 @@ ci: lint test
 certs: build
 	$(BIN) certs --out $(DEV_CERTS) --dns localhost --dns 127.0.0.1
 
-## End-to-end on a real cluster: the current kubeconfig's, with the operator installed (make deploy).
+## The real-cluster tier (also in make test): a real kube-apiserver, kube-controller-manager and
+## etcd built from the Kubernetes Go modules (tests/cluster/, cached by version) on 127.0.0.1:
+## install with kubectl apply -k, examples, status preconditions, the controllers with the
+## manifests' RBAC only, admission through the apiserver. E2E_KUBECONFIG=<file>: that cluster.
 e2e:
+	bash tests/cluster/build.sh >/dev/null
+	$(CARGO) test --locked --test real_cluster_api -- --nocapture
+
+## Real Flink images on a real multi-node-capable cluster (kind, a cloud cluster): the current
+## kubeconfig's, with the operator installed (make deploy).
+e2e-images:
 	$(CARGO) test --locked --test real_cluster -- --ignored --test-threads=1 --nocapture
 
 ## End-to-end on this machine (also in make test): real Flink clusters driven through the in-memory Kubernetes API.
