@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Tests against a real Kubernetes cluster with the operator installed (`make deploy`), run by
-//! `make e2e`. They are `#[ignore]`d in `make test`: no cluster can run on the CI machines. Point
+//! Tests against a real Kubernetes cluster with the operator installed (`make deploy`) that can
+//! run real Flink images, run by `make e2e-images`. They are `#[ignore]`d in `make test`: no
+//! container runtime runs on the CI machines (the real-cluster tier without images,
+//! `tests/real_cluster_api.rs`, runs there). Point
 //! the current kubeconfig context at a disposable single-node cluster (kind, minikube) that can
 //! pull `flink:1.20`; the tests work in namespace `$E2E_NAMESPACE` (default
 //! `flink-lifecycle-e2e`, created if absent) and delete what they create. Savepoints and
