@@ -117,6 +117,21 @@ fn scenarios() -> Vec<(&'static str, World, &'static str, &'static str)> {
     ));
 
     let mut w = deployed(World::app("savepoint", false));
+    w.rest_silent = true;
+    w.step(None);
+    out.push(("REST API silent for a moment", w.clone(), "Healthy", ""));
+    for _ in 0..4 {
+        w.now += 10_000;
+        w.step(None);
+    }
+    out.push((
+        "REST API silent for 40 s",
+        w,
+        "Degraded",
+        "REST API has not answered since",
+    ));
+
+    let mut w = deployed(World::app("savepoint", false));
     w.request_deletion();
     w.step(None);
     out.push(("deletion in progress", w, "Progressing", "Deleting"));

@@ -468,3 +468,52 @@ async fn deleting_a_session_cluster_waits_for_jobs_nobody_manages() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+fn condition(d: &FlinkDeployment, type_: &str) -> Option<(String, String)> {
+    d.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// A JobManager frozen (SIGSTOP) for 40 s: Kubernetes still reports it up, its REST API does not
+/// answer. Status says so within seconds (the job state shown is as last observed) and the
+/// resource is Degraded after 30 s; nothing is restarted for it; once thawed, all clears and the
+/// same job runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_jobmanager_is_reported_and_clears() {
+    let env = Env::start(FLINK_1_20).await;
+    let name = "fz";
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1");
+    env.create(&spec).await;
+    let d = env.wait_stable_running(name).await;
+    let first = job_id(&d);
+    assert_eq!(
+        condition(&d, "FlinkRestAnswering").map(|c| c.0).as_deref(),
+        Some("True")
+    );
+    assert!(env.kubelet.freeze(name, "jobmanager", true));
+    env.wait_for(name, "reported unanswered", LONG, |d| {
+        condition(d, "FlinkRestAnswering").is_some_and(|c| c.0 == "False")
+    })
+    .await;
+    let d = env
+        .wait_for(name, "Degraded after 30 s", LONG, |d| {
+            condition(d, "Degraded").is_some_and(|c| c.0 == "True" && c.1 == "FlinkRestUnanswered")
+        })
+        .await;
+    e2e::assert_argo_health(&d, "Degraded", "not answered");
+    assert!(env.kubelet.freeze(name, "jobmanager", false));
+    let d = env
+        .wait_for(name, "answering again", LONG, |d| {
+            condition(d, "FlinkRestAnswering").is_some_and(|c| c.0 == "True")
+                && condition(d, "Degraded").is_some_and(|c| c.0 == "False")
+        })
+        .await;
+    assert_eq!(job_id(&d), first, "nothing was restarted for a silent API");
+    assert_eq!(env.kubelet.launches_of(name, "jobmanager"), 1);
+}

@@ -245,3 +245,59 @@ fn a_session_job_lost_with_its_jobmanager_is_not_rewound() {
     );
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+fn condition(w: &World, type_: &str) -> Option<(String, String, String)> {
+    let status = w.status()?;
+    let conditions = match &status {
+        ResourceStatus::Deployment(d) => d.conditions.clone(),
+        ResourceStatus::SessionJob(j) => j.conditions.clone(),
+    }?;
+    conditions
+        .into_iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status, c.reason, c.message))
+}
+
+/// A JobManager that Kubernetes reports up while its REST API does not answer: status says so at
+/// once (the job state shown is as last observed), and Degraded after 30 s; nothing is
+/// restarted for it, and it clears when the API answers again.
+#[test]
+fn a_silent_rest_api_is_reported_and_clears() {
+    for mut w in [World::app("savepoint", false), World::session_job("savepoint")] {
+        assert!(w.run(20), "{:?}", w.actions());
+        assert_eq!(
+            condition(&w, "FlinkRestAnswering").map(|c| c.0).as_deref(),
+            Some("True")
+        );
+        w.steps.clear();
+        w.rest_silent = true;
+        w.step(None);
+        let (status, reason, message) = condition(&w, "FlinkRestAnswering").unwrap();
+        assert_eq!(
+            (status.as_str(), reason.as_str()),
+            ("False", "Unanswered"),
+            "{message}"
+        );
+        assert_eq!(condition(&w, "Degraded").unwrap().0, "False", "not yet Degraded");
+        for _ in 0..4 {
+            w.now += 10_000;
+            w.step(None);
+        }
+        let (degraded, reason, message) = condition(&w, "Degraded").unwrap();
+        assert_eq!(
+            (degraded.as_str(), reason.as_str()),
+            ("True", "FlinkRestUnanswered")
+        );
+        assert!(message.contains("has not answered since"), "{message}");
+        assert!(
+            w.steps.iter().all(|s| !s.is_side_effect()),
+            "nothing restarted for a silent API: {:?}",
+            w.actions()
+        );
+        w.rest_silent = false;
+        w.step(None);
+        w.step(None);
+        assert_eq!(condition(&w, "FlinkRestAnswering").unwrap().0, "True");
+        assert_eq!(condition(&w, "Degraded").unwrap().0, "False");
+    }
+}

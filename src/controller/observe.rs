@@ -45,9 +45,11 @@ pub async fn observe_deployment(ctx: &Context, dep: &FlinkDeployment) -> Result<
         return Ok(obs);
     };
     let Ok(overview) = flink.jobs_overview().await else {
-        // Deployed but not answering: still deploying as far as the planner is concerned.
+        // Deployed but not answering: still deploying as far as the planner is concerned, and
+        // status says the job state it shows is stale.
         if let JobManagerObservation::Ready { generation } = obs.jobmanager {
             obs.jobmanager = JobManagerObservation::Deploying { generation };
+            obs.rest_unanswered = true;
         }
         return Ok(obs);
     };
@@ -110,6 +112,7 @@ pub async fn observe_session_job(
         return Ok(obs);
     };
     let Ok(overview) = flink.jobs_overview().await else {
+        obs.rest_unanswered = ready;
         return Ok(obs);
     };
     obs.rest_reachable = true;

@@ -115,6 +115,9 @@ pub struct Observation {
     pub jobmanager: JobManagerObservation,
     /// The REST API answered (the cluster's, or the session cluster's for a session job).
     pub rest_reachable: bool,
+    /// Kubernetes says the JobManager is up (its Deployment available, or the session cluster
+    /// ready), yet its REST API did not answer: what status shows of the job is as last observed.
+    pub rest_unanswered: bool,
     /// The job (None: not found, or REST not reachable).
     pub job: Option<ObservedJob>,
     /// HA metadata (ConfigMaps / ZooKeeper nodes) of the cluster exist.

@@ -241,7 +241,13 @@ pub(crate) struct ConditionFacts {
     pub generation: Option<i64>,
     pub now_ms: i64,
     pub in_progress: Option<String>,
+    /// Whether the JobManager's REST API answers (`None`: nothing deployed to ask).
+    pub rest_answers: Option<bool>,
 }
+
+/// How long the REST API of a JobManager that Kubernetes reports up may stay silent before the
+/// resource is Degraded (a JobManager busy with a long garbage collection answers again sooner).
+pub(crate) const REST_SILENCE_DEGRADES_AFTER_MS: i64 = 30_000;
 
 fn capitalised(state: FlinkJobState) -> String {
     let s = state.as_str().to_ascii_lowercase();
@@ -253,6 +259,9 @@ fn capitalised(state: FlinkJobState) -> String {
 
 /// Running (reference), Ready, Progressing, Degraded; `lastTransitionTime` kept while a
 /// condition's status does not change.
+/// The condition that says whether the JobManager's REST API answers.
+pub(crate) const REST_CONDITION: &str = "FlinkRestAnswering";
+
 pub(crate) fn set_conditions(core: &mut Core, f: &ConditionFacts) {
     use ResourceLifecycleState as L;
     let jm = core.jm.unwrap_or_default();
@@ -267,13 +276,43 @@ pub(crate) fn set_conditions(core: &mut Core, f: &ConditionFacts) {
         ));
     } else if !f.session_job {
         let state = job_state.unwrap_or(FlinkJobState::Reconciling);
+        let stale = if f.rest_answers == Some(false) {
+            " (as last observed: the REST API is not answering)"
+        } else {
+            ""
+        };
         wanted.push((
             "Running",
             state == FlinkJobState::Running,
             capitalised(state),
-            format!("Job status {state}"),
+            format!("Job status {state}{stale}"),
         ));
     }
+    let now = jiff::Timestamp::from_millisecond(f.now_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    // Since when the REST API has not answered: the False condition's transition time.
+    let silent_since = match f.rest_answers {
+        Some(false) => Some(
+            core.conditions
+                .iter()
+                .find(|c| c.type_ == REST_CONDITION && c.status == "False")
+                .map_or(now, |c| c.last_transition_time.0),
+        ),
+        _ => None,
+    };
+    if let Some(answers) = f.rest_answers {
+        let (reason, message) = match silent_since {
+            Some(since) => (
+                "Unanswered",
+                format!(
+                    "The JobManager is up but its REST API has not answered since {since}: the job status shown is as last observed before then"
+                ),
+            ),
+            None => ("Answering", "The JobManager's REST API answers".to_string()),
+        };
+        wanted.push((REST_CONDITION, answers, reason.into(), message));
+    }
+    let silent_too_long = silent_since
+        .filter(|since| now.as_millisecond() - since.as_millisecond() >= REST_SILENCE_DEGRADES_AFTER_MS);
     let error = core.error.as_deref().map(error_message);
     let running = if f.session_cluster {
         jm == JobManagerDeploymentStatus::Ready
@@ -342,12 +381,19 @@ pub(crate) fn set_conditions(core: &mut Core, f: &ConditionFacts) {
         )
     } else if jm == JobManagerDeploymentStatus::Error {
         (true, "JobManagerError", jm.message().to_string())
+    } else if let Some(since) = silent_too_long {
+        (
+            true,
+            "FlinkRestUnanswered",
+            format!(
+                "The JobManager's REST API has not answered since {since}; the job status shown may be stale"
+            ),
+        )
     } else {
         (false, "Healthy", "No problem detected".to_string())
     };
     wanted.push(("Degraded", degraded, d_reason.into(), d_msg));
 
-    let now = jiff::Timestamp::from_millisecond(f.now_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let mut out = Vec::with_capacity(wanted.len());
     for (type_, status, reason, message) in wanted {
         let status = if status { "True" } else { "False" }.to_string();

@@ -152,6 +152,9 @@ pub struct World {
     /// The JobManager dies and restarts right after the next savepoint trigger id is recorded
     /// (before the savepoint can complete).
     pub restart_jobmanager_after_trigger: bool,
+    /// The JobManager is up as far as Kubernetes knows, but its REST API does not answer (a long
+    /// garbage collection, a frozen process).
+    pub rest_silent: bool,
 }
 
 pub const NS: &str = "default";
@@ -256,6 +259,7 @@ impl World {
             cluster_refused: None,
             checkpoints_stalled_since: None,
             restart_jobmanager_after_trigger: false,
+            rest_silent: false,
             lost_during_upgrade: false,
         }
     }
@@ -374,6 +378,34 @@ impl World {
     }
 
     pub fn observe(&self) -> Observation {
+        let obs = self.observe_answering();
+        if !self.rest_silent || !obs.rest_reachable {
+            return obs;
+        }
+        // As the shell sees a silent JobManager: deploying, nothing read of the job.
+        Observation {
+            jobmanager: match obs.jobmanager {
+                JobManagerObservation::Ready { generation } => {
+                    JobManagerObservation::Deploying { generation }
+                }
+                other => other,
+            },
+            rest_reachable: false,
+            rest_unanswered: true,
+            job: None,
+            checkpoint_statistics_read: false,
+            latest_checkpoint: None,
+            latest_savepoint: None,
+            restored_checkpoint: None,
+            savepoint_trigger: None,
+            counters: None,
+            checkpoint_in_progress_since: None,
+            session_cluster_ready: false,
+            ..obs
+        }
+    }
+
+    fn observe_answering(&self) -> Observation {
         let jobmanager = match &self.cluster {
             None => JobManagerObservation::Missing,
             Some(c) if c.broken => JobManagerObservation::Error {
@@ -448,6 +480,7 @@ impl World {
             session_jobs_on_cluster: 0,
             unmanaged_jobs_running: 0,
             unmanaged_jobs: Vec::new(),
+            rest_unanswered: false,
             cluster_refused: self.cluster_refused.clone(),
         }
     }

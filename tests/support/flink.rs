@@ -558,6 +558,17 @@ impl LocalProcess {
         true
     }
 
+    /// Sends a signal (`-STOP`, `-CONT`) to the JVM; whether it was alive and ours.
+    pub fn signal(&mut self, signal: &str) -> bool {
+        if !self.is_alive() || !self.is_ours() {
+            return false;
+        }
+        Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// SIGTERM, up to 10 s to exit, then SIGKILL.
     pub fn stop(&mut self) {
         if self.stopped {

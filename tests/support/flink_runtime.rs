@@ -110,4 +110,8 @@ impl RunningContainer for LocalProcess {
     fn kill(&mut self) -> bool {
         LocalProcess::kill(self)
     }
+
+    fn freeze(&mut self, frozen: bool) -> bool {
+        LocalProcess::signal(self, if frozen { "-STOP" } else { "-CONT" })
+    }
 }

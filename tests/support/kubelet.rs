@@ -61,6 +61,11 @@ pub trait RunningContainer: Send {
     fn kill(&mut self) -> bool {
         false
     }
+    /// Stops (`true`: SIGSTOP) or resumes (SIGCONT) the container's process, as a long garbage
+    /// collection or a frozen node would; whether it was signalled.
+    fn freeze(&mut self, _frozen: bool) -> bool {
+        false
+    }
 }
 
 struct Running {
@@ -162,6 +167,20 @@ impl Kubelet {
             .filter(|run| run.launch.cluster == cluster && run.launch.component == component)
             .map(|run| run.handle.kill())
             .filter(|killed| *killed)
+            .count()
+            > 0
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the running container of one component of a cluster;
+    /// whether one was signalled.
+    pub fn freeze(&self, cluster: &str, component: &str, frozen: bool) -> bool {
+        let Ok(mut r) = self.running.lock() else {
+            return false;
+        };
+        r.values_mut()
+            .filter(|run| run.launch.cluster == cluster && run.launch.component == component)
+            .map(|run| run.handle.freeze(frozen))
+            .filter(|signalled| *signalled)
             .count()
             > 0
     }

@@ -313,6 +313,22 @@ impl Planner<'_> {
             .filter(|p| restorable(p))
     }
 
+    /// Whether the REST API of the running JobManager answers; `None` while nothing runs that
+    /// should (not deployed, suspended, deleting, the cluster gone).
+    fn rest_answers(&self) -> Option<bool> {
+        if self.obs.rest_unanswered {
+            return Some(false);
+        }
+        let deployed = self.core.recon.last_reconciled_spec.is_some()
+            && self.desired_state() == JobState::Running
+            && !self.deleting;
+        let reachable_kind = match self.kind {
+            Kind::SessionJob => self.obs.session_cluster_ready,
+            _ => self.obs.jobmanager.is_ready(),
+        };
+        (deployed && reachable_kind && self.obs.rest_reachable).then_some(true)
+    }
+
     fn hop(&mut self) -> bool {
         self.hops += 1;
         self.hops <= 6
@@ -424,6 +440,7 @@ impl Planner<'_> {
             generation: Some(self.generation),
             now_ms: self.now(),
             in_progress: self.in_progress.clone(),
+            rest_answers: self.rest_answers(),
         };
         set_conditions(&mut self.core, &facts);
         let op = self.op();

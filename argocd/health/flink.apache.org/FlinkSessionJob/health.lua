@@ -52,6 +52,18 @@ if generation ~= nil and status.observedGeneration ~= nil and status.observedGen
   return hs
 end
 
+-- The JobManager is up but its REST API stopped answering (flink-lifecycle writes this condition
+-- after 30 s): what status shows of the job is stale.
+if status.conditions ~= nil then
+  for _, c in ipairs(status.conditions) do
+    if c.type == "Degraded" and c.status == "True" and c.reason == "FlinkRestUnanswered" then
+      hs.status = "Degraded"
+      hs.message = c.message or "The Flink REST API is not answering"
+      return hs
+    end
+  end
+end
+
 local job_spec = (obj.spec or {}).job
 local lifecycle = status.lifecycleState
 local job_state = status.jobStatus and status.jobStatus.state
