@@ -1021,6 +1021,36 @@ fn deletion_stateless_and_with_savepoint() {
 }
 
 #[test]
+fn deleting_a_job_suspended_with_last_state_removes_its_ha_metadata() {
+    // Suspended with last-state and HA: the JobManager is gone, the HA metadata holds the state
+    // for the resume. Deleting the resource must not leave it for a later resource of the same
+    // name to recover (the reference deletes it too).
+    let mut w = deployed(World::app("last-state", true));
+    w.tick();
+    w.tick();
+    w.edit_job(|j| j.state = Some(JobState::Suspended));
+    assert!(w.run(20), "{:?}", w.actions());
+    assert!(w.cluster.is_none(), "suspended: no cluster");
+    assert!(
+        w.ha.is_some(),
+        "suspended with last-state: HA metadata kept for the resume"
+    );
+    w.steps.clear();
+    w.request_deletion();
+    assert!(w.run(10), "{:?}", w.actions());
+    assert_eq!(w.actions(), vec!["delete-cluster", "release-finalizer"]);
+    assert!(matches!(
+        w.steps[0],
+        Step::DeleteCluster {
+            delete_ha_data: true,
+            cancel_job_first: None
+        }
+    ));
+    assert!(w.ha.is_none(), "the HA metadata is gone with the resource");
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
 fn session_cluster_lifecycle() {
     let mut w = World::session_cluster();
     assert!(w.run(10));

@@ -19,6 +19,15 @@ impl Planner<'_> {
                 return Step::ReleaseFinalizer;
             }
         } else if self.obs.jobmanager.is_missing() {
+            if self.obs.ha_metadata_present {
+                // A job suspended with last-state (or a lost JobManager) left its HA metadata:
+                // a later resource of the same name would recover this job's state from it.
+                self.why("deleting: the cluster is gone; its HA metadata is removed");
+                return Step::DeleteCluster {
+                    delete_ha_data: true,
+                    cancel_job_first: None,
+                };
+            }
             self.why("the cluster is gone: removing the finalizer");
             return Step::ReleaseFinalizer;
         }
