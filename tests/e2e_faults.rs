@@ -17,43 +17,15 @@ mod kube_api;
 #[path = "support/kubelet.rs"]
 mod kubelet;
 
-use e2e::{Env, job_id, stable_with_new_job};
+use e2e::{Env, LONG, counter, job_id, savepoints_in, stable_with_new_job, trigger_recorded};
 use flink::{CounterReport, FLINK_1_20};
 use flink_lifecycle::api::FlinkDeployment;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
-const LONG: Duration = Duration::from_secs(300);
-
 fn args(env: &Env, name: &str, out: &str) -> Value {
-    json!([
-        "--name",
-        name,
-        "--out-dir",
-        env.path(&format!("{name}/{out}")),
-        "--fail-file",
-        env.path(&format!("{name}/fail-once")),
-        "--sticky-fail-file",
-        env.path(&format!("{name}/fail-always")),
-    ])
-}
-
-async fn counter(out_dir: &str, what: &str, pred: impl Fn(&CounterReport) -> bool) -> CounterReport {
-    let deadline = tokio::time::Instant::now() + LONG;
-    loop {
-        if let Some(r) = CounterReport::read(Path::new(out_dir))
-            && pred(&r)
-        {
-            return r;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "counter in {out_dir}: not {what}: {:?}",
-            CounterReport::read(Path::new(out_dir))
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    e2e::job_args(env, name, out, &[])
 }
 
 fn recorded_checkpoint(d: &FlinkDeployment) -> Option<(i64, String)> {
@@ -98,11 +70,7 @@ async fn a_jobmanager_killed_during_a_savepoint_upgrade_never_starts_the_job_emp
     env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2")}}))
         .await;
     env.wait_for(name, "savepoint trigger recorded", LONG, |d| {
-        d.status
-            .as_ref()
-            .and_then(|s| s.job_status.as_ref())
-            .and_then(|j| j.savepoint_info.as_ref())
-            .is_some_and(|i| i.trigger_id.is_some())
+        trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
     })
     .await;
     let jm_launches = env.kubelet.launches_of(name, "jobmanager");
@@ -177,11 +145,7 @@ async fn a_taskmanager_killed_during_a_savepoint_upgrade_delays_it_without_losin
     env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2")}}))
         .await;
     env.wait_for(name, "savepoint trigger recorded", LONG, |d| {
-        d.status
-            .as_ref()
-            .and_then(|s| s.job_status.as_ref())
-            .and_then(|j| j.savepoint_info.as_ref())
-            .is_some_and(|i| i.trigger_id.is_some())
+        trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
     })
     .await;
     assert!(
@@ -258,16 +222,6 @@ async fn a_jobmanager_killed_while_running_is_reported_for_stateful_jobs_only() 
             assert!(CounterReport::read(Path::new(&env.path("ls/out-2"))).is_none());
         }
     }
-}
-
-fn savepoints_in(dir: &str) -> usize {
-    std::fs::read_dir(dir)
-        .map(|r| {
-            r.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("savepoint-"))
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 fn args_of(d: &FlinkDeployment) -> String {
@@ -516,4 +470,171 @@ async fn a_frozen_jobmanager_is_reported_and_clears() {
         .await;
     assert_eq!(job_id(&d), first, "nothing was restarted for a silent API");
     assert_eq!(env.kubelet.launches_of(name, "jobmanager"), 1);
+}
+
+fn session_job(env: &Env, name: &str, out: &str) -> flink_lifecycle::api::FlinkSessionJob {
+    serde_json::from_value(json!({
+        "apiVersion": "flink.apache.org/v1beta1",
+        "kind": "FlinkSessionJob",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "deploymentName": "session",
+            "job": {
+                "jarURI": format!("file://{}", env.jar.display()),
+                "entryClass": flink::TestJob::MAIN_CLASS,
+                "args": args(env, name, out),
+                "parallelism": 1,
+                "upgradeMode": "savepoint",
+                "state": "running"
+            }
+        }
+    }))
+    .unwrap()
+}
+
+async fn wait_session_job(
+    env: &Env,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&flink_lifecycle::api::FlinkSessionJob) -> bool,
+) -> flink_lifecycle::api::FlinkSessionJob {
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        let current = env.session_jobs().get_opt(name).await.unwrap();
+        if let Some(j) = &current
+            && pred(j)
+        {
+            return j.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session job {name}: not {what}; status: {}",
+            serde_json::to_string_pretty(&current.and_then(|j| j.status)).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn sj_lifecycle(j: &flink_lifecycle::api::FlinkSessionJob) -> String {
+    j.status
+        .as_ref()
+        .and_then(|s| s.lifecycle_state)
+        .map(|l| format!("{l:?}"))
+        .unwrap_or_default()
+}
+
+fn sj_error(j: &flink_lifecycle::api::FlinkSessionJob) -> String {
+    j.status
+        .as_ref()
+        .and_then(|s| s.error.clone())
+        .unwrap_or_default()
+}
+
+fn sj_recorded(j: &flink_lifecycle::api::FlinkSessionJob) -> Option<String> {
+    j.status
+        .as_ref()?
+        .job_status
+        .as_ref()?
+        .last_completed_checkpoint
+        .as_ref()?
+        .path
+        .clone()
+}
+
+/// Two session jobs on one session cluster; its JobManager is SIGKILLed while job a is being
+/// stopped with a savepoint for an upgrade (no HA: the restarted JobManager has no jobs). Job a
+/// is not resubmitted from the older savepoint it had started from (before, its counter went
+/// back from 127 to 70 with status Stable); both jobs say they need a person (lifecycle FAILED)
+/// and name their newest recorded checkpoint; a redeploy from it continues a's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_jobs_lost_with_their_jobmanager_are_not_rewound() {
+    let env = Env::start(FLINK_1_20).await;
+    let mut cluster = env.application("session", "v1_20", "savepoint");
+    cluster["spec"].as_object_mut().unwrap().remove("job");
+    cluster["spec"]["flinkConfiguration"]["taskmanager.numberOfTaskSlots"] = json!("4");
+    env.create(&cluster).await;
+    env.wait_for("session", "a ready session cluster", LONG, |d| {
+        lifecycle(d) == "Stable"
+    })
+    .await;
+    let post = kube::api::PostParams::default();
+    for name in ["a", "b"] {
+        env.session_jobs()
+            .create(&post, &session_job(&env, name, "out-1"))
+            .await
+            .unwrap();
+    }
+    for name in ["a", "b"] {
+        wait_session_job(&env, name, "stable", |j| sj_lifecycle(j) == "Stable").await;
+        counter(&env.path(&format!("{name}/out-1")), "counting", |r| r.max >= 3).await;
+    }
+    // a is upgraded once, so it has an older snapshot it started from.
+    let patch = kube::api::Patch::Merge(json!({"spec": {"job": {"args": args(&env, "a", "out-2")}}}));
+    env.session_jobs()
+        .patch("a", &kube::api::PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    let a = wait_session_job(&env, "a", "upgraded", |j| {
+        sj_lifecycle(j) == "Stable"
+            && j.status
+                .as_ref()
+                .and_then(|s| s.job_status.as_ref())
+                .and_then(|s| s.upgrade_savepoint_path.as_deref())
+                .is_some_and(|p| p.contains("savepoint-"))
+    })
+    .await;
+    let started_from = a
+        .status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|s| s.upgrade_savepoint_path.clone())
+        .unwrap();
+    counter(&env.path("a/out-2"), "counting", |r| r.max >= 3).await;
+    wait_session_job(&env, "a", "a checkpoint past its savepoint recorded", |j| {
+        sj_recorded(j).is_some_and(|p| p.contains("/chk-"))
+    })
+    .await;
+
+    let patch = kube::api::Patch::Merge(json!({"spec": {"job": {"args": args(&env, "a", "out-3")}}}));
+    env.session_jobs()
+        .patch("a", &kube::api::PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    wait_session_job(&env, "a", "savepoint trigger recorded", |j| {
+        trigger_recorded(j.status.as_ref().and_then(|s| s.job_status.as_ref()))
+    })
+    .await;
+    assert!(env.kubelet.kill("session", "jobmanager"));
+
+    let a = wait_session_job(&env, "a", "waiting for a person", |j| {
+        sj_lifecycle(j) == "Failed" && sj_error(j).contains("Manual restore required")
+    })
+    .await;
+    let known = sj_recorded(&a).unwrap();
+    assert!(sj_error(&a).contains(&known), "names {known}: {}", sj_error(&a));
+    let b = wait_session_job(&env, "b", "reported lost", |j| {
+        sj_lifecycle(j) == "Failed" && sj_error(j).contains("Job Not Found")
+    })
+    .await;
+    assert!(sj_recorded(&b).is_some_and(|p| sj_error(&b).contains(&p)));
+    // Held: a is not resubmitted from the savepoint it started from.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        CounterReport::read(Path::new(&env.path("a/out-3"))).is_none(),
+        "a was not resubmitted (from {started_from})"
+    );
+
+    let patch = kube::api::Patch::Merge(
+        json!({"spec": {"job": {"initialSavepointPath": known, "savepointRedeployNonce": 1}}}),
+    );
+    env.session_jobs()
+        .patch("a", &kube::api::PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    wait_session_job(&env, "a", "redeployed", |j| sj_lifecycle(j) == "Stable").await;
+    let r = counter(&env.path("a/out-3"), "counting after the redeploy", |r| r.max > 0).await;
+    assert!(
+        r.restored_min > 0,
+        "a continued from its newest checkpoint: {r:?}"
+    );
 }

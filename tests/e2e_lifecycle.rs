@@ -17,34 +17,13 @@ mod kube_api;
 #[path = "support/kubelet.rs"]
 mod kubelet;
 
-use e2e::{Env, assert_argo_health, job_id, stable_with_new_job};
-use flink::{CounterReport, FLINK_1_20, FLINK_2};
+use e2e::{Env, LONG, assert_argo_health, counter, job_id, savepoints_in, stable_with_new_job};
+use flink::{FLINK_1_20, FLINK_2};
 use flink_lifecycle::api::FlinkDeployment;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
-
-const LONG: Duration = Duration::from_secs(300);
-
-/// Waits until the test job's counter report in `out_dir` satisfies `pred`.
-async fn counter(out_dir: &str, what: &str, pred: impl Fn(&CounterReport) -> bool) -> CounterReport {
-    let deadline = tokio::time::Instant::now() + LONG;
-    loop {
-        if let Some(r) = CounterReport::read(Path::new(out_dir))
-            && pred(&r)
-        {
-            return r;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "counter in {out_dir}: not {what}: {:?}",
-            CounterReport::read(Path::new(out_dir))
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 /// Where the running job restored from, per Flink's checkpoint statistics.
 async fn restored_from(env: &Env, d: &FlinkDeployment) -> Option<String> {
@@ -64,28 +43,7 @@ async fn restored_from(env: &Env, d: &FlinkDeployment) -> Option<String> {
 }
 
 fn args(env: &Env, name: &str, out: &str, extra: &[&str]) -> Value {
-    let mut a = vec![
-        "--name".to_string(),
-        name.to_string(),
-        "--out-dir".to_string(),
-        env.path(&format!("{name}/{out}")),
-        "--fail-file".to_string(),
-        env.path(&format!("{name}/fail-once")),
-        "--sticky-fail-file".to_string(),
-        env.path(&format!("{name}/fail-always")),
-    ];
-    a.extend(extra.iter().map(|s| s.to_string()));
-    json!(a)
-}
-
-fn savepoints_in(dir: &str) -> usize {
-    std::fs::read_dir(dir)
-        .map(|r| {
-            r.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("savepoint-"))
-                .count()
-        })
-        .unwrap_or(0)
+    e2e::job_args(env, name, out, extra)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

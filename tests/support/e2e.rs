@@ -372,3 +372,63 @@ pub fn assert_argo_health<K: serde::Serialize + kube::Resource<DynamicType = ()>
         );
     }
 }
+
+/// How long an end-to-end step may take on a loaded 2-core machine.
+pub const LONG: Duration = Duration::from_secs(300);
+
+/// Waits until the test job's counter report in `out_dir` satisfies `pred`.
+pub async fn counter(
+    out_dir: &str,
+    what: &str,
+    pred: impl Fn(&super::flink::CounterReport) -> bool,
+) -> super::flink::CounterReport {
+    use super::flink::CounterReport;
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        if let Some(r) = CounterReport::read(std::path::Path::new(out_dir))
+            && pred(&r)
+        {
+            return r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "counter in {out_dir}: not {what}: {:?}",
+            CounterReport::read(std::path::Path::new(out_dir))
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The test job's arguments for resource `name`, writing its counter to `<name>/<out>`.
+pub fn job_args(env: &Env, name: &str, out: &str, extra: &[&str]) -> Value {
+    let mut a = vec![
+        "--name".to_string(),
+        name.to_string(),
+        "--out-dir".to_string(),
+        env.path(&format!("{name}/{out}")),
+        "--fail-file".to_string(),
+        env.path(&format!("{name}/fail-once")),
+        "--sticky-fail-file".to_string(),
+        env.path(&format!("{name}/fail-always")),
+    ];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    json!(a)
+}
+
+/// How many savepoints Flink wrote into `dir`.
+pub fn savepoints_in(dir: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("savepoint-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Whether a savepoint trigger id is recorded in `status` (of either kind).
+pub fn trigger_recorded(job_status: Option<&flink_lifecycle::api::JobStatus>) -> bool {
+    job_status
+        .and_then(|j| j.savepoint_info.as_ref())
+        .is_some_and(|i| i.trigger_id.is_some())
+}
