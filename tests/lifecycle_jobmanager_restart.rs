@@ -301,3 +301,38 @@ fn a_silent_rest_api_is_reported_and_clears() {
         assert_eq!(condition(&w, "Degraded").unwrap().0, "False");
     }
 }
+
+/// A RUNNING job whose tasks still deploy is not stable, and no savepoint is asked for until
+/// every task runs (Flink refuses it before: "not all required tasks are currently running").
+#[test]
+fn no_savepoint_and_no_stable_while_tasks_deploy() {
+    let mut w = World::app("savepoint", false);
+    w.tasks_deploying = true;
+    for _ in 0..6 {
+        w.step(None);
+    }
+    assert!(
+        !w.actions().contains(&"mark-stable"),
+        "not stable while tasks deploy: {:?}",
+        w.actions()
+    );
+    w.tasks_deploying = false;
+    assert!(w.run(10), "{:?}", w.actions());
+    w.steps.clear();
+    w.tasks_deploying = true;
+    w.edit_job(|j| j.args = Some(vec!["--v2".into()]));
+    for _ in 0..6 {
+        w.step(None);
+    }
+    assert!(
+        !w.steps
+            .iter()
+            .any(|s| matches!(s, Step::StopWithSavepoint { .. })),
+        "no savepoint while tasks deploy: {:?}",
+        w.actions()
+    );
+    w.tasks_deploying = false;
+    assert!(w.run(20), "{:?}", w.actions());
+    assert!(w.actions().contains(&"stop-with-savepoint"));
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}

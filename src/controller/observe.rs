@@ -154,6 +154,10 @@ async fn observed_job(flink: &FlinkRestClient, entry: &crate::flink::JobOverview
         // Flink reports -1 while the job runs.
         end_time_ms: entry.end_time.filter(|t| *t > 0),
         failure,
+        all_tasks_running: match (entry.tasks.get("running"), entry.tasks.get("total")) {
+            (Some(running), Some(total)) if *total > 0 => Some(running == total),
+            _ => None,
+        },
     }
 }
 

@@ -73,6 +73,11 @@ pub struct ObservedJob {
     /// Failure cause of a FAILED job (`/jobs/:id/execution-result`), if fetched.
     #[serde(default)]
     pub failure: Option<String>,
+    /// Whether every task of the job runs (`tasks.running == tasks.total` in the overview);
+    /// `None`: not known. A RUNNING job whose tasks still deploy is not stable, and Flink refuses
+    /// a savepoint until they all run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_tasks_running: Option<bool>,
 }
 
 /// A completed checkpoint or savepoint.

@@ -188,6 +188,7 @@ fn infer(
             start_time_ms: j.start_time.as_deref().and_then(|t| t.parse().ok()),
             end_time_ms: None,
             failure: None,
+            all_tasks_running: None,
         })
     });
     Observation {

@@ -155,6 +155,9 @@ pub struct World {
     /// The JobManager is up as far as Kubernetes knows, but its REST API does not answer (a long
     /// garbage collection, a frozen process).
     pub rest_silent: bool,
+    /// The job is RUNNING but its tasks still deploy (slots not yet granted, a TaskManager on its
+    /// way back).
+    pub tasks_deploying: bool,
 }
 
 pub const NS: &str = "default";
@@ -260,6 +263,7 @@ impl World {
             checkpoints_stalled_since: None,
             restart_jobmanager_after_trigger: false,
             rest_silent: false,
+            tasks_deploying: false,
             lost_during_upgrade: false,
         }
     }
@@ -451,6 +455,7 @@ impl World {
                 start_time_ms: Some(j.start),
                 end_time_ms: j.end,
                 failure: (j.state == FlinkJobState::Failed).then(|| "boom".to_string()),
+                all_tasks_running: (j.state == FlinkJobState::Running).then_some(!self.tasks_deploying),
             }),
             ha_metadata_present: self.ha.is_some(),
             ha_has_checkpoint: self.ha.as_ref().is_some_and(|h| h.checkpoint.is_some()),

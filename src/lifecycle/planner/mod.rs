@@ -329,6 +329,15 @@ impl Planner<'_> {
         (deployed && reachable_kind && self.obs.rest_reachable).then_some(true)
     }
 
+    /// The job is RUNNING but not all its tasks run yet: not stable, and no savepoint (Flink
+    /// refuses one until every task runs).
+    fn tasks_settling(&self) -> bool {
+        self.obs
+            .job
+            .as_ref()
+            .is_some_and(|j| j.state == FlinkJobState::Running && j.all_tasks_running == Some(false))
+    }
+
     fn hop(&mut self) -> bool {
         self.hops += 1;
         self.hops <= 6

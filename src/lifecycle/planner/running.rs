@@ -246,6 +246,14 @@ impl Planner<'_> {
             }
         }
         match choice {
+            UpgradeChoice::Go { suspend, .. }
+                if suspend == SuspendMechanism::Savepoint && self.tasks_settling() =>
+            {
+                Step::Wait {
+                    reason: "waiting for every task of the job to run: Flink refuses a savepoint before"
+                        .into(),
+                }
+            }
             UpgradeChoice::Go { suspend, restore, .. } => {
                 if suspend != SuspendMechanism::AlreadyStopped {
                     self.event(EventType::Normal, "Suspended", "Suspending existing deployment.");
@@ -400,7 +408,7 @@ impl Planner<'_> {
         let healthy = match self.kind {
             Kind::SessionCluster => self.obs.jobmanager.is_ready(),
             _ => {
-                state == Some(FlinkJobState::Running)
+                (state == Some(FlinkJobState::Running) && !self.tasks_settling())
                     || (state == Some(FlinkJobState::Finished) && self.desired_state() == JobState::Running)
             }
         };

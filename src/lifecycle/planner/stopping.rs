@@ -113,6 +113,13 @@ impl Planner<'_> {
                         reason: "a savepoint begun since the stop was asked for is in progress".into(),
                     };
                 }
+                if self.tasks_settling() {
+                    return Step::Wait {
+                        reason:
+                            "waiting for every task of the job to run before asking for the savepoint again"
+                                .into(),
+                    };
+                }
                 let retry_at = ts + self.savepoint_retry_pause();
                 if self.now() < retry_at {
                     self.wake_at_ms = Some(retry_at);
