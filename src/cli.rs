@@ -26,7 +26,7 @@ pub enum Command {
     /// Serve the admission webhook (HTTPS /validate, /mutate) and the admin port.
     Webhook(crate::webhook::WebhookCommand),
     /// Admit manifests offline (mutation, validation, warnings): exit 1 if any is denied, 2 if
-    /// an input cannot be read.
+    /// an input cannot be read or breaks an input limit, 3 if nothing was found to validate.
     Validate(crate::offline::ValidateCommand),
     /// Write a CA and a serving certificate in Kubernetes TLS Secret layout (tls.crt, tls.key, ca.crt).
     Certs {

@@ -84,51 +84,158 @@ impl Verdict {
 /// The path that stands for standard input (`kustomize build | flink-lifecycle validate -`).
 pub const STDIN: &str = "-";
 
+/// Largest input read, per file and for standard input: 16 MiB. Larger inputs are refused
+/// without being read whole.
+pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+/// Most YAML documents (`---` separated) in one input (the YAML parser's budget).
+pub const MAX_DOCUMENTS: usize = 1_024;
+/// Most YAML nodes (mappings, sequences and scalars) in one input (the YAML parser's budget).
+pub const MAX_NODES: usize = 250_000;
+/// Deepest nesting of mappings and sequences in one input (the YAML parser's budget).
+pub const MAX_DEPTH: usize = 64;
+/// Most aliases (`*ref`) in one input (the YAML parser's budget).
+pub const MAX_ALIASES: usize = 50_000;
+/// Exit code when the inputs hold no FlinkDeployment or FlinkSessionJob at all.
+pub const EXIT_NOTHING: u8 = 3;
+
+/// The limits, as `validate --help` lists them.
+pub const LIMITS_HELP: &str = "\
+Input limits (each input ends with a clear error, exit code 2, when it breaks one):
+  - 16 MiB per file and for standard input (MAX_INPUT_BYTES)
+  - 1,024 YAML documents per input (MAX_DOCUMENTS)
+  - 250,000 YAML nodes (mappings, sequences, scalars) per input (MAX_NODES)
+  - nesting 64 levels deep (MAX_DEPTH), 50,000 aliases (MAX_ALIASES)
+Directories are walked for .yaml, .yml and .json files; a directory reached again through a
+symbolic link (a loop) is skipped with a note on standard error.
+
+Exit codes: 0 all allowed, 1 any denied, 2 an input cannot be read or breaks a limit,
+3 no FlinkDeployment or FlinkSessionJob found in the inputs.";
+
 /// Files under the given paths (files as given, directories walked for .yaml/.yml/.json), and
-/// the paths that could not be read.
+/// the paths that could not be read. Directories already walked (symlink loops, or two links to
+/// one directory) are skipped; a note says which.
 pub fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for p in paths {
-        if let Err(e) = walk(p, &mut out) {
-            errors.push(e);
-        }
+    let (files, errors, skipped) = collect_files_noting(paths);
+    for s in skipped {
+        eprintln!("note: {s}");
     }
-    (out, errors)
+    (files, errors)
 }
 
-fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    if path == Path::new(STDIN) {
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.is_file() {
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            walk(&entry, out)?;
-        } else if entry
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
-        {
-            out.push(entry);
+/// [`collect_files`], returning the notes about skipped directories instead of printing them.
+pub fn collect_files_noting(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>, Vec<String>) {
+    let mut walk = Walk::default();
+    for p in paths {
+        if let Err(e) = walk.walk(p) {
+            walk.errors.push(e);
         }
     }
-    Ok(())
+    (walk.files, walk.errors, walk.skipped)
+}
+
+/// Most directories walked under the given paths: a bound on odd trees.
+const MAX_DIRECTORIES: usize = 100_000;
+
+#[derive(Default)]
+struct Walk {
+    files: Vec<PathBuf>,
+    errors: Vec<String>,
+    skipped: Vec<String>,
+    /// Canonical paths of the directories walked.
+    seen: std::collections::HashSet<PathBuf>,
+}
+
+impl Walk {
+    fn walk(&mut self, path: &Path) -> Result<(), String> {
+        if path == Path::new(STDIN) {
+            self.files.push(path.to_path_buf());
+            return Ok(());
+        }
+        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if meta.is_file() {
+            self.files.push(path.to_path_buf());
+            return Ok(());
+        }
+        if !meta.is_dir() {
+            return Err(format!("{}: not a regular file or directory", path.display()));
+        }
+        let canonical = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if self.seen.len() >= MAX_DIRECTORIES {
+            return Err(format!(
+                "{}: more than {MAX_DIRECTORIES} directories under the given paths",
+                path.display()
+            ));
+        }
+        if !self.seen.insert(canonical.clone()) {
+            self.skipped.push(format!(
+                "skipped {}: it is {}, already walked (a symbolic link loop or a second link to it)",
+                path.display(),
+                canonical.display()
+            ));
+            return Ok(());
+        }
+        self.dir(path)
+    }
+
+    fn dir(&mut self, path: &Path) -> Result<(), String> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() {
+                if let Err(e) = self.walk(&entry) {
+                    self.errors.push(e);
+                }
+            } else if entry
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+            {
+                match std::fs::metadata(&entry) {
+                    Ok(m) if m.is_file() => self.files.push(entry),
+                    // A FIFO, socket or device would block or never end: not read.
+                    Ok(_) => self
+                        .skipped
+                        .push(format!("skipped {}: not a regular file", entry.display())),
+                    Err(e) => self.errors.push(format!("{}: {e}", entry.display())),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A YAML error for a user: the parser's budget breaches in words, with the limit.
+fn yaml_error(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::budget::BudgetBreach;
+    let serde_saphyr::Error::Budget { breach, .. } = e.without_snippet() else {
+        return e.to_string();
+    };
+    let over = match breach {
+        BudgetBreach::Documents { .. } => format!("more than {MAX_DOCUMENTS} YAML documents (MAX_DOCUMENTS)"),
+        BudgetBreach::Nodes { .. } => format!("more than {MAX_NODES} YAML nodes (MAX_NODES)"),
+        BudgetBreach::Depth { .. } => format!("nesting deeper than {MAX_DEPTH} levels (MAX_DEPTH)"),
+        BudgetBreach::Aliases { .. } => format!("more than {MAX_ALIASES} YAML aliases (MAX_ALIASES)"),
+        BudgetBreach::AliasAnchorRatio { .. } => {
+            "far more aliases than anchors (an alias expansion bomb)".to_string()
+        }
+        BudgetBreach::Events { .. } => "too many YAML events".to_string(),
+        BudgetBreach::Anchors { .. } => "too many YAML anchors".to_string(),
+        BudgetBreach::ScalarBytes { .. } => "too much scalar text".to_string(),
+        BudgetBreach::CommentBytes { .. } => "too much comment text".to_string(),
+        BudgetBreach::MergeKeys { .. } => "too many merge keys (<<)".to_string(),
+        BudgetBreach::InputBytes { .. } => format!("more than {MAX_INPUT_BYTES} bytes"),
+        _ => "a structure the YAML parser refuses (unbalanced or too large)".to_string(),
+    };
+    format!("the input is too large or too complex: {over}; see `flink-lifecycle validate --help`")
 }
 
 /// The Flink resources of one file's text (YAML, multi-document, or JSON); other kinds are skipped.
 pub fn parse_documents(source: &str, text: &str) -> Result<Vec<Document>, String> {
-    let values: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| format!("{source}: {e}"))?;
+    let values: Vec<Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| format!("{source}: {}", yaml_error(&e)))?;
     let mut out = Vec::new();
     for v in values.into_iter().flat_map(expand_lists) {
         let is_flink = v
@@ -163,17 +270,39 @@ fn expand_lists(v: Value) -> Vec<Value> {
     }
 }
 
+/// Reads at most [`MAX_INPUT_BYTES`] of `input` as UTF-8 text.
+pub fn read_bounded(input: impl std::io::Read) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut input.take(MAX_INPUT_BYTES + 1), &mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(format!(
+            "larger than the {} MiB input limit (MAX_INPUT_BYTES); split it into smaller files",
+            MAX_INPUT_BYTES / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn read_file(path: &Path) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    read_bounded(file)
+}
+
 /// Reads every file; unreadable ones are returned as errors next to the documents.
 pub fn read_documents(files: &[PathBuf]) -> (Vec<Document>, Vec<String>) {
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     for f in files {
         let (source, text) = if f == Path::new(STDIN) {
-            let mut text = String::new();
-            let read = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text);
-            ("<stdin>".to_string(), read.map(|_| text))
+            ("<stdin>".to_string(), read_bounded(std::io::stdin().lock()))
         } else {
-            (f.display().to_string(), std::fs::read_to_string(f))
+            (f.display().to_string(), read_file(f))
         };
         match text {
             Err(e) => errors.push(format!("{source}: {e}")),
@@ -254,6 +383,7 @@ pub fn admit_all(
 
 /// Flags of `flink-lifecycle validate`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(after_help = LIMITS_HELP)]
 pub struct ValidateCommand {
     /// Operator configuration file (as the webhook's --operator-config).
     #[arg(long, env = "FLINK_LIFECYCLE_OPERATOR_CONFIG")]
@@ -302,6 +432,13 @@ pub fn run(cmd: &ValidateCommand, resolver: &dyn HostResolver) -> u8 {
         eprintln!("error: cannot read {e}");
     }
     let denied = verdicts.iter().filter(|v| v.decision.is_err()).count();
+    if verdicts.is_empty() && unreadable.is_empty() {
+        eprintln!(
+            "error: nothing validated: no FlinkDeployment or FlinkSessionJob (apiVersion {}/...) in the inputs",
+            crate::api::GROUP
+        );
+        return EXIT_NOTHING;
+    }
     println!(
         "{} resource(s): {} allowed, {denied} denied{}",
         verdicts.len(),
@@ -318,5 +455,26 @@ pub fn run(cmd: &ValidateCommand, resolver: &dyn HostResolver) -> u8 {
         EXIT_DENIED
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented limits are the YAML parser's budget.
+    #[test]
+    #[allow(deprecated)]
+    fn documented_limits_are_the_parsers() {
+        let budget = serde_saphyr::Budget::default();
+        assert_eq!(budget.max_documents, MAX_DOCUMENTS);
+        assert_eq!(budget.max_nodes, MAX_NODES);
+        assert_eq!(budget.max_depth, MAX_DEPTH);
+        assert_eq!(budget.max_aliases, MAX_ALIASES);
+        assert!(
+            budget
+                .max_reader_input_bytes
+                .is_none_or(|b| b as u64 >= MAX_INPUT_BYTES)
+        );
     }
 }

@@ -169,3 +169,142 @@ fn no_dns_skips_host_names_but_not_literal_addresses() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("restricted address 127.0.0.1"), "{out}");
 }
+
+/// Runs `validate` with `stdin`, killed after 20 s; (exit code, stdout, stderr, seconds taken).
+fn run_bounded(args: &[&str], stdin: &[u8]) -> (i32, String, String, f64) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let started = std::time::Instant::now();
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    // The child may stop reading early (a size limit): a failed write is fine.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut code = None;
+    for _ in 0..400 {
+        if let Some(status) = child.try_wait().unwrap() {
+            code = status.code();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if code.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = writer.join();
+    let stdout = reader.join().unwrap();
+    let stderr = err_reader.join().unwrap();
+    let code = code.unwrap_or_else(|| panic!("validate {args:?} did not end in 20 s: {stderr}"));
+    (code, stdout, stderr, started.elapsed().as_secs_f64())
+}
+
+/// No Rust type or enum names in what a user sees.
+fn assert_no_type_names(text: &str) {
+    for needle in [
+        "BudgetBreach",
+        "Documents {",
+        "Nodes {",
+        "Depth {",
+        "Error {",
+        "Some(",
+        "Err(",
+        "::",
+    ] {
+        assert!(!text.contains(needle), "'{needle}' in: {text}");
+    }
+}
+
+#[test]
+fn bad_inputs_end_quickly_with_a_clear_message_and_a_non_zero_exit() {
+    let many_docs = "---\na: 1\n".repeat(1_100);
+    let many_nodes = format!("[{}]", "1,".repeat(260_000));
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let huge = "a".repeat(17 * 1024 * 1024);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "documents",
+            many_docs.into_bytes(),
+            "more than 1024 YAML documents",
+        ),
+        ("nodes", many_nodes.into_bytes(), "more than 250000 YAML nodes"),
+        ("depth", deep.into_bytes(), "deeper than 64 levels"),
+        ("size", huge.into_bytes(), "16 MiB input limit"),
+        ("binary", vec![0xff, 0xfe, 0x00, 0x01], "not UTF-8"),
+        ("empty", Vec::new(), "nothing validated"),
+        (
+            "no flink resources",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n".to_vec(),
+            "nothing validated",
+        ),
+    ];
+    for (name, stdin, message) in cases {
+        let (code, out, err, secs) = run_bounded(&["validate", "--no-dns", "-"], &stdin);
+        assert_ne!(code, 0, "{name}: {out}{err}");
+        assert!(err.contains(message), "{name}: {err}");
+        assert!(secs < 10.0, "{name}: took {secs} s");
+        assert_no_type_names(&format!("{out}{err}"));
+    }
+}
+
+#[test]
+fn a_directory_with_a_symlink_loop_is_walked_once_and_the_skip_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("apps");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::copy(format!("{FIXTURES}/valid/orders.yaml"), sub.join("orders.yaml")).unwrap();
+    std::os::unix::fs::symlink("..", sub.join("loop")).unwrap();
+    std::os::unix::fs::symlink("self", dir.path().join("self")).unwrap();
+    let (code, out, err, secs) = run_bounded(&["validate", "--no-dns", dir.path().to_str().unwrap()], b"");
+    assert!(secs < 10.0, "took {secs} s");
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.matches("FlinkDeployment streaming/orders: allowed").count(),
+        1,
+        "{out}"
+    );
+    assert!(err.contains("skipped") && err.contains("loop"), "{err}");
+
+    // A directory with no Flink resources validates nothing: an error.
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::write(empty.path().join("cm.yaml"), "apiVersion: v1\nkind: ConfigMap\n").unwrap();
+    let (code, _, err, _) = run_bounded(&["validate", empty.path().to_str().unwrap()], b"");
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("nothing validated"), "{err}");
+}
+
+#[test]
+fn help_lists_every_input_limit() {
+    let (code, out, _) = run(&["validate", "--help"]);
+    assert_eq!(code, 0);
+    for limit in [
+        "16 MiB",
+        "1,024 YAML documents",
+        "250,000 YAML nodes",
+        "64 levels",
+        "symbolic link",
+    ] {
+        assert!(out.contains(limit), "{limit}: {out}");
+    }
+    assert_eq!(flink_lifecycle::offline::MAX_INPUT_BYTES, 16 * 1024 * 1024);
+}

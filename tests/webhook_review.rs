@@ -25,6 +25,7 @@ fn state(sessions: Arc<dyn SessionLookup>) -> WebhookState {
         operator: Arc::new(OperatorConfig::default()),
         sessions,
         metrics: WebhookMetrics::unregistered(),
+        dns: Default::default(),
     }
 }
 
@@ -470,5 +471,121 @@ async fn a_session_jobs_jar_host_is_resolved_before_the_decision() {
     assert!(
         msg.contains("jarURI host 'localhost' resolves to the restricted address"),
         "{msg}"
+    );
+}
+
+/// A resolver that fails, hangs, or answers, and counts its lookups.
+struct TestDns {
+    mode: &'static str,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl flink_lifecycle::webhook::http::LookupHost for TestDns {
+    fn lookup(
+        &self,
+        _host: String,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<Vec<std::net::IpAddr>>> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mode = self.mode;
+        Box::pin(async move {
+            match mode {
+                "fail" => Err(std::io::Error::other("no such host (test resolver)")),
+                "hang" => futures::future::pending().await,
+                _ => Ok(vec!["10.0.0.7".parse().unwrap()]),
+            }
+        })
+    }
+}
+
+fn dns_state(mode: &'static str) -> (WebhookState, Arc<std::sync::atomic::AtomicUsize>) {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut s = state(Arc::new(NoSessions));
+    s.operator = Arc::new(OperatorConfig {
+        artifacts_disallow_restricted_hosts: true,
+        ..OperatorConfig::default()
+    });
+    s.dns = flink_lifecycle::webhook::http::WebhookDns {
+        lookup: Arc::new(TestDns {
+            mode,
+            calls: calls.clone(),
+        }),
+        timeout: std::time::Duration::from_millis(200),
+    };
+    (s, calls)
+}
+
+fn named_host_job() -> Value {
+    json!({
+        "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkSessionJob",
+        "metadata": {"name": "wc", "namespace": "streaming"},
+        "spec": {"deploymentName": "orders", "job": {"jarURI": "https://artifacts.example.test/wc.jar", "parallelism": 2}}
+    })
+}
+
+#[tokio::test]
+async fn mutate_does_no_dns_lookup() {
+    for mode in ["fail", "hang", "private"] {
+        let (s, calls) = dns_state(mode);
+        let started = std::time::Instant::now();
+        let r = admit_with(
+            s,
+            "/mutate",
+            support::review("m-dns", "CREATE", &named_host_job(), None),
+        )
+        .await;
+        assert_eq!(r["allowed"], true, "{r}");
+        assert_eq!(r["patchType"], "JSONPatch", "{r}");
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "{mode}: no lookup"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(150),
+            "{mode}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_or_timed_out_lookup_allows_with_a_warning_naming_the_host() {
+    for (mode, why) in [("fail", "no such host"), ("hang", "timed out")] {
+        let (s, calls) = dns_state(mode);
+        let started = std::time::Instant::now();
+        let r = admit_with(
+            s,
+            "/validate",
+            support::review("v-dns", "CREATE", &named_host_job(), None),
+        )
+        .await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{mode}: bounded by the timeout"
+        );
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "{mode}");
+        assert_eq!(r["allowed"], true, "{mode}: {r}");
+        let warnings: Vec<String> = serde_json::from_value(r["warnings"].clone()).unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("'artifacts.example.test'") && w.contains(why) && w.contains("lookup")),
+            "{mode}: {warnings:?}"
+        );
+    }
+    // A lookup that answers a private address still denies.
+    let (s, _) = dns_state("private");
+    let r = admit_with(
+        s,
+        "/validate",
+        support::review("v-dns", "CREATE", &named_host_job(), None),
+    )
+    .await;
+    assert_eq!(r["allowed"], false, "{r}");
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("restricted address 10.0.0.7"),
+        "{r}"
     );
 }

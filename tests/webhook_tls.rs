@@ -338,3 +338,249 @@ async fn idle_and_slow_clients_are_cut_off() {
     );
     shutdown.cancel();
 }
+
+/// A self-signed pair for localhost whose validity is `[not_before, not_after]` (years).
+fn dated_pair(dir: &Path, not_before: i32, not_after: i32) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(not_before, 1, 1);
+    params.not_after = rcgen::date_time_ymd(not_after, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_certificate_swapped_in_is_refused_and_the_old_one_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_a = secret_volume(dir.path(), "2026_11_23_a");
+    let server = start(dir.path(), OperatorConfig::default(), Arc::new(NoSessions)).await;
+    let leaf_a = served_leaf(server.addr, &[&ca_a]).await;
+
+    // Expired (2020..2021), and a not-yet-valid one (2090..2091): both refused.
+    for (generation, from, to, reason) in [
+        ("2026_11_23_b", 2020, 2021, "expired"),
+        ("2026_11_23_c", 2090, 2091, "not_yet_valid"),
+    ] {
+        swap_secret(dir.path(), generation, |d| dated_pair(d, from, to));
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        // The served certificate is still the first one (a client trusting only its CA connects).
+        assert_eq!(served_leaf(server.addr, &[&ca_a]).await, leaf_a, "{reason}");
+        let metrics = flink_lifecycle::admin::encode(&server.registry);
+        assert!(
+            metrics.contains(&format!(
+                "tls_certificate_rejections_total{{reason=\"{reason}\"}} 1"
+            )),
+            "{metrics}"
+        );
+        let detail = server.readiness.details()["tls-certificate"].clone();
+        assert!(detail.ready, "the previous certificate still serves");
+        let text = detail.detail.unwrap_or_default();
+        let word = if reason == "expired" {
+            "expired"
+        } else {
+            "not valid before"
+        };
+        assert!(text.contains(word) && text.contains("tls.crt"), "{text}");
+    }
+    assert!(server.readiness.is_ready());
+
+    // A valid pair again: served, and the detail is cleared.
+    let mut ca_d = Vec::new();
+    swap_secret(dir.path(), "2026_11_23_d", |d| ca_d = support::write_certs(d));
+    let mut served = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if Client::connect(server.addr, client_config(&[&ca_d], ALL))
+            .await
+            .is_ok()
+        {
+            served = true;
+            break;
+        }
+    }
+    assert!(served, "the valid certificate is picked up");
+    assert_eq!(server.readiness.details()["tls-certificate"].detail, None);
+    server.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn starting_with_an_expired_certificate_is_an_error_naming_the_file() {
+    support::install_ring();
+    let dir = tempfile::tempdir().unwrap();
+    dated_pair(dir.path(), 2020, 2021);
+    let args = flink_lifecycle::webhook::WebhookArgs {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        tls_dir: dir.path().to_path_buf(),
+        session_lookup: false,
+    };
+    let readiness = flink_lifecycle::admin::Readiness::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let err = flink_lifecycle::webhook::start_webhook(
+        &args,
+        Arc::new(OperatorConfig::default()),
+        Arc::new(NoSessions),
+        &readiness,
+        &mut registry,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .map(|_| ())
+    .unwrap_err();
+    let file = dir.path().join("tls.crt").display().to_string();
+    assert!(err.contains(&file) && err.contains("expired"), "{err}");
+
+    // The binary exits non-zero with that message.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flink-lifecycle"))
+        .args([
+            "webhook",
+            "--session-lookup=false",
+            "--webhook-addr=127.0.0.1:0",
+            "--admin-addr=127.0.0.1:0",
+            "--tls-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&file) && stderr.contains("expired"), "{stderr}");
+}
+
+#[tokio::test]
+async fn every_client_error_has_a_body_saying_what_was_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::write_certs(dir.path());
+    let server = start(dir.path(), OperatorConfig::default(), Arc::new(NoSessions)).await;
+    let config = client_config(&[&ca], ALL);
+    let long_uri = format!("/validate?{}", "a".repeat(70 * 1024));
+    let many_headers: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (
+            b"GET /validate HTTP/1.1\r\nhost: localhost\r\n\r\n".to_vec(),
+            405,
+            "not allowed",
+        ),
+        (
+            format!("POST {long_uri} HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\n\r\n").into_bytes(),
+            414,
+            "URI too long",
+        ),
+        (
+            format!("POST /validate HTTP/1.1\r\nhost: localhost\r\n{many_headers}content-length: 0\r\n\r\n")
+                .into_bytes(),
+            431,
+            "too many headers",
+        ),
+        (b"BROKEN\r\n\r\n".to_vec(), 400, "cannot be parsed"),
+        (
+            b"POST /nowhere HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\n\r\n".to_vec(),
+            404,
+            "unknown path",
+        ),
+        (
+            b"POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: text/plain\r\ncontent-length: 0\r\n\r\n"
+                .to_vec(),
+            415,
+            "application/json",
+        ),
+    ];
+    for (request, status, text) in cases {
+        let mut c = Client::connect(server.addr, config.clone()).await.unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(5), c.raw_lenient(&request))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.status, status, "{}", r.text());
+        assert!(r.text().contains(text), "{status}: '{}'", r.text());
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, v)| k == "content-type" && v.starts_with("text/plain")),
+            "{status}: {:?}",
+            r.headers
+        );
+    }
+    server.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn idle_admin_connections_cannot_starve_the_webhook() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::write_certs(dir.path());
+    // The server runs with 256 file descriptors, so 1,000 held admin connections would run it out.
+    let script = format!(
+        "ulimit -n 256 && exec '{}' webhook --session-lookup=false --webhook-addr=127.0.0.1:0 --admin-addr=127.0.0.1:0 --tls-dir '{}'",
+        env!("CARGO_BIN_EXE_flink-lifecycle"),
+        dir.path().display()
+    );
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Logs share standard output: keep the two address lines.
+        for line in std::io::BufReader::new(stdout).lines().take(50) {
+            let line = line.unwrap_or_default();
+            if line.starts_with("webhook:") || line.starts_with("admin:") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let port_after = |line: &str, prefix: &str| -> std::net::SocketAddr {
+        let rest = &line[line.find(prefix).unwrap() + prefix.len()..];
+        rest[..rest.find('/').unwrap()].parse().unwrap()
+    };
+    let first = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let second = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let webhook = port_after(&first, "https://");
+    let admin = port_after(&second, "http://");
+
+    let mut idle = Vec::new();
+    for _ in 0..1_000 {
+        match tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(admin)).await {
+            Ok(Ok(s)) => idle.push(s),
+            _ => break,
+        }
+    }
+    assert!(idle.len() >= 500, "opened {} idle connections", idle.len());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let started = std::time::Instant::now();
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut c = Client::connect(webhook, client_config(&[&ca], ALL)).await?;
+        c.post("/validate", "application/json", UPDATE.as_bytes()).await
+    })
+    .await;
+    let ok = matches!(&answered, Ok(Ok(r)) if r.status == 200);
+    drop(idle);
+    // The admin port answers again once the idle connections are gone.
+    let mut livez = false;
+    for _ in 0..30 {
+        if let Ok(Ok(mut s)) =
+            tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(admin)).await
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = s
+                .write_all(b"GET /livez HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await;
+            let mut buf = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.read_to_end(&mut buf)).await;
+            if String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200") {
+                livez = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "webhook review under idle admin load: {answered:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(livez, "admin port answers again");
+}

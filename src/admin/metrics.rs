@@ -32,6 +32,12 @@ pub struct ResultLabel {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// `expired`, `not_yet_valid`, `unparsable`, `key_mismatch`, `unreadable` or `config`.
+    pub reason: &'static str,
+}
+
 fn duration_histogram() -> Histogram {
     // 50 µs .. ~1.6 s
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
@@ -43,16 +49,19 @@ pub struct WebhookMetrics {
     pub requests: Family<RequestLabels, Counter>,
     pub duration: Family<WebhookLabel, Histogram, fn() -> Histogram>,
     pub tls_reloads: Family<ResultLabel, Counter>,
+    /// Certificate pairs refused by the reloader, by reason (counted once per distinct refusal).
+    pub tls_rejections: Family<ReasonLabel, Counter>,
 }
 
 impl WebhookMetrics {
     /// Registers `webhook_requests_total`, `webhook_request_duration_seconds` and
-    /// `tls_reloads_total` (prefixed by the registry's prefix).
+    /// `tls_reloads_total`, `tls_certificate_rejections_total` (prefixed by the registry's prefix).
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self {
             requests: Family::default(),
             duration: Family::new_with_constructor(duration_histogram),
             tls_reloads: Family::default(),
+            tls_rejections: Family::default(),
         };
         registry.register(
             "webhook_requests",
@@ -69,6 +78,11 @@ impl WebhookMetrics {
             "tls_reloads",
             "Serving certificate reloads, by result",
             m.tls_reloads.clone(),
+        );
+        registry.register(
+            "tls_certificate_rejections",
+            "New serving certificates refused (the last good one kept serving), by reason",
+            m.tls_rejections.clone(),
         );
         m
     }

@@ -1,11 +1,14 @@
 //! The plain-HTTP admin port: `/livez` (the process answers), `/readyz` (every registered
-//! readiness check passes) and `/metrics` (Prometheus text).
+//! readiness check passes) and `/metrics` (Prometheus text). The port is plain HTTP/1.1 with a
+//! header read timeout, a connection lifetime and a connection cap ([`ADMIN_MAX_CONNECTIONS`]).
 
 mod metrics;
 mod readiness;
 
-pub use metrics::{METRICS_PREFIX, RequestLabels, ResultLabel, WebhookLabel, WebhookMetrics, encode};
-pub use readiness::{Readiness, ReadinessHandle};
+pub use metrics::{
+    METRICS_PREFIX, ReasonLabel, RequestLabels, ResultLabel, WebhookLabel, WebhookMetrics, encode,
+};
+pub use readiness::{Check, Readiness, ReadinessHandle};
 
 use axum::Router;
 use axum::extract::State;
@@ -14,6 +17,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
@@ -32,10 +36,16 @@ pub fn router(readiness: Readiness, registry: Arc<Registry>) -> Router {
 }
 
 async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
-    let checks = s.readiness.snapshot();
+    let checks = s.readiness.details();
     let body: String = checks
         .iter()
-        .map(|(name, ok)| format!("{name}: {}\n", if *ok { "ready" } else { "not ready" }))
+        .map(|(name, c)| {
+            let state = if c.ready { "ready" } else { "not ready" };
+            match &c.detail {
+                Some(d) => format!("{name}: {state} ({d})\n"),
+                None => format!("{name}: {state}\n"),
+            }
+        })
         .collect();
     if s.readiness.is_ready() {
         (StatusCode::OK, body)
@@ -59,13 +69,65 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
     )
 }
 
-/// Serves the admin routes on `listener` until `shutdown` is cancelled.
+/// Most admin connections open at once; further ones are closed as soon as they are accepted,
+/// so idle or slow clients cannot use up the process's file descriptors.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+/// Time allowed for a request's headers (and between requests on a kept-alive connection).
+pub const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest an admin connection stays open (bounds bodies trickling in after the headers).
+pub const ADMIN_CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+
+/// Serves the admin routes on `listener` until `shutdown` is cancelled: HTTP/1.1 with a header
+/// read timeout, a connection lifetime and a cap on open connections.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let slots = Arc::new(tokio::sync::Semaphore::new(ADMIN_MAX_CONNECTIONS));
+    let tracker = tokio_util::task::TaskTracker::new();
+    loop {
+        let tcp = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // At the cap: close at once rather than hold the descriptor.
+            drop(tcp);
+            continue;
+        };
+        let router = router.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let _slot = slot;
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                router.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(ADMIN_HEADER_READ_TIMEOUT)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(tcp), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(ADMIN_CONNECTION_LIFETIME) => {}
+            }
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;
+        });
+    }
+    tracker.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
+    Ok(())
 }

@@ -1,9 +1,12 @@
 //! Keeps the served certificate in step with its directory: polls every interval, compares the
 //! file contents (so a Secret volume's `..data` symlink swap, an in-place write and a rename are
-//! all seen), and stores a new pair only if it parses; a broken pair leaves the last good one.
+//! all seen), and stores a new pair only if it parses, its key matches and it is valid now
+//! (notBefore <= now < notAfter); a refused pair leaves the last good one serving, and the refusal
+//! is logged (warn), counted (`tls_certificate_rejections_total{reason}`) and shown as the
+//! readiness detail of `tls-certificate`.
 
 use super::store::{CertStore, PairBytes, TlsError, parse_pair, read_pair};
-use crate::admin::{ReadinessHandle, ResultLabel, WebhookMetrics};
+use crate::admin::{ReadinessHandle, ReasonLabel, ResultLabel, WebhookMetrics};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,40 +43,86 @@ impl Reloader {
         if self.last.as_ref() == Some(&bytes) {
             return Ok(false);
         }
-        let key = parse_pair(&bytes)?;
+        let key = parse_pair(&bytes).map_err(|e| e.in_dir(&self.dir))?;
         self.store.store(key);
         self.last = Some(bytes);
         self.ready.set_ready(true);
+        self.ready.set_detail(None);
         Ok(true)
+    }
+
+    /// The first look at startup: a pair that is present but unusable (unparsable, key
+    /// mismatch, expired, not yet valid) is an error; a missing one is waited for.
+    pub fn load_at_startup(&mut self) -> Result<(), TlsError> {
+        let missing = matches!(
+            read_pair(&self.dir),
+            Err(TlsError::Read { ref source, .. }) if source.kind() == std::io::ErrorKind::NotFound
+        );
+        if missing {
+            self.poll_and_record();
+            return Ok(());
+        }
+        let outcome = self.poll();
+        if let Err(e) = &outcome {
+            self.record_error(e);
+        }
+        self.record_success(&outcome);
+        outcome.map(|_| ())
+    }
+
+    fn record_success(&mut self, outcome: &Result<bool, TlsError>) {
+        if let Ok(false) = outcome
+            && self.last_error.take().is_some()
+        {
+            // Back to the pair being served.
+            self.ready.set_detail(None);
+        }
+        if let Ok(true) = outcome {
+            self.last_error = None;
+            self.metrics
+                .tls_reloads
+                .get_or_create(&ResultLabel { result: "success" })
+                .inc();
+            tracing::info!(dir = %self.dir.display(), "serving certificate loaded");
+        }
+    }
+
+    fn record_error(&mut self, e: &TlsError) {
+        let text = e.to_string();
+        if self.store.is_loaded() {
+            self.ready.set_detail(Some(format!(
+                "new certificate refused, the previous one keeps serving: {text}"
+            )));
+        } else {
+            self.ready.set_ready(false);
+            self.ready
+                .set_detail(Some(format!("no usable serving certificate: {text}")));
+        }
+        if self.last_error.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        self.metrics
+            .tls_reloads
+            .get_or_create(&ResultLabel { result: "error" })
+            .inc();
+        self.metrics
+            .tls_rejections
+            .get_or_create(&ReasonLabel { reason: e.reason() })
+            .inc();
+        if self.store.is_loaded() {
+            tracing::warn!(error = %text, reason = e.reason(), "new certificate refused; keeping the last good one");
+        } else {
+            tracing::warn!(error = %text, reason = e.reason(), "no usable serving certificate yet");
+        }
+        self.last_error = Some(text);
     }
 
     /// Polls and records the outcome in metrics and logs (each distinct error logged once).
     pub fn poll_and_record(&mut self) {
-        match self.poll() {
-            Ok(false) => {}
-            Ok(true) => {
-                self.last_error = None;
-                self.metrics
-                    .tls_reloads
-                    .get_or_create(&ResultLabel { result: "success" })
-                    .inc();
-                tracing::info!(dir = %self.dir.display(), "serving certificate loaded");
-            }
-            Err(e) => {
-                let text = e.to_string();
-                if self.last_error.as_deref() != Some(text.as_str()) {
-                    self.metrics
-                        .tls_reloads
-                        .get_or_create(&ResultLabel { result: "error" })
-                        .inc();
-                    if self.store.is_loaded() {
-                        tracing::warn!(error = %text, "new certificate rejected; keeping the last good one");
-                    } else {
-                        tracing::warn!(error = %text, "no usable serving certificate yet");
-                    }
-                    self.last_error = Some(text);
-                }
-            }
+        let outcome = self.poll();
+        match &outcome {
+            Ok(_) => self.record_success(&outcome),
+            Err(e) => self.record_error(e),
         }
     }
 

@@ -1,20 +1,25 @@
 //! The axum shell of the webhook: content type and size checks, body read timeout, DNS for the
 //! jarURI rule, metrics; the decision itself is [`super::review`].
+//!
+//! DNS: only `/validate` looks the jarURI host up (`/mutate` never does). A failed or timed-out
+//! lookup never denies on its own: the restricted-host check is skipped for that review and the
+//! answer carries a warning naming the host and what went wrong.
 
 use super::fast::Incoming;
 use super::review::{BadReview, Endpoint, ReviewContext, encode_review};
 use super::sessions::SessionLookup;
 use crate::admin::{RequestLabels, WebhookLabel, WebhookMetrics};
 use crate::config::OperatorConfig;
-use crate::validation::ResolvedHosts;
+use crate::validation::HostResolver;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures::future::BoxFuture;
 use kube::core::admission::{AdmissionResponse, Operation};
-use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,12 +30,47 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for the jarURI host lookup.
 pub const DNS_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Looks a host name up (asynchronously, for the jarURI rule of `/validate`).
+pub trait LookupHost: Send + Sync {
+    fn lookup(&self, host: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>>;
+}
+
+/// The system resolver (`getaddrinfo` on the blocking pool).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemLookup;
+
+impl LookupHost for SystemLookup {
+    fn lookup(&self, host: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        Box::pin(async move {
+            let addrs = tokio::net::lookup_host((host.as_str(), 443)).await?;
+            Ok(addrs.map(|a| a.ip()).collect())
+        })
+    }
+}
+
+/// DNS of the webhook: the resolver and how long one lookup may take.
+#[derive(Clone)]
+pub struct WebhookDns {
+    pub lookup: Arc<dyn LookupHost>,
+    pub timeout: Duration,
+}
+
+impl Default for WebhookDns {
+    fn default() -> Self {
+        Self {
+            lookup: Arc::new(SystemLookup),
+            timeout: DNS_TIMEOUT,
+        }
+    }
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct WebhookState {
     pub operator: Arc<OperatorConfig>,
     pub sessions: Arc<dyn SessionLookup>,
     pub metrics: WebhookMetrics,
+    pub dns: WebhookDns,
 }
 
 /// `POST /validate`, `POST /mutate`; anything else gets a 404/405 with a message.
@@ -38,6 +78,13 @@ pub fn router(state: WebhookState) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "POST")],
+                format!("method {method} not allowed: /validate and /mutate take POST\n"),
+            )
+        })
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
@@ -151,7 +198,12 @@ async fn answer(endpoint: Endpoint, s: &WebhookState, headers: &HeaderMap, body:
         Ok(incoming) => incoming,
         Err(bad) => return bad_review(bad, count),
     };
-    let resolver = resolve(incoming.host_to_lookup(&s.operator)).await;
+    // Only validation looks hosts up; the mutation never needs an address.
+    let host = match endpoint {
+        Endpoint::Validate => incoming.host_to_lookup(&s.operator),
+        Endpoint::Mutate => None,
+    };
+    let resolver = resolve(&s.dns, host).await;
     let ctx = ReviewContext {
         operator: &s.operator,
         sessions: s.sessions.as_ref(),
@@ -167,10 +219,13 @@ async fn answer(endpoint: Endpoint, s: &WebhookState, headers: &HeaderMap, body:
         Operation::Delete => "DELETE",
         Operation::Connect => "CONNECT",
     };
-    let resp = match incoming.answer(endpoint, &ctx) {
+    let mut resp = match incoming.answer(endpoint, &ctx) {
         Ok(resp) => resp,
         Err(bad) => return bad_review(bad, count),
     };
+    if let Some(warning) = resolver.warning() {
+        resp.warnings.get_or_insert_with(Vec::new).push(warning);
+    }
     count(kind, operation, resp.allowed);
     json_review(resp)
 }
@@ -184,18 +239,65 @@ fn bad_review(bad: BadReview, count: impl Fn(&'static str, &'static str, bool)) 
     }
 }
 
+/// The answer of the one lookup a review may need. A failed lookup makes the rule skip host
+/// names (as `validate --no-dns` does) instead of denying: DNS trouble is not the user's error.
+#[derive(Debug)]
+struct Lookup {
+    host: Option<String>,
+    answer: Result<Vec<IpAddr>, String>,
+}
+
+impl Lookup {
+    fn failed(&self) -> bool {
+        self.host.is_some() && !matches!(&self.answer, Ok(a) if !a.is_empty())
+    }
+
+    /// The warning of a failed lookup.
+    fn warning(&self) -> Option<String> {
+        if !self.failed() {
+            return None;
+        }
+        let host = self.host.as_deref().unwrap_or_default();
+        let why = match &self.answer {
+            Ok(_) => "the lookup returned no addresses".to_string(),
+            Err(e) => e.clone(),
+        };
+        Some(format!(
+            "spec.job.jarURI: the DNS lookup of host '{host}' failed ({why}); the restricted-host check was skipped for this change"
+        ))
+    }
+}
+
+impl HostResolver for Lookup {
+    fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+        match (&self.host, &self.answer) {
+            (Some(h), answer) if h == host => answer.clone(),
+            _ => Err("no DNS answer available".into()),
+        }
+    }
+
+    fn skips_names(&self) -> bool {
+        self.failed()
+    }
+}
+
 /// Resolves the jarURI host (if any) before the pure review runs.
-async fn resolve(host: Option<String>) -> ResolvedHosts {
+async fn resolve(dns: &WebhookDns, host: Option<String>) -> Lookup {
     let Some(host) = host else {
-        return ResolvedHosts::default();
+        return Lookup {
+            host: None,
+            answer: Ok(Vec::new()),
+        };
     };
-    let answer = match tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host((host.as_str(), 443))).await
-    {
-        Err(_) => Err("DNS lookup timed out".to_string()),
+    let answer = match tokio::time::timeout(dns.timeout, dns.lookup.lookup(host.clone())).await {
+        Err(_) => Err(format!("timed out after {} ms", dns.timeout.as_millis())),
         Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(addrs)) => Ok(addrs.map(|a| a.ip()).collect()),
+        Ok(Ok(addrs)) => Ok(addrs),
     };
-    ResolvedHosts(HashMap::from([(host, answer)]))
+    Lookup {
+        host: Some(host),
+        answer,
+    }
 }
 
 fn json_review(resp: AdmissionResponse) -> Response {

@@ -2,7 +2,7 @@
 //! lookup and the admin port, under one shutdown signal. The pieces are public so `run` can host
 //! the webhook next to the controllers.
 
-use super::http::{WebhookState, router};
+use super::http::{WebhookDns, WebhookState, router};
 use super::sessions::{NamespacedStores, NoSessions, SessionLookup};
 use crate::admin::{METRICS_PREFIX, Readiness, WebhookMetrics};
 use crate::api::FlinkDeployment;
@@ -99,7 +99,9 @@ pub async fn start_webhook(
         metrics.clone(),
         readiness.register("tls-certificate"),
     );
-    reloader.poll_and_record();
+    reloader
+        .load_at_startup()
+        .map_err(|e| format!("unusable serving certificate: {e}"))?;
     tokio::spawn(reloader.run(shutdown.clone()));
     let tls = server_config(store).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -110,6 +112,7 @@ pub async fn start_webhook(
         operator,
         sessions,
         metrics,
+        dns: WebhookDns::default(),
     });
     let task = tokio::spawn(serve_tls(
         listener,
