@@ -158,3 +158,44 @@ async fn an_unexpected_body_is_a_decode_error_not_a_panic() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Clients the controller context hands out share one connection pool: two reconciles' REST
+/// calls to the same JobManager reuse one TCP connection instead of opening one each.
+#[tokio::test]
+async fn the_controller_context_reuses_one_connection_per_jobmanager() {
+    use axum::extract::ConnectInfo;
+    use flink_lifecycle::config::OperatorConfig;
+    use flink_lifecycle::controller::{Context, RestUrlResolver};
+    use std::collections::BTreeSet;
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+
+    struct Fixed(String);
+    impl RestUrlResolver for Fixed {
+        fn rest_url(&self, _: &str, _: &str) -> Option<String> {
+            Some(self.0.clone())
+        }
+    }
+
+    let peers: Arc<Mutex<BTreeSet<u16>>> = Arc::default();
+    let seen = peers.clone();
+    let app = Router::new().fallback(any(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().insert(peer.port());
+            (StatusCode::OK, r#"{"jobs":[]}"#)
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+    });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kube = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+    let ctx = Context::new(kube, OperatorConfig::default(), Arc::new(Fixed(url)));
+    for _ in 0..5 {
+        ctx.flink("ns", "cluster").unwrap().jobs_overview().await.unwrap();
+    }
+    assert_eq!(peers.lock().unwrap().len(), 1, "one connection for five calls");
+}

@@ -32,6 +32,9 @@ pub struct Context {
     pub metrics: ControllerMetrics,
     pub backoff: Backoff,
     pub reporter: kube::runtime::events::Reporter,
+    /// The HTTP client every Flink REST call shares (connection reuse, one timeout policy);
+    /// `None` only if it could not be built, and then each call builds its own.
+    flink_http: Option<reqwest::Client>,
     /// The process's one event recorder (it aggregates repeated events into a series).
     pub recorder: kube::runtime::events::Recorder,
     /// The resourceVersion of each resource after the operator's last status write (read-your-writes).
@@ -44,7 +47,12 @@ impl Context {
             controller: "flink-lifecycle".into(),
             instance: std::env::var("POD_NAME").ok(),
         };
+        let flink_http = crate::flink::FlinkRestClient::http_client(
+            &crate::flink::FlinkClientOptions::from_operator_config(&operator),
+        )
+        .ok();
         Self {
+            flink_http,
             recorder: kube::runtime::events::Recorder::new(client.clone(), reporter.clone()),
             client,
             operator,
@@ -56,13 +64,14 @@ impl Context {
         }
     }
 
-    /// A REST client for one cluster.
+    /// A REST client for one cluster, on the process's one connection pool.
     pub fn flink(&self, namespace: &str, cluster: &str) -> Option<crate::flink::FlinkRestClient> {
         let url = self.rest.rest_url(namespace, cluster)?;
-        crate::flink::FlinkRestClient::new(
-            &url,
-            crate::flink::FlinkClientOptions::from_operator_config(&self.operator),
-        )
+        let options = crate::flink::FlinkClientOptions::from_operator_config(&self.operator);
+        match &self.flink_http {
+            Some(http) => crate::flink::FlinkRestClient::with_http(http.clone(), &url, options),
+            None => crate::flink::FlinkRestClient::new(&url, options),
+        }
         .ok()
     }
 }

@@ -101,31 +101,50 @@ enum Body {
 impl FlinkRestClient {
     /// A client for `base_url`, e.g. `http://127.0.0.1:8081` or `http://my-job-rest.ns:8081`.
     pub fn new(base_url: &str, options: FlinkClientOptions) -> Result<Self, FlinkError> {
+        Self::with_http(Self::http_client(&options)?, base_url, options)
+    }
+
+    /// A client for `base_url` that shares `http`'s connection pool (one per process: the
+    /// operator reaches every JobManager through the same pool and timeout policy).
+    pub fn with_http(
+        http: reqwest::Client,
+        base_url: &str,
+        options: FlinkClientOptions,
+    ) -> Result<Self, FlinkError> {
         let base_url = base_url.trim_end_matches('/').to_string();
-        let invalid = |reason: String| FlinkError::Request {
+        let parsed = reqwest::Url::parse(&base_url).map_err(|e| FlinkError::Request {
             endpoint: base_url.clone(),
-            reason,
-        };
-        let parsed = reqwest::Url::parse(&base_url).map_err(|e| invalid(format!("invalid base URL: {e}")))?;
+            reason: format!("invalid base URL: {e}"),
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid("base URL must be http:// or https://".into()));
+            return Err(FlinkError::Request {
+                endpoint: base_url,
+                reason: "base URL must be http:// or https://".into(),
+            });
         }
-        // Feature unification can give reqwest rustls with two crypto providers (ring, aws-lc);
-        // it then needs a process default. The project's choice is ring; an already installed
-        // default is kept.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(options.timeout)
-            // The JobManager is addressed directly (in-cluster service or loopback); a proxy
-            // from the environment must not intercept it.
-            .no_proxy()
-            .build()
-            .map_err(|e| invalid(format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
             http,
             base_url,
             options,
         })
+    }
+
+    /// The HTTP client every JobManager call goes through: connect timeout from `options`, no
+    /// proxy from the environment (the JobManager is addressed directly: an in-cluster Service
+    /// or loopback).
+    pub fn http_client(options: &FlinkClientOptions) -> Result<reqwest::Client, FlinkError> {
+        // Feature unification can give reqwest rustls with two crypto providers (ring, aws-lc);
+        // it then needs a process default. The project's choice is ring; an already installed
+        // default is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .connect_timeout(options.timeout)
+            .no_proxy()
+            .build()
+            .map_err(|e| FlinkError::Request {
+                endpoint: String::new(),
+                reason: format!("cannot build HTTP client: {e}"),
+            })
     }
 
     pub fn base_url(&self) -> &str {
