@@ -61,9 +61,11 @@ async fn a_jobmanager_killed_during_a_savepoint_upgrade_never_starts_the_job_emp
     let d = env.wait_stable_running(name).await;
     let first = job_id(&d);
     counter(&env.path("jk/out-1"), "counting", |r| r.max >= 5).await;
-    // The operator has recorded a few of the job's checkpoints.
-    env.wait_for(name, "checkpoint 3 recorded", LONG, |d| {
-        recorded_checkpoint(d).is_some_and(|(id, _)| id >= 3)
+    // The operator has recorded the job's checkpoints for a while. (A rewound run numbers its
+    // checkpoints from 1 again in the same directory: with only a few recorded, it can reach
+    // the recorded id within the seconds the operator needs to cancel it; docs/state-safety.md.)
+    env.wait_for(name, "checkpoint 15 recorded", LONG, |d| {
+        recorded_checkpoint(d).is_some_and(|(id, _)| id >= 15)
     })
     .await;
 
@@ -100,6 +102,21 @@ async fn a_jobmanager_killed_during_a_savepoint_upgrade_never_starts_the_job_emp
     );
     let d = env.deployments().get(name).await.unwrap();
     assert!(error(&d).contains("resubmitted"), "the stop holds: {}", error(&d));
+    // The rewound job was cancelled before its own checkpoints (ids from 1 again, in the same
+    // directory) could overwrite and discard the recorded one.
+    assert_eq!(
+        d.status
+            .as_ref()
+            .and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.state)
+            .map(|s| s.as_str()),
+        Some("CANCELED")
+    );
+    let on_disk = known.trim_start_matches("file:").to_string();
+    assert!(
+        Path::new(&on_disk).join("_metadata").exists(),
+        "the recorded checkpoint is still there to restore: {on_disk}"
+    );
 
     // The way out the message names: a savepoint redeploy from the recorded checkpoint.
     env.patch_spec(

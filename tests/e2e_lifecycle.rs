@@ -644,7 +644,7 @@ async fn a_refused_upgrade_leaves_the_job_running_and_a_broken_one_is_rolled_bac
     );
     conf.insert(
         "kubernetes.operator.deployment.readiness.timeout".into(),
-        json!("20 s"),
+        json!("45 s"),
     );
     env.create(&spec).await;
     let d = env.wait_stable_running(name).await;

@@ -76,6 +76,11 @@ fn a_jobmanager_restarted_without_ha_during_a_savepoint_upgrade_never_starts_the
         w.step(None);
     }
     assert!(deploys(&w).is_empty(), "nothing deployed: {:?}", w.actions());
+    assert!(
+        w.steps.iter().any(|s| matches!(s, Step::CancelJob { .. })),
+        "the rewound job is cancelled before its checkpoints overwrite the recorded one: {:?}",
+        w.actions()
+    );
     let error = error_of(&w);
     assert!(error.contains("resubmitted"), "{error}");
     assert!(

@@ -53,7 +53,11 @@ impl Planner<'_> {
             // The recorded start stays until the new execution is understood: it is what tells
             // the next plan that this execution is not the one the record describes.
             Execution::Undecided => {}
-            Execution::Rewound { checkpoint } => self.rewound = Some(checkpoint),
+            Execution::Rewound { checkpoint } => {
+                // Its checkpoints are of the rewound state: none is recorded, not even its last.
+                self.rewound = Some(checkpoint);
+                return;
+            }
         }
         if job.state == FlinkJobState::Failed {
             let cause = job.failure.clone().unwrap_or_else(|| "Job failed".into());

@@ -95,12 +95,21 @@ impl Planner<'_> {
             return step;
         }
         let id = self.core.job.job_id.clone().unwrap_or_default();
-        self.fail(
+        let step = self.fail(
             "JobRewound",
             format!(
-                "The JobManager restarted without HA and Flink resubmitted job {id} from the state it was deployed with: the running job does not hold the state of its newest recorded checkpoint {checkpoint}. The operator does not upgrade, suspend or mark stable a job whose state went back. Manual restore required."
+                "The JobManager restarted without HA and Flink resubmitted job {id} from the state it was deployed with: it does not hold the state of its newest recorded checkpoint {checkpoint}. The rewound job is cancelled: under the same job id its checkpoint ids start again from 1, so its checkpoints would overwrite and then discard the recorded one. Manual restore required."
             ),
-        )
+        );
+        match self.obs.job.as_ref().filter(|j| !j.state.is_globally_terminal()) {
+            Some(job) => {
+                self.core.job.state = Some(FlinkJobState::Cancelling);
+                Step::CancelJob {
+                    job_id: job.id.clone(),
+                }
+            }
+            None => step,
+        }
     }
 
     pub(super) fn restart_failed(&mut self) -> Step {
