@@ -374,6 +374,9 @@ fn histories_that_once_failed_hold_from_every_base() {
         // A job rewound by a JobManager restart during a savepoint upgrade, then suspended: the
         // redeploy asked for with the suspend waited behind the rewound-job stop forever.
         vec![RestartJobManager(true), Suspend],
+        // A session cluster's JobManager restarted twice around a redeploy: the redeployed job's
+        // checkpoints after the last loop are unknowable; what was recorded is restored.
+        vec![Redeploy { nonce: 1, own: false }, RestartJobManager(false), Loop, Tick, Parallelism(2), Crash(1), RestartJobManager(false)],
         // A rollback that cannot find its HA metadata (the JobManager lost during it) asks for a
         // manual restore: the redeploy it names was recorded as a user change and then ignored.
         vec![BreakImage, Rollback(true), Resume, Loop, Loop, Loop, Tick, Tick, Tick, Loop, Loop, Loop, LoseJobManager, Loop],

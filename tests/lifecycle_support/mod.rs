@@ -865,17 +865,24 @@ impl World {
         if job.state.is_globally_terminal() {
             return;
         }
-        let recorded_for_job = self
+        let record = self
             .status()
             .and_then(|s| s.job_status().and_then(|j| j.last_completed_checkpoint.clone()))
-            .is_some_and(|r| r.job_id.as_deref() == Some(id.as_str()));
-        if self.desired_mode() == UpgradeMode::Stateless || !recorded_for_job {
-            // Nothing promised, or nothing the operator could have known of: the best known
-            // snapshot starts the lineage again.
-            self.durable = self
-                .upgrade_savepoint_path()
-                .and_then(|p| self.storage.get(&p).copied())
-                .unwrap_or(0);
+            .filter(|r| r.job_id.as_deref() == Some(id.as_str()));
+        let started_from = self
+            .upgrade_savepoint_path()
+            .and_then(|p| self.storage.get(&p).copied());
+        let recorded = record
+            .and_then(|r| r.path)
+            .and_then(|p| self.storage.get(&p).copied());
+        if self.desired_mode() == UpgradeMode::Stateless {
+            // Nothing promised: the snapshot it started from begins the lineage again.
+            self.durable = started_from.unwrap_or(0);
+        } else {
+            // Checkpoints no loop observed before the jobs vanished are unknowable to the
+            // operator: the newest it recorded is the most it can keep.
+            let known = recorded.or(started_from).unwrap_or(0);
+            self.durable = self.durable.min(known.max(started_from.unwrap_or(0)));
         }
         self.session_jobs.clear();
         if let Some(t) = self.trigger.as_mut().filter(|t| t.result.is_none()) {

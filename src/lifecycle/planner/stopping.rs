@@ -264,8 +264,28 @@ impl Planner<'_> {
                     // the state to continue from.
                     match (&self.obs.latest_checkpoint, &self.obs.job) {
                         (Some(cp), _) => self.core.job.upgrade_savepoint_path = Some(cp.path.clone()),
-                        // Gone from the cluster: the path recorded before stays the state.
-                        (None, None) => {}
+                        // Gone from the cluster: the path recorded before stays the state,
+                        // unless the job was recorded checkpointing past it.
+                        (None, None) => {
+                            let past = self
+                                .core
+                                .job
+                                .job_id
+                                .as_deref()
+                                .and_then(|id| self.recorded_checkpoint_of(id))
+                                .filter(|known| {
+                                    self.core.job.upgrade_savepoint_path.as_deref() != Some(known.as_str())
+                                });
+                            if let Some(known) = past {
+                                if let Some(step) = self.finish_with_named_snapshot(&recorded.0) {
+                                    return step;
+                                }
+                                return self.fail(
+                                    "UpgradeFailed",
+                                    format!("The job vanished while it was cancelled for the upgrade (its JobManager restarted without HA, or it was removed outside the operator). It had checkpointed past the snapshot it started from, at least up to {known}. Manual restore required."),
+                                );
+                            }
+                        }
                         (None, Some(job)) if self.obs.checkpoint_statistics_read => {
                             if let Some(known) = self.recorded_checkpoint_of(&job.id) {
                                 // Flink forgot what status recorded: its JobManager lost the
