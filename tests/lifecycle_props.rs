@@ -377,6 +377,9 @@ fn histories_that_once_failed_hold_from_every_base() {
         // A session cluster's JobManager restarted twice around a redeploy: the redeployed job's
         // checkpoints after the last loop are unknowable; what was recorded is restored.
         vec![Redeploy { nonce: 1, own: false }, RestartJobManager(false), Loop, Tick, Parallelism(2), Crash(1), RestartJobManager(false)],
+        // Checkpoints completed while the statistics could not be read, then lost with the
+        // JobManager: unknowable, as docs/state-safety.md says; what was recorded is kept.
+        vec![Redeploy { nonce: 1, own: false }, Loop, Loop, Loop, StatisticsReadable(false), Tick, Tick, Parallelism(3), RestartJobManager(false)],
         // A rollback that cannot find its HA metadata (the JobManager lost during it) asks for a
         // manual restore: the redeploy it names was recorded as a user change and then ignored.
         vec![BreakImage, Rollback(true), Resume, Loop, Loop, Loop, Tick, Tick, Tick, Loop, Loop, Loop, LoseJobManager, Loop],

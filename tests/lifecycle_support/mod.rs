@@ -826,14 +826,21 @@ impl World {
         // What the operator can protect is what it recorded: a job that ran with a stateless
         // mode promised nothing, and checkpoints no loop observed are unknowable to it. Either
         // way the resubmitted job starts a new lineage.
-        let recorded_for_job = self
+        let recorded = self
             .status()
             .and_then(|s| s.job_status().and_then(|j| j.last_completed_checkpoint.clone()))
-            .is_some_and(|r| r.job_id.as_deref() == Some(job.id.as_str()));
-        let given_up = !ha && (self.desired_mode() == UpgradeMode::Stateless || !recorded_for_job);
+            .filter(|r| r.job_id.as_deref() == Some(job.id.as_str()))
+            .and_then(|r| r.path)
+            .map(|p| self.storage.get(&p).copied().unwrap_or(0));
+        let given_up = !ha && (self.desired_mode() == UpgradeMode::Stateless || recorded.is_none());
         let mut again = self.start_job(&job.id, &restore);
         if given_up {
             self.durable = again.value;
+        } else if !ha {
+            // Checkpoints completed after the newest one recorded went unread: the operator can
+            // keep at most what it recorded (or what the new run restored).
+            let known = recorded.unwrap_or(0).max(again.value);
+            self.durable = self.durable.min(known);
         }
         again.state = FlinkJobState::Running;
         again.submitted = job.submitted.clone();
