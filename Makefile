@@ -28,7 +28,8 @@ crds:
 verify-crds:
 	$(CARGO) test --locked --test crds
 
-DEV_CERTS := target/dev-certs
+## Development certificates (certs/README.md); git ignores everything there but the README.
+DEV_CERTS := certs
 
 ## The operator on this machine: controllers against the current kubeconfig's cluster plus the webhook
 ## (HTTPS :9443, admin :8080, dev certificates generated if absent). Without a cluster it says so and
@@ -39,9 +40,10 @@ run: build
 
 ci: lint test
 
-## Dev webhook certificates (CA + serving pair for localhost) in target/dev-certs.
+## Dev webhook certificates (CA + serving pair for localhost) in certs/. An existing CA is kept
+## (the command fails and says so); FORCE=1 replaces it.
 certs: build
-	$(BIN) certs --out $(DEV_CERTS) --dns localhost --dns 127.0.0.1
+	$(BIN) certs --out $(DEV_CERTS) --dns localhost --dns 127.0.0.1 $(if $(FORCE),--force)
 
 ## The real-cluster tier (also in make test): a real kube-apiserver, kube-controller-manager and
 ## etcd built from the Kubernetes Go modules (tests/cluster/, cached by version) on 127.0.0.1:

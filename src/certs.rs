@@ -24,6 +24,26 @@ pub enum CertsError {
     Generate(#[from] rcgen::Error),
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
+    #[error(
+        "{path} already exists: not replacing the CA (every caBundle that trusts it would break); \
+         pass --force to write a new one"
+    )]
+    CaExists { path: String },
+}
+
+/// The CA file of the Secret layout, next to `tls.crt` and `tls.key`.
+pub const CA_FILE: &str = "ca.crt";
+
+/// Refuses to go on when `dir` holds a CA already, unless `force`.
+pub fn refuse_existing_ca(dir: &Path, force: bool) -> Result<(), CertsError> {
+    let path = dir.join(CA_FILE);
+    // symlink_metadata: a dangling link named ca.crt is still something we would overwrite.
+    if !force && std::fs::symlink_metadata(&path).is_ok() {
+        return Err(CertsError::CaExists {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Generates a CA and a serving certificate for `names` (DNS names or IP addresses), valid from
@@ -95,7 +115,7 @@ pub fn write_secret_layout(dir: &Path, certs: &GeneratedCerts) -> Result<Vec<Pat
     Ok(vec![
         write(crate::tls::CERT_FILE, &certs.cert_pem, false)?,
         write(crate::tls::KEY_FILE, &certs.key_pem, true)?,
-        write("ca.crt", &certs.ca_pem, false)?,
+        write(CA_FILE, &certs.ca_pem, false)?,
     ])
 }
 
@@ -120,5 +140,15 @@ mod tests {
             generate(&[], jiff::civil::date(2026, 1, 1), 1),
             Err(CertsError::NoNames)
         ));
+    }
+
+    #[test]
+    fn an_existing_ca_is_kept_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        refuse_existing_ca(dir.path(), false).unwrap();
+        std::fs::write(dir.path().join(CA_FILE), "x").unwrap();
+        let err = refuse_existing_ca(dir.path(), false).unwrap_err();
+        assert!(err.to_string().contains("ca.crt already exists"), "{err}");
+        refuse_existing_ca(dir.path(), true).unwrap();
     }
 }

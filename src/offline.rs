@@ -56,6 +56,8 @@ pub struct Verdict {
     pub warnings: Vec<String>,
     /// What the mutating webhook would change.
     pub mutation: Option<String>,
+    /// Further reasons for the denial (unknown fields of a resource that a rule denies too).
+    pub errors: Vec<String>,
 }
 
 impl Verdict {
@@ -76,6 +78,7 @@ impl Verdict {
         if let Some(m) = &self.mutation {
             out.push(format!("  mutation: {m}"));
         }
+        out.extend(self.errors.iter().map(|e| format!("  error: {e}")));
         out.extend(self.warnings.iter().map(|w| format!("  warning: {w}")));
         out
     }
@@ -108,8 +111,16 @@ Input limits (each input ends with a clear error, exit code 2, when it breaks on
 Directories are walked for .yaml, .yml and .json files; a directory reached again through a
 symbolic link (a loop) is skipped with a note on standard error.
 
+Fields the CRD schema does not declare (e.g. spec.job.upgradMode) are denied, as the API
+server's strict field validation denies them, with the field they resemble;
+--warn-unknown-fields reports them as warnings instead.
+
 Exit codes: 0 all allowed, 1 any denied, 2 an input cannot be read or breaks a limit,
-3 no FlinkDeployment or FlinkSessionJob found in the inputs.";
+3 no FlinkDeployment or FlinkSessionJob found in the inputs.
+
+Example:
+  flink-lifecycle validate --no-dns examples/
+  kustomize build overlays/prod | flink-lifecycle validate --old stored.yaml -";
 
 /// Files under the given paths (files as given, directories walked for .yaml/.yml/.json), and
 /// the paths that could not be read. Directories already walked (symlink loops, or two links to
@@ -376,9 +387,219 @@ pub fn admit_all(
                 decision,
                 warnings,
                 mutation,
+                errors: vec![],
             }
         })
         .collect()
+}
+
+/// What `validate` makes of fields the CRD schema does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownFields {
+    /// A denial, as the API server's strict field validation (`kubectl apply`'s default).
+    Deny,
+    /// A warning (`--warn-unknown-fields`).
+    Warn,
+}
+
+/// [`admit_all`], then the API server's strict field validation: every field the CRD schema
+/// does not know is a denial (or, with [`UnknownFields::Warn`], a warning). A resource that a
+/// rule denies keeps that reason; its unknown fields follow as `error:` lines.
+pub fn admit_all_strict(
+    docs: &[Document],
+    old: &[Document],
+    operator: &OperatorConfig,
+    resolver: &dyn HostResolver,
+    policy: UnknownFields,
+) -> Vec<Verdict> {
+    let mut verdicts = admit_all(docs, old, operator, resolver);
+    for (verdict, doc) in verdicts.iter_mut().zip(docs) {
+        let unknown: Vec<String> = unknown_fields(doc.kind, &doc.value)
+            .iter()
+            .map(UnknownField::to_string)
+            .collect();
+        if unknown.is_empty() {
+            continue;
+        }
+        match (policy, &verdict.decision) {
+            (UnknownFields::Warn, _) => {
+                verdict.warnings.splice(0..0, unknown);
+            }
+            (UnknownFields::Deny, Ok(())) => verdict.decision = Err(unknown.join("; ")),
+            (UnknownFields::Deny, Err(_)) => verdict.errors.extend(unknown),
+        }
+    }
+    verdicts
+}
+
+/// A field of a resource that its CRD schema does not declare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownField {
+    /// JSON path, e.g. `spec.job.upgradMode` or `spec.ingress.tls[0].host`.
+    pub path: String,
+    /// The declared field at the same level it resembles.
+    pub suggestion: Option<String>,
+}
+
+impl std::fmt::Display for UnknownField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown field \"{}\"", self.path)?;
+        if let Some(s) = &self.suggestion {
+            write!(f, " (did you mean {s}?)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Fields of `metadata` (ObjectMeta) the API server knows; their contents are not checked here.
+const OBJECT_META_FIELDS: &[&str] = &[
+    "annotations",
+    "creationTimestamp",
+    "deletionGracePeriodSeconds",
+    "deletionTimestamp",
+    "finalizers",
+    "generateName",
+    "generation",
+    "labels",
+    "managedFields",
+    "name",
+    "namespace",
+    "ownerReferences",
+    "resourceVersion",
+    "selfLink",
+    "uid",
+];
+
+/// The openAPIV3Schema of each kind's CRD (as generated from the Rust types), with the fields
+/// every object has (apiVersion, kind, metadata) added at the root.
+fn root_schemas() -> &'static HashMap<FlinkKind, Value> {
+    static SCHEMAS: std::sync::OnceLock<HashMap<FlinkKind, Value>> = std::sync::OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        let metadata: serde_json::Map<String, Value> = OBJECT_META_FIELDS
+            .iter()
+            .map(|f| {
+                (
+                    (*f).to_string(),
+                    serde_json::json!({ "x-kubernetes-preserve-unknown-fields": true }),
+                )
+            })
+            .collect();
+        crate::crd::all()
+            .into_iter()
+            .filter_map(|g| {
+                let kind = FlinkKind::from_kind(&g.crd.spec.names.kind)?;
+                let schema = g
+                    .crd
+                    .spec
+                    .versions
+                    .first()?
+                    .schema
+                    .as_ref()?
+                    .open_api_v3_schema
+                    .as_ref()?;
+                let mut schema = serde_json::to_value(schema).ok()?;
+                let props = schema
+                    .as_object_mut()?
+                    .entry("properties")
+                    .or_insert_with(|| Value::Object(Default::default()))
+                    .as_object_mut()?;
+                props.insert("apiVersion".into(), serde_json::json!({ "type": "string" }));
+                props.insert("kind".into(), serde_json::json!({ "type": "string" }));
+                props.insert(
+                    "metadata".into(),
+                    serde_json::json!({ "type": "object", "properties": metadata.clone() }),
+                );
+                Some((kind, schema))
+            })
+            .collect()
+    })
+}
+
+/// The fields of `value` that the CRD schema of `kind` does not declare, as the API server's
+/// strict field validation finds them: objects are walked along `properties`,
+/// `additionalProperties` and `items`; under `x-kubernetes-preserve-unknown-fields: true`
+/// (podTemplate, flinkConfiguration, ...) any field is accepted.
+pub fn unknown_fields(kind: FlinkKind, value: &Value) -> Vec<UnknownField> {
+    let mut out = Vec::new();
+    if let Some(schema) = root_schemas().get(&kind) {
+        walk_schema(value, schema, "", &mut out);
+    }
+    out
+}
+
+fn walk_schema(value: &Value, schema: &Value, path: &str, out: &mut Vec<UnknownField>) {
+    match value {
+        Value::Object(map) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties");
+            let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+            let is_object = props.is_some() || schema.get("type").and_then(Value::as_str) == Some("object");
+            for (key, child) in map {
+                let child_path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if let Some(s) = props.and_then(|p| p.get(key)) {
+                    walk_schema(child, s, &child_path, out);
+                } else if let Some(a) = additional.filter(|a| a.is_object()) {
+                    walk_schema(child, a, &child_path, out);
+                } else if preserve || additional == Some(&Value::Bool(true)) || !is_object {
+                    // Free-form, or a type mismatch the schema validation reports.
+                } else {
+                    let known = props.map(|p| p.keys().map(String::as_str).collect::<Vec<_>>());
+                    out.push(UnknownField {
+                        path: child_path,
+                        suggestion: known.and_then(|k| closest(key, &k)).map(str::to_string),
+                    });
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items").filter(|s| s.is_object()) {
+                for (i, item) in items.iter().enumerate() {
+                    walk_schema(item, item_schema, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The known name `unknown` most resembles: within edit distance 2 (ignoring case), or sharing
+/// a prefix of at least four characters (or being a prefix of it, or it of the name).
+fn closest<'a>(unknown: &str, known: &[&'a str]) -> Option<&'a str> {
+    let u = unknown.to_lowercase();
+    known
+        .iter()
+        .filter_map(|k| {
+            let kl = k.to_lowercase();
+            let distance = edit_distance(&u, &kl);
+            let common = u.chars().zip(kl.chars()).take_while(|(a, b)| a == b).count();
+            let shorter = u.chars().count().min(kl.chars().count());
+            let close = (distance <= 2 && distance < u.chars().count())
+                || common >= 4
+                || (shorter >= 3 && common == shorter);
+            close.then_some((distance, std::cmp::Reverse(common), *k))
+        })
+        .min()
+        .map(|(_, _, k)| k)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Flags of `flink-lifecycle validate`.
@@ -394,6 +615,10 @@ pub struct ValidateCommand {
     /// Do not resolve jarURI host names (literal addresses are still checked): for CI without DNS.
     #[arg(long)]
     pub no_dns: bool,
+    /// Report fields the CRD schema does not know as warnings instead of denials (the API
+    /// server's strict field validation, `kubectl apply`'s default, denies them).
+    #[arg(long)]
+    pub warn_unknown_fields: bool,
     /// Manifest files or directories (.yaml, .yml, .json; multi-document YAML and List kinds);
     /// `-` reads standard input (e.g. `kustomize build overlays/prod | flink-lifecycle validate -`).
     #[arg(required = true)]
@@ -422,7 +647,12 @@ pub fn run(cmd: &ValidateCommand, resolver: &dyn HostResolver) -> u8 {
     };
     let docs = read(&cmd.paths);
     let old = read(&cmd.old);
-    let verdicts = admit_all(&docs, &old, &operator, resolver);
+    let policy = if cmd.warn_unknown_fields {
+        UnknownFields::Warn
+    } else {
+        UnknownFields::Deny
+    };
+    let verdicts = admit_all_strict(&docs, &old, &operator, resolver, policy);
     for v in &verdicts {
         for line in v.lines() {
             println!("{line}");
@@ -461,6 +691,49 @@ pub fn run(cmd: &ValidateCommand, resolver: &dyn HostResolver) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggestions_are_close_names_only() {
+        let known = ["upgradeMode", "state", "parallelism", "jarURI"];
+        assert_eq!(closest("upgradMode", &known), Some("upgradeMode"));
+        assert_eq!(closest("sate", &known), Some("state"));
+        assert_eq!(closest("parallel", &known), Some("parallelism"));
+        assert_eq!(closest("jarUri", &known), Some("jarURI"));
+        assert_eq!(closest("upgradeStrategy", &known), Some("upgradeMode"));
+        assert_eq!(closest("foo", &known), None);
+        assert_eq!(closest("completelyDifferent", &known), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn unknown_fields_follow_the_crd_schema() {
+        let dep = serde_json::json!({
+            "apiVersion": "flink.apache.org/v1beta1",
+            "kind": "FlinkDeployment",
+            "metadata": {"name": "x", "labels": {"any": "thing"}, "lables": {}},
+            "spec": {
+                "flinkConfiguration": {"anything.goes": "1"},
+                "podTemplate": {"spec": {"whatever": true}},
+                "job": {"upgradMode": "savepoint", "sate": "running"},
+                "ingress": {"tls": [{"hosts": ["a"], "secretNme": "s"}]},
+                "bogus": 1
+            }
+        });
+        let paths: Vec<String> = unknown_fields(FlinkKind::Deployment, &dep)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "unknown field \"metadata.lables\" (did you mean labels?)",
+                "unknown field \"spec.bogus\"",
+                "unknown field \"spec.ingress.tls[0].secretNme\" (did you mean secretName?)",
+                "unknown field \"spec.job.sate\" (did you mean state?)",
+                "unknown field \"spec.job.upgradMode\" (did you mean upgradeMode?)",
+            ]
+        );
+    }
 
     /// The documented limits are the YAML parser's budget.
     #[test]
