@@ -3,14 +3,23 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/debug/flink-lifecycle
 
-.PHONY: build test lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-images e2e-local soak soak-faults deploy image ci
+.PHONY: build test test-deps lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-images e2e-local soak soak-faults deploy image ci
 
 build:
 	$(CARGO) build --locked
 
-## All tests: unit, integration (webhook over TLS, real Flink clusters, in-memory Kubernetes).
-test:
+## All tests: unit, integration (webhook over TLS, real Flink clusters, in-memory Kubernetes, a
+## real control plane). Installs what they need first (idempotent; seconds when present).
+test: test-deps
 	$(CARGO) test --locked --all-targets --no-fail-fast
+
+## What the tests need: kubectl, lua5.1, checkov, kubernetes-validate, gdb (.ci/install-tools),
+## Flink 1.20.5 and 2.3.0 from PyPI, and kube-apiserver/controller-manager/etcd built from the
+## Kubernetes Go modules (tests/cluster/build.sh; ~13 min cold on 2 cores, cached by version).
+test-deps:
+	bash .ci/install-tools
+	for v in 1.20.5 2.3.0; do bash tests/flink-harness/install-flink.sh $$v >/dev/null; done
+	bash tests/cluster/build.sh >/dev/null
 
 lint: fmt-check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
