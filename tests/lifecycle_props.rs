@@ -380,6 +380,9 @@ fn histories_that_once_failed_hold_from_every_base() {
         // Checkpoints completed while the statistics could not be read, then lost with the
         // JobManager: unknowable, as docs/state-safety.md says; what was recorded is kept.
         vec![Redeploy { nonce: 1, own: false }, Loop, Loop, Loop, StatisticsReadable(false), Tick, Tick, Parallelism(3), RestartJobManager(false)],
+        // A cancel whose job lost its history with a restarted JobManager asks a person: the
+        // redeploy asked for with a suspend was not taken.
+        vec![RestartNonce(1), Crash(1), Mode(UpgradeMode::Stateless), RestartJobManager(false), Suspend],
         // A rollback that cannot find its HA metadata (the JobManager lost during it) asks for a
         // manual restore: the redeploy it names was recorded as a user change and then ignored.
         vec![BreakImage, Rollback(true), Resume, Loop, Loop, Loop, Tick, Tick, Tick, Loop, Loop, Loop, LoseJobManager, Loop],

@@ -290,6 +290,9 @@ impl Planner<'_> {
                             if let Some(known) = self.recorded_checkpoint_of(&job.id) {
                                 // Flink forgot what status recorded: its JobManager lost the
                                 // job's history, and an empty start would lose the state.
+                                if let Some(step) = self.finish_with_named_snapshot(&recorded.0) {
+                                    return step;
+                                }
                                 return self.fail(
                                     "UpgradeFailed",
                                     format!("The cancelled job's statistics show no checkpoint, but checkpoint {known} was recorded for it: its JobManager lost the job's history, and newer checkpoints may exist. Manual restore required."),
