@@ -383,10 +383,12 @@ impl Planner<'_> {
         }
         if self.kind == Kind::Application
             && state == Some(FlinkJobState::Failed)
+            && !self.op().job_restart_failed
             && self.should_roll_back(rec)
         {
             // A new spec whose job failed before it held state of its own (main() threw, or
             // it failed before its first checkpoint) is an upgrade that did not become stable.
+            // With job.restart.failed on, the restart comes first (the failure may pass).
             return self.start_rollback(rec);
         }
         if self.kind == Kind::Application && state == Some(FlinkJobState::Failed) {
