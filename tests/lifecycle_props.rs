@@ -388,6 +388,8 @@ fn histories_that_once_failed_hold_from_every_base() {
         vec![RestartNonce(1), Crash(1), Mode(UpgradeMode::Stateless), RestartJobManager(false), Suspend],
         // A failed upgraded job with job.restart.failed on was rolled back instead of restarted,
         // and a transient failure left the user's spec never running.
+        // A rewound run whose statistics could not be read was stopped with a savepoint.
+        vec![Tick, Tick, Mode(UpgradeMode::Savepoint), Parallelism(3), RestartJobManager(true), Loop, StatisticsReadable(false), Loop, Loop, Resume, Loop],
         vec![FailJob, RestartNonce(1), FixImage, SavepointFails, Loop, Loop, Rollback(true), CheckpointsStall(true), Loop, Tick, SavepointNonce(1), Tick, FailJob],
         // A rollback that cannot find its HA metadata (the JobManager lost during it) asks for a
         // manual restore: the redeploy it names was recorded as a user change and then ignored.

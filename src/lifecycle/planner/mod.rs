@@ -85,6 +85,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         hops: 0,
         wake_at_ms: None,
         rewound: None,
+        execution_undecided: false,
         decoded: std::cell::RefCell::new(None),
     };
     let step = p.decide();
@@ -110,6 +111,9 @@ struct Planner<'a> {
     /// The observed job is a resubmission that did not restore this checkpoint, the newest one
     /// recorded for it (`observe::execution_verdict`).
     rewound: Option<String>,
+    /// The job runs again since it was recorded (a later start), and whether it restored its
+    /// recorded state cannot be read yet.
+    execution_undecided: bool,
     decoded: std::cell::RefCell<Option<(String, (AnySpec, ResourceMetadata))>>,
 }
 
@@ -361,6 +365,12 @@ impl Planner<'_> {
             && let Some((spec, _)) = recorded.as_ref()
         {
             return self.rewound_job(spec, &checkpoint);
+        }
+        if self.execution_undecided {
+            // A savepoint of it, or marking it stable, could make a rewind permanent.
+            return Step::Wait {
+                reason: "the job started again since it was recorded (a JobManager restart?) and its checkpoint statistics cannot be read yet: waiting to know whether it kept its state".into(),
+            };
         }
         self.dispatch()
     }

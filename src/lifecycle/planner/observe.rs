@@ -52,7 +52,7 @@ impl Planner<'_> {
             }
             // The recorded start stays until the new execution is understood: it is what tells
             // the next plan that this execution is not the one the record describes.
-            Execution::Undecided => {}
+            Execution::Undecided => self.execution_undecided = true,
             Execution::Rewound { checkpoint } => {
                 // Its checkpoints are of the rewound state: none is recorded, not even its last.
                 self.rewound = Some(checkpoint);
