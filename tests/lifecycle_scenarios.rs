@@ -101,6 +101,20 @@ fn created_suspended_deploys_nothing() {
     }
     assert!(w.actions().is_empty());
     assert_eq!(w.lifecycle(), Some(ResourceLifecycleState::Created));
+    // The generation was looked at (kubectl wait --for=jsonpath='{.status.observedGeneration}').
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    assert_eq!(d.observed_generation, w.dep.metadata.generation);
+    w.edit_job(|j| j.parallelism = Some(4));
+    w.step(None);
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        d.observed_generation, w.dep.metadata.generation,
+        "an edit while created suspended too"
+    );
 }
 
 /// running -> running, per upgrade mode (seed table: suspend and restore mechanism).

@@ -10,6 +10,8 @@ impl Planner<'_> {
             self.core.jm = Some(self.obs.jobmanager.status());
         }
         if self.desired_state() == JobState::Suspended && self.kind != Kind::SessionCluster {
+            // This generation is looked at and is as asked: say so (kubectl wait, Argo CD).
+            self.core.observed_generation = Some(self.generation);
             self.why("the job is created suspended: nothing is deployed until it is set to running");
             return Step::NoOp;
         }
