@@ -113,3 +113,5 @@ bench:
 	cp target/release/flink-lifecycle target/flink-lifecycle.release
 	$(CARGO) bench --locked --bench controller_scale
 	$(CARGO) bench --locked --bench upgrade_overhead
+	bash tests/cluster/build.sh >/dev/null
+	$(CARGO) bench --locked --bench real_cluster
