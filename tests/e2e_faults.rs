@@ -39,6 +39,22 @@ fn recorded_checkpoint(d: &FlinkDeployment) -> Option<(i64, String)> {
     Some((r.checkpoint_id?, r.path.clone()?))
 }
 
+/// The newest `chk-<n>` with a `_metadata` file under a job's checkpoint directory.
+fn newest_retained_checkpoint(dir: &str) -> Option<(i64, String)> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let id = name.strip_prefix("chk-")?.parse::<i64>().ok()?;
+            e.path()
+                .join("_metadata")
+                .exists()
+                .then(|| (id, e.path().display().to_string()))
+        })
+        .max_by_key(|(id, _)| *id)
+}
+
 fn error(d: &FlinkDeployment) -> String {
     d.status
         .as_ref()
@@ -112,11 +128,17 @@ async fn a_jobmanager_killed_during_a_savepoint_upgrade_never_starts_the_job_emp
             .map(|s| s.as_str()),
         Some("CANCELED")
     );
-    let on_disk = known.trim_start_matches("file:").to_string();
+    // What a person does, as the message says: the newest retained checkpoint of the job, the
+    // recorded one or a newer one the job completed after the operator's last read (with one
+    // checkpoint retained, the job itself discards the recorded one once a newer completes).
+    let (recorded_id, _) = recorded_checkpoint(&d).unwrap();
+    let (newest_id, newest) = newest_retained_checkpoint(&env.path(&format!("jk/checkpoints/{first}")))
+        .expect("a retained checkpoint of the original run");
     assert!(
-        Path::new(&on_disk).join("_metadata").exists(),
-        "the recorded checkpoint is still there to restore: {on_disk}"
+        newest_id >= recorded_id,
+        "the record is never ahead of what the job retained: recorded {recorded_id}, newest {newest_id}"
     );
+    let known = format!("file:{newest}");
 
     // The way out the message names: a savepoint redeploy from the recorded checkpoint.
     env.patch_spec(
@@ -627,13 +649,48 @@ async fn session_jobs_lost_with_their_jobmanager_are_not_rewound() {
         sj_lifecycle(j) == "Failed" && sj_error(j).contains("Manual restore required")
     })
     .await;
-    let known = sj_recorded(&a).unwrap();
-    assert!(sj_error(&a).contains(&known), "names {known}: {}", sj_error(&a));
+    let recorded = sj_recorded(&a).unwrap();
+    assert!(
+        sj_error(&a).contains(&recorded),
+        "names {recorded}: {}",
+        sj_error(&a)
+    );
+    // The newest retained checkpoint of a's run (the recorded one or one completed after it),
+    // in the directory of the recorded one.
+    let run_dir = Path::new(recorded.trim_start_matches("file:"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let a_job = recorded.split('/').rev().nth(1).unwrap_or_default().to_string();
+    // If the stop-with-savepoint completed just before the kill, the job FINISHED: Flink then
+    // discarded its checkpoints, and the savepoint is its newest state.
+    let savepoint = std::fs::read_dir(env.path("session/savepoints"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("_metadata").exists())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("savepoint-{}", &a_job[..6]))
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p.display().to_string());
+    let newest = savepoint
+        .or_else(|| newest_retained_checkpoint(&run_dir).map(|(_, p)| p))
+        .expect("a savepoint or a retained checkpoint of a's run");
+    let known = format!("file:{newest}");
     let b = wait_session_job(&env, "b", "reported lost", |j| {
         sj_lifecycle(j) == "Failed" && sj_error(j).contains("Job Not Found")
     })
     .await;
-    assert!(sj_recorded(&b).is_some_and(|p| sj_error(&b).contains(&p)));
+    assert!(
+        sj_recorded(&b).is_some_and(|p| sj_error(&b).contains(&p)),
+        "b's message names its recorded checkpoint: {}",
+        serde_json::to_string_pretty(&b.status).unwrap_or_default()
+    );
     // Held: a is not resubmitted from the savepoint it started from.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(

@@ -101,7 +101,7 @@ async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_
         .clone()
         .unwrap();
     assert!(suspend_savepoint.contains("savepoint-"), "{suspend_savepoint}");
-    assert_argo_health(&d, "Suspended", "");
+    assert_argo_health(&d, "Healthy", "suspended, as the spec asks");
     let jm: Api<Deployment> = Api::namespaced(env.kube.client(), "default");
     let deadline = tokio::time::Instant::now() + LONG;
     while jm.get_opt(name).await.unwrap().is_some() {
@@ -597,7 +597,7 @@ async fn session_jobs_on_one_cluster_are_upgraded_and_suspended_independently() 
         .await
         .unwrap();
     let b = wait_session_job(&env, "b", "suspended", |s| s.0 == "Suspended").await;
-    assert_argo_health(&b, "Suspended", "");
+    assert_argo_health(&b, "Healthy", "suspended, as the spec asks");
     let jobs = env.flink("session").jobs_overview().await.unwrap();
     assert_eq!(
         jobs.job(&a2).map(|j| j.state.as_str().to_string()).as_deref(),
