@@ -55,6 +55,19 @@ fn newest_retained_checkpoint(dir: &str) -> Option<(i64, String)> {
         .max_by_key(|(id, _)| *id)
 }
 
+/// The newest savepoint (with `_metadata`) Flink wrote for job `job_id` into `dir`.
+fn newest_savepoint(dir: &str, job_id: &str) -> Option<String> {
+    let prefix = format!("savepoint-{}", &job_id[..6.min(job_id.len())]);
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("_metadata").exists())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p.display().to_string())
+}
+
 fn error(d: &FlinkDeployment) -> String {
     d.status
         .as_ref()
@@ -131,13 +144,20 @@ async fn a_jobmanager_killed_during_a_savepoint_upgrade_never_starts_the_job_emp
     // What a person does, as the message says: the newest retained checkpoint of the job, the
     // recorded one or a newer one the job completed after the operator's last read (with one
     // checkpoint retained, the job itself discards the recorded one once a newer completes).
+    // If the stop-with-savepoint completed just before the kill, the job FINISHED and Flink
+    // discarded its checkpoints: the savepoint is then its newest state.
     let (recorded_id, _) = recorded_checkpoint(&d).unwrap();
-    let (newest_id, newest) = newest_retained_checkpoint(&env.path(&format!("jk/checkpoints/{first}")))
-        .expect("a retained checkpoint of the original run");
-    assert!(
-        newest_id >= recorded_id,
-        "the record is never ahead of what the job retained: recorded {recorded_id}, newest {newest_id}"
-    );
+    let newest = match newest_retained_checkpoint(&env.path(&format!("jk/checkpoints/{first}"))) {
+        Some((newest_id, newest)) => {
+            assert!(
+                newest_id >= recorded_id,
+                "the record is never ahead of what the job retained: recorded {recorded_id}, newest {newest_id}"
+            );
+            newest
+        }
+        None => newest_savepoint(&env.path("jk/savepoints"), &first)
+            .expect("a retained checkpoint or the upgrade's savepoint of the original run"),
+    };
     let known = format!("file:{newest}");
 
     // The way out the message names: a savepoint redeploy from the recorded checkpoint.
@@ -665,19 +685,7 @@ async fn session_jobs_lost_with_their_jobmanager_are_not_rewound() {
     let a_job = recorded.split('/').rev().nth(1).unwrap_or_default().to_string();
     // If the stop-with-savepoint completed just before the kill, the job FINISHED: Flink then
     // discarded its checkpoints, and the savepoint is its newest state.
-    let savepoint = std::fs::read_dir(env.path("session/savepoints"))
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .filter(|e| e.path().join("_metadata").exists())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(&format!("savepoint-{}", &a_job[..6]))
-        })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max_by_key(|(t, _)| *t)
-        .map(|(_, p)| p.display().to_string());
+    let savepoint = newest_savepoint(&env.path("session/savepoints"), &a_job);
     let newest = savepoint
         .or_else(|| newest_retained_checkpoint(&run_dir).map(|(_, p)| p))
         .expect("a savepoint or a retained checkpoint of a's run");
