@@ -57,10 +57,11 @@ certs: build
 ## The real-cluster tier (also in make test): a real kube-apiserver, kube-controller-manager and
 ## etcd built from the Kubernetes Go modules (tests/cluster/, cached by version) on 127.0.0.1:
 ## install with kubectl apply -k, examples, status preconditions, the controllers with the
-## manifests' RBAC only, admission through the apiserver. E2E_KUBECONFIG=<file>: that cluster.
+## manifests' RBAC only, admission through the apiserver; then the lifecycle on real Flink with
+## the test node running the Pods (real_cluster_lifecycle). E2E_KUBECONFIG=<file>: that cluster.
 e2e:
 	bash tests/cluster/build.sh >/dev/null
-	$(CARGO) test --locked --test real_cluster_api -- --nocapture
+	$(CARGO) test --locked --test real_cluster_api --test real_cluster_lifecycle -- --nocapture
 
 ## Real Flink images on a real multi-node-capable cluster (kind, a cloud cluster): the current
 ## kubeconfig's, with the operator installed (make deploy).

@@ -71,6 +71,7 @@ async fn rendered_application_cluster_runs_as_local_flink() {
         env: Vec::new(),
         config_files: BTreeMap::from([("config.yaml".to_string(), config_yaml.clone())]),
         ports,
+        extra_conf: BTreeMap::new(),
     };
     let jm_launch = launch("jobmanager", job_args);
     let conf = runtime.local_conf(&jm_launch).unwrap();

@@ -75,6 +75,8 @@ pub async fn deploy_cluster(ctx: &Context, dep: &FlinkDeployment, deploy: &Deplo
     let name = dep.name_any();
     if deploy.delete_ha_data_first {
         delete_ha_data(ctx, &ns, &name).await?;
+    } else if target.spec.job.is_some() {
+        remove_stale_job_graphs(ctx, &ns, &name).await?;
     }
     let operator_conf = &ctx.operator;
     let effective = effective_flink_config(
@@ -172,6 +174,38 @@ pub async fn delete_ha_data(ctx: &Context, ns: &str, name: &str) -> Result<()> {
     let selector = format!("app={name},configmap-type=high-availability");
     for cm in cms.list(&ListParams::default().labels(&selector)).await?.items {
         delete_named::<ConfigMap>(ctx, ns, &cm.name_any()).await?;
+    }
+    Ok(())
+}
+
+/// Removes the job graphs (Flink 1.x `jobGraph-<id>`, 2.x `executionPlan-<id>`) from the
+/// cluster's HA ConfigMaps, keeping its checkpoint pointers. An application cluster started
+/// with HA recovers a stored graph before its `main()` runs, and the resubmitted job of the new
+/// spec is then refused as a duplicate: the old job would keep running under the new spec's
+/// name (seen on real Flink 1.20 with the real apiserver).
+pub async fn remove_stale_job_graphs(ctx: &Context, ns: &str, name: &str) -> Result<()> {
+    let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+    let selector = format!("app={name},configmap-type=high-availability");
+    for cm in cms.list(&ListParams::default().labels(&selector)).await?.items {
+        let stale: serde_json::Map<String, serde_json::Value> = cm
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("jobGraph-") || k.starts_with("executionPlan-"))
+            .map(|k| (k.clone(), serde_json::Value::Null))
+            .collect();
+        if stale.is_empty() {
+            continue;
+        }
+        // The resourceVersion makes the patch a compare-and-swap: a JobManager that wrote the
+        // map since the list is not overwritten blindly; the next reconcile lists again.
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": cm.metadata.resource_version},
+            "data": stale,
+        });
+        cms.patch(&cm.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
     }
     Ok(())
 }

@@ -240,6 +240,15 @@ async fn observe_job_details(
 async fn observe_jobmanager(ctx: &Context, ns: &str, name: &str) -> Result<JobManagerObservation> {
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
     let Some(d) = deployments.get_opt(name).await? else {
+        // A real garbage collector finishes the TaskManager Deployment's foreground deletion
+        // after the JobManager's: a cluster deployed before that would apply its TaskManagers
+        // to the terminating object and lose them with it. The cluster is gone when both are.
+        let taskmanagers = deployments
+            .get_opt(&crate::render::taskmanager_name(name))
+            .await?;
+        if taskmanagers.is_some_and(|t| t.metadata.deletion_timestamp.is_some()) {
+            return Ok(JobManagerObservation::Deploying { generation: None });
+        }
         return Ok(JobManagerObservation::Missing);
     };
     let generation = d

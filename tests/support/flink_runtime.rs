@@ -58,6 +58,7 @@ impl LocalFlinkRuntime {
         ] {
             conf.insert(key.to_string(), "0".to_string());
         }
+        conf.extend(launch.extra_conf.clone());
         Ok(conf)
     }
 

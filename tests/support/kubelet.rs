@@ -35,6 +35,9 @@ pub struct ContainerLaunch {
     pub config_files: BTreeMap<String, String>,
     /// Loopback ports this cluster uses locally.
     pub ports: ClusterPorts,
+    /// Flink settings the node adds, as a kubelet mounts a pod's ServiceAccount token (the
+    /// real-cluster node: `kubernetes.config.file` for Kubernetes HA).
+    pub extra_conf: BTreeMap<String, String>,
 }
 
 /// Loopback ports of one local Flink cluster, shared by its JobManager and TaskManagers.
@@ -381,6 +384,7 @@ async fn describe(
             .collect(),
         config_files,
         ports,
+        extra_conf: BTreeMap::new(),
     })
 }
 

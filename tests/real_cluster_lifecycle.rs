@@ -1,0 +1,406 @@
+//! Lifecycle on real Flink through a REAL kube-apiserver + kube-controller-manager + etcd
+//! (tests/cluster/): the real Deployment and ReplicaSet controllers create the Pods, the test
+//! node (tests/support/node.rs) binds them and runs them as real Flink processes, the real
+//! garbage collector deletes owned objects, and Flink's Kubernetes HA keeps its ConfigMaps in
+//! the real apiserver with the `flink` ServiceAccount's token. The operator's controllers hold
+//! only the manifests' RBAC. Each step asserts Flink's own truth (job ids, restore paths, the
+//! test job's keyed counter) and that status as `kubectl get -o json` shows it agrees with
+//! Flink's REST API.
+//!
+//! One test runs the sections in order on one control plane, printing
+//! `real-lifecycle: section ...` as it goes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/control_plane.rs"]
+mod control_plane;
+#[path = "support/flink.rs"]
+mod flink;
+#[path = "support/flink_runtime.rs"]
+mod flink_runtime;
+#[path = "support/kubelet.rs"]
+mod kubelet;
+#[path = "support/node.rs"]
+mod node;
+#[path = "support/real_env.rs"]
+mod real_env;
+
+use flink::CounterReport;
+use flink_lifecycle::api::FlinkDeployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, DeleteParams, ListParams};
+use real_env::{JOBS_NS, RealEnv};
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+fn section(name: &str) {
+    let at = STARTED.get_or_init(Instant::now).elapsed().as_secs_f64();
+    eprintln!("real-lifecycle: section {name} (at {at:.1} s)");
+}
+
+fn job_id(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.job_id.clone())
+        .unwrap_or_default()
+}
+
+fn lifecycle(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.lifecycle_state)
+        .map(|l| format!("{l:?}"))
+        .unwrap_or_default()
+}
+
+fn job_state(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.state)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default()
+}
+
+fn stable_with_new_job(previous: &str) -> impl Fn(&FlinkDeployment) -> bool + '_ {
+    move |d| {
+        lifecycle(d) == "Stable"
+            && job_state(d) == "RUNNING"
+            && !job_id(d).is_empty()
+            && job_id(d) != previous
+            && d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation
+    }
+}
+
+fn start_time(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.start_time.clone())
+        .unwrap_or_default()
+}
+
+/// With HA the job keeps its id across upgrades (application mode derives it from the cluster
+/// id): a new run shows as a new start time.
+fn stable_with_new_start(previous: &str) -> impl Fn(&FlinkDeployment) -> bool + '_ {
+    move |d| {
+        lifecycle(d) == "Stable"
+            && job_state(d) == "RUNNING"
+            && !start_time(d).is_empty()
+            && start_time(d) != previous
+            && d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation
+    }
+}
+
+/// Waits until the job's counter in `out` satisfies `pred`.
+async fn counter(
+    env: &RealEnv,
+    out: &str,
+    what: &str,
+    pred: impl Fn(&CounterReport) -> bool,
+) -> CounterReport {
+    let dir = env.path(out);
+    env.until(&format!("counter {out} {what}"), || {
+        let r = CounterReport::read(Path::new(&dir)).filter(|r| pred(r));
+        async move { r }
+    })
+    .await
+}
+
+/// Where the running job restored from, per Flink's checkpoint statistics.
+async fn restored_from(env: &RealEnv, d: &FlinkDeployment) -> Option<String> {
+    let name = d.metadata.name.clone().unwrap();
+    let id = job_id(d);
+    env.until("checkpoint statistics readable", || {
+        let flink = env.flink(&name);
+        let id = id.clone();
+        async move { flink.checkpoint_statistics(&id).await.ok() }
+    })
+    .await
+    .restored_path()
+    .map(str::to_string)
+}
+
+/// Status as kubectl shows it names the job Flink runs, in the state Flink reports.
+async fn assert_status_agrees_with_flink(env: &RealEnv, name: &str) {
+    let status = env.status_by_kubectl(name);
+    let id = status["jobStatus"]["jobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let state = status["jobStatus"]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let jobs = env.flink(name).jobs_overview().await.expect("GET /jobs/overview");
+    let flink_state = jobs.job(&id).map(|j| j.state.as_str().to_string());
+    assert_eq!(
+        flink_state.as_deref(),
+        Some(state.as_str()),
+        "{name}: kubectl shows job {id} {state}; Flink's /jobs/overview: {:?}",
+        jobs.jobs
+            .iter()
+            .map(|j| (&j.jid, j.state.as_str()))
+            .collect::<Vec<_>>()
+    );
+    let running = jobs.jobs.iter().filter(|j| j.state.as_str() == "RUNNING").count();
+    assert!(
+        running <= 1,
+        "{name}: {running} jobs run in one application cluster"
+    );
+}
+
+async fn jm_deployment(env: &RealEnv, name: &str) -> Option<Deployment> {
+    let api: Api<Deployment> = Api::namespaced(env.cp.client.clone(), JOBS_NS);
+    api.get_opt(name).await.unwrap()
+}
+
+async fn pods_of(env: &RealEnv, name: &str) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(env.cp.client.clone(), JOBS_NS);
+    api.list(&ListParams::default().labels(&format!("app={name}")))
+        .await
+        .unwrap()
+        .items
+}
+
+async fn ha_config_maps(env: &RealEnv, name: &str) -> Vec<ConfigMap> {
+    let api: Api<ConfigMap> = Api::namespaced(env.cp.client.clone(), JOBS_NS);
+    api.list(&ListParams::default().labels(&format!("app={name},configmap-type=high-availability")))
+        .await
+        .unwrap()
+        .items
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_apiserver_lifecycle_on_real_flink() {
+    STARTED.get_or_init(Instant::now);
+    section("a: control plane, install, node, operator");
+    let env = RealEnv::start(flink::FLINK_1_20).await;
+    eprintln!("real-lifecycle:   kube-apiserver {}", env.cp.version);
+
+    // ---------------------------------------------------------------------------------------
+    section("b: savepoint mode: first deploy through the real Deployment/ReplicaSet controllers");
+    let name = "orders";
+    env.apply(&env.application(name, "v1_20", "savepoint"));
+    let d = env
+        .wait_for(name, "stable and running", stable_with_new_job(""))
+        .await;
+    let first = job_id(&d);
+    let r = counter(&env, "orders/out-1", "counting", |r| r.max >= 3).await;
+    assert_eq!(r.restored_min, 0, "a first deployment starts from empty state");
+    assert_status_agrees_with_flink(&env, name).await;
+    let pods = pods_of(&env, name).await;
+    assert!(
+        pods.iter()
+            .all(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node::NODE_NAME)),
+        "every Pod of {name} is bound to the test node"
+    );
+    let jm = jm_deployment(&env, name).await.expect("JobManager Deployment");
+    assert_eq!(
+        jm.status.as_ref().and_then(|s| s.available_replicas),
+        Some(1),
+        "the real Deployment controller reports the JobManager available"
+    );
+
+    // ---------------------------------------------------------------------------------------
+    section("c: savepoint upgrade");
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = env.args(name, "out-2");
+    env.apply(&spec);
+    let d = env.wait_for(name, "upgraded", stable_with_new_job(&first)).await;
+    let restored = restored_from(&env, &d).await.expect("restored from a savepoint");
+    assert!(
+        restored.contains("/savepoints/savepoint-"),
+        "restored from {restored}"
+    );
+    let r = counter(&env, "orders/out-2", "counting after the upgrade", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "the keyed counter continued: {r:?}");
+    assert_status_agrees_with_flink(&env, name).await;
+    assert_eq!(
+        env.node.running_of(name, "jobmanager"),
+        1,
+        "one JobManager per cluster after the upgrade"
+    );
+
+    // ---------------------------------------------------------------------------------------
+    section("d: suspend (pods gone through the real garbage collector) and resume");
+    let second = job_id(&d);
+    spec["spec"]["job"]["state"] = json!("suspended");
+    env.apply(&spec);
+    let d = env
+        .wait_for(name, "suspended", |d| lifecycle(d) == "Suspended")
+        .await;
+    let suspend_savepoint = d
+        .status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.upgrade_savepoint_path.clone())
+        .expect("the suspend savepoint is recorded");
+    env.until("the suspended cluster's Pods gone", || async {
+        (jm_deployment(&env, name).await.is_none() && pods_of(&env, name).await.is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.node.running_of(name, "jobmanager") + env.node.running_of(name, "taskmanager"),
+        0
+    );
+    spec["spec"]["job"]["state"] = json!("running");
+    spec["spec"]["job"]["args"] = env.args(name, "out-3");
+    env.apply(&spec);
+    let d = env.wait_for(name, "resumed", stable_with_new_job(&second)).await;
+    let restored = restored_from(&env, &d).await.expect("resumed from the savepoint");
+    assert!(
+        restored.trim_end_matches('/').ends_with(
+            suspend_savepoint
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap()
+        ),
+        "resumed from {restored}, the suspend savepoint is {suspend_savepoint}"
+    );
+    let r = counter(&env, "orders/out-3", "counting after resume", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "resume kept the state: {r:?}");
+
+    // ---------------------------------------------------------------------------------------
+    section("e: restartNonce");
+    let third = job_id(&d);
+    spec["spec"]["restartNonce"] = json!(1);
+    spec["spec"]["job"]["args"] = env.args(name, "out-4");
+    env.apply(&spec);
+    let d = env.wait_for(name, "restarted", stable_with_new_job(&third)).await;
+    assert!(
+        restored_from(&env, &d)
+            .await
+            .unwrap_or_default()
+            .contains("savepoint-")
+    );
+    let r = counter(&env, "orders/out-4", "counting after restart", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "restart kept the state: {r:?}");
+    assert_status_agrees_with_flink(&env, name).await;
+
+    // ---------------------------------------------------------------------------------------
+    section("f: last-state with Kubernetes HA: ConfigMaps in the real apiserver");
+    let ha = "ledger";
+    let mut ha_spec = env.application(ha, "v1_20", "last-state");
+    let conf = ha_spec["spec"]["flinkConfiguration"].as_object_mut().unwrap();
+    conf.insert("high-availability.type".into(), json!("kubernetes"));
+    conf.insert(
+        "high-availability.storageDir".into(),
+        json!(format!("file://{}", env.path("ledger/ha"))),
+    );
+    env.apply(&ha_spec);
+    let d = env
+        .wait_for(ha, "stable and running", stable_with_new_job(""))
+        .await;
+    let ha_first = start_time(&d);
+    counter(&env, "ledger/out-1", "past a few checkpoints", |r| r.max >= 5).await;
+    let cms = env
+        .until("Flink's HA ConfigMaps with a checkpoint", || async {
+            let cms = ha_config_maps(&env, ha).await;
+            cms.iter()
+                .any(|c| {
+                    c.data
+                        .as_ref()
+                        .is_some_and(|d| d.keys().any(|k| k.starts_with("checkpointID-")))
+                })
+                .then_some(cms)
+        })
+        .await;
+    eprintln!(
+        "real-lifecycle:   HA ConfigMaps: {:?}",
+        cms.iter()
+            .map(|c| c.metadata.name.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    );
+    assert_status_agrees_with_flink(&env, ha).await;
+
+    let mut ha_spec2 = ha_spec.clone();
+    ha_spec2["spec"]["job"]["args"] = env.args(ha, "out-2");
+    env.apply(&ha_spec2);
+    let d = env
+        .wait_for(ha, "last-state upgraded", stable_with_new_start(&ha_first))
+        .await;
+    let restored = restored_from(&env, &d)
+        .await
+        .expect("restored from the HA checkpoint");
+    assert!(restored.contains("/chk-"), "last-state restored from {restored}");
+    let r = counter(&env, "ledger/out-2", "counting after the upgrade", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "last-state kept the state: {r:?}");
+
+    // ---------------------------------------------------------------------------------------
+    section("g: the JobManager Deployment deleted by hand is recovered from HA");
+    counter(&env, "ledger/out-2", "past more checkpoints", |r| {
+        r.max >= r.restored_min + 3
+    })
+    .await;
+    let before = start_time(&d);
+    let old_uid = jm_deployment(&env, ha).await.and_then(|j| j.metadata.uid);
+    env.cp
+        .kubectl_ok(&["-n", JOBS_NS, "delete", "deployment", ha, "--wait=false"]);
+    let d = env
+        .until(
+            "the JobManager Deployment recreated and the job running",
+            || async {
+                let jm = jm_deployment(&env, ha).await?;
+                let d = env.deployments().get(ha).await.unwrap();
+                (jm.metadata.uid != old_uid
+                    && jm.metadata.deletion_timestamp.is_none()
+                    && stable_with_new_start(&before)(&d)
+                    && env.node.running_of(ha, "jobmanager") == 1)
+                    .then_some(d)
+            },
+        )
+        .await;
+    let restored = restored_from(&env, &d)
+        .await
+        .expect("recovered from a checkpoint");
+    assert!(restored.contains("/chk-"), "recovered from {restored}");
+    eprintln!(
+        "real-lifecycle:   job {} restarted at {} after the recovery",
+        job_id(&d),
+        start_time(&d)
+    );
+    assert_status_agrees_with_flink(&env, ha).await;
+
+    // ---------------------------------------------------------------------------------------
+    section("h: delete: finalizer released, owned objects collected, HA ConfigMaps removed");
+    let deployments = env.deployments();
+    for n in [name, ha] {
+        deployments.delete(n, &DeleteParams::default()).await.unwrap();
+    }
+    for n in [name, ha] {
+        env.until(&format!("{n} deleted"), || async {
+            deployments.get_opt(n).await.unwrap().is_none().then_some(())
+        })
+        .await;
+        env.until(&format!("{n}'s Pods and ReplicaSets collected"), || async {
+            let rs: Api<ReplicaSet> = Api::namespaced(env.cp.client.clone(), JOBS_NS);
+            let left = rs
+                .list(&ListParams::default().labels(&format!("app={n}")))
+                .await
+                .unwrap()
+                .items
+                .len()
+                + pods_of(&env, n).await.len();
+            (left == 0 && jm_deployment(&env, n).await.is_none()).then_some(())
+        })
+        .await;
+        assert_eq!(
+            env.node.running_of(n, "jobmanager") + env.node.running_of(n, "taskmanager"),
+            0,
+            "{n}: the node still runs Flink processes"
+        );
+    }
+    let left = ha_config_maps(&env, ha).await;
+    assert!(
+        left.is_empty(),
+        "HA ConfigMaps left after delete: {:?}",
+        left.iter().map(|c| c.metadata.name.clone()).collect::<Vec<_>>()
+    );
+    section("done");
+}

@@ -1,0 +1,621 @@
+//! The real-cluster tier's node: a test kubelet registered with a real kube-apiserver. It
+//! registers a Node and keeps its Lease and Ready condition fresh (or the node lifecycle
+//! controller would taint it and evict its pods), binds the Pods that the real ReplicaSet
+//! controller creates (no scheduler runs), runs their main containers as real local processes
+//! through a [`ContainerRuntime`], reports Pod status, restarts dead containers, and on
+//! graceful deletion stops the process before it removes the Pod, as a kubelet does.
+//!
+//! What it maps, and why: every Pod reports `podIP: 127.0.0.1` and the processes of one Flink
+//! cluster share loopback ports chosen at run time ([`ClusterPorts`]), because this machine lets
+//! tests send traffic only to loopback addresses and the apiserver refuses loopback addresses in
+//! EndpointSlices, so no Service can route here. [`Node::rest_url`] answers what DNS and the
+//! `<cluster>-rest` Service answer in a cluster: the REST address of the cluster's running,
+//! Ready JobManager pod. A Pod's ServiceAccount token (TokenRequest, bound to the Pod) is handed
+//! to Flink as a kubeconfig in `kubernetes.config.file`, so Kubernetes HA talks to the real
+//! apiserver with exactly the permissions the user's RBAC gives the `flink` ServiceAccount.
+#![allow(dead_code)]
+
+use crate::kubelet::{ClusterPorts, ContainerLaunch, ContainerRuntime, RunningContainer};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Node as NodeObject, Pod, ServiceAccount};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const NODE_NAME: &str = "flink-lifecycle-test-node";
+/// What the node's kubelet reports itself as (node lifecycle and Lease holder).
+const NODE_LEASE_NS: &str = "kube-node-lease";
+const POD_IP: &str = "127.0.0.1";
+
+/// Where the Flink processes reach the apiserver: its URL and CA.
+#[derive(Clone)]
+pub struct ApiserverAccess {
+    pub server: String,
+    pub ca_pem: Vec<u8>,
+    /// Kubeconfigs with Pod tokens are written here.
+    pub dir: PathBuf,
+}
+
+struct Running {
+    uid: String,
+    handle: Box<dyn RunningContainer>,
+    restarts: i32,
+    launch: ContainerLaunch,
+    started_at: String,
+}
+
+#[derive(Default)]
+struct State {
+    ports: HashMap<(String, String), ClusterPorts>,
+    /// `<namespace>/<pod>` → its running main container.
+    running: HashMap<String, Running>,
+    launches: Vec<ContainerLaunch>,
+}
+
+/// The node; dropping it stops every container it started (the Node object stays: the control
+/// plane is thrown away with it).
+pub struct Node {
+    state: Arc<Mutex<State>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Ok(mut s) = self.state.lock() {
+            s.running.clear();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+fn now() -> String {
+    // Kubernetes writes times at second precision.
+    let secs = jiff::Timestamp::now().as_second();
+    jiff::Timestamp::from_second(secs)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// A `MicroTime` (six fractional digits), as Leases hold.
+fn micro_time() -> String {
+    let micros = jiff::Timestamp::now().subsec_microsecond();
+    format!("{}.{micros:06}Z", now().trim_end_matches('Z'))
+}
+
+impl Node {
+    /// Registers the Node (Ready) and starts serving Pods; `admin` acts as the node's kubelet.
+    pub async fn register(
+        admin: kube::Client,
+        runtime: Arc<dyn ContainerRuntime>,
+        access: ApiserverAccess,
+    ) -> Self {
+        let nodes: Api<NodeObject> = Api::all(admin.clone());
+        let node: NodeObject = serde_json::from_value(json!({
+            "metadata": {"name": NODE_NAME, "labels": {
+                "kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux"}},
+            "spec": {}
+        }))
+        .expect("Node object");
+        match nodes.create(&PostParams::default(), &node).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => panic!("register Node {NODE_NAME}: {e}"),
+        }
+        heartbeat(&admin).await;
+        let state = Arc::new(Mutex::new(State::default()));
+        let tasks = vec![
+            tokio::spawn(heartbeats(admin.clone())),
+            tokio::spawn(serve(admin, runtime, access, state.clone())),
+        ];
+        Self { state, tasks }
+    }
+
+    /// `http://127.0.0.1:<port>` of a cluster's REST service while a JobManager pod of it runs.
+    pub fn rest_url(&self, namespace: &str, cluster: &str) -> Option<String> {
+        let mut s = self.state.lock().ok()?;
+        let serving = s.running.values_mut().any(|r| {
+            r.launch.namespace == namespace
+                && r.launch.cluster == cluster
+                && r.launch.component == "jobmanager"
+                && r.handle.is_alive()
+        });
+        let port = s.ports.get(&(namespace.to_string(), cluster.to_string()))?.rest;
+        serving.then(|| format!("http://127.0.0.1:{port}"))
+    }
+
+    /// How many times a component of one cluster was started (restarts included).
+    pub fn launches_of(&self, cluster: &str, component: &str) -> usize {
+        self.state
+            .lock()
+            .map(|s| {
+                s.launches
+                    .iter()
+                    .filter(|l| l.cluster == cluster && l.component == component)
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Running containers of one component of a cluster (Pods on this node).
+    pub fn running_of(&self, cluster: &str, component: &str) -> usize {
+        self.state
+            .lock()
+            .map(|mut s| {
+                s.running
+                    .values_mut()
+                    .filter(|r| r.launch.cluster == cluster && r.launch.component == component)
+                    .filter_map(|r| r.handle.is_alive().then_some(()))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// SIGKILLs a component's container, as a crash would; the node restarts it. Whether one was.
+    pub fn kill(&self, cluster: &str, component: &str) -> bool {
+        let Ok(mut s) = self.state.lock() else {
+            return false;
+        };
+        s.running
+            .values_mut()
+            .filter(|r| r.launch.cluster == cluster && r.launch.component == component)
+            .map(|r| r.handle.kill())
+            .filter(|k| *k)
+            .count()
+            > 0
+    }
+
+    /// The log ends of a cluster's containers.
+    pub fn logs(&self, cluster: &str) -> String {
+        let Ok(s) = self.state.lock() else {
+            return String::new();
+        };
+        s.running
+            .iter()
+            .filter(|(_, r)| r.launch.cluster == cluster)
+            .map(|(k, r)| format!("--- {k} (restarts: {})\n{}", r.restarts, r.handle.log_tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The kubelet's heartbeat: the node Lease and the Ready condition.
+async fn heartbeat(admin: &kube::Client) {
+    let nodes: Api<NodeObject> = Api::all(admin.clone());
+    let t = now();
+    let status = json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                        "message": "the flink-lifecycle test kubelet is serving",
+                        "lastHeartbeatTime": t, "lastTransitionTime": t}],
+        "addresses": [{"type": "InternalIP", "address": POD_IP},
+                      {"type": "Hostname", "address": NODE_NAME}],
+        "capacity": {"cpu": "64", "memory": "256Gi", "pods": "110"},
+        "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "110"},
+        "nodeInfo": {"kubeletVersion": "test", "operatingSystem": "linux", "architecture": "amd64",
+                     "machineID": "", "systemUUID": "", "bootID": "", "kernelVersion": "",
+                     "osImage": "", "containerRuntimeVersion": "local-processes://0",
+                     "kubeProxyVersion": ""}
+    }});
+    if let Err(e) = nodes
+        .patch_status(NODE_NAME, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+    {
+        eprintln!("node: heartbeat status: {e}");
+    }
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(admin.clone(), NODE_LEASE_NS);
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": NODE_NAME},
+        "spec": {"holderIdentity": NODE_NAME, "leaseDurationSeconds": 40,
+                 "renewTime": micro_time()}
+    });
+    let pp = PatchParams::apply("test-kubelet").force();
+    if let Err(e) = leases.patch(NODE_NAME, &pp, &Patch::Apply(&lease)).await {
+        eprintln!("node: heartbeat lease: {e}");
+    }
+}
+
+async fn heartbeats(admin: kube::Client) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        heartbeat(&admin).await;
+    }
+}
+
+fn key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+async fn serve(
+    admin: kube::Client,
+    runtime: Arc<dyn ContainerRuntime>,
+    access: ApiserverAccess,
+    state: Arc<Mutex<State>>,
+) {
+    let pods: Api<Pod> = Api::all(admin.clone());
+    let mut events = watcher(pods, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    let mut known: HashMap<String, Pod> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(300));
+    loop {
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p))) => {
+                    known.insert(key(&p), p);
+                }
+                Some(Ok(watcher::Event::Delete(p))) => {
+                    known.remove(&key(&p));
+                }
+                Some(Ok(_)) | Some(Err(_)) => {}
+                None => return,
+            },
+            _ = tick.tick() => {}
+        }
+        sync(&admin, runtime.as_ref(), &access, &state, &known).await;
+    }
+}
+
+fn is_jobmanager(pod: &Pod) -> bool {
+    label(pod, "component") == "jobmanager"
+}
+
+fn label(pod: &Pod, name: &str) -> String {
+    pod.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(name).cloned())
+        .unwrap_or_default()
+}
+
+async fn sync(
+    admin: &kube::Client,
+    runtime: &dyn ContainerRuntime,
+    access: &ApiserverAccess,
+    state: &Mutex<State>,
+    known: &HashMap<String, Pod>,
+) {
+    // Containers of Pods that are gone, replaced (new uid) or terminating stop first, so a
+    // cluster's ports are free before its next JobManager starts.
+    let stale: Vec<String> = state
+        .lock()
+        .map(|s| {
+            s.running
+                .iter()
+                .filter(|(k, r)| {
+                    known.get(*k).is_none_or(|p| {
+                        p.metadata.deletion_timestamp.is_some()
+                            || p.metadata.uid.as_deref() != Some(r.uid.as_str())
+                    })
+                })
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for k in stale {
+        let stopped = state.lock().ok().and_then(|mut s| s.running.remove(&k));
+        drop(stopped);
+    }
+    for (k, pod) in known {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(admin.clone(), &ns);
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+        if pod.metadata.deletion_timestamp.is_some() {
+            if node.as_deref() == Some(NODE_NAME) || node.is_none() {
+                // The container is stopped (above): the kubelet's final delete.
+                let dp = DeleteParams {
+                    grace_period_seconds: Some(0),
+                    preconditions: Some(Preconditions {
+                        uid: pod.metadata.uid.clone(),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                let _ = api.delete(&name, &dp).await;
+            }
+            continue;
+        }
+        match node.as_deref() {
+            None => {
+                bind(&api, &name).await;
+                continue;
+            }
+            Some(NODE_NAME) => {}
+            Some(_) => continue,
+        }
+        let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+        if matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
+            continue;
+        }
+        if !runs_image(pod) {
+            report_unavailable_image(&api, pod).await;
+            continue;
+        }
+        let (alive, restarts) = state
+            .lock()
+            .map(|mut s| match s.running.get_mut(k) {
+                Some(r) => (r.handle.is_alive(), Some(r.restarts)),
+                None => (false, None),
+            })
+            .unwrap_or((false, None));
+        if alive {
+            continue;
+        }
+        // One JobManager per cluster at a time: the ports are the cluster's.
+        if is_jobmanager(pod) {
+            let cluster = label(pod, "app");
+            let other_jm = state
+                .lock()
+                .map(|mut s| {
+                    s.running.iter_mut().any(|(other, r)| {
+                        other != k
+                            && r.launch.namespace == ns
+                            && r.launch.cluster == cluster
+                            && r.launch.component == "jobmanager"
+                            && r.handle.is_alive()
+                    })
+                })
+                .unwrap_or(true);
+            if other_jm {
+                continue;
+            }
+        }
+        let Some(launch) = describe(admin, pod, access, state).await else {
+            continue;
+        };
+        let restarts = restarts.map(|r| r + 1).unwrap_or(0);
+        if let Ok(mut s) = state.lock() {
+            s.running.remove(k);
+        }
+        match runtime.start(&launch) {
+            Ok(handle) => {
+                let started_at = now();
+                if let Ok(mut s) = state.lock() {
+                    s.launches.push(launch.clone());
+                    s.running.insert(
+                        k.clone(),
+                        Running {
+                            uid: pod.metadata.uid.clone().unwrap_or_default(),
+                            handle,
+                            restarts,
+                            launch,
+                            started_at: started_at.clone(),
+                        },
+                    );
+                }
+                report_running(&api, pod, restarts, &started_at).await;
+            }
+            Err(e) => eprintln!("node: cannot start {k}: {e}"),
+        }
+    }
+}
+
+/// The node runs Flink images (as local Flink processes) and nothing else.
+fn runs_image(pod: &Pod) -> bool {
+    main_image(pod)
+        .rsplit('/')
+        .next()
+        .is_some_and(|i| i.starts_with("flink:"))
+}
+
+fn main_image(pod: &Pod) -> String {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
+}
+
+/// Says once, in the Pod's status, why its container cannot start here.
+async fn report_unavailable_image(api: &Api<Pod>, pod: &Pod) {
+    let said = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .is_some_and(|c| !c.is_empty());
+    let Some(name) = pod.metadata.name.as_deref().filter(|_| !said) else {
+        return;
+    };
+    let container = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let status = json!({"status": {
+        "phase": "Pending",
+        "containerStatuses": [{
+            "name": container, "image": main_image(pod), "imageID": "", "ready": false,
+            "restartCount": 0,
+            "state": {"waiting": {"reason": "ErrImageNeverPull",
+                "message": "the flink-lifecycle test node runs only flink images, as local Flink processes"}}
+        }]
+    }});
+    if let Err(e) = api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+    {
+        eprintln!("node: cannot report status of pod {name}: {e}");
+    }
+}
+
+/// What no scheduler does here: `pods/binding` to this node.
+async fn bind(api: &Api<Pod>, name: &str) {
+    let binding = json!({
+        "apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": name},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": NODE_NAME}
+    });
+    match api
+        .create_subresource::<Value, Value>("binding", name, &PostParams::default(), &binding)
+        .await
+    {
+        // Bound by an earlier sync whose result the watch has not shown yet.
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => eprintln!("node: cannot bind pod {name}: {e}"),
+        Ok(_) => {}
+    }
+}
+
+async fn report_running(api: &Api<Pod>, pod: &Pod, restarts: i32, started_at: &str) {
+    let Some(name) = pod.metadata.name.as_deref() else {
+        return;
+    };
+    let container = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+        .unwrap_or_default();
+    let t = now();
+    let condition = |kind: &str| json!({"type": kind, "status": "True", "lastTransitionTime": t});
+    let status = json!({"status": {
+        "phase": "Running",
+        "hostIP": POD_IP, "hostIPs": [{"ip": POD_IP}],
+        "podIP": POD_IP, "podIPs": [{"ip": POD_IP}],
+        "startTime": pod.status.as_ref().and_then(|s| s.start_time.clone()).map(|t| json!(t)).unwrap_or(json!(started_at)),
+        "conditions": [condition("PodReadyToStartContainers"), condition("Initialized"),
+                       condition("ContainersReady"), condition("Ready"), condition("PodScheduled")],
+        "containerStatuses": [{
+            "name": container.0, "image": container.1, "imageID": "local-process",
+            "containerID": format!("local://{}", pod.metadata.uid.as_deref().unwrap_or_default()),
+            "ready": true, "started": true, "restartCount": restarts,
+            "state": {"running": {"startedAt": started_at}}
+        }]
+    }});
+    if let Err(e) = api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+    {
+        eprintln!("node: cannot report status of pod {name}: {e}");
+    }
+}
+
+/// Reads what the Pod's main container needs: args, env, the mounted Flink config and, for
+/// Kubernetes HA, a kubeconfig with a token of the Pod's ServiceAccount bound to the Pod.
+async fn describe(
+    admin: &kube::Client,
+    pod: &Pod,
+    access: &ApiserverAccess,
+    state: &Mutex<State>,
+) -> Option<ContainerLaunch> {
+    let namespace = pod.metadata.namespace.clone()?;
+    let cluster = label(pod, "app");
+    let component = label(pod, "component");
+    let spec = pod.spec.as_ref()?;
+    let container = spec
+        .containers
+        .iter()
+        .find(|c| c.name == "flink-main-container")
+        .or_else(|| spec.containers.first())?;
+    let config_map_name = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.config_map.as_ref().map(|c| c.name.clone()))
+        .find(|n| n.contains("config"));
+    let mut config_files = BTreeMap::new();
+    if let Some(name) = config_map_name {
+        let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), &namespace);
+        // A kubelet does not start a container whose ConfigMap volume is missing.
+        config_files = cms.get_opt(&name).await.ok()??.data.unwrap_or_default();
+    }
+    let mut extra_conf = BTreeMap::new();
+    let sa = spec
+        .service_account_name
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    match pod_kubeconfig(admin, pod, &sa, access).await {
+        Ok(path) => {
+            extra_conf.insert("kubernetes.config.file".into(), path.display().to_string());
+        }
+        Err(e) => {
+            eprintln!("node: no token for pod {namespace}/{:?}: {e}", pod.metadata.name);
+            return None;
+        }
+    }
+    let ports = {
+        let mut s = state.lock().ok()?;
+        *s.ports
+            .entry((namespace.clone(), cluster.clone()))
+            .or_insert_with(|| ClusterPorts {
+                rest: free_port(),
+                rpc: free_port(),
+            })
+    };
+    Some(ContainerLaunch {
+        namespace,
+        deployment: pod.metadata.name.clone().unwrap_or_default(),
+        cluster,
+        component,
+        args: container.args.clone().unwrap_or_default(),
+        env: container
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+            .collect(),
+        config_files,
+        ports,
+        extra_conf,
+    })
+}
+
+/// A kubeconfig for the Pod's ServiceAccount (TokenRequest bound to the Pod, as the projected
+/// token volume a kubelet mounts).
+async fn pod_kubeconfig(
+    admin: &kube::Client,
+    pod: &Pod,
+    service_account: &str,
+    access: &ApiserverAccess,
+) -> Result<PathBuf, String> {
+    use base64::Engine;
+    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), ns);
+    let request = json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 3600,
+                 "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": name,
+                                    "uid": pod.metadata.uid}}
+    });
+    let answer: Value = sas
+        .create_subresource("token", service_account, &PostParams::default(), &request)
+        .await
+        .map_err(|e| format!("TokenRequest for {ns}/{service_account}: {e}"))?;
+    let token = answer["status"]["token"]
+        .as_str()
+        .ok_or("TokenRequest answered no token")?;
+    let ca = base64::engine::general_purpose::STANDARD.encode(&access.ca_pem);
+    let yaml = format!(
+        "apiVersion: v1\nkind: Config\n\
+         clusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\n\
+         users:\n- name: u\n  user:\n    token: {token}\n\
+         contexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n    namespace: {ns}\n\
+         current-context: x\n",
+        access.server
+    );
+    std::fs::create_dir_all(&access.dir).map_err(|e| e.to_string())?;
+    let path = access.dir.join(format!("{ns}-{name}.kubeconfig"));
+    std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
+    Ok(path)
+}

@@ -1,0 +1,312 @@
+//! The real-cluster lifecycle environment: a real control plane (tests/cluster/), the install as
+//! the README tells users (`kubectl apply -k manifests/overlays/self-signed`, then
+//! `examples/flink-serviceaccount.yaml`), the test node running Flink pods as real processes,
+//! and the operator's controllers authenticated with the operator ServiceAccount's token, so
+//! they hold exactly the manifests' RBAC.
+//!
+//! Include with `control_plane`, `flink`, `kubelet`, `flink_runtime` and `node` beside it.
+#![allow(dead_code)]
+
+use crate::control_plane::ControlPlane;
+use crate::flink::{FlinkHome, FlinkInstall, TestJob};
+use crate::flink_runtime::LocalFlinkRuntime;
+use crate::node::{ApiserverAccess, Node};
+use flink_lifecycle::api::FlinkDeployment;
+use flink_lifecycle::config::OperatorConfig;
+use flink_lifecycle::controller::{Context, RestUrlResolver};
+use flink_lifecycle::flink::{FlinkClientOptions, FlinkRestClient};
+use futures::FutureExt;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub const OVERLAY: &str = "manifests/overlays/self-signed";
+pub const OPERATOR_NS: &str = "flink-lifecycle";
+pub const OPERATOR_SA: &str = "flink-lifecycle";
+/// The namespace of the examples, where `examples/flink-serviceaccount.yaml` puts `flink`.
+pub const JOBS_NS: &str = "flink-jobs";
+/// How long one lifecycle step may take on a loaded 2-core machine.
+pub const LONG: Duration = Duration::from_secs(300);
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct NodeUrls(Arc<Node>);
+
+impl RestUrlResolver for NodeUrls {
+    fn rest_url(&self, namespace: &str, cluster: &str) -> Option<String> {
+        self.0.rest_url(namespace, cluster)
+    }
+}
+
+/// Fields drop in order: the node (its Flink processes) before the control plane.
+pub struct RealEnv {
+    pub node: Arc<Node>,
+    pub cp: ControlPlane,
+    pub home: FlinkHome,
+    pub dir: tempfile::TempDir,
+    operator_client: kube::Client,
+    operator: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+impl Drop for RealEnv {
+    fn drop(&mut self) {
+        self.kill_operator();
+    }
+}
+
+/// Fast operator timings (as tests/support/e2e.rs).
+pub fn operator_config() -> OperatorConfig {
+    OperatorConfig::from_yaml(
+        "kubernetes.operator.reconcile.interval: 2 s\n\
+         kubernetes.operator.observer.progress-check.interval: 1 s\n\
+         kubernetes.operator.observer.rest-ready.delay: 1 s\n\
+         kubernetes.operator.retry.initial.interval: 500 ms\n\
+         kubernetes.operator.retry.max.interval: 3 s\n\
+         kubernetes.operator.user.artifacts.allowed-schemes: https;file\n",
+    )
+    .expect("operator config")
+}
+
+impl RealEnv {
+    pub async fn start(version: &str) -> Self {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
+        let home =
+            FlinkInstall::ensure(version).unwrap_or_else(|e| panic!("Flink {version} install failed: {e}"));
+        let jar = TestJob::jar(&home).unwrap_or_else(|e| panic!("test job build failed: {e}"));
+        let cp = ControlPlane::start().await;
+        let repo = repo().display().to_string();
+        cp.kubectl_ok(&["apply", "-k", &format!("{repo}/{OVERLAY}")]);
+        for crd in ["flinkdeployments", "flinksessionjobs"] {
+            cp.kubectl_ok(&[
+                "wait",
+                "--for=condition=Established",
+                &format!("crd/{crd}.flink.apache.org"),
+                "--timeout=60s",
+            ]);
+        }
+        // The operator runs in this process (below) with its ServiceAccount's token; its
+        // Deployment's Pod is not run by the node (the test node runs Flink images only), and
+        // nothing serves the webhooks here: tests/real_cluster_api.rs covers admission.
+        cp.kubectl_ok(&[
+            "delete",
+            "validatingwebhookconfiguration/flink-lifecycle",
+            "mutatingwebhookconfiguration/flink-lifecycle",
+        ]);
+        cp.kubectl_ok(&[
+            "-n",
+            OPERATOR_NS,
+            "scale",
+            "deployment/flink-lifecycle",
+            "--replicas=0",
+        ]);
+        cp.kubectl_ok(&["create", "namespace", JOBS_NS]);
+        cp.kubectl_ok(&[
+            "apply",
+            "-f",
+            &format!("{repo}/examples/flink-serviceaccount.yaml"),
+        ]);
+        let dir = tempfile::Builder::new()
+            .prefix("real-lifecycle-")
+            .tempdir()
+            .expect("temp dir");
+        let runtime = LocalFlinkRuntime {
+            home: home.clone(),
+            root: dir.path().join("run"),
+            jars: [("lifecycle-test-job.jar".to_string(), jar)]
+                .into_iter()
+                .collect(),
+        };
+        let access = ApiserverAccess {
+            server: cp.server.clone(),
+            ca_pem: cp.ca_pem.clone(),
+            dir: dir.path().join("tokens"),
+        };
+        let node = Arc::new(Node::register(cp.client.clone(), Arc::new(runtime), access).await);
+        let token = cp.kubectl_ok(&["-n", OPERATOR_NS, "create", "token", OPERATOR_SA, "--duration=2h"]);
+        let operator_client = cp.client_with_token(token.trim()).await;
+        let mut env = Self {
+            node,
+            cp,
+            home,
+            dir,
+            operator_client,
+            operator: None,
+        };
+        env.start_operator();
+        env
+    }
+
+    /// Starts the controllers (a fresh operator process as far as it knows).
+    pub fn start_operator(&mut self) {
+        let ctx = Arc::new(Context::new(
+            self.operator_client.clone(),
+            operator_config(),
+            Arc::new(NodeUrls(self.node.clone())),
+        ));
+        let token = CancellationToken::new();
+        let stop = token.clone().cancelled_owned().shared();
+        let task = tokio::spawn(flink_lifecycle::controller::run(ctx, stop));
+        self.operator = Some((token, task));
+    }
+
+    /// Stops the controllers with no graceful shutdown, like a crashed operator.
+    pub fn kill_operator(&mut self) {
+        if let Some((token, task)) = self.operator.take() {
+            token.cancel();
+            task.abort();
+        }
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    pub fn deployments(&self) -> Api<FlinkDeployment> {
+        Api::namespaced(self.cp.client.clone(), JOBS_NS)
+    }
+
+    /// The test job's args for resource `name`, its counter in `<name>/<out>`.
+    pub fn args(&self, name: &str, out: &str) -> Value {
+        json!([
+            "--name",
+            name,
+            "--out-dir",
+            self.path(&format!("{name}/{out}")),
+            "--fail-file",
+            self.path(&format!("{name}/fail-once")),
+            "--sticky-fail-file",
+            self.path(&format!("{name}/fail-always"))
+        ])
+    }
+
+    /// An application FlinkDeployment of the test job in [`JOBS_NS`], as a user writes it.
+    pub fn application(&self, name: &str, version: &str, upgrade_mode: &str) -> Value {
+        json!({
+            "apiVersion": "flink.apache.org/v1beta1",
+            "kind": "FlinkDeployment",
+            "metadata": {"name": name, "namespace": JOBS_NS},
+            "spec": {
+                "image": format!("flink:{}", version.trim_start_matches('v').replace('_', ".")),
+                "flinkVersion": version,
+                "mode": "standalone",
+                "serviceAccount": "flink",
+                "flinkConfiguration": {
+                    "taskmanager.numberOfTaskSlots": "2",
+                    "execution.checkpointing.dir": format!("file://{}", self.path(&format!("{name}/checkpoints"))),
+                    "execution.checkpointing.savepoint-dir": format!("file://{}", self.path(&format!("{name}/savepoints"))),
+                    "execution.checkpointing.interval": "1 s",
+                    "restart-strategy.type": "fixed-delay",
+                    "restart-strategy.fixed-delay.attempts": "3",
+                    "restart-strategy.fixed-delay.delay": "1 s"
+                },
+                "jobManager": {"resource": {"memory": "1024m", "cpu": 1}},
+                "taskManager": {"resource": {"memory": "1024m", "cpu": 1}},
+                "job": {
+                    "jarURI": "local:///opt/flink/usrlib/lifecycle-test-job.jar",
+                    "entryClass": TestJob::MAIN_CLASS,
+                    "args": self.args(name, "out-1"),
+                    "parallelism": 1,
+                    "upgradeMode": upgrade_mode,
+                    "state": "running"
+                }
+            }
+        })
+    }
+
+    /// `kubectl apply -f -`, as a user (or Argo CD) applies a resource.
+    pub fn apply(&self, obj: &Value) {
+        let text = serde_json::to_string_pretty(obj).expect("json");
+        let out = self.cp.kubectl_stdin(&["apply", "-f", "-"], &text);
+        assert!(
+            out.status.success(),
+            "kubectl apply: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A merge patch of the spec, as `kubectl patch --type merge` sends it.
+    pub async fn patch_spec(&self, name: &str, spec_patch: Value) {
+        self.deployments()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": spec_patch})),
+            )
+            .await
+            .expect("patch spec");
+    }
+
+    /// Status as `kubectl get -o json` shows it.
+    pub fn status_by_kubectl(&self, name: &str) -> Value {
+        let out = self
+            .cp
+            .kubectl_ok(&["-n", JOBS_NS, "get", "flinkdeployment", name, "-o", "json"]);
+        let v: Value = serde_json::from_str(&out).expect("kubectl get -o json");
+        v["status"].clone()
+    }
+
+    /// Waits until `pred` holds, failing with the status and the cluster's logs.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        pred: impl Fn(&FlinkDeployment) -> bool,
+    ) -> FlinkDeployment {
+        let deadline = tokio::time::Instant::now() + LONG;
+        loop {
+            let current = self.deployments().get_opt(name).await.expect("get");
+            if let Some(d) = &current
+                && pred(d)
+            {
+                return d.clone();
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{name}: not {what} after {LONG:?}; status: {}\n{}",
+                    serde_json::to_string_pretty(&current.and_then(|d| d.status)).unwrap_or_default(),
+                    self.node.logs(name)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Waits until `check` answers, up to [`LONG`].
+    pub async fn until<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + LONG;
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not {what} after {LONG:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// A REST client for a cluster's JobManager, through the node.
+    pub fn flink(&self, name: &str) -> FlinkRestClient {
+        let url = self
+            .node
+            .rest_url(JOBS_NS, name)
+            .unwrap_or_else(|| panic!("no JobManager of {name} runs on the node"));
+        FlinkRestClient::new(&url, FlinkClientOptions::default()).expect("client")
+    }
+}
