@@ -24,14 +24,13 @@ mod node;
 #[path = "support/real_env.rs"]
 mod real_env;
 
-use flink::CounterReport;
-use flink_lifecycle::api::FlinkDeployment;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::{Api, DeleteParams, ListParams};
-use real_env::{JOBS_NS, RealEnv};
+use real_env::{
+    JOBS_NS, RealEnv, assert_status_agrees_with_flink, counter, ha_config_maps, jm_deployment, job_id,
+    lifecycle, pods_of, restored_from, stable_with_new_job, stable_with_new_start, start_time,
+};
 use serde_json::json;
-use std::path::Path;
 use std::time::Instant;
 
 static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -39,140 +38,6 @@ static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 fn section(name: &str) {
     let at = STARTED.get_or_init(Instant::now).elapsed().as_secs_f64();
     eprintln!("real-lifecycle: section {name} (at {at:.1} s)");
-}
-
-fn job_id(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.job_id.clone())
-        .unwrap_or_default()
-}
-
-fn lifecycle(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.lifecycle_state)
-        .map(|l| format!("{l:?}"))
-        .unwrap_or_default()
-}
-
-fn job_state(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.state)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_default()
-}
-
-fn stable_with_new_job(previous: &str) -> impl Fn(&FlinkDeployment) -> bool + '_ {
-    move |d| {
-        lifecycle(d) == "Stable"
-            && job_state(d) == "RUNNING"
-            && !job_id(d).is_empty()
-            && job_id(d) != previous
-            && d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation
-    }
-}
-
-fn start_time(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.start_time.clone())
-        .unwrap_or_default()
-}
-
-/// With HA the job keeps its id across upgrades (application mode derives it from the cluster
-/// id): a new run shows as a new start time.
-fn stable_with_new_start(previous: &str) -> impl Fn(&FlinkDeployment) -> bool + '_ {
-    move |d| {
-        lifecycle(d) == "Stable"
-            && job_state(d) == "RUNNING"
-            && !start_time(d).is_empty()
-            && start_time(d) != previous
-            && d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation
-    }
-}
-
-/// Waits until the job's counter in `out` satisfies `pred`.
-async fn counter(
-    env: &RealEnv,
-    out: &str,
-    what: &str,
-    pred: impl Fn(&CounterReport) -> bool,
-) -> CounterReport {
-    let dir = env.path(out);
-    env.until(&format!("counter {out} {what}"), || {
-        let r = CounterReport::read(Path::new(&dir)).filter(|r| pred(r));
-        async move { r }
-    })
-    .await
-}
-
-/// Where the running job restored from, per Flink's checkpoint statistics.
-async fn restored_from(env: &RealEnv, d: &FlinkDeployment) -> Option<String> {
-    let name = d.metadata.name.clone().unwrap();
-    let id = job_id(d);
-    env.until("checkpoint statistics readable", || {
-        let flink = env.flink(&name);
-        let id = id.clone();
-        async move { flink.checkpoint_statistics(&id).await.ok() }
-    })
-    .await
-    .restored_path()
-    .map(str::to_string)
-}
-
-/// Status as kubectl shows it names the job Flink runs, in the state Flink reports.
-async fn assert_status_agrees_with_flink(env: &RealEnv, name: &str) {
-    let status = env.status_by_kubectl(name);
-    let id = status["jobStatus"]["jobId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let state = status["jobStatus"]["state"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let jobs = env.flink(name).jobs_overview().await.expect("GET /jobs/overview");
-    let flink_state = jobs.job(&id).map(|j| j.state.as_str().to_string());
-    assert_eq!(
-        flink_state.as_deref(),
-        Some(state.as_str()),
-        "{name}: kubectl shows job {id} {state}; Flink's /jobs/overview: {:?}",
-        jobs.jobs
-            .iter()
-            .map(|j| (&j.jid, j.state.as_str()))
-            .collect::<Vec<_>>()
-    );
-    let running = jobs.jobs.iter().filter(|j| j.state.as_str() == "RUNNING").count();
-    assert!(
-        running <= 1,
-        "{name}: {running} jobs run in one application cluster"
-    );
-}
-
-async fn jm_deployment(env: &RealEnv, name: &str) -> Option<Deployment> {
-    let api: Api<Deployment> = Api::namespaced(env.cp.client.clone(), JOBS_NS);
-    api.get_opt(name).await.unwrap()
-}
-
-async fn pods_of(env: &RealEnv, name: &str) -> Vec<Pod> {
-    let api: Api<Pod> = Api::namespaced(env.cp.client.clone(), JOBS_NS);
-    api.list(&ListParams::default().labels(&format!("app={name}")))
-        .await
-        .unwrap()
-        .items
-}
-
-async fn ha_config_maps(env: &RealEnv, name: &str) -> Vec<ConfigMap> {
-    let api: Api<ConfigMap> = Api::namespaced(env.cp.client.clone(), JOBS_NS);
-    api.list(&ListParams::default().labels(&format!("app={name},configmap-type=high-availability")))
-        .await
-        .unwrap()
-        .items
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,13 +151,7 @@ async fn real_apiserver_lifecycle_on_real_flink() {
     // ---------------------------------------------------------------------------------------
     section("f: last-state with Kubernetes HA: ConfigMaps in the real apiserver");
     let ha = "ledger";
-    let mut ha_spec = env.application(ha, "v1_20", "last-state");
-    let conf = ha_spec["spec"]["flinkConfiguration"].as_object_mut().unwrap();
-    conf.insert("high-availability.type".into(), json!("kubernetes"));
-    conf.insert(
-        "high-availability.storageDir".into(),
-        json!(format!("file://{}", env.path("ledger/ha"))),
-    );
+    let ha_spec = env.ha_application(ha, "v1_20", "last-state");
     env.apply(&ha_spec);
     let d = env
         .wait_for(ha, "stable and running", stable_with_new_job(""))

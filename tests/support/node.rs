@@ -46,6 +46,8 @@ struct Running {
     restarts: i32,
     launch: ContainerLaunch,
     started_at: String,
+    /// When the node saw the container dead (the restart back-off counts from there).
+    died_at: Option<std::time::Instant>,
 }
 
 #[derive(Default)]
@@ -350,15 +352,33 @@ async fn sync(
             report_unavailable_image(&api, pod).await;
             continue;
         }
-        let (alive, restarts) = state
+        let (alive, restarts, died_at) = state
             .lock()
             .map(|mut s| match s.running.get_mut(k) {
-                Some(r) => (r.handle.is_alive(), Some(r.restarts)),
-                None => (false, None),
+                Some(r) => {
+                    let alive = r.handle.is_alive();
+                    if !alive && r.died_at.is_none() {
+                        r.died_at = Some(std::time::Instant::now());
+                    }
+                    (alive, Some(r.restarts), r.died_at)
+                }
+                None => (false, None, None),
             })
-            .unwrap_or((false, None));
+            .unwrap_or((false, None, None));
         if alive {
             continue;
+        }
+        // A kubelet's restart back-off: the first restart at once, then 10 s doubling to 5 min,
+        // with the Pod showing CrashLoopBackOff meanwhile (what the operator reads for a
+        // JobManager that cannot start).
+        if let (Some(n), Some(died)) = (restarts, died_at)
+            && n >= 1
+        {
+            let delay = Duration::from_secs((10u64 << (n - 1).min(5)).min(300));
+            if died.elapsed() < delay {
+                report_back_off(&api, pod, n, delay).await;
+                continue;
+            }
         }
         // One JobManager per cluster at a time: the ports are the cluster's.
         if is_jobmanager(pod) {
@@ -399,6 +419,7 @@ async fn sync(
                             restarts,
                             launch,
                             started_at: started_at.clone(),
+                            died_at: None,
                         },
                     );
                 }
@@ -406,6 +427,52 @@ async fn sync(
             }
             Err(e) => eprintln!("node: cannot start {k}: {e}"),
         }
+    }
+}
+
+/// `CrashLoopBackOff`, once per back-off (the status already saying it is left alone).
+async fn report_back_off(api: &Api<Pod>, pod: &Pod, restarts: i32, delay: Duration) {
+    let Some(name) = pod.metadata.name.as_deref() else {
+        return;
+    };
+    let said = pod
+        .status
+        .iter()
+        .flat_map(|s| s.container_statuses.iter().flatten())
+        .any(|c| {
+            c.restart_count == restarts
+                && c.state
+                    .as_ref()
+                    .and_then(|s| s.waiting.as_ref())
+                    .and_then(|w| w.reason.as_deref())
+                    == Some("CrashLoopBackOff")
+        });
+    if said {
+        return;
+    }
+    let container = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let t = now();
+    let status = json!({"status": {
+        "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": t},
+                       {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": t}],
+        "containerStatuses": [{
+            "name": container, "image": main_image(pod), "imageID": "local-process",
+            "ready": false, "started": false, "restartCount": restarts,
+            "state": {"waiting": {"reason": "CrashLoopBackOff",
+                "message": format!("back-off {}s restarting failed container={container} pod={name}", delay.as_secs())}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": t}}
+        }]
+    }});
+    if let Err(e) = api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+    {
+        eprintln!("node: cannot report status of pod {name}: {e}");
     }
 }
 

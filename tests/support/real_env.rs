@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use crate::control_plane::ControlPlane;
-use crate::flink::{FlinkHome, FlinkInstall, TestJob};
+use crate::flink::{CounterReport, FlinkHome, FlinkInstall, TestJob};
 use crate::flink_runtime::LocalFlinkRuntime;
 use crate::node::{ApiserverAccess, Node};
 use flink_lifecycle::api::FlinkDeployment;
@@ -16,9 +16,11 @@ use flink_lifecycle::config::OperatorConfig;
 use flink_lifecycle::controller::{Context, RestUrlResolver};
 use flink_lifecycle::flink::{FlinkClientOptions, FlinkRestClient};
 use futures::FutureExt;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -80,6 +82,11 @@ impl RealEnv {
                 .with_test_writer()
                 .try_init();
         }
+        // The test node would bind and run Pods in somebody else's cluster.
+        assert!(
+            std::env::var_os("E2E_KUBECONFIG").is_none(),
+            "the real-cluster lifecycle tier brings its own control plane and test node; run it without E2E_KUBECONFIG (make e2e runs only the API suite against a named cluster)"
+        );
         let home =
             FlinkInstall::ensure(version).unwrap_or_else(|e| panic!("Flink {version} install failed: {e}"));
         let jar = TestJob::jar(&home).unwrap_or_else(|e| panic!("test job build failed: {e}"));
@@ -223,6 +230,15 @@ impl RealEnv {
         })
     }
 
+    /// [`Self::application`] with Kubernetes HA (its ConfigMaps in the real apiserver).
+    pub fn ha_application(&self, name: &str, version: &str, upgrade_mode: &str) -> Value {
+        let mut spec = self.application(name, version, upgrade_mode);
+        spec["spec"]["flinkConfiguration"]["high-availability.type"] = json!("kubernetes");
+        spec["spec"]["flinkConfiguration"]["high-availability.storageDir"] =
+            json!(format!("file://{}", self.path(&format!("{name}/ha"))));
+        spec
+    }
+
     /// `kubectl apply -f -`, as a user (or Argo CD) applies a resource.
     pub fn apply(&self, obj: &Value) {
         let text = serde_json::to_string_pretty(obj).expect("json");
@@ -309,4 +325,138 @@ impl RealEnv {
             .unwrap_or_else(|| panic!("no JobManager of {name} runs on the node"));
         FlinkRestClient::new(&url, FlinkClientOptions::default()).expect("client")
     }
+}
+
+pub fn job_id(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.job_id.clone())
+        .unwrap_or_default()
+}
+
+pub fn lifecycle(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.lifecycle_state)
+        .map(|l| format!("{l:?}"))
+        .unwrap_or_default()
+}
+
+pub fn job_state(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.state)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default()
+}
+
+pub fn stable_with_new_job(previous: &str) -> impl Fn(&FlinkDeployment) -> bool + '_ {
+    move |d| {
+        lifecycle(d) == "Stable"
+            && job_state(d) == "RUNNING"
+            && !job_id(d).is_empty()
+            && job_id(d) != previous
+            && d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation
+    }
+}
+
+pub fn start_time(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.start_time.clone())
+        .unwrap_or_default()
+}
+
+/// With HA the job keeps its id across upgrades (application mode derives it from the cluster
+/// id): a new run shows as a new start time.
+pub fn stable_with_new_start(previous: &str) -> impl Fn(&FlinkDeployment) -> bool + '_ {
+    move |d| {
+        lifecycle(d) == "Stable"
+            && job_state(d) == "RUNNING"
+            && !start_time(d).is_empty()
+            && start_time(d) != previous
+            && d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation
+    }
+}
+
+/// Waits until the job's counter in `out` satisfies `pred`.
+pub async fn counter(
+    env: &RealEnv,
+    out: &str,
+    what: &str,
+    pred: impl Fn(&CounterReport) -> bool,
+) -> CounterReport {
+    let dir = env.path(out);
+    env.until(&format!("counter {out} {what}"), || {
+        let r = CounterReport::read(Path::new(&dir)).filter(|r| pred(r));
+        async move { r }
+    })
+    .await
+}
+
+/// Where the running job restored from, per Flink's checkpoint statistics.
+pub async fn restored_from(env: &RealEnv, d: &FlinkDeployment) -> Option<String> {
+    let name = d.metadata.name.clone().unwrap();
+    let id = job_id(d);
+    env.until("checkpoint statistics readable", || {
+        let flink = env.flink(&name);
+        let id = id.clone();
+        async move { flink.checkpoint_statistics(&id).await.ok() }
+    })
+    .await
+    .restored_path()
+    .map(str::to_string)
+}
+
+/// Status as kubectl shows it names the job Flink runs, in the state Flink reports.
+pub async fn assert_status_agrees_with_flink(env: &RealEnv, name: &str) {
+    let status = env.status_by_kubectl(name);
+    let id = status["jobStatus"]["jobId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let state = status["jobStatus"]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let jobs = env.flink(name).jobs_overview().await.expect("GET /jobs/overview");
+    let flink_state = jobs.job(&id).map(|j| j.state.as_str().to_string());
+    assert_eq!(
+        flink_state.as_deref(),
+        Some(state.as_str()),
+        "{name}: kubectl shows job {id} {state}; Flink's /jobs/overview: {:?}",
+        jobs.jobs
+            .iter()
+            .map(|j| (&j.jid, j.state.as_str()))
+            .collect::<Vec<_>>()
+    );
+    let running = jobs.jobs.iter().filter(|j| j.state.as_str() == "RUNNING").count();
+    assert!(
+        running <= 1,
+        "{name}: {running} jobs run in one application cluster"
+    );
+}
+
+pub async fn jm_deployment(env: &RealEnv, name: &str) -> Option<Deployment> {
+    let api: Api<Deployment> = Api::namespaced(env.cp.client.clone(), JOBS_NS);
+    api.get_opt(name).await.unwrap()
+}
+
+pub async fn pods_of(env: &RealEnv, name: &str) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(env.cp.client.clone(), JOBS_NS);
+    api.list(&ListParams::default().labels(&format!("app={name}")))
+        .await
+        .unwrap()
+        .items
+}
+
+pub async fn ha_config_maps(env: &RealEnv, name: &str) -> Vec<ConfigMap> {
+    let api: Api<ConfigMap> = Api::namespaced(env.cp.client.clone(), JOBS_NS);
+    api.list(&ListParams::default().labels(&format!("app={name},configmap-type=high-availability")))
+        .await
+        .unwrap()
+        .items
 }

@@ -101,7 +101,16 @@ impl Planner<'_> {
             return Execution::Known;
         }
         if !self.obs.checkpoint_statistics_read {
-            return Execution::Undecided;
+            // A globally terminal job runs nothing a savepoint could freeze, and a JobManager
+            // that restarted with HA knows a job that finished before it only from its job
+            // result store: its statistics never become readable, and waiting for them hung a
+            // savepoint upgrade whose stop completed just before the JobManager was killed
+            // (real Flink 1.20, Kubernetes HA). The stopping phase decides from the record.
+            return if job.state.is_globally_terminal() {
+                Execution::Known
+            } else {
+                Execution::Undecided
+            };
         }
         let restored_id = self.obs.restored_checkpoint.as_ref().and_then(|r| r.id);
         if restored_id.is_some_and(|id| id >= record_id) {

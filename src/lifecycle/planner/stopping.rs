@@ -149,14 +149,20 @@ impl Planner<'_> {
                     None => match self.finish_with_named_snapshot(&recorded.0) {
                         Some(step) => step,
                         None => {
+                            let job_id = self.observed_job_id().unwrap_or_default();
                             let known = self
-                                .observed_job_id()
-                                .and_then(|id| self.recorded_checkpoint_of(&id))
-                                .map(|p| format!(" The newest checkpoint recorded for it is {p}."))
+                                .recorded_checkpoint_of(&job_id)
+                                .map(|p| format!(" The newest checkpoint recorded for it is {p} (a job that finished may have discarded it)."))
+                                .unwrap_or_default();
+                            // A JobManager restarted after the stop completed forgets the trigger
+                            // and where the savepoint went; the directory and name say it.
+                            let look = self
+                                .savepoint_dir()
+                                .map(|dir| format!(" Its stop-with-savepoint may have completed before Flink lost track of it: look for the newest savepoint-{}-* in {dir}.", job_id.get(..6).unwrap_or(&job_id)))
                                 .unwrap_or_default();
                             self.fail(
                                 "UpgradeFailed",
-                                format!("The job stopped during a savepoint upgrade and neither its savepoint nor a checkpoint can be found.{known} Manual restore required."),
+                                format!("The job stopped during a savepoint upgrade and neither its savepoint nor a checkpoint can be found.{known}{look} Manual restore required: set spec.job.initialSavepointPath to that snapshot and change spec.job.savepointRedeployNonce."),
                             )
                         }
                     },
