@@ -10,6 +10,8 @@
 
 #[path = "support/control_plane.rs"]
 mod control_plane;
+#[path = "support/elected.rs"]
+mod elected;
 #[path = "support/flink.rs"]
 mod flink;
 #[path = "support/flink_runtime.rs"]
@@ -330,5 +332,68 @@ async fn real_apiserver_faults_with_kubernetes_ha() {
         );
         assert_status_agrees_with_flink(&env, name).await;
     }
+    for name in names {
+        delete_and_wait(&env, name).await;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    scenario("e: two operators behind the Lease, the leader killed with the trigger recorded");
+    env.kill_operator();
+    let mut operators = tokio::task::block_in_place(|| {
+        [
+            env.elected_operator("operator-a"),
+            env.elected_operator("operator-b"),
+        ]
+    });
+    let leader = env
+        .until("one operator leads", || async {
+            operators.iter().position(|o| o.led_at().is_some())
+        })
+        .await;
+    let follower = 1 - leader;
+    let name = "le";
+    env.apply(&env.application(name, "v1_20", "savepoint"));
+    let first = job_id(
+        &env.wait_for(name, "stable and running", stable_with_new_job(""))
+            .await,
+    );
+    counter(&env, "le/out-1", "counting", |r| r.max >= 3).await;
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = env.args(name, "out-2");
+    env.apply(&spec);
+    env.wait_for(name, "savepoint trigger recorded", trigger_recorded)
+        .await;
+    operators[leader].kill();
+    let killed = Instant::now();
+    assert!(
+        operators[follower].led_at().is_none(),
+        "the follower led while the leader lived"
+    );
+    let took_over = env
+        .until("the follower leads", || async { operators[follower].led_at() })
+        .await;
+    let hand_over = took_over.duration_since(killed);
+    eprintln!(
+        "real-faults:   {} took the Lease {:.1} s after {} was killed",
+        operators[follower].identity,
+        hand_over.as_secs_f64(),
+        operators[leader].identity
+    );
+    assert!(
+        hand_over <= elected::LEASE_DURATION + elected::RENEW_EVERY + Duration::from_secs(2),
+        "the Lease was taken over after {hand_over:?}"
+    );
+    env.wait_for(name, "upgraded by the new leader", |d| {
+        stable_with_new_job(&first)(d) && last_reconciled_has(d, "le/out-2")
+    })
+    .await;
+    let r = counter(&env, "le/out-2", "counting after the upgrade", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "the new leader kept the state: {r:?}");
+    assert_eq!(
+        savepoints_in(&env.path("le/savepoints")),
+        1,
+        "one savepoint: the new leader did not take a second one"
+    );
+    assert_status_agrees_with_flink(&env, name).await;
     scenario("done");
 }

@@ -23,30 +23,24 @@
 
 #[path = "support/control_plane.rs"]
 mod control_plane;
+#[path = "support/elected.rs"]
+mod elected;
 
 use control_plane::ControlPlane;
+use elected::{ElectedOperator, LEASE, LEASE_DURATION, OPERATOR_NS, RENEW_EVERY};
 use flink_lifecycle::api::FlinkDeployment;
 use flink_lifecycle::config::OperatorConfig;
-use flink_lifecycle::controller::leader::LeaderElector;
 use flink_lifecycle::controller::{Context, RestUrlResolver};
-use futures::FutureExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 const OVERLAY: &str = "manifests/overlays/self-signed";
-const OPERATOR_NS: &str = "flink-lifecycle";
 const OPERATOR_SA: &str = "flink-lifecycle";
-/// The Lease name the manifests' Role grants get/update on (src/rbac.rs LEADER_LEASE_NAME).
-const LEASE: &str = "flink-lifecycle";
 const TEST_NS: &str = "real-cluster-leader";
-/// As src/run.rs `elector`.
-const LEASE_DURATION: Duration = Duration::from_secs(15);
-const RENEW_EVERY: Duration = Duration::from_secs(5);
 
 fn repo() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -126,84 +120,6 @@ fn reconciles(ctx: &Context) -> u64 {
         .sum()
 }
 
-/// One operator instance: a Lease elector and, while it leads, the controllers — as src/run.rs
-/// wires them — on a runtime of its own, so that it can be killed without any cleanup.
-struct Instance {
-    identity: String,
-    ctx: Arc<Context>,
-    runtime: Option<tokio::runtime::Runtime>,
-    /// When this instance's elector first reported leadership.
-    led_at: Arc<Mutex<Option<Instant>>>,
-}
-
-impl Instance {
-    /// Call outside any runtime (it blocks on its own).
-    fn start(cp: &ControlPlane, identity: &str, token: &str) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(identity)
-            .enable_all()
-            .build()
-            .unwrap();
-        // The client's connection tasks must live on this instance's runtime.
-        let ctx = runtime.block_on(async {
-            let client = cp.client_with_token(token).await;
-            Arc::new(Context::new(client, operator_config(), Arc::new(NoRest)))
-        });
-        let led_at = Arc::new(Mutex::new(None));
-        let (c, id, led) = (ctx.clone(), identity.to_string(), led_at.clone());
-        runtime.spawn(async move {
-            let elector = LeaderElector {
-                api: Api::namespaced(c.client.clone(), OPERATOR_NS),
-                name: LEASE.into(),
-                identity: id,
-                lease_duration: LEASE_DURATION,
-                renew_every: RENEW_EVERY,
-            };
-            let shutdown = CancellationToken::new();
-            let mut leading = elector.run(shutdown.clone());
-            if leading.wait_for(|l| *l).await.is_err() {
-                return;
-            }
-            *led.lock().unwrap() = Some(Instant::now());
-            let lost = shutdown.clone();
-            tokio::spawn(async move {
-                if leading.wait_for(|l| !*l).await.is_ok() && !lost.is_cancelled() {
-                    lost.cancel();
-                }
-            });
-            flink_lifecycle::controller::run(c, shutdown.cancelled_owned().shared()).await;
-        });
-        Self {
-            identity: identity.into(),
-            ctx,
-            runtime: Some(runtime),
-            led_at,
-        }
-    }
-
-    fn led_at(&self) -> Option<Instant> {
-        *self.led_at.lock().unwrap()
-    }
-
-    /// Drops every task of this instance without letting any of them run again: no step-down.
-    fn kill(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Whether the status reflects `generation`: every condition's `observedGeneration` (the planner
-/// stamps each reconcile's generation there), and `status.observedGeneration` when it is set — a
-/// FlinkDeployment created suspended has none until it is first resumed (src/lifecycle/planner/
-/// restore.rs `first_deploy` returns before recording a spec).
 fn reacted(d: &FlinkDeployment, generation: Option<i64>) -> bool {
     let Some(s) = d.status.as_ref() else {
         return false;
@@ -273,8 +189,8 @@ fn real_apiserver_one_leader_reconciles_and_a_killed_leader_is_replaced() {
 
     // ---- two instances compete: exactly one leads -------------------------------------------
     let mut instances = [
-        Instance::start(&cp, "operator-a", token),
-        Instance::start(&cp, "operator-b", token),
+        ElectedOperator::start(&cp, "operator-a", token, operator_config(), Arc::new(NoRest)),
+        ElectedOperator::start(&cp, "operator-b", token, operator_config(), Arc::new(NoRest)),
     ];
     let first = main.block_on(wait("a Lease holder", Duration::from_secs(30), || async {
         let spec = lease_spec(&leases).await?;

@@ -13,6 +13,8 @@
 
 #[path = "support/control_plane.rs"]
 mod control_plane;
+#[path = "support/elected.rs"]
+mod elected;
 #[path = "support/flink.rs"]
 mod flink;
 #[path = "support/flink_runtime.rs"]

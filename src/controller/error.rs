@@ -15,6 +15,9 @@ pub enum Error {
     Artifact(String),
     #[error("{0}")]
     Invalid(String),
+    /// ZooKeeper HA metadata could not be read or changed (the message names quorum and path).
+    #[error("{0}")]
+    ZooKeeper(String),
     /// A conditional status write found a newer status: the reconcile plans again from it.
     #[error("the status of {0} changed since it was read; planning again from the current one")]
     StaleStatus(String),
@@ -29,6 +32,7 @@ impl Error {
             Self::Render(_) => "render",
             Self::Artifact(_) => "artifact",
             Self::Invalid(_) => "invalid",
+            Self::ZooKeeper(_) => "zookeeper",
             Self::StaleStatus(_) => "stale-status",
         }
     }

@@ -4,6 +4,7 @@
 use super::artifacts::fetch_jar;
 use super::context::Context;
 use super::error::{Error, Result};
+use super::zookeeper::ZooKeeperHa;
 use crate::api::{FlinkDeployment, FlinkSessionJob};
 use crate::config::{SavepointFormat, effective_flink_config};
 use crate::flink::{FlinkRestClient, JarRunRequest, SavepointRequest, StopRequest, TriggerId};
@@ -73,10 +74,17 @@ pub async fn deploy_cluster(ctx: &Context, dep: &FlinkDeployment, deploy: &Deplo
     target.spec = spec.as_ref().clone();
     let ns = dep.namespace().unwrap_or_default();
     let name = dep.name_any();
+    let zookeeper = zookeeper_ha(ctx, &target);
     if deploy.delete_ha_data_first {
         delete_ha_data(ctx, &ns, &name).await?;
+        if let Some(zk) = &zookeeper {
+            zk.delete_all().await?;
+        }
     } else if target.spec.job.is_some() {
         remove_stale_job_graphs(ctx, &ns, &name).await?;
+        if let Some(zk) = &zookeeper {
+            zk.remove_job_graphs().await?;
+        }
     }
     let operator_conf = &ctx.operator;
     let effective = effective_flink_config(
@@ -164,8 +172,23 @@ pub async fn delete_cluster(ctx: &Context, dep: &FlinkDeployment, with_ha_data: 
     delete_named::<ConfigMap>(ctx, &ns, &crate::render::config_map_name(&name)).await?;
     if with_ha_data {
         delete_ha_data(ctx, &ns, &name).await?;
+        if let Some(zk) = zookeeper_ha(ctx, dep) {
+            zk.delete_all().await?;
+        }
     }
     Ok(())
+}
+
+/// Where the cluster of `dep` keeps ZooKeeper HA metadata, if its spec uses ZooKeeper HA.
+pub fn zookeeper_ha(ctx: &Context, dep: &FlinkDeployment) -> Option<ZooKeeperHa> {
+    let ns = dep.namespace();
+    let conf = effective_flink_config(
+        &ctx.operator,
+        ns.as_deref(),
+        dep.spec.flink_version,
+        &dep.spec.flat_configuration(),
+    );
+    ZooKeeperHa::from_config(&conf, &dep.name_any())
 }
 
 /// Deletes the cluster's Kubernetes HA ConfigMaps.

@@ -16,6 +16,7 @@ mod preflight;
 mod session_job;
 mod status;
 mod trigger;
+pub mod zookeeper;
 
 pub use backoff::delay as backoff_delay;
 pub use context::{Context, RestUrlResolver, ServiceDns};

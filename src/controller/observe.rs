@@ -34,7 +34,12 @@ pub async fn observe_deployment(ctx: &Context, dep: &FlinkDeployment) -> Result<
         jobmanager: observe_jobmanager(ctx, &ns, &name).await?,
         ..Observation::default()
     };
-    let ha = observe_ha(ctx, &ns, &name).await?;
+    let mut ha = observe_ha(ctx, &ns, &name).await?;
+    if let Some(zk) = super::execute::zookeeper_ha(ctx, dep) {
+        let meta = zk.observe().await?;
+        ha.present |= meta.present;
+        ha.checkpoint_job_ids.extend(meta.checkpoint_job_ids);
+    }
     obs.ha_metadata_present = ha.present;
     obs.ha_has_checkpoint = !ha.checkpoint_job_ids.is_empty() || ha.checkpoint_elsewhere;
     obs.ha_checkpoint_job_ids = ha.checkpoint_job_ids;

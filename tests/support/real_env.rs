@@ -4,10 +4,11 @@
 //! and the operator's controllers authenticated with the operator ServiceAccount's token, so
 //! they hold exactly the manifests' RBAC.
 //!
-//! Include with `control_plane`, `flink`, `kubelet`, `flink_runtime` and `node` beside it.
+//! Include with `control_plane`, `elected`, `flink`, `kubelet`, `flink_runtime` and `node` beside it.
 #![allow(dead_code)]
 
 use crate::control_plane::ControlPlane;
+use crate::elected::ElectedOperator;
 use crate::flink::{CounterReport, FlinkHome, FlinkInstall, TestJob};
 use crate::flink_runtime::LocalFlinkRuntime;
 use crate::node::{ApiserverAccess, Node};
@@ -52,6 +53,7 @@ pub struct RealEnv {
     pub home: FlinkHome,
     pub dir: tempfile::TempDir,
     operator_client: kube::Client,
+    operator_token: String,
     operator: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
@@ -147,6 +149,7 @@ impl RealEnv {
             home,
             dir,
             operator_client,
+            operator_token: token.trim().to_string(),
             operator: None,
         };
         env.start_operator();
@@ -164,6 +167,18 @@ impl RealEnv {
         let stop = token.clone().cancelled_owned().shared();
         let task = tokio::spawn(flink_lifecycle::controller::run(ctx, stop));
         self.operator = Some((token, task));
+    }
+
+    /// An operator instance behind leader election, as the Deployment runs it with
+    /// `--leader-election` (call inside `tokio::task::block_in_place`).
+    pub fn elected_operator(&self, identity: &str) -> ElectedOperator {
+        ElectedOperator::start(
+            &self.cp,
+            identity,
+            &self.operator_token,
+            operator_config(),
+            Arc::new(NodeUrls(self.node.clone())),
+        )
     }
 
     /// Stops the controllers with no graceful shutdown, like a crashed operator.
