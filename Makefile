@@ -13,7 +13,7 @@ build:
 test: test-deps
 	$(CARGO) test --locked --all-targets --no-fail-fast
 
-## What the tests need: kubectl, lua5.1, checkov, kubernetes-validate, gdb (.ci/install-tools),
+## What the tests need: kubectl, lua5.1, checkov, kubernetes-validate, gdb, zookeeper (.ci/install-tools),
 ## Flink 1.20.5 and 2.3.0 from PyPI, and kube-apiserver/controller-manager/etcd built from the
 ## Kubernetes Go modules (tests/cluster/build.sh; ~13 min cold on 2 cores, cached by version).
 test-deps:

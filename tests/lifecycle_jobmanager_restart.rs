@@ -341,3 +341,56 @@ fn no_savepoint_and_no_stable_while_tasks_deploy() {
     assert!(w.actions().contains(&"stop-with-savepoint"));
     assert!(w.violations.is_empty(), "{:?}", w.violations);
 }
+
+/// Kubernetes or ZooKeeper HA holding no checkpoint for the job at a last-state upgrade (seen on
+/// real Flink: an upgrade within the job's first seconds). The last-state marker alone made
+/// Flink fail the job for good; now the recorded checkpoint is the restore path when there is
+/// one, and a job that never checkpointed starts from its job graph.
+#[test]
+fn a_last_state_upgrade_with_no_checkpoint_in_ha_restores_the_recorded_one_or_starts_clean() {
+    // A job with a recorded checkpoint whose HA store lost it.
+    let mut w = stable_with_checkpoints("last-state", true);
+    let recorded = recorded_checkpoint(&w).expect("a checkpoint is recorded");
+    let value_before = w.cluster.as_ref().unwrap().job.as_ref().unwrap().value;
+    if let Some(ha) = w.ha.as_mut() {
+        ha.checkpoint = None;
+    }
+    w.edit_job(|j| j.args = Some(vec!["--v2".into()]));
+    assert!(w.run(30), "upgrade: {:?}", w.actions());
+    let restores = deploys(&w);
+    assert!(
+        restores
+            .iter()
+            .any(|r| matches!(r, RestoreSource::HaMetadata { guard_path: Some(p) }
+                if p != flink_lifecycle::lifecycle::LAST_STATE_MARKER && w.storage.contains_key(p))),
+        "restored with the recorded checkpoint (was {recorded} before the upgrade) as the path: {restores:?}"
+    );
+    let job = w.cluster.as_ref().unwrap().job.as_ref().unwrap();
+    assert_eq!(job.state, FlinkJobState::Running, "{:?}", w.actions());
+    assert!(
+        job.value > 0,
+        "continued from the recorded checkpoint, not empty (was {value_before})"
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+
+    // A job that never completed a checkpoint: nothing to guard, it starts from its graph.
+    let mut w = World::app("last-state", true);
+    assert!(w.run(20), "first deployment: {:?}", w.actions());
+    w.steps.clear();
+    w.edit_job(|j| j.args = Some(vec!["--v2".into()]));
+    assert!(w.run(30), "upgrade: {:?}", w.actions());
+    let restores = deploys(&w);
+    if w.ha.as_ref().is_none_or(|h| h.checkpoint.is_none()) && recorded_checkpoint(&w).is_none() {
+        assert!(
+            restores
+                .iter()
+                .all(|r| !matches!(r, RestoreSource::HaMetadata { guard_path: Some(_) })),
+            "no marker for a job that never checkpointed: {restores:?}"
+        );
+    }
+    assert_eq!(
+        w.cluster.as_ref().unwrap().job.as_ref().unwrap().state,
+        FlinkJobState::Running
+    );
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}

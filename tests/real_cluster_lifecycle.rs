@@ -74,10 +74,10 @@ async fn real_apiserver_lifecycle_on_real_flink() {
     );
 
     // ---------------------------------------------------------------------------------------
-    section("c: savepoint upgrade");
+    section("c: savepoint upgrade, applied server-side (no field-manager conflict with the operator)");
     let mut spec = env.application(name, "v1_20", "savepoint");
     spec["spec"]["job"]["args"] = env.args(name, "out-2");
-    env.apply(&spec);
+    env.apply_server_side(&spec);
     let d = env.wait_for(name, "upgraded", stable_with_new_job(&first)).await;
     let restored = restored_from(&env, &d).await.expect("restored from a savepoint");
     assert!(
@@ -92,6 +92,26 @@ async fn real_apiserver_lifecycle_on_real_flink() {
         1,
         "one JobManager per cluster after the upgrade"
     );
+    // The operator's writes own status (and its finalizer), never a field of the spec.
+    let managed = env.cp.kubectl_ok(&[
+        "-n",
+        JOBS_NS,
+        "get",
+        "flinkdeployment",
+        name,
+        "--show-managed-fields",
+        "-o",
+        "json",
+    ]);
+    let managed: serde_json::Value = serde_json::from_str(&managed).unwrap();
+    for entry in managed["metadata"]["managedFields"].as_array().unwrap() {
+        if entry["manager"] == "flink-lifecycle" {
+            assert!(
+                entry["fieldsV1"].get("f:spec").is_none(),
+                "the operator owns spec fields: {entry}"
+            );
+        }
+    }
 
     // ---------------------------------------------------------------------------------------
     section("d: suspend (pods gone through the real garbage collector) and resume");

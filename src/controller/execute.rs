@@ -96,7 +96,7 @@ pub async fn deploy_cluster(ctx: &Context, dep: &FlinkDeployment, deploy: &Deplo
     let (restore_path, ha_last_state_restore) = match &deploy.restore {
         RestoreSource::NoJob | RestoreSource::Empty => (None, false),
         RestoreSource::Savepoint { path, .. } => (Some(path.clone()), false),
-        RestoreSource::HaMetadata { guard_path } => (guard_path.clone(), true),
+        RestoreSource::HaMetadata { guard_path } => (guard_path.clone(), guard_path.is_some()),
     };
     if let (
         Some(job),

@@ -29,7 +29,8 @@ pub struct ZooKeeperHa {
 /// What the HA metadata holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ZooKeeperHaMetadata {
-    /// Job graphs or job entries exist.
+    /// Job graphs or job entries exist (leader nodes alone are not metadata to restore from,
+    /// as Kubernetes HA's cluster ConfigMap alone is not).
     pub present: bool,
     /// Jobs with at least one checkpoint pointer.
     pub checkpoint_job_ids: Vec<String>,

@@ -68,8 +68,9 @@ pub enum RestoreSource {
         allow_non_restored_state: bool,
     },
     /// From the HA metadata, same job id. When `guard_path` is set, also pass it as the restore
-    /// path: it is a marker Flink refuses, so a start without HA checkpoints fails instead of
-    /// silently starting from empty state (the HA checkpoint always wins when present).
+    /// path (the HA checkpoint always wins when present): the last-state marker, which Flink
+    /// refuses, when HA held a checkpoint at planning time (a start that finds none fails
+    /// instead of starting empty), or the job's recorded checkpoint when HA held none.
     HaMetadata { guard_path: Option<String> },
 }
 

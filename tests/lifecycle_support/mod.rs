@@ -733,11 +733,13 @@ impl World {
         // Flink's checkpoint statistics report the snapshot a job was restored from.
         let restored = match restore {
             RestoreSource::Savepoint { path, .. } => Some((path.clone(), self.now)),
-            RestoreSource::HaMetadata { .. } => self
+            // HA's own checkpoint wins; without one Flink restores the configured path.
+            RestoreSource::HaMetadata { guard_path } => self
                 .ha
                 .as_ref()
                 .filter(|h| h.job_id == id)
                 .and_then(|h| h.checkpoint.clone())
+                .or_else(|| guard_path.clone().filter(|p| self.storage.contains_key(p)))
                 .map(|c| (c, self.now)),
             _ => None,
         };
@@ -759,6 +761,10 @@ impl World {
                     .and_then(|h| h.checkpoint.clone())
                 {
                     Some(cp) => self.storage[&cp],
+                    None if guard_path.as_ref().is_some_and(|p| self.storage.contains_key(p)) => {
+                        guard_path.as_ref().map(|p| self.storage[p]).unwrap_or(0)
+                    }
+                    // The last-state marker (or a path that is gone): Flink fails the job.
                     None if guard_path.is_some() => {
                         return SimJob {
                             id: id.into(),

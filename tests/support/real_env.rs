@@ -266,6 +266,21 @@ impl RealEnv {
         );
     }
 
+    /// `kubectl apply --server-side -f -` with kubectl's own field manager, without
+    /// `--force-conflicts`: it fails if another manager (the operator) owns a field it sets.
+    pub fn apply_server_side(&self, obj: &Value) {
+        let text = serde_json::to_string_pretty(obj).expect("json");
+        let out = self
+            .cp
+            .kubectl_stdin(&["apply", "--server-side", "-f", "-"], &text);
+        assert!(
+            out.status.success(),
+            "kubectl apply --server-side: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A merge patch of the spec, as `kubectl patch --type merge` sends it.
     pub async fn patch_spec(&self, name: &str, spec_patch: Value) {
         self.deployments()

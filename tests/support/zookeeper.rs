@@ -35,7 +35,7 @@ impl ZooKeeper {
         std::fs::write(
             &conf,
             format!(
-                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+                "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
                  maxClientCnxns=200\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\n",
                 dir.path().join("data").display()
             ),
@@ -74,9 +74,18 @@ impl ZooKeeper {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+            if let Ok(mut s) = TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([127, 0, 0, 1], self.port)),
+                Duration::from_secs(1),
+            ) {
+                // A server still starting can hold the connection open without answering.
+                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
                 let mut answer = String::new();
-                if s.write_all(b"ruok").is_ok() && s.read_to_string(&mut answer).is_ok() && answer == "imok" {
+                if s.write_all(b"ruok").is_ok()
+                    && s.shutdown(std::net::Shutdown::Write).is_ok()
+                    && s.read_to_string(&mut answer).is_ok()
+                    && answer == "imok"
+                {
                     return;
                 }
             }

@@ -251,7 +251,21 @@ impl Planner<'_> {
                         "HA metadata is not available to restore from last state. It is possible that the job has finished or terminally failed, or the configmaps have been deleted. Manual restore required.",
                     );
                 }
-                let guard = self.obs.ha_has_checkpoint.then(|| LAST_STATE_MARKER.to_string());
+                // HA's own checkpoint wins; the marker makes Flink fail rather than start empty
+                // if the HA store loses it before the JobManager reads it. Without one in HA
+                // (the job never checkpointed there, e.g. an upgrade within its first seconds),
+                // the job's recorded checkpoint is the path (Flink reads it only when HA holds
+                // none); a job with neither never kept state. The marker alone, rendered for
+                // every HA restore before, failed such a job for good (real Flink 1.20).
+                let guard = if self.obs.ha_has_checkpoint {
+                    Some(LAST_STATE_MARKER.to_string())
+                } else {
+                    self.core
+                        .job
+                        .job_id
+                        .clone()
+                        .and_then(|id| self.recorded_checkpoint_of(&id))
+                };
                 if guard.is_some() {
                     self.core.job.upgrade_savepoint_path = guard.clone();
                 }
