@@ -171,6 +171,50 @@ async fn real_apiserver_lifecycle_on_real_flink() {
     assert_status_agrees_with_flink(&env, name).await;
 
     // ---------------------------------------------------------------------------------------
+    section("e2: an upgrade that never becomes stable is rolled back with its state");
+    let before_rollback = job_id(&d);
+    spec["spec"]["flinkConfiguration"]["kubernetes.operator.deployment.rollback.enabled"] = json!("true");
+    spec["spec"]["flinkConfiguration"]["kubernetes.operator.deployment.readiness.timeout"] = json!("45 s");
+    spec["spec"]["job"]["entryClass"] = json!("lifecycle.NoSuchJob");
+    spec["spec"]["job"]["args"] = env.args(name, "out-5");
+    env.apply(&spec);
+    // Once the stable job has stopped for the upgrade, its output is cleared: what appears there
+    // again is the rolled-back job's.
+    env.wait_for(name, "the stable job stopped for the upgrade", |d| {
+        real_env::job_state(d) != "RUNNING" || job_id(d) != before_rollback
+    })
+    .await;
+    std::fs::remove_dir_all(env.path("orders/out-4")).expect("remove out-4");
+    let d = env
+        .wait_for(name, "rolled back and running", |d| {
+            lifecycle(d) == "RolledBack"
+                && real_env::job_state(d) == "RUNNING"
+                && job_id(d) != before_rollback
+        })
+        .await;
+    // The stable spec runs again (its output directory out-4), from the upgrade's savepoint.
+    let restored = restored_from(&env, &d)
+        .await
+        .expect("the rollback restored a snapshot");
+    assert!(restored.contains("savepoint-"), "rolled back from {restored}");
+    let r = counter(&env, "orders/out-4", "counting after the rollback", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "the rollback kept the state: {r:?}");
+    assert!(
+        !std::path::Path::new(&env.path("orders/out-5")).exists(),
+        "the broken spec never ran"
+    );
+    assert_status_agrees_with_flink(&env, name).await;
+    // The user's fix: an upgrade of the rolled-back job like any other.
+    let rolled_back = job_id(&d);
+    spec["spec"]["job"]["entryClass"] = json!(flink::TestJob::MAIN_CLASS);
+    spec["spec"]["job"]["args"] = env.args(name, "out-6");
+    env.apply(&spec);
+    env.wait_for(name, "the fix running", stable_with_new_job(&rolled_back))
+        .await;
+    let r = counter(&env, "orders/out-6", "counting on the fix", |r| r.max > 0).await;
+    assert!(r.restored_min > 0, "the fix continued the state: {r:?}");
+
+    // ---------------------------------------------------------------------------------------
     section("f: last-state with Kubernetes HA: ConfigMaps in the real apiserver");
     let ha = "ledger";
     let ha_spec = env.ha_application(ha, "v1_20", "last-state");
