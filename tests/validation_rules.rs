@@ -232,6 +232,35 @@ fn cluster_config_rules() {
                 ),
                 ("/spec/flinkConfiguration/high-availability.type", Value::Null),
                 ("/spec/flinkConfiguration/high-availability", json!("zookeeper")),
+                (
+                    "/spec/flinkConfiguration/high-availability.zookeeper.quorum",
+                    json!("zk-0.zk:2181"),
+                ),
+            ]),
+            None,
+        ),
+        (
+            "ZooKeeper HA without a quorum",
+            edit(&[(
+                "/spec/flinkConfiguration/high-availability.type",
+                json!("zookeeper"),
+            )]),
+            Some((
+                "spec.flinkConfiguration[high-availability.zookeeper.quorum]",
+                "needs high-availability.zookeeper.quorum",
+            )),
+        ),
+        (
+            "ZooKeeper HA with a quorum",
+            edit(&[
+                (
+                    "/spec/flinkConfiguration/high-availability.type",
+                    json!("ZooKeeper"),
+                ),
+                (
+                    "/spec/flinkConfiguration/high-availability.zookeeper.quorum",
+                    json!("zk-0.zk:2181,zk-1.zk:2181"),
+                ),
             ]),
             None,
         ),

@@ -187,6 +187,20 @@ fn validate_cluster_config(cfg: &DeploymentConfig) -> Rule {
             format!("Remove {key} from spec.flinkConfiguration and the operator's default configuration"),
         );
     }
+    // Flink cannot start ZooKeeper HA without a quorum, and the operator could not read the HA
+    // metadata it keeps the job's state pointers in.
+    if flink_keys::ha_type(&cfg.flink).is_some_and(|t| t.eq_ignore_ascii_case("zookeeper"))
+        && cfg
+            .flink
+            .get("high-availability.zookeeper.quorum")
+            .is_none_or(|q| q.trim().is_empty())
+    {
+        return reject(
+            conf_location("high-availability.zookeeper.quorum"),
+            "ZooKeeper high availability needs high-availability.zookeeper.quorum",
+            "Set high-availability.zookeeper.quorum to the ZooKeeper servers (host:port, comma-separated)",
+        );
+    }
     if cfg.operator.health_check_enabled && !cfg.operator.jm_deployment_recovery_enabled {
         return reject(
             conf_location("kubernetes.operator.cluster.health-check.enabled"),
