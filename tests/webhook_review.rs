@@ -26,6 +26,7 @@ fn state(sessions: Arc<dyn SessionLookup>) -> WebhookState {
         sessions,
         metrics: WebhookMetrics::unregistered(),
         dns: Default::default(),
+        budget: Default::default(),
     }
 }
 
@@ -587,5 +588,77 @@ async fn a_failed_or_timed_out_lookup_allows_with_a_warning_naming_the_host() {
             .unwrap()
             .contains("restricted address 10.0.0.7"),
         "{r}"
+    );
+}
+
+/// A body that sends its first chunk and then never ends (a slow sender).
+fn trickling_body() -> (Body, tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    (Body::from_stream(stream), tx)
+}
+
+/// Bodies in flight are bounded across connections: a large body that does not fit in what
+/// slow senders hold is answered 429 with Retry-After within about a second, while an ordinary
+/// review is answered at once.
+#[tokio::test]
+async fn large_bodies_beyond_the_memory_budget_are_refused_and_small_reviews_go_on() {
+    use flink_lifecycle::webhook::budget::BodyBudget;
+    let mut s = state(Arc::new(NoSessions));
+    s.budget = BodyBudget::new(4 * 1024 * 1024);
+    let three_mib = (3 * 1024 * 1024).to_string();
+    let slow = |s: WebhookState| {
+        let (body, tx) = trickling_body();
+        let req = Request::post("/validate")
+            .header("content-type", "application/json")
+            .header("content-length", three_mib.clone())
+            .body(body)
+            .unwrap();
+        let task = tokio::spawn(router(s).oneshot(req));
+        (task, tx)
+    };
+    let (_held, tx) = slow(s.clone());
+    tx.send(Ok(vec![b' '; 1024])).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while s.budget.in_flight() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first body never reserved budget"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    let started = std::time::Instant::now();
+    let (second, _tx2) = slow(s.clone());
+    let resp = second.await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "refused quickly"
+    );
+    let text = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&text).contains("retry"),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+
+    let ordinary = admit_with(s.clone(), "/validate", UPDATE.as_bytes().to_vec()).await;
+    assert_eq!(ordinary["allowed"], true, "{ordinary}");
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = WebhookMetrics::register(&mut registry);
+    let mut s2 = s.clone();
+    s2.metrics = metrics;
+    let (third, _tx3) = slow(s2);
+    assert_eq!(
+        third.await.unwrap().unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let text = flink_lifecycle::admin::encode(&registry);
+    assert!(
+        text.contains("webhook_refused_requests_total{reason=\"body_budget\"} 1"),
+        "{text}"
     );
 }

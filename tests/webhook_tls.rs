@@ -584,3 +584,56 @@ async fn idle_admin_connections_cannot_starve_the_webhook() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(livez, "admin port answers again");
 }
+
+/// Shutdown stops accepting first: while an in-flight request drains, a new connection is
+/// refused at once instead of waiting in the listen backlog.
+#[tokio::test]
+async fn after_shutdown_new_connections_are_refused_while_requests_drain() {
+    use flink_lifecycle::tls::{CertStore, ServerTimeouts, load_pair, serve_tls, server_config};
+    support::install_ring();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::write_certs(dir.path());
+    let store = Arc::new(CertStore::new());
+    store.store(load_pair(dir.path()).unwrap().1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let timeouts = ServerTimeouts {
+        drain: Duration::from_secs(5),
+        ..ServerTimeouts::default()
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    // A request that takes 2 s: the drain waits for it.
+    let app = axum::Router::new().route(
+        "/validate",
+        axum::routing::post(|| async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            "ok"
+        }),
+    );
+    let server = tokio::spawn(serve_tls(
+        listener,
+        Arc::new(server_config(store).unwrap()),
+        app,
+        timeouts,
+        shutdown.clone(),
+    ));
+    let mut inflight = Client::connect(addr, client_config(&[&ca], ALL)).await.unwrap();
+    let request = tokio::spawn(async move { inflight.post("/validate", "application/json", b"{}").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let started = std::time::Instant::now();
+    let attempt = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await;
+    assert!(
+        matches!(attempt, Ok(Err(_))),
+        "a connection after shutdown is refused at once: {attempt:?} after {:?}",
+        started.elapsed()
+    );
+    let answered = request.await.unwrap().expect("the in-flight request is answered");
+    assert_eq!(answered.status, 200, "in-flight requests drain");
+    tokio::time::timeout(Duration::from_secs(6), server)
+        .await
+        .expect("the server ends after the drain")
+        .unwrap();
+}

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
@@ -34,7 +35,8 @@ pub struct ResultLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
-    /// `expired`, `not_yet_valid`, `unparsable`, `key_mismatch`, `unreadable` or `config`.
+    /// Certificate refusals: `expired`, `not_yet_valid`, `unparsable`, `key_mismatch`,
+    /// `unreadable` or `config`; refused requests: `body_budget`.
     pub reason: &'static str,
 }
 
@@ -51,6 +53,10 @@ pub struct WebhookMetrics {
     pub tls_reloads: Family<ResultLabel, Counter>,
     /// Certificate pairs refused by the reloader, by reason (counted once per distinct refusal).
     pub tls_rejections: Family<ReasonLabel, Counter>,
+    /// Requests answered 429/503 before their body was read, by reason.
+    pub refused: Family<ReasonLabel, Counter>,
+    /// Bytes of request bodies reserved by requests being read or answered.
+    pub body_bytes_in_flight: Gauge,
 }
 
 impl WebhookMetrics {
@@ -62,6 +68,8 @@ impl WebhookMetrics {
             duration: Family::new_with_constructor(duration_histogram),
             tls_reloads: Family::default(),
             tls_rejections: Family::default(),
+            refused: Family::default(),
+            body_bytes_in_flight: Gauge::default(),
         };
         registry.register(
             "webhook_requests",
@@ -83,6 +91,17 @@ impl WebhookMetrics {
             "tls_certificate_rejections",
             "New serving certificates refused (the last good one kept serving), by reason",
             m.tls_rejections.clone(),
+        );
+        registry.register(
+            "webhook_refused_requests",
+            "Admission requests refused before their body was read (the API server retries), by reason",
+            m.refused.clone(),
+        );
+        registry.register_with_unit(
+            "webhook_body_in_flight",
+            "Bytes of admission request bodies held now, across connections",
+            Unit::Bytes,
+            m.body_bytes_in_flight.clone(),
         );
         m
     }

@@ -127,6 +127,7 @@ pub async fn serve(
             let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;
         });
     }
+    drop(listener);
     tracker.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
     Ok(())

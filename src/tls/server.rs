@@ -18,6 +18,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+/// Open connections one HTTPS listener serves at once; beyond it a new connection is closed at
+/// once (the API server retries) instead of holding a descriptor and a TLS session.
+pub const MAX_CONNECTIONS: usize = 1024;
+
 /// Timeouts of the HTTPS server.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerTimeouts {
@@ -49,6 +53,7 @@ pub async fn serve_tls(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let tracker = TaskTracker::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -62,11 +67,17 @@ pub async fn serve_tls(
                 }
             },
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "at the connection cap: closed");
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
+            let _slot = slot;
             let stream = match tokio::time::timeout(timeouts.handshake, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -100,6 +111,9 @@ pub async fn serve_tls(
             }
         });
     }
+    // Closing the listener first makes a connection attempted during the drain fail at once
+    // (refused) instead of waiting in the backlog until the process exits.
+    drop(listener);
     tracker.close();
     let _ = tokio::time::timeout(timeouts.drain, tracker.wait()).await;
 }

@@ -5,10 +5,11 @@
 //! lookup never denies on its own: the restricted-host check is skipped for that review and the
 //! answer carries a warning naming the host and what went wrong.
 
+use super::budget::{BodyBudget, Reservation};
 use super::fast::Incoming;
 use super::review::{BadReview, Endpoint, ReviewContext, encode_review};
 use super::sessions::SessionLookup;
-use crate::admin::{RequestLabels, WebhookLabel, WebhookMetrics};
+use crate::admin::{ReasonLabel, RequestLabels, WebhookLabel, WebhookMetrics};
 use crate::config::OperatorConfig;
 use crate::validation::HostResolver;
 use axum::Router;
@@ -71,6 +72,8 @@ pub struct WebhookState {
     pub sessions: Arc<dyn SessionLookup>,
     pub metrics: WebhookMetrics,
     pub dns: WebhookDns,
+    /// Bytes of request bodies held at once, across connections.
+    pub budget: BodyBudget,
 }
 
 /// `POST /validate`, `POST /mutate`; anything else gets a 404/405 with a message.
@@ -121,11 +124,20 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+async fn read_body(
+    s: &WebhookState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, Reservation), Response> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+        .and_then(|v| v.parse::<usize>().ok())
+        .or_else(|| {
+            axum::body::HttpBody::size_hint(&body)
+                .exact()
+                .and_then(|n| usize::try_from(n).ok())
+        });
     let too_large = || {
         plain(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -135,7 +147,31 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+    // A body of unknown length may grow to the largest accepted one.
+    let Some(reservation) = s.budget.reserve(declared.unwrap_or(MAX_BODY_BYTES)).await else {
+        s.metrics
+            .refused
+            .get_or_create(&ReasonLabel {
+                reason: "body_budget",
+            })
+            .inc();
+        let mut r = plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "the webhook is reading {} bytes of other requests' bodies (its limit is {}); retry",
+                s.budget.in_flight(),
+                s.budget.total()
+            ),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return Err(r);
+    };
+    s.metrics.body_bytes_in_flight.set(s.budget.in_flight() as i64);
+    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES))
+        .await
+        .map(|r| r.map(|bytes| (bytes, reservation)))
+    {
         Err(_) => Err(plain(
             StatusCode::REQUEST_TIMEOUT,
             "the body was not received in time",
@@ -159,6 +195,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
 async fn handle(endpoint: Endpoint, s: WebhookState, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let response = answer(endpoint, &s, &headers, body).await;
+    s.metrics.body_bytes_in_flight.set(s.budget.in_flight() as i64);
     s.metrics
         .duration
         .get_or_create(&WebhookLabel {
@@ -187,7 +224,8 @@ async fn answer(endpoint: Endpoint, s: &WebhookState, headers: &HeaderMap, body:
             "the body must be an AdmissionReview as application/json",
         );
     }
-    let bytes = match read_body(headers, body).await {
+    // The reservation is held until the answer is built: the body stays in memory until then.
+    let (bytes, _reservation) = match read_body(s, headers, body).await {
         Ok(b) => b,
         Err(r) => {
             count("other", "none", false);

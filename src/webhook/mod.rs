@@ -2,6 +2,7 @@
 //! FlinkSessionJob. [`Incoming`] reads a review (fast, with [`review`] as the reference for
 //! odd requests), [`rules`] is the typed decision, [`http`] the axum shell around it.
 
+pub mod budget;
 mod checked_meta;
 mod envelope;
 mod fast;

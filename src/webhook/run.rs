@@ -113,6 +113,7 @@ pub async fn start_webhook(
         sessions,
         metrics,
         dns: WebhookDns::default(),
+        budget: Default::default(),
     });
     let task = tokio::spawn(serve_tls(
         listener,
