@@ -105,6 +105,7 @@ image:
 	docker build -t $(IMAGE) .
 
 ## Benchmarks (optimised build): webhook reviews/s and latency over TLS -> bench-results/webhook.md;
+## the webhook process under 100 slow 3 MiB bodies -> bench-results/webhook-memory.md;
 ## the controller at 100/1,000/10,000 FlinkDeployments, idle footprint and binary size of the release
 ## build -> bench-results/controller.md (BENCH_COUNTS=100,1000 to run fewer). The release binary is
 ## built unstripped (the bench reports both sizes) and copied aside, since the bench profile writes
@@ -113,6 +114,7 @@ bench:
 	$(CARGO) bench --locked --bench webhook
 	CARGO_PROFILE_RELEASE_STRIP=false $(CARGO) build --locked --release
 	cp target/release/flink-lifecycle target/flink-lifecycle.release
+	$(CARGO) bench --locked --bench webhook_memory
 	$(CARGO) bench --locked --bench controller_scale
 	$(CARGO) bench --locked --bench upgrade_overhead
 	bash tests/cluster/build.sh >/dev/null

@@ -286,6 +286,7 @@ async fn idle_and_slow_clients_are_cut_off() {
         handshake: Duration::from_millis(300),
         header_read: Duration::from_millis(300),
         drain: Duration::from_secs(1),
+        ..ServerTimeouts::default()
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let app = axum::Router::new().route("/validate", axum::routing::post(|| async { "ok" }));
@@ -413,6 +414,8 @@ async fn starting_with_an_expired_certificate_is_an_error_naming_the_file() {
         addr: "127.0.0.1:0".parse().unwrap(),
         tls_dir: dir.path().to_path_buf(),
         session_lookup: false,
+        max_body_bytes_in_flight: flink_lifecycle::webhook::budget::MAX_BODY_BYTES_IN_FLIGHT,
+        max_connections: flink_lifecycle::tls::MAX_CONNECTIONS,
     };
     let readiness = flink_lifecycle::admin::Readiness::new();
     let mut registry = prometheus_client::registry::Registry::default();

@@ -6,7 +6,7 @@ mod server;
 mod store;
 
 pub use reload::{RELOAD_INTERVAL, Reloader};
-pub use server::{ServerTimeouts, serve_tls};
+pub use server::{MAX_CONNECTIONS, ServerTimeouts, serve_tls};
 pub use store::{
     CERT_FILE, CertStore, KEY_FILE, PairBytes, TlsError, load_pair, parse_pair, parse_pair_at, read_pair,
     server_config, validity,

@@ -18,13 +18,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-/// Open connections one HTTPS listener serves at once; beyond it a new connection is closed at
-/// once (the API server retries) instead of holding a descriptor and a TLS session.
+/// Default cap on open connections of one HTTPS listener; beyond it a new connection is closed
+/// at once (the API server retries) instead of holding a descriptor and a TLS session.
 pub const MAX_CONNECTIONS: usize = 1024;
 
-/// Timeouts of the HTTPS server.
+/// Timeouts and the connection cap of the HTTPS server.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerTimeouts {
+    /// Open connections served at once.
+    pub max_connections: usize,
     /// TLS handshake.
     pub handshake: Duration,
     /// Request headers, counted from the end of the previous response on keep-alive.
@@ -36,6 +38,7 @@ pub struct ServerTimeouts {
 impl Default for ServerTimeouts {
     fn default() -> Self {
         Self {
+            max_connections: MAX_CONNECTIONS,
             handshake: Duration::from_secs(10),
             header_read: Duration::from_secs(30),
             drain: Duration::from_secs(10),
@@ -53,7 +56,7 @@ pub async fn serve_tls(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let tracker = TaskTracker::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(tokio::sync::Semaphore::new(timeouts.max_connections.max(1)));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,

@@ -33,6 +33,13 @@ pub struct WebhookArgs {
     /// Look up session jobs' FlinkDeployments in the cluster (needs list/watch on flinkdeployments).
     #[arg(long, env = "FLINK_LIFECYCLE_SESSION_LOOKUP", default_value_t = true, action = clap::ArgAction::Set)]
     pub session_lookup: bool,
+    /// Bytes of admission request bodies over 64 KiB held at once across all connections;
+    /// beyond it a request is answered 429 (the API server retries).
+    #[arg(long, env = "FLINK_LIFECYCLE_MAX_BODY_BYTES_IN_FLIGHT", default_value_t = crate::webhook::budget::MAX_BODY_BYTES_IN_FLIGHT)]
+    pub max_body_bytes_in_flight: usize,
+    /// Open connections the HTTPS listener serves at once; beyond it a new one is closed.
+    #[arg(long, env = "FLINK_LIFECYCLE_MAX_CONNECTIONS", default_value_t = crate::tls::MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 /// Flags of the plain-HTTP admin listener.
@@ -113,13 +120,16 @@ pub async fn start_webhook(
         sessions,
         metrics,
         dns: WebhookDns::default(),
-        budget: Default::default(),
+        budget: crate::webhook::budget::BodyBudget::new(args.max_body_bytes_in_flight),
     });
     let task = tokio::spawn(serve_tls(
         listener,
         Arc::new(tls),
         app,
-        ServerTimeouts::default(),
+        ServerTimeouts {
+            max_connections: args.max_connections,
+            ..ServerTimeouts::default()
+        },
         shutdown,
     ));
     Ok((local, task))

@@ -194,6 +194,8 @@ pub async fn start(tls_dir: &Path, operator: OperatorConfig, sessions: Arc<dyn S
         addr: "127.0.0.1:0".parse().unwrap(),
         tls_dir: tls_dir.to_path_buf(),
         session_lookup: false,
+        max_body_bytes_in_flight: flink_lifecycle::webhook::budget::MAX_BODY_BYTES_IN_FLIGHT,
+        max_connections: flink_lifecycle::tls::MAX_CONNECTIONS,
     };
     let (addr, task) = start_webhook(
         &args,
