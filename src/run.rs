@@ -29,8 +29,9 @@ pub struct ControllerArgs {
     #[arg(long, env = "FLINK_LIFECYCLE_REST_URL_TEMPLATE")]
     pub rest_url_template: Option<String>,
     /// Act only while holding the leader-election Lease (several replicas, one active).
-    #[arg(long, env = "FLINK_LIFECYCLE_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
-    pub leader_election: bool,
+    /// Default: the operator configuration's `kubernetes.operator.leader-election.enabled`.
+    #[arg(long, env = "FLINK_LIFECYCLE_LEADER_ELECTION", action = clap::ArgAction::Set)]
+    pub leader_election: Option<bool>,
     /// The operator's own namespace (leader-election Lease, self-signed certificate Secret);
     /// default: the kubeconfig's default namespace.
     #[arg(long = "namespace", env = "FLINK_LIFECYCLE_NAMESPACE")]
@@ -149,7 +150,11 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
             let ctx = Arc::new(Context::new(client, operator.clone(), resolver));
             ctx.metrics.register(&mut registry);
             let ready = readiness.register("controllers");
-            let leadership = cmd.controller.leader_election.then(|| {
+            let elect = cmd
+                .controller
+                .leader_election
+                .unwrap_or(operator.leader_election_enabled);
+            let leadership = elect.then(|| {
                 let namespace = own_namespace(&cmd, &ctx.client);
                 elector(&ctx, &namespace).run(shutdown.clone())
             });
