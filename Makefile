@@ -87,7 +87,7 @@ soak-faults:
 	done
 
 ## Install manifests: render every kustomize overlay into target/manifests/<overlay>.yaml.
-OVERLAYS := cert-manager self-signed self-signed-watch-namespaces
+OVERLAYS := cert-manager cert-manager-ha self-signed self-signed-watch-namespaces
 OVERLAY ?= self-signed
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 IMAGE ?= flink-lifecycle:$(VERSION)
@@ -96,7 +96,7 @@ manifests:
 	@mkdir -p target/manifests
 	@for o in $(OVERLAYS); do kubectl kustomize manifests/overlays/$$o > target/manifests/$$o.yaml && echo "target/manifests/$$o.yaml: $$(wc -c < target/manifests/$$o.yaml) bytes"; done
 
-## Install into the current kubeconfig's cluster (OVERLAY=cert-manager|self-signed|self-signed-watch-namespaces).
+## Install into the current kubeconfig's cluster (OVERLAY=cert-manager|cert-manager-ha|self-signed|self-signed-watch-namespaces).
 deploy:
 	kubectl apply -k manifests/overlays/$(OVERLAY)
 

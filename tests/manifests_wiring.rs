@@ -44,8 +44,11 @@ fn operator_deployment_is_hardened_and_probed() {
             "{overlay}"
         );
         assert_eq!(c["args"], json!(["run"]));
-        assert_eq!(dep["spec"]["replicas"], 1);
-        assert_eq!(dep["spec"]["strategy"]["type"], "Recreate");
+        // One replica replaced whole, except in the HA overlay (its own test below).
+        if !overlay.ends_with("-ha") {
+            assert_eq!(dep["spec"]["replicas"], 1, "{overlay}");
+            assert_eq!(dep["spec"]["strategy"]["type"], "Recreate", "{overlay}");
+        }
         assert_eq!(pod["serviceAccountName"], "flink-lifecycle");
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
         assert!(pod["securityContext"]["runAsUser"].as_u64().unwrap() > 10_000);
@@ -331,4 +334,30 @@ fn install_docs_link_to_existing_files() {
             assert!(resolved.exists(), "{doc}: broken link {target}");
         }
     }
+}
+
+/// The HA overlay: two replicas, only the Lease holder reconciles (leader election on), rolled
+/// one at a time, and a PodDisruptionBudget that covers the operator's Pods.
+#[test]
+fn ha_overlay_runs_two_elected_replicas_with_a_disruption_budget() {
+    let objs = overlay_objects("cert-manager-ha");
+    let d = find(&objs, "Deployment", "flink-lifecycle");
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
+    let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "FLINK_LIFECYCLE_LEADER_ELECTION" && e["value"] == "true"),
+        "leader election on: {env:?}"
+    );
+    let pdb = find(&objs, "PodDisruptionBudget", "flink-lifecycle");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    let pod_labels = &d["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in pdb["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&pod_labels[k], v, "the budget selects the operator's Pods ({k})");
+    }
+    assert_eq!(namespace(pdb), namespace(d));
 }

@@ -9,7 +9,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// Every overlay a user can install.
-pub const OVERLAYS: &[&str] = &["cert-manager", "self-signed", "self-signed-watch-namespaces"];
+pub const OVERLAYS: &[&str] = &[
+    "cert-manager",
+    "cert-manager-ha",
+    "self-signed",
+    "self-signed-watch-namespaces",
+];
 
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
