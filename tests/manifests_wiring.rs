@@ -361,3 +361,34 @@ fn ha_overlay_runs_two_elected_replicas_with_a_disruption_budget() {
     }
     assert_eq!(namespace(pdb), namespace(d));
 }
+
+/// The metrics Service reaches the admin port of the operator's Pods, and the optional
+/// ServiceMonitor component selects it by its labels and port name.
+#[test]
+fn servicemonitor_component_scrapes_the_metrics_service() {
+    use install::{objects, render};
+    let objs = objects(&render("tests/fixtures/kustomize/servicemonitor"));
+    let svc = find(&objs, "Service", "flink-lifecycle-metrics");
+    let d = find(&objs, "Deployment", "flink-lifecycle");
+    let pod_labels = &d["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in svc["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&pod_labels[k], v, "metrics Service selector {k}");
+    }
+    let port = &svc["spec"]["ports"][0];
+    let container_ports = d["spec"]["template"]["spec"]["containers"][0]["ports"]
+        .as_array()
+        .unwrap();
+    assert!(
+        container_ports
+            .iter()
+            .any(|p| p["name"] == port["targetPort"] && p["containerPort"] == 8080),
+        "the metrics Service targets the admin port: {port}"
+    );
+    let sm = find(&objs, "ServiceMonitor", "flink-lifecycle");
+    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&svc["metadata"]["labels"][k], v, "ServiceMonitor selector {k}");
+    }
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], port["name"]);
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    assert_eq!(namespace(sm), namespace(svc));
+}
