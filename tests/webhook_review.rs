@@ -662,3 +662,43 @@ async fn large_bodies_beyond_the_memory_budget_are_refused_and_small_reviews_go_
         "{text}"
     );
 }
+
+/// Log lines of an admission review carry its span: webhook, kind, operation and uid.
+#[tokio::test(flavor = "current_thread")]
+async fn admission_logs_carry_the_review_in_a_span() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let review = update_review();
+    let uid = review["request"]["uid"].as_str().unwrap().to_string();
+    admit("/validate", serde_json::to_vec(&review).unwrap()).await;
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"answered\""))
+        .unwrap_or_else(|| panic!("no 'answered' line in:\n{text}"));
+    let v: Value = serde_json::from_str(line).unwrap();
+    let span = &v["span"];
+    assert_eq!(span["name"], "admission", "{line}");
+    assert_eq!(span["webhook"], "validate", "{line}");
+    assert_eq!(span["kind"], "FlinkDeployment", "{line}");
+    assert_eq!(span["operation"], "UPDATE", "{line}");
+    assert_eq!(span["uid"], uid.as_str(), "{line}");
+}

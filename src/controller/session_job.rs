@@ -18,7 +18,17 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use std::sync::Arc;
 
-/// One reconcile of a FlinkSessionJob.
+/// One reconcile of a FlinkSessionJob (its log lines carry the object in a span).
+#[tracing::instrument(
+    name = "reconcile",
+    skip_all,
+    fields(
+        kind = "FlinkSessionJob",
+        namespace = %cached.namespace().unwrap_or_default(),
+        name = %cached.name_any(),
+        generation = cached.metadata.generation.unwrap_or_default(),
+    )
+)]
 pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<Action> {
     let ns = cached.namespace().unwrap_or_default();
     let api: Api<FlinkSessionJob> = Api::namespaced(ctx.client.clone(), &ns);

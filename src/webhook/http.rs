@@ -192,6 +192,18 @@ async fn read_body(
     }
 }
 
+/// One admission request; its log lines carry the review in a span (kind, operation and uid
+/// once the body is read).
+#[tracing::instrument(
+    name = "admission",
+    skip_all,
+    fields(
+        webhook = endpoint.as_str(),
+        kind = tracing::field::Empty,
+        operation = tracing::field::Empty,
+        uid = tracing::field::Empty,
+    )
+)]
 async fn handle(endpoint: Endpoint, s: WebhookState, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let response = answer(endpoint, &s, &headers, body).await;
@@ -257,10 +269,14 @@ async fn answer(endpoint: Endpoint, s: &WebhookState, headers: &HeaderMap, body:
         Operation::Delete => "DELETE",
         Operation::Connect => "CONNECT",
     };
+    let span = tracing::Span::current();
+    span.record("kind", kind).record("operation", operation);
     let mut resp = match incoming.answer(endpoint, &ctx) {
         Ok(resp) => resp,
         Err(bad) => return bad_review(bad, count),
     };
+    span.record("uid", resp.uid.as_str());
+    tracing::debug!(allowed = resp.allowed, "answered");
     if let Some(warning) = resolver.warning() {
         resp.warnings.get_or_insert_with(Vec::new).push(warning);
     }
