@@ -4,7 +4,7 @@
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, date_time_ymd,
+    KeyPair, KeyUsagePurpose,
 };
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,8 @@ pub enum CertsError {
     NoNames,
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
+    #[error("certificate validity out of range: {0}")]
+    Time(String),
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
     #[error(
@@ -46,44 +48,54 @@ pub fn refuse_existing_ca(dir: &Path, force: bool) -> Result<(), CertsError> {
     Ok(())
 }
 
-/// Generates a CA and a serving certificate for `names` (DNS names or IP addresses), valid from
-/// yesterday (clock skew) for `days` days; the CA lives ten times as long.
-pub fn generate(names: &[String], today: jiff::civil::Date, days: u16) -> Result<GeneratedCerts, CertsError> {
-    if names.is_empty() {
-        return Err(CertsError::NoNames);
-    }
-    let start = today.yesterday().unwrap_or(today);
-    let end = |n: i64| today.checked_add(jiff::Span::new().days(n)).unwrap_or(today);
+/// When the certificates of one [`issue`] are valid.
+#[derive(Clone, Copy, Debug)]
+pub struct Validity {
+    pub not_before: jiff::Timestamp,
+    pub ca_not_after: jiff::Timestamp,
+    pub leaf_not_after: jiff::Timestamp,
+}
 
-    let date = |d: jiff::civil::Date| date_time_ymd(i32::from(d.year()), d.month() as u8, d.day() as u8);
+fn rcgen_time(t: jiff::Timestamp) -> Result<time::OffsetDateTime, CertsError> {
+    time::OffsetDateTime::from_unix_timestamp(t.as_second()).map_err(|e| CertsError::Time(e.to_string()))
+}
+
+/// The one place this project issues certificates (`flink-lifecycle certs` and the operator's
+/// self-signed mode): a CA that may sign only leaves, and an ECDSA P-256 serving certificate for
+/// `names` (DNS names or IP addresses) signed by it.
+pub fn issue(names: &[String], validity: Validity) -> Result<GeneratedCerts, CertsError> {
+    let Some(first) = names.first() else {
+        return Err(CertsError::NoNames);
+    };
+    let not_before = rcgen_time(validity.not_before)?;
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::default();
     ca.distinguished_name = DistinguishedName::new();
     ca.distinguished_name
         .push(DnType::CommonName, "flink-lifecycle webhook CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::OrganizationName, "flink-lifecycle");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    ca.not_before = date(start);
-    ca.not_after = date(end(i64::from(days) * 10));
+    ca.not_before = not_before;
+    ca.not_after = rcgen_time(validity.ca_not_after)?;
     let ca_cert = ca.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca, ca_key);
 
     let key = KeyPair::generate()?;
     let mut leaf = CertificateParams::new(names.to_vec())?;
     leaf.distinguished_name = DistinguishedName::new();
-    leaf.distinguished_name.push(DnType::CommonName, names[0].clone());
-    leaf.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    leaf.distinguished_name.push(DnType::CommonName, first.clone());
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf.use_authority_key_identifier_extension = true;
-    leaf.not_before = date(start);
-    leaf.not_after = date(end(i64::from(days)));
+    leaf.not_before = not_before;
+    leaf.not_after = rcgen_time(validity.leaf_not_after)?;
     let cert = leaf.signed_by(&key, &issuer)?;
 
     Ok(GeneratedCerts {
@@ -91,6 +103,26 @@ pub fn generate(names: &[String], today: jiff::civil::Date, days: u16) -> Result
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
     })
+}
+
+/// `flink-lifecycle certs`: valid from the start of yesterday (clock skew) for `days` days; the
+/// CA lives ten times as long, so a new serving pair can be issued under the same trust.
+pub fn generate(names: &[String], today: jiff::civil::Date, days: u16) -> Result<GeneratedCerts, CertsError> {
+    let start = today.yesterday().unwrap_or(today);
+    let at = |d: jiff::civil::Date| -> Result<jiff::Timestamp, CertsError> {
+        d.to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp())
+            .map_err(|e| CertsError::Time(e.to_string()))
+    };
+    let after = |n: i64| today.checked_add(jiff::Span::new().days(n)).unwrap_or(today);
+    issue(
+        names,
+        Validity {
+            not_before: at(start)?,
+            ca_not_after: at(after(i64::from(days) * 10))?,
+            leaf_not_after: at(after(i64::from(days)))?,
+        },
+    )
 }
 
 /// Writes `tls.crt`, `tls.key` (mode 0600) and `ca.crt` into `dir` and returns their paths.

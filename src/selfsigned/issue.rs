@@ -1,11 +1,8 @@
-//! Issuing a CA and the webhook's serving certificate (rcgen, ECDSA P-256).
+//! Issuing the webhook's CA and serving certificate for the self-signed mode, through the
+//! project's one issuing function ([`crate::certs::issue`]).
 
 use super::SelfSignedError;
 use jiff::Timestamp;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose,
-};
 use std::time::Duration;
 
 /// Clock skew tolerated between this pod and the API server.
@@ -21,10 +18,6 @@ pub struct Issued {
     pub not_after: Timestamp,
 }
 
-fn offset(t: Timestamp) -> Result<time::OffsetDateTime, SelfSignedError> {
-    time::OffsetDateTime::from_unix_timestamp(t.as_second()).map_err(|e| SelfSignedError::Time(e.to_string()))
-}
-
 fn shifted(now: Timestamp, by: Duration, forward: bool) -> Result<Timestamp, SelfSignedError> {
     let d = jiff::SignedDuration::try_from(by).map_err(|e| SelfSignedError::Time(e.to_string()))?;
     let t = if forward {
@@ -35,47 +28,26 @@ fn shifted(now: Timestamp, by: Duration, forward: bool) -> Result<Timestamp, Sel
     t.map_err(|e| SelfSignedError::Time(e.to_string()))
 }
 
-/// Issues a CA and a serving certificate for `dns_names`, valid from `now` for `validity`.
+/// Issues a CA and a serving certificate for `dns_names`, valid from `now` (backdated for clock
+/// skew) for `validity`; the CA expires with the leaf, since each rotation issues a new CA.
 pub fn issue(dns_names: &[String], now: Timestamp, validity: Duration) -> Result<Issued, SelfSignedError> {
-    let not_before = offset(shifted(now, BACKDATE, false)?)?;
-    let not_after_ts = shifted(now, validity, true)?;
-    let not_after = offset(not_after_ts)?;
-
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    let mut ca_dn = DistinguishedName::new();
-    ca_dn.push(DnType::CommonName, "flink-lifecycle webhook CA");
-    ca_dn.push(DnType::OrganizationName, "flink-lifecycle");
-    ca_params.distinguished_name = ca_dn;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca_params.not_before = not_before;
-    ca_params.not_after = not_after;
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let ca = Issuer::new(ca_params, ca_key);
-
-    let mut leaf_params = CertificateParams::new(dns_names.to_vec())?;
-    let mut leaf_dn = DistinguishedName::new();
-    if let Some(first) = dns_names.first() {
-        leaf_dn.push(DnType::CommonName, first.as_str());
-    }
-    leaf_params.distinguished_name = leaf_dn;
-    leaf_params.is_ca = IsCa::ExplicitNoCa;
-    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf_params.not_before = not_before;
-    leaf_params.not_after = not_after;
-    let leaf_key = KeyPair::generate()?;
-    let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
-
+    let not_after = shifted(now, validity, true)?;
+    let certs = crate::certs::issue(
+        dns_names,
+        crate::certs::Validity {
+            not_before: shifted(now, BACKDATE, false)?,
+            ca_not_after: not_after,
+            leaf_not_after: not_after,
+        },
+    )
+    .map_err(|e| match e {
+        crate::certs::CertsError::Generate(e) => SelfSignedError::Issue(e),
+        other => SelfSignedError::Time(other.to_string()),
+    })?;
     Ok(Issued {
-        ca_pem: ca_cert.pem(),
-        cert_pem: leaf.pem(),
-        key_pem: leaf_key.serialize_pem(),
-        not_after: not_after_ts,
+        ca_pem: certs.ca_pem,
+        cert_pem: certs.cert_pem,
+        key_pem: certs.key_pem,
+        not_after,
     })
 }
