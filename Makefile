@@ -3,10 +3,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/debug/flink-lifecycle
 
-.PHONY: build test test-deps lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-images e2e-local soak soak-faults deploy image ci
+.PHONY: install build test test-deps lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-images e2e-local soak soak-faults deploy image ci
 
 build:
 	$(CARGO) build --locked
+
+## flink-lifecycle on PATH: cargo install puts it in ~/.cargo/bin.
+install:
+	$(CARGO) install --locked --path .
 
 ## All tests: unit, integration (webhook over TLS, real Flink clusters, in-memory Kubernetes, a
 ## real control plane). Installs what they need first (idempotent; seconds when present).
