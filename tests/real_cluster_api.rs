@@ -264,13 +264,19 @@ async fn real_apiserver_install_examples_status_operator_admission() {
     for doc in &docs {
         let markdown = std::fs::read_to_string(doc).unwrap();
         for block in markdown.split("```").skip(1).step_by(2) {
-            let Some(body) = block.strip_prefix("yaml\n").or_else(|| block.strip_prefix("yml\n")) else {
+            let Some(body) = block
+                .strip_prefix("yaml\n")
+                .or_else(|| block.strip_prefix("yml\n"))
+            else {
                 continue;
             };
             let Ok(objects) = serde_saphyr::from_multiple::<Value>(body) else {
                 continue;
             };
-            for obj in objects.into_iter().filter(|o| o.get("apiVersion").is_some() && o.get("kind").is_some()) {
+            for obj in objects
+                .into_iter()
+                .filter(|o| o.get("apiVersion").is_some() && o.get("kind").is_some())
+            {
                 let api = obj["apiVersion"].as_str().unwrap_or_default();
                 if api.starts_with("argoproj.io/") {
                     continue;
@@ -292,7 +298,10 @@ async fn real_apiserver_install_examples_status_operator_admission() {
         }
     }
     eprintln!("real-cluster:   {doc_objects} object(s) from YAML blocks in docs/ and the README applied");
-    assert!(doc_objects >= 1, "no YAML object found in docs/: the block parser is broken");
+    assert!(
+        doc_objects >= 1,
+        "no YAML object found in docs/: the block parser is broken"
+    );
     let mut typo = application("typo", EXAMPLES_NS);
     let job = typo["spec"]["job"].as_object_mut().unwrap();
     job.remove("upgradeMode");
