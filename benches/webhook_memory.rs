@@ -89,6 +89,24 @@ async fn slow_sender(addr: SocketAddr, ca: Vec<u8>) -> u16 {
     }
 }
 
+/// `webhook_refused_requests_total{reason="body_budget"}` from the admin port.
+async fn refused_by_budget(admin: u16) -> String {
+    use tokio::io::AsyncReadExt;
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", admin)).await else {
+        return "admin port unreachable".into();
+    };
+    let _ = s
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await;
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text).await;
+    text.lines()
+        .find(|l| l.contains("webhook_refused_requests_total") && l.contains("body_budget"))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or("0")
+        .to_string()
+}
+
 fn main() {
     support::install_ring();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -104,6 +122,8 @@ fn main() {
         .args(["--admin-addr", &format!("127.0.0.1:{admin}")])
         .arg("--tls-dir")
         .arg(dir.path())
+        // No cluster here: session jobs' targets are not looked up.
+        .args(["--session-lookup", "false"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -145,11 +165,20 @@ fn main() {
         }
         let attack_s = attack_started.elapsed().as_secs_f64();
         let after = memory_kb(pid);
-        (idle, after, ordinary.status, ordinary_ms, statuses, attack_s)
+        let refused = refused_by_budget(admin).await;
+        (
+            idle,
+            after,
+            ordinary.status,
+            ordinary_ms,
+            statuses,
+            attack_s,
+            refused,
+        )
     });
     let _ = server.kill();
     let _ = server.wait();
-    let (idle, after, ordinary_status, ordinary_ms, statuses, attack_s) = report;
+    let (idle, after, ordinary_status, ordinary_ms, statuses, attack_s, refused) = report;
     let mb = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0) as f64 / 1024.0;
     let statuses_text = statuses
         .iter()
@@ -177,11 +206,14 @@ fn main() {
          | RSS idle, after the first review (MB) | {:.1} |\n\
          | peak RSS during the attack, VmHWM (MB) | {:.1} |\n\
          | RSS after the attack (MB) | {:.1} |\n\
-         | slow senders answered | {statuses_text} |\n\
+         | slow senders, as the client saw them | {statuses_text} |\n\
+         | refused by the body budget (429, server's `webhook_refused_requests_total`) | {refused} |\n\
          | attack wall time (s) | {attack_s:.1} |\n\
          | ordinary review during the attack: status, latency (ms) | {ordinary_status}, {ordinary_ms:.1} |\n\n\
          The issue's target: peak RSS ≤ 128 MiB with an ordinary review answered meanwhile (before \
-         the budget: ~334 MB).\n",
+         the budget: ~334 MB). A refused sender is answered 429 before its body is read and the \
+         connection closed; a client still writing its body then sees the reset rather than the \
+         answer (\"no answer\" above). A client that has written its whole body when the answer comes (the API server sends a review in one write) reads the 429.\n",
         CHUNK_PAUSE.as_millis(),
         mb(&idle, "VmRSS"),
         mb(&after, "VmHWM"),
