@@ -198,10 +198,12 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cmd.admin.addr))?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    // The admin port stops after the webhook has drained, so /readyz answers "not ready" meanwhile.
+    let admin_stop = CancellationToken::new();
     let admin = tokio::spawn(crate::admin::serve(
         admin_listener,
         crate::admin::router(readiness, Arc::new(registry)),
-        shutdown.clone(),
+        admin_stop.clone(),
     ));
     if controllers.is_some() {
         println!("controllers: watching FlinkDeployments and FlinkSessionJobs");
@@ -215,6 +217,7 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
     if let Some(c) = controllers {
         let _ = c.await;
     }
+    admin_stop.cancel();
     let _ = admin.await;
     Ok(())
 }

@@ -98,6 +98,15 @@ pub async fn start_webhook(
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), String> {
     crate::validation::warm_up().map_err(|e| format!("schema validators: {e}"))?;
+    // Not ready from the moment shutdown starts: /readyz says so while the requests in flight
+    // drain (the admin port outlives the webhook listener).
+    let serving = readiness.register("serving");
+    serving.set_ready(true);
+    let stopping = shutdown.clone();
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        serving.set_ready(false);
+    });
     let metrics = WebhookMetrics::register(registry);
     let store = Arc::new(CertStore::new());
     let mut reloader = Reloader::new(
@@ -276,10 +285,12 @@ pub async fn run(cmd: WebhookCommand) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cmd.admin.addr))?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    // The admin port stops after the webhook has drained, so /readyz answers "not ready" meanwhile.
+    let admin_stop = CancellationToken::new();
     let admin = tokio::spawn(crate::admin::serve(
         admin_listener,
         crate::admin::router(readiness, Arc::new(registry)),
-        shutdown.clone(),
+        admin_stop.clone(),
     ));
     println!(
         "webhook: https://{addr}/validate and https://{addr}/mutate (certificate from {})",
@@ -287,6 +298,7 @@ pub async fn run(cmd: WebhookCommand) -> Result<(), String> {
     );
     println!("admin:   http://{admin_addr}/livez  http://{admin_addr}/readyz  http://{admin_addr}/metrics");
     let _ = server.await;
+    admin_stop.cancel();
     let _ = admin.await;
     Ok(())
 }
