@@ -203,6 +203,7 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
     let admin = tokio::spawn(crate::admin::serve(
         admin_listener,
         crate::admin::router(readiness, Arc::new(registry)),
+        cmd.admin.limits(),
         admin_stop.clone(),
     ));
     if controllers.is_some() {

@@ -49,6 +49,8 @@ fn sigterm_turns_readiness_false_refuses_new_connections_and_drains() {
         .args(["--webhook-addr", &format!("127.0.0.1:{port}")])
         .args(["--admin-addr", &format!("127.0.0.1:{admin}")])
         .args(["--session-lookup", "false"])
+        // The connection held below would last the handshake timeout; the drain flag cuts it.
+        .args(["--handshake-timeout", "60 s", "--drain-timeout", "2 s"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -92,6 +94,11 @@ fn sigterm_turns_readiness_false_refuses_new_connections_and_drains() {
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "exit status {status}");
+            assert!(
+                signalled.elapsed() < Duration::from_secs(6),
+                "--drain-timeout 2 s bounds the drain: exited {:?} after SIGTERM",
+                signalled.elapsed()
+            );
             break;
         }
         if Instant::now() > deadline {

@@ -410,13 +410,11 @@ async fn starting_with_an_expired_certificate_is_an_error_naming_the_file() {
     support::install_ring();
     let dir = tempfile::tempdir().unwrap();
     dated_pair(dir.path(), 2020, 2021);
-    let args = flink_lifecycle::webhook::WebhookArgs {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        tls_dir: dir.path().to_path_buf(),
-        session_lookup: false,
-        max_body_bytes_in_flight: flink_lifecycle::webhook::budget::MAX_BODY_BYTES_IN_FLIGHT,
-        max_connections: flink_lifecycle::tls::MAX_CONNECTIONS,
-    };
+    let args = flink_lifecycle::webhook::WebhookArgs::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+        false,
+    );
     let readiness = flink_lifecycle::admin::Readiness::new();
     let mut registry = prometheus_client::registry::Registry::default();
     let err = flink_lifecycle::webhook::start_webhook(

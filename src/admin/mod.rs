@@ -77,16 +77,35 @@ pub const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest an admin connection stays open (bounds bodies trickling in after the headers).
 pub const ADMIN_CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
 
+/// Limits of the admin port (flags of `run` and `webhook`).
+#[derive(Clone, Copy, Debug)]
+pub struct AdminLimits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub connection_lifetime: Duration,
+}
+
+impl Default for AdminLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: ADMIN_MAX_CONNECTIONS,
+            header_read_timeout: ADMIN_HEADER_READ_TIMEOUT,
+            connection_lifetime: ADMIN_CONNECTION_LIFETIME,
+        }
+    }
+}
+
 /// Serves the admin routes on `listener` until `shutdown` is cancelled: HTTP/1.1 with a header
 /// read timeout, a connection lifetime and a cap on open connections.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: AdminLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
-    let slots = Arc::new(tokio::sync::Semaphore::new(ADMIN_MAX_CONNECTIONS));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let tracker = tokio_util::task::TaskTracker::new();
     loop {
         let tcp = tokio::select! {
@@ -114,14 +133,14 @@ pub async fn serve(
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(ADMIN_HEADER_READ_TIMEOUT)
+                .header_read_timeout(limits.header_read_timeout)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(tcp), service);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => return,
                 _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(ADMIN_CONNECTION_LIFETIME) => {}
+                _ = tokio::time::sleep(limits.connection_lifetime) => {}
             }
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;

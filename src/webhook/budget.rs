@@ -12,6 +12,8 @@ pub const MAX_BODY_BYTES_IN_FLIGHT: usize = 24 * 1024 * 1024;
 /// Bodies up to this size are read without counting against the budget (connections are
 /// capped, so they are bounded too): a flood of large bodies never delays an ordinary review.
 pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+/// Time allowed to receive a whole body once the headers arrived.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request waits for budget before it is answered 429.
 pub const BUDGET_WAIT: Duration = Duration::from_secs(1);
 
@@ -19,6 +21,10 @@ pub const BUDGET_WAIT: Duration = Duration::from_secs(1);
 pub struct BodyBudget {
     bytes: Arc<Semaphore>,
     total: usize,
+    /// Bodies up to this size do not count against the budget.
+    pub small: usize,
+    /// Time allowed to receive a whole body once the headers arrived.
+    pub read_timeout: Duration,
 }
 
 impl Default for BodyBudget {
@@ -36,6 +42,8 @@ impl BodyBudget {
         Self {
             bytes: Arc::new(Semaphore::new(total)),
             total,
+            small: SMALL_BODY_BYTES,
+            read_timeout: BODY_READ_TIMEOUT,
         }
     }
 
@@ -50,7 +58,7 @@ impl BodyBudget {
 
     /// Reserves `len` bytes, waiting at most [`BUDGET_WAIT`]; `None` when over budget.
     pub async fn reserve(&self, len: usize) -> Option<Reservation> {
-        if len <= SMALL_BODY_BYTES {
+        if len <= self.small {
             return Some(Reservation(None));
         }
         let n = u32::try_from(len.min(self.total)).ok()?;

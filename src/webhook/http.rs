@@ -26,8 +26,7 @@ use std::time::{Duration, Instant};
 
 /// Largest accepted body: the API server's own request limit.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
-/// Time allowed to receive a whole body once the headers arrived.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub use super::budget::BODY_READ_TIMEOUT;
 /// Time allowed for the jarURI host lookup.
 pub const DNS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -168,7 +167,7 @@ async fn read_body(
         return Err(r);
     };
     s.metrics.body_bytes_in_flight.set(s.budget.in_flight() as i64);
-    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES))
+    match tokio::time::timeout(s.budget.read_timeout, axum::body::to_bytes(body, MAX_BODY_BYTES))
         .await
         .map(|r| r.map(|bytes| (bytes, reservation)))
     {

@@ -40,6 +40,46 @@ pub struct WebhookArgs {
     /// Open connections the HTTPS listener serves at once; beyond it a new one is closed.
     #[arg(long, env = "FLINK_LIFECYCLE_MAX_CONNECTIONS", default_value_t = crate::tls::MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Bodies up to this many bytes are read without counting against the body budget.
+    #[arg(long, env = "FLINK_LIFECYCLE_SMALL_BODY_BYTES", default_value_t = crate::webhook::budget::SMALL_BODY_BYTES)]
+    pub small_body_bytes: usize,
+    /// Time for a TLS handshake (Flink duration syntax: `10 s`, `500 ms`, `1 min`).
+    #[arg(long, env = "FLINK_LIFECYCLE_HANDSHAKE_TIMEOUT", default_value = "10 s", value_parser = duration_arg)]
+    pub handshake_timeout: std::time::Duration,
+    /// Time for a request's headers, and between requests on a kept-alive connection.
+    #[arg(long, env = "FLINK_LIFECYCLE_HEADER_READ_TIMEOUT", default_value = "30 s", value_parser = duration_arg)]
+    pub header_read_timeout: std::time::Duration,
+    /// Time to receive a whole body once the headers arrived.
+    #[arg(long, env = "FLINK_LIFECYCLE_BODY_READ_TIMEOUT", default_value = "10 s", value_parser = duration_arg)]
+    pub body_read_timeout: std::time::Duration,
+    /// How long requests in flight may finish after SIGTERM.
+    #[arg(long, env = "FLINK_LIFECYCLE_DRAIN_TIMEOUT", default_value = "10 s", value_parser = duration_arg)]
+    pub drain_timeout: std::time::Duration,
+}
+
+impl WebhookArgs {
+    /// The flags' defaults for a listener on `addr` with the certificate in `tls_dir`.
+    pub fn new(addr: SocketAddr, tls_dir: PathBuf, session_lookup: bool) -> Self {
+        let d = ServerTimeouts::default();
+        Self {
+            addr,
+            tls_dir,
+            session_lookup,
+            max_body_bytes_in_flight: crate::webhook::budget::MAX_BODY_BYTES_IN_FLIGHT,
+            max_connections: crate::tls::MAX_CONNECTIONS,
+            small_body_bytes: crate::webhook::budget::SMALL_BODY_BYTES,
+            handshake_timeout: d.handshake,
+            header_read_timeout: d.header_read,
+            body_read_timeout: crate::webhook::budget::BODY_READ_TIMEOUT,
+            drain_timeout: d.drain,
+        }
+    }
+}
+
+/// A duration flag in Flink's syntax, as the operator configuration takes them.
+pub fn duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_flink_duration(text)
+        .ok_or_else(|| format!("'{text}' is not a duration; {}", crate::config::DURATION_FORMS))
 }
 
 /// Flags of the plain-HTTP admin listener.
@@ -53,6 +93,25 @@ pub struct AdminArgs {
         default_value = "0.0.0.0:8080"
     )]
     pub addr: SocketAddr,
+    /// Open admin connections at once; beyond it a new one is closed.
+    #[arg(long, env = "FLINK_LIFECYCLE_ADMIN_MAX_CONNECTIONS", default_value_t = crate::admin::ADMIN_MAX_CONNECTIONS)]
+    pub admin_max_connections: usize,
+    /// Time for an admin request's headers.
+    #[arg(long, env = "FLINK_LIFECYCLE_ADMIN_HEADER_READ_TIMEOUT", default_value = "5 s", value_parser = duration_arg)]
+    pub admin_header_read_timeout: std::time::Duration,
+    /// Longest an admin connection stays open.
+    #[arg(long, env = "FLINK_LIFECYCLE_ADMIN_CONNECTION_LIFETIME", default_value = "30 s", value_parser = duration_arg)]
+    pub admin_connection_lifetime: std::time::Duration,
+}
+
+impl AdminArgs {
+    pub fn limits(&self) -> crate::admin::AdminLimits {
+        crate::admin::AdminLimits {
+            max_connections: self.admin_max_connections,
+            header_read_timeout: self.admin_header_read_timeout,
+            connection_lifetime: self.admin_connection_lifetime,
+        }
+    }
 }
 
 /// The operator configuration file flag.
@@ -129,7 +188,12 @@ pub async fn start_webhook(
         sessions,
         metrics,
         dns: WebhookDns::default(),
-        budget: crate::webhook::budget::BodyBudget::new(args.max_body_bytes_in_flight),
+        budget: {
+            let mut budget = crate::webhook::budget::BodyBudget::new(args.max_body_bytes_in_flight);
+            budget.small = args.small_body_bytes;
+            budget.read_timeout = args.body_read_timeout;
+            budget
+        },
     });
     let task = tokio::spawn(serve_tls(
         listener,
@@ -137,7 +201,9 @@ pub async fn start_webhook(
         app,
         ServerTimeouts {
             max_connections: args.max_connections,
-            ..ServerTimeouts::default()
+            handshake: args.handshake_timeout,
+            header_read: args.header_read_timeout,
+            drain: args.drain_timeout,
         },
         shutdown,
     ));
@@ -290,6 +356,7 @@ pub async fn run(cmd: WebhookCommand) -> Result<(), String> {
     let admin = tokio::spawn(crate::admin::serve(
         admin_listener,
         crate::admin::router(readiness, Arc::new(registry)),
+        cmd.admin.limits(),
         admin_stop.clone(),
     ));
     println!(

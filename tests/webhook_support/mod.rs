@@ -190,13 +190,7 @@ pub async fn start(tls_dir: &Path, operator: OperatorConfig, sessions: Arc<dyn S
     let readiness = Readiness::new();
     let mut registry = Registry::default();
     let shutdown = CancellationToken::new();
-    let args = WebhookArgs {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        tls_dir: tls_dir.to_path_buf(),
-        session_lookup: false,
-        max_body_bytes_in_flight: flink_lifecycle::webhook::budget::MAX_BODY_BYTES_IN_FLIGHT,
-        max_connections: flink_lifecycle::tls::MAX_CONNECTIONS,
-    };
+    let args = WebhookArgs::new("127.0.0.1:0".parse().unwrap(), tls_dir.to_path_buf(), false);
     let (addr, task) = start_webhook(
         &args,
         Arc::new(operator),
