@@ -90,7 +90,8 @@ async fn last_state_with_zookeeper_ha_upgrades_recovers_suspends_and_deletes_wit
     env.create(&spec).await;
     let d = env.wait_stable_running(name).await;
     let job = job_id(&d);
-    counter(&env.path("zl/out-1"), "past a few checkpoints", |r| r.max >= 5).await;
+    counter(&env.path("zl/out-1"), "counting", |r| r.max >= 5).await;
+    checkpoints_recorded(&env, name).await;
     let checkpoints = format!("/flink/{name}/jobs/{job}/checkpoints");
     let deadline = tokio::time::Instant::now() + LONG;
     while children(&client, &checkpoints).await.is_empty() {
@@ -192,6 +193,20 @@ fn trigger_recorded(d: &FlinkDeployment) -> bool {
     e2e::trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
 }
 
+/// Waits until the operator recorded a few of the job's checkpoints: a last-state upgrade
+/// restores the latest checkpoint, so progress before the first one is not state to keep.
+async fn checkpoints_recorded(env: &Env, name: &str) {
+    env.wait_for(name, "checkpoint 3 recorded", LONG, |d| {
+        d.status
+            .as_ref()
+            .and_then(|s| s.job_status.as_ref())
+            .and_then(|j| j.last_completed_checkpoint.as_ref())
+            .and_then(|c| c.checkpoint_id)
+            .is_some_and(|id| id >= 3)
+    })
+    .await;
+}
+
 /// The newest savepoint directory with a `_metadata` in `dir`, as `file:` URI.
 fn newest_savepoint(dir: &str) -> Option<String> {
     std::fs::read_dir(dir)
@@ -225,6 +240,7 @@ async fn jobmanagers_killed_mid_upgrade_with_zookeeper_ha_keep_the_state() {
     env.create(&with_zk(name, "savepoint")).await;
     let d = env.wait_stable_running(name).await;
     counter(&env.path("zs/out-1"), "counting", |r| r.max >= 5).await;
+    checkpoints_recorded(&env, name).await;
     env.patch_spec(
         name,
         json!({"job": {"args": e2e::job_args(&env, name, "out-2", &[])}}),
@@ -267,7 +283,8 @@ async fn jobmanagers_killed_mid_upgrade_with_zookeeper_ha_keep_the_state() {
     let name = "zn";
     env.create(&with_zk(name, "last-state")).await;
     let d = env.wait_stable_running(name).await;
-    counter(&env.path("zn/out-1"), "past a few checkpoints", |r| r.max >= 5).await;
+    counter(&env.path("zn/out-1"), "counting", |r| r.max >= 5).await;
+    checkpoints_recorded(&env, name).await;
     let launched = env.kubelet.launches_of(name, "jobmanager");
     env.patch_spec(
         name,

@@ -47,6 +47,9 @@ impl Drop for Env {
             token.cancel();
             task.abort();
         }
+        // The aborted operator's context still holds the kubelet: its Flink jobs would keep
+        // writing into the test's directory after it is removed.
+        self.kubelet.stop_all();
         // The operator's calls are held to the install's RBAC: a refused call is a bug in the
         // code or in `flink_lifecycle::rbac` (and so in the manifests), even if the scenario
         // recovered from it.

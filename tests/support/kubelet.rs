@@ -88,10 +88,7 @@ pub struct Kubelet {
 
 impl Drop for Kubelet {
     fn drop(&mut self) {
-        self.task.abort();
-        if let Ok(mut r) = self.running.lock() {
-            r.clear();
-        }
+        self.stop_all();
     }
 }
 
@@ -120,6 +117,15 @@ impl Kubelet {
             running,
             launches,
             task,
+        }
+    }
+
+    /// Stops watching and stops every container now (their processes end before this returns),
+    /// also while other owners (an aborted operator's context) still hold the kubelet.
+    pub fn stop_all(&self) {
+        self.task.abort();
+        if let Ok(mut r) = self.running.lock() {
+            r.clear();
         }
     }
 

@@ -67,12 +67,7 @@ pub struct Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        if let Ok(mut s) = self.state.lock() {
-            s.running.clear();
-        }
+        self.stop_all();
     }
 }
 
@@ -123,6 +118,17 @@ impl Node {
             tokio::spawn(serve(admin, runtime, access, state.clone())),
         ];
         Self { state, tasks }
+    }
+
+    /// Stops serving and stops every container now, also while other owners (an aborted
+    /// operator's context) still hold the node.
+    pub fn stop_all(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Ok(mut s) = self.state.lock() {
+            s.running.clear();
+        }
     }
 
     /// `http://127.0.0.1:<port>` of a cluster's REST service while a JobManager pod of it runs.

@@ -60,6 +60,9 @@ pub struct RealEnv {
 impl Drop for RealEnv {
     fn drop(&mut self) {
         self.kill_operator();
+        // The aborted operator's context still holds the node: its Flink jobs would keep
+        // writing into the test's directory after it is removed.
+        self.node.stop_all();
     }
 }
 
