@@ -207,17 +207,6 @@ async fn checkpoints_recorded(env: &Env, name: &str) {
     .await;
 }
 
-/// The newest savepoint directory with a `_metadata` in `dir`, as `file:` URI.
-fn newest_savepoint(dir: &str) -> Option<String> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("savepoint-"))
-        .filter(|e| e.path().join("_metadata").exists())
-        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
-        .map(|e| format!("file://{}", e.path().display()))
-}
-
 /// The state-safety matrix's ZooKeeper cells (docs/state-safety.md): savepoint mode with the
 /// JobManager killed once the upgrade's trigger is recorded, and last-state with the new
 /// JobManager killed while its job initializes. The job never starts empty.
@@ -262,7 +251,8 @@ async fn jobmanagers_killed_mid_upgrade_with_zookeeper_ha_keep_the_state() {
             std::fs::metadata(env.path("zs/out-2")).is_err(),
             "the new spec never ran while the state was unknown"
         );
-        let savepoint = newest_savepoint(&env.path("zs/savepoints")).expect("the savepoint is on disk");
+        let savepoint =
+            flink::newest_savepoint(&env.path("zs/savepoints")).expect("the savepoint is on disk");
         env.patch_spec(
             name,
             json!({"job": {"initialSavepointPath": savepoint, "savepointRedeployNonce": 1}}),

@@ -95,17 +95,6 @@ fn counter_file_absent(env: &RealEnv, out: &str) -> bool {
         .exists()
 }
 
-/// The newest savepoint directory with a `_metadata` in `dir`, as `file:` URI.
-fn newest_savepoint(dir: &str) -> Option<String> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("savepoint-"))
-        .filter(|e| e.path().join("_metadata").exists())
-        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
-        .map(|e| format!("file://{}", e.path().display()))
-}
-
 /// A stateful job with Kubernetes HA, stable and past a few recorded checkpoints.
 async fn running_with_checkpoints(env: &RealEnv, name: &str, mode: &str) -> FlinkDeployment {
     env.apply(&env.ha_application(name, "v1_20", mode));
@@ -214,7 +203,7 @@ async fn savepoint_upgrade_with_jobmanager_killed(env: &RealEnv, name: &str, kil
             counter_file_absent(env, &format!("{name}/out-2")),
             "the new spec never ran while the state was unknown"
         );
-        let savepoint = newest_savepoint(&dir).expect("the completed savepoint is on disk");
+        let savepoint = flink::newest_savepoint(&dir).expect("the completed savepoint is on disk");
         let mut spec = env.ha_application(name, "v1_20", "savepoint");
         spec["spec"]["job"]["args"] = env.args(name, "out-2");
         spec["spec"]["job"]["initialSavepointPath"] = serde_json::json!(savepoint);

@@ -261,6 +261,18 @@ impl CounterReport {
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
+/// The newest savepoint directory with a `_metadata` in `dir`, as a `file:` URI (what a person
+/// restoring by hand picks).
+pub fn newest_savepoint(dir: &str) -> Option<String> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("savepoint-"))
+        .filter(|e| e.path().join("_metadata").exists())
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .map(|e| format!("file://{}", e.path().display()))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
