@@ -351,23 +351,7 @@ async fn describe(
         .unwrap_or_else(|| d.metadata.name.clone().unwrap_or_default());
     let component = labels.get("component").cloned().unwrap_or_default();
     let pod = d.spec.as_ref()?.template.spec.as_ref()?;
-    let container = pod
-        .containers
-        .iter()
-        .find(|c| c.name == "flink-main-container")
-        .or_else(|| pod.containers.first())?;
-    let config_map_name = pod
-        .volumes
-        .iter()
-        .flatten()
-        .filter_map(|v| v.config_map.as_ref().map(|c| c.name.clone()))
-        .find(|n| n.contains("config"));
-    let mut config_files = BTreeMap::new();
-    if let Some(name) = config_map_name {
-        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
-        let cm = cms.get_opt(&name).await.ok()??;
-        config_files = cm.data.unwrap_or_default();
-    }
+    let (args, env, config_files) = main_container(client, &namespace, pod).await?;
     let ports = {
         let mut p = ports.lock().ok()?;
         *p.entry((namespace.clone(), cluster.clone()))
@@ -381,17 +365,45 @@ async fn describe(
         deployment: d.metadata.name.clone().unwrap_or_default(),
         cluster,
         component,
-        args: container.args.clone().unwrap_or_default(),
-        env: container
-            .env
-            .iter()
-            .flatten()
-            .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
-            .collect(),
+        args,
+        env,
         config_files,
         ports,
         extra_conf: BTreeMap::new(),
     })
+}
+
+/// What a pod spec's main container runs with: its args, its literal env and the files of the
+/// ConfigMap mounted as the Flink configuration; `None` while that ConfigMap is missing (a
+/// kubelet does not start such a container). Shared with the real-cluster node.
+pub async fn main_container(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &k8s_openapi::api::core::v1::PodSpec,
+) -> Option<(Vec<String>, Vec<(String, String)>, BTreeMap<String, String>)> {
+    let container = pod
+        .containers
+        .iter()
+        .find(|c| c.name == "flink-main-container")
+        .or_else(|| pod.containers.first())?;
+    let config_map_name = pod
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.config_map.as_ref().map(|c| c.name.clone()))
+        .find(|n| n.contains("config"));
+    let mut config_files = BTreeMap::new();
+    if let Some(name) = config_map_name {
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+        config_files = cms.get_opt(&name).await.ok()??.data.unwrap_or_default();
+    }
+    let env = container
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+        .collect();
+    Some((container.args.clone().unwrap_or_default(), env, config_files))
 }
 
 /// Reports availability the way the Deployment controller would.

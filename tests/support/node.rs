@@ -17,7 +17,7 @@
 
 use crate::kubelet::{ClusterPorts, ContainerLaunch, ContainerRuntime, RunningContainer};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Node as NodeObject, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Node as NodeObject, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
@@ -595,23 +595,7 @@ async fn describe(
     let cluster = label(pod, "app");
     let component = label(pod, "component");
     let spec = pod.spec.as_ref()?;
-    let container = spec
-        .containers
-        .iter()
-        .find(|c| c.name == "flink-main-container")
-        .or_else(|| spec.containers.first())?;
-    let config_map_name = spec
-        .volumes
-        .iter()
-        .flatten()
-        .filter_map(|v| v.config_map.as_ref().map(|c| c.name.clone()))
-        .find(|n| n.contains("config"));
-    let mut config_files = BTreeMap::new();
-    if let Some(name) = config_map_name {
-        let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), &namespace);
-        // A kubelet does not start a container whose ConfigMap volume is missing.
-        config_files = cms.get_opt(&name).await.ok()??.data.unwrap_or_default();
-    }
+    let (args, env, config_files) = crate::kubelet::main_container(admin, &namespace, spec).await?;
     let mut extra_conf = BTreeMap::new();
     let sa = spec
         .service_account_name
@@ -640,13 +624,8 @@ async fn describe(
         deployment: pod.metadata.name.clone().unwrap_or_default(),
         cluster,
         component,
-        args: container.args.clone().unwrap_or_default(),
-        env: container
-            .env
-            .iter()
-            .flatten()
-            .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
-            .collect(),
+        args,
+        env,
         config_files,
         ports,
         extra_conf,
