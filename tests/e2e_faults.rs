@@ -17,7 +17,10 @@ mod kube_api;
 #[path = "support/kubelet.rs"]
 mod kubelet;
 
-use e2e::{Env, LONG, counter, job_id, savepoints_in, stable_with_new_job, trigger_recorded};
+use e2e::{
+    Env, LONG, condition, counter, error, job_id, lifecycle, newest_retained_checkpoint, newest_savepoint_of,
+    recorded_checkpoint, savepoints_in, stable_with_new_job, trigger_recorded,
+};
 use flink::{CounterReport, FLINK_1_20};
 use flink_lifecycle::api::FlinkDeployment;
 use serde_json::{Value, json};
@@ -26,53 +29,6 @@ use std::time::Duration;
 
 fn args(env: &Env, name: &str, out: &str) -> Value {
     e2e::job_args(env, name, out, &[])
-}
-
-fn recorded_checkpoint(d: &FlinkDeployment) -> Option<(i64, String)> {
-    let r = d
-        .status
-        .as_ref()?
-        .job_status
-        .as_ref()?
-        .last_completed_checkpoint
-        .as_ref()?;
-    Some((r.checkpoint_id?, r.path.clone()?))
-}
-
-/// The newest `chk-<n>` with a `_metadata` file under a job's checkpoint directory.
-fn newest_retained_checkpoint(dir: &str) -> Option<(i64, String)> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let id = name.strip_prefix("chk-")?.parse::<i64>().ok()?;
-            e.path()
-                .join("_metadata")
-                .exists()
-                .then(|| (id, e.path().display().to_string()))
-        })
-        .max_by_key(|(id, _)| *id)
-}
-
-/// The newest savepoint (with `_metadata`) Flink wrote for job `job_id` into `dir`.
-fn newest_savepoint(dir: &str, job_id: &str) -> Option<String> {
-    let prefix = format!("savepoint-{}", &job_id[..6.min(job_id.len())]);
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().join("_metadata").exists())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max_by_key(|(t, _)| *t)
-        .map(|(_, p)| p.display().to_string())
-}
-
-fn error(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.error.clone())
-        .unwrap_or_default()
 }
 
 /// The state-safety report, reproduced: savepoint mode, no HA, checkpoints every second. The
@@ -141,24 +97,9 @@ async fn a_jobmanager_killed_during_a_savepoint_upgrade_never_starts_the_job_emp
             .map(|s| s.as_str()),
         Some("CANCELED")
     );
-    // What a person does, as the message says: the newest retained checkpoint of the job, the
-    // recorded one or a newer one the job completed after the operator's last read (with one
-    // checkpoint retained, the job itself discards the recorded one once a newer completes).
-    // If the stop-with-savepoint completed just before the kill, the job FINISHED and Flink
-    // discarded its checkpoints: the savepoint is then its newest state.
+    // What a person does, as the message says: the newest retained checkpoint of the job.
     let (recorded_id, _) = recorded_checkpoint(&d).unwrap();
-    let newest = match newest_retained_checkpoint(&env.path(&format!("jk/checkpoints/{first}"))) {
-        Some((newest_id, newest)) => {
-            assert!(
-                newest_id >= recorded_id,
-                "the record is never ahead of what the job retained: recorded {recorded_id}, newest {newest_id}"
-            );
-            newest
-        }
-        None => newest_savepoint(&env.path("jk/savepoints"), &first)
-            .expect("a retained checkpoint or the upgrade's savepoint of the original run"),
-    };
-    let known = format!("file:{newest}");
+    let known = e2e::snapshot_a_person_restores(&env, name, &first, recorded_id);
 
     // The way out the message names: a savepoint redeploy from the recorded checkpoint.
     env.patch_spec(
@@ -176,14 +117,6 @@ async fn a_jobmanager_killed_during_a_savepoint_upgrade_never_starts_the_job_emp
         r.restored_min > 0,
         "the job continued from its recorded checkpoint, not from empty state: {r:?}"
     );
-}
-
-fn lifecycle(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.lifecycle_state)
-        .map(|l| format!("{l:?}"))
-        .unwrap_or_default()
 }
 
 /// A TaskManager SIGKILLed as soon as the upgrade's savepoint trigger is recorded: Flink fails
@@ -482,16 +415,6 @@ async fn deleting_a_session_cluster_waits_for_jobs_nobody_manages() {
     }
 }
 
-fn condition(d: &FlinkDeployment, type_: &str) -> Option<(String, String)> {
-    d.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
 /// A JobManager frozen (SIGSTOP) for 40 s: Kubernetes still reports it up, its REST API does not
 /// answer. Status says so within seconds (the job state shown is as last observed) and the
 /// resource is Degraded after 30 s; nothing is restarted for it; once thawed, all clears and the
@@ -685,7 +608,7 @@ async fn session_jobs_lost_with_their_jobmanager_are_not_rewound() {
     let a_job = recorded.split('/').rev().nth(1).unwrap_or_default().to_string();
     // If the stop-with-savepoint completed just before the kill, the job FINISHED: Flink then
     // discarded its checkpoints, and the savepoint is its newest state.
-    let savepoint = newest_savepoint(&env.path("session/savepoints"), &a_job);
+    let savepoint = newest_savepoint_of(&env.path("session/savepoints"), &a_job);
     let newest = savepoint
         .or_else(|| newest_retained_checkpoint(&run_dir).map(|(_, p)| p))
         .expect("a savepoint or a retained checkpoint of a's run");

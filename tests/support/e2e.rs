@@ -438,3 +438,190 @@ pub fn trigger_recorded(job_status: Option<&flink_lifecycle::api::JobStatus>) ->
         .and_then(|j| j.savepoint_info.as_ref())
         .is_some_and(|i| i.trigger_id.is_some())
 }
+
+/// The newest completed checkpoint recorded in status: Flink's checkpoint id and its path.
+pub fn recorded_checkpoint(d: &FlinkDeployment) -> Option<(i64, String)> {
+    let r = d
+        .status
+        .as_ref()?
+        .job_status
+        .as_ref()?
+        .last_completed_checkpoint
+        .as_ref()?;
+    Some((r.checkpoint_id?, r.path.clone()?))
+}
+
+/// When Flink triggered the newest checkpoint recorded in status (epoch millis).
+pub fn recorded_checkpoint_time(d: &FlinkDeployment) -> Option<i64> {
+    d.status
+        .as_ref()?
+        .job_status
+        .as_ref()?
+        .last_completed_checkpoint
+        .as_ref()?
+        .time_stamp
+}
+
+/// The newest `chk-<n>` with a `_metadata` file under a job's checkpoint directory.
+pub fn newest_retained_checkpoint(dir: &str) -> Option<(i64, String)> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let id = name.strip_prefix("chk-")?.parse::<i64>().ok()?;
+            e.path()
+                .join("_metadata")
+                .exists()
+                .then(|| (id, e.path().display().to_string()))
+        })
+        .max_by_key(|(id, _)| *id)
+}
+
+/// The newest savepoint (with `_metadata`) Flink wrote for job `job_id` into `dir`, as a path.
+pub fn newest_savepoint_of(dir: &str, job_id: &str) -> Option<String> {
+    let prefix = format!("savepoint-{}", &job_id[..6.min(job_id.len())]);
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("_metadata").exists())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p.display().to_string())
+}
+
+/// `status.error`, or "" without one.
+pub fn error(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.error.clone())
+        .unwrap_or_default()
+}
+
+/// `status.lifecycleState` as its Rust variant name (`Stable`, `Upgrading`, ...), or "".
+pub fn lifecycle(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.lifecycle_state)
+        .map(|l| format!("{l:?}"))
+        .unwrap_or_default()
+}
+
+/// A status condition's status and reason.
+pub fn condition(d: &FlinkDeployment, type_: &str) -> Option<(String, String)> {
+    d.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// The job state recorded in status (`RUNNING`, `CANCELED`, ...), or "".
+pub fn job_state(d: &FlinkDeployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.state)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default()
+}
+
+/// Asserts that the job status records is what Flink's `/jobs/overview` says of that job, and
+/// that the application cluster runs one job at most.
+pub async fn assert_status_agrees_with_flink(env: &Env, d: &FlinkDeployment) {
+    let name = d.metadata.name.clone().unwrap_or_default();
+    let id = job_id(d);
+    let state = job_state(d);
+    let jobs = env
+        .flink(&name)
+        .jobs_overview()
+        .await
+        .expect("GET /jobs/overview");
+    let all: Vec<(String, String)> = jobs
+        .jobs
+        .iter()
+        .map(|j| (j.jid.clone(), j.state.as_str().to_string()))
+        .collect();
+    assert_eq!(
+        jobs.job(&id).map(|j| j.state.as_str().to_string()).as_deref(),
+        Some(state.as_str()),
+        "{name}: status says job {id} {state}; Flink's /jobs/overview: {all:?}"
+    );
+    let running = all.iter().filter(|(_, s)| s == "RUNNING").count();
+    assert!(
+        running <= 1,
+        "{name}: {running} jobs run in one application cluster: {all:?}"
+    );
+}
+
+/// Samples, every 100 ms until dropped, how many JobManager Deployments (`app=<name>`,
+/// `component=jobmanager`) exist for one resource; `max()` is the most seen at once.
+pub struct JobManagerDeployments {
+    max: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl JobManagerDeployments {
+    pub fn watch(env: &Env, name: &str) -> Self {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let api: Api<Deployment> = Api::namespaced(env.kube.client(), "default");
+        let name = name.to_string();
+        let max = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = max.clone();
+        let task = tokio::spawn(async move {
+            let lp = kube::api::ListParams::default();
+            loop {
+                if let Ok(list) = api.list(&lp).await {
+                    let jobmanagers = list
+                        .items
+                        .iter()
+                        .filter(|d| {
+                            let labels = d.metadata.labels.clone().unwrap_or_default();
+                            labels.get("app") == Some(&name)
+                                && labels.get("component").map(String::as_str) == Some("jobmanager")
+                        })
+                        .count();
+                    seen.fetch_max(jobmanagers, std::sync::atomic::Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Self { max, task }
+    }
+
+    pub fn max(&self) -> usize {
+        self.max.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for JobManagerDeployments {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What a person restores after the operator stopped for a rewound job, as its message asks: the
+/// newest retained checkpoint of run `job_id` of resource `name` (the recorded one, or a newer one
+/// the job completed after the operator's last read: with one checkpoint retained, the job
+/// itself discards the recorded one once a newer completes), as a `file:` URI. If the
+/// stop-with-savepoint completed just before the fault, the job FINISHED and Flink discarded its
+/// checkpoints: its savepoint is then its newest state. Asserts that the record (checkpoint
+/// `recorded_id`) is never ahead of what the job retained.
+pub fn snapshot_a_person_restores(env: &Env, name: &str, job_id: &str, recorded_id: i64) -> String {
+    let checkpoints = env.path(&format!("{name}/checkpoints/{job_id}"));
+    let newest = match newest_retained_checkpoint(&checkpoints) {
+        Some((newest_id, newest)) => {
+            assert!(
+                newest_id >= recorded_id,
+                "the record is never ahead of what the job retained: recorded {recorded_id}, newest {newest_id}"
+            );
+            newest
+        }
+        None => newest_savepoint_of(&env.path(&format!("{name}/savepoints")), job_id)
+            .expect("a retained checkpoint or the savepoint of the original run"),
+    };
+    format!("file:{newest}")
+}

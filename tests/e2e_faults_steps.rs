@@ -1,0 +1,395 @@
+//! Faults injected into REAL Flink processes during the steps the upgrade cells of
+//! `tests/e2e_faults.rs` leave out: a suspend and a `restartNonce` restart whose stop-with-savepoint
+//! loses its JobManager, an upgrade whose JobManager stops answering while its savepoint is in
+//! flight, and a last-state suspend whose operator crashes (no HA, checkpoints every second; the
+//! operator's controllers against the in-memory Kubernetes API, the test kubelet running and
+//! restarting the Flink processes). Each cell asserts the test job's own counter: the job that
+//! runs after the fault holds at least the state of a checkpoint the operator recorded before it.
+//!
+//! `make test` runs the cells in [`DEFAULT_CELLS`]; `E2E_FAULTS_ALL=1` (`make soak-faults`) runs
+//! every cell, and the binary names the cells it leaves out.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/e2e.rs"]
+mod e2e;
+#[path = "support/flink.rs"]
+mod flink;
+#[path = "support/flink_runtime.rs"]
+mod flink_runtime;
+#[path = "install/mod.rs"]
+mod install;
+#[path = "support/kube_api/mod.rs"]
+mod kube_api;
+#[path = "support/kubelet.rs"]
+mod kubelet;
+
+use e2e::{
+    Env, JobManagerDeployments, LONG, counter, error, job_id, job_state, lifecycle, recorded_checkpoint,
+    recorded_checkpoint_time, savepoints_in, stable_with_new_job, trigger_recorded,
+};
+use flink::{CounterReport, FLINK_1_20};
+use flink_lifecycle::api::{FlinkDeployment, ReconciliationState};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The cells `make test` runs; the others run with `E2E_FAULTS_ALL=1` (`make soak-faults`). The
+/// `restartNonce` cell takes the stop-with-savepoint path the upgrade cell of `e2e_faults` proves.
+const DEFAULT_CELLS: &[&str] = &[
+    "suspend_jobmanager_killed",
+    "upgrade_jobmanager_frozen",
+    "last_state_suspend_operator_killed",
+];
+
+/// Whether cell `cell` runs: always with `E2E_FAULTS_ALL=1`, else only the default ones. Says
+/// which it leaves out, so none goes unnoticed.
+fn runs(cell: &str) -> bool {
+    let all = std::env::var_os("E2E_FAULTS_ALL").is_some();
+    if !all && !DEFAULT_CELLS.contains(&cell) {
+        eprintln!("e2e-faults-steps: cell {cell} runs with E2E_FAULTS_ALL=1 (make soak-faults)");
+        return false;
+    }
+    true
+}
+
+fn args(env: &Env, name: &str, out: &str) -> Value {
+    e2e::job_args(env, name, out, &[])
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn reconciliation_state(d: &FlinkDeployment) -> Option<ReconciliationState> {
+    d.status.as_ref()?.reconciliation_status.as_ref()?.state
+}
+
+/// A running job of resource `name` with `checkpoints` checkpoints recorded, and a lower bound of
+/// the state its newest recorded checkpoint holds: the counter read before a checkpoint that
+/// Flink triggered later was recorded. (The test job's keys count within one of each other, so
+/// every key of that checkpoint holds at least `max - 1`.) A job restored from that checkpoint,
+/// or from anything newer, reports `restored_min` at least this; an empty start reports 0, an
+/// older snapshot less.
+async fn running_with_recorded_state(env: &Env, name: &str, checkpoints: i64) -> (String, i64) {
+    let d = env.wait_stable_running(name).await;
+    let first = job_id(&d);
+    let out = env.path(&format!("{name}/out-1"));
+    counter(&out, "counting", |r| r.max >= 5).await;
+    // A rewound run numbers its checkpoints from 1 again in the same directory: with only a few
+    // recorded, it can reach the recorded id within the seconds the operator needs to cancel it
+    // (docs/state-safety.md, "young jobs").
+    env.wait_for(name, "checkpoints recorded", LONG, |d| {
+        recorded_checkpoint(d).is_some_and(|(id, _)| id >= checkpoints)
+    })
+    .await;
+    let read_at = now_ms();
+    let before = CounterReport::read(Path::new(&out)).expect("a counter report");
+    env.wait_for(
+        name,
+        "a checkpoint triggered after the counter was read",
+        LONG,
+        |d| recorded_checkpoint_time(d).is_some_and(|t| t > read_at),
+    )
+    .await;
+    (first, before.max - 1)
+}
+
+/// Waits until the operator reports the rewound job or another stop that needs a person, or the
+/// step completes (`done`). Returns the resource and whether a person is needed.
+async fn after_the_fault(
+    env: &Env,
+    name: &str,
+    done: impl Fn(&FlinkDeployment) -> bool,
+) -> (FlinkDeployment, bool) {
+    let d = env
+        .wait_for(name, "the step completed or stopped for a person", LONG, |d| {
+            error(d).contains("Manual restore required") || done(d)
+        })
+        .await;
+    let stopped = error(&d).contains("Manual restore required");
+    eprintln!(
+        "e2e-faults-steps: {name}: {} (lifecycle {}, job {})",
+        if stopped {
+            format!("stopped for a person: {}", error(&d))
+        } else {
+            "completed".to_string()
+        },
+        lifecycle(&d),
+        job_state(&d)
+    );
+    (d, stopped)
+}
+
+/// Asserts what a stop for a person must say and leave: the message names the snapshot recorded
+/// for the job, nothing runs from the rewound state, and the rewound job (if Flink resubmitted
+/// one) is cancelled. Returns the snapshot a person restores, as the message asks.
+async fn stopped_for_a_person(env: &Env, name: &str, first: &str, launches_before: usize) -> String {
+    let d = env
+        .wait_for(name, "the rewound job cancelled", LONG, |d| {
+            job_state(d) != "RUNNING" && job_state(d) != "CANCELLING"
+        })
+        .await;
+    let (recorded_id, recorded) = recorded_checkpoint(&d).expect("the recorded checkpoint is kept");
+    assert!(
+        recorded.contains(first),
+        "the record is of the job's own run: {recorded}"
+    );
+    assert!(
+        error(&d).contains(&recorded),
+        "the message names the recorded checkpoint {recorded}: {}",
+        error(&d)
+    );
+    // Hold: only the kubelet's restart of the killed JobManager; the operator deployed nothing.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        env.kubelet.launches_of(name, "jobmanager"),
+        launches_before + 1,
+        "only the kubelet's restart: the operator deployed nothing"
+    );
+    let d = env.deployments().get(name).await.unwrap();
+    assert!(
+        error(&d).contains("Manual restore required"),
+        "the stop holds: {}",
+        error(&d)
+    );
+    e2e::snapshot_a_person_restores(env, name, first, recorded_id)
+}
+
+/// Cell 1. Savepoint mode, `job.state: suspended`: the JobManager JVM is SIGKILLed as soon as the
+/// suspend's savepoint trigger id is recorded, and restarted like a crashed container (no HA:
+/// Flink resubmits the job under the same id from empty state). Then the job is resumed, with new
+/// arguments so that only the resumed job writes its counter. It never starts empty nor older
+/// than the newest checkpoint recorded before the fault; or the resource stops, naming the
+/// snapshot, and the savepoint redeploy the message asks for (with the suspend) is what the
+/// resume continues from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_jobmanager_killed() {
+    if !runs("suspend_jobmanager_killed") {
+        return;
+    }
+    let env = Env::start(FLINK_1_20).await;
+    let name = "sk";
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1");
+    env.create(&spec).await;
+    let (first, held) = running_with_recorded_state(&env, name, 15).await;
+
+    env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
+    env.wait_for(name, "the suspend's savepoint trigger recorded", LONG, |d| {
+        trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
+    })
+    .await;
+    let launches = env.kubelet.launches_of(name, "jobmanager");
+    assert!(env.kubelet.kill(name, "jobmanager"), "the JobManager was running");
+
+    let suspended = |d: &FlinkDeployment| lifecycle(d) == "Suspended" && error(d).is_empty();
+    let (_, stopped) = after_the_fault(&env, name, suspended).await;
+    if stopped {
+        let known = stopped_for_a_person(&env, name, &first, launches).await;
+        // As the message says, with the suspend still asked for: the job is suspended keeping
+        // the named snapshot for the resume.
+        env.patch_spec(
+            name,
+            json!({"job": {"initialSavepointPath": known, "savepointRedeployNonce": 1}}),
+        )
+        .await;
+        env.wait_for(name, "suspended with the named snapshot", LONG, suspended)
+            .await;
+    }
+    assert!(
+        CounterReport::read(Path::new(&env.path("sk/out-2"))).is_none(),
+        "nothing ran the resumed spec before the resume"
+    );
+
+    env.patch_spec(
+        name,
+        json!({"job": {"state": "running", "args": args(&env, name, "out-2")}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "resumed", LONG, stable_with_new_job(&first))
+        .await;
+    let r = counter(&env.path("sk/out-2"), "counting after the resume", |r| r.max > 0).await;
+    assert!(
+        r.restored_min >= held && r.restored_min > 0,
+        "the resumed job holds at least the state recorded before the fault ({held}): {r:?}"
+    );
+    assert!(error(&d).is_empty(), "{}", error(&d));
+}
+
+/// Cell 2. Savepoint mode, a new `restartNonce`: the JobManager is SIGKILLed as soon as the
+/// restart's savepoint trigger id is recorded. The restarted job never starts empty nor older
+/// than the newest checkpoint recorded before the fault; or the resource stops naming the
+/// snapshot, and the savepoint redeploy the message asks for continues the counter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_nonce_jobmanager_killed() {
+    if !runs("restart_nonce_jobmanager_killed") {
+        return;
+    }
+    let env = Env::start(FLINK_1_20).await;
+    let name = "rk";
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1");
+    env.create(&spec).await;
+    let (first, held) = running_with_recorded_state(&env, name, 15).await;
+
+    env.patch_spec(name, json!({"restartNonce": 1})).await;
+    env.wait_for(name, "the restart's savepoint trigger recorded", LONG, |d| {
+        trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
+    })
+    .await;
+    let launches = env.kubelet.launches_of(name, "jobmanager");
+    assert!(env.kubelet.kill(name, "jobmanager"), "the JobManager was running");
+
+    let (_, stopped) = after_the_fault(&env, name, stable_with_new_job(&first)).await;
+    if stopped {
+        let known = stopped_for_a_person(&env, name, &first, launches).await;
+        env.patch_spec(
+            name,
+            json!({"job": {"initialSavepointPath": known, "savepointRedeployNonce": 1}}),
+        )
+        .await;
+        env.wait_for(name, "redeployed", LONG, stable_with_new_job(&first))
+            .await;
+    }
+    // The restart keeps the arguments, so the rewound run wrote into the same directory: only
+    // the report the job that runs now writes counts.
+    let report = Path::new(&env.path("rk/out-1")).join("counter-0.properties");
+    std::fs::remove_file(&report).expect("the counter report");
+    let r = counter(&env.path("rk/out-1"), "counting after the restart", |r| r.max > 0).await;
+    assert!(
+        r.restored_min >= held && r.restored_min > 0,
+        "the restarted job holds at least the state recorded before the fault ({held}): {r:?}"
+    );
+}
+
+/// Cell 3. Savepoint mode upgrade (new `job.args`) whose JobManager stops answering its REST API
+/// (SIGSTOP) for 20 s right after the savepoint trigger is recorded. The upgrade completes from a
+/// savepoint of the job's own state with at most one savepoint taken, status agrees with
+/// Flink's `/jobs/overview`, and the resource never has two JobManager Deployments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_jobmanager_frozen() {
+    if !runs("upgrade_jobmanager_frozen") {
+        return;
+    }
+    let env = Env::start(FLINK_1_20).await;
+    let name = "uf";
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1");
+    env.create(&spec).await;
+    let (first, held) = running_with_recorded_state(&env, name, 3).await;
+    let jobmanagers = JobManagerDeployments::watch(&env, name);
+    let savepoints = env.path("uf/savepoints");
+    let taken_before = savepoints_in(&savepoints);
+
+    env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2")}}))
+        .await;
+    env.wait_for(name, "the upgrade's savepoint trigger recorded", LONG, |d| {
+        trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
+    })
+    .await;
+    let launches = env.kubelet.launches_of(name, "jobmanager");
+    assert!(
+        env.kubelet.freeze(name, "jobmanager", true),
+        "the JobManager was running"
+    );
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let d = env.deployments().get(name).await.unwrap();
+    assert!(env.kubelet.freeze(name, "jobmanager", false));
+    assert_eq!(
+        env.kubelet.launches_of(name, "jobmanager"),
+        launches,
+        "nothing was deployed while the JobManager did not answer: {:?}",
+        d.status
+    );
+    assert!(CounterReport::read(Path::new(&env.path("uf/out-2"))).is_none());
+
+    let d = env
+        .wait_for(name, "upgraded", LONG, stable_with_new_job(&first))
+        .await;
+    assert!(error(&d).is_empty(), "{}", error(&d));
+    let r = counter(&env.path("uf/out-2"), "counting after the upgrade", |r| r.max > 0).await;
+    assert!(
+        r.restored_min >= held && r.restored_min > 0,
+        "the upgraded job holds at least the state recorded before the fault ({held}): {r:?}"
+    );
+    let restored = env
+        .flink(name)
+        .checkpoint_statistics(&job_id(&d))
+        .await
+        .expect("checkpoint statistics of the new job");
+    let restored = restored.restored_path().unwrap_or_default().to_string();
+    assert!(
+        restored.contains(&format!("/savepoints/savepoint-{}", &first[..6])),
+        "the upgrade restored a savepoint of the job's own state: {restored}"
+    );
+    let taken = savepoints_in(&savepoints) - taken_before;
+    assert_eq!(
+        taken, 1,
+        "one savepoint for the upgrade, not a second after the freeze"
+    );
+    e2e::assert_status_agrees_with_flink(&env, &d).await;
+    assert_eq!(jobmanagers.max(), 1, "never two JobManager Deployments");
+}
+
+/// Cell 4. Last-state mode without HA (suspend = cancel, resume from the last checkpoint): the
+/// operator is killed as soon as the suspend step is recorded (UPGRADING, before or after its
+/// cancel reached Flink) and started again 3 s later. The suspend completes, and the resumed job
+/// holds at least the state of the newest checkpoint recorded before the crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_state_suspend_operator_killed() {
+    if !runs("last_state_suspend_operator_killed") {
+        return;
+    }
+    let mut env = Env::start(FLINK_1_20).await;
+    let name = "lk";
+    let mut spec = env.application(name, "v1_20", "last-state");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1");
+    env.create(&spec).await;
+    let (first, held) = running_with_recorded_state(&env, name, 3).await;
+
+    env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
+    // As soon as the step is recorded: poll faster than the usual 250 ms.
+    let deadline = tokio::time::Instant::now() + LONG;
+    let seen = loop {
+        let d = env.deployments().get(name).await.unwrap();
+        if reconciliation_state(&d) == Some(ReconciliationState::Upgrading) || lifecycle(&d) == "Suspended" {
+            break d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the suspend never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    env.kill_operator();
+    eprintln!(
+        "e2e-faults-steps: lk: operator killed at lifecycle {}, job {}",
+        lifecycle(&seen),
+        job_state(&seen)
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.start_operator();
+
+    let d = env
+        .wait_for(name, "suspended", LONG, |d| {
+            lifecycle(d) == "Suspended" || error(d).contains("Manual restore required")
+        })
+        .await;
+    assert_eq!(lifecycle(&d), "Suspended", "{}", error(&d));
+    env.patch_spec(
+        name,
+        json!({"job": {"state": "running", "args": args(&env, name, "out-2")}}),
+    )
+    .await;
+    env.wait_for(name, "resumed", LONG, stable_with_new_job(&first))
+        .await;
+    let r = counter(&env.path("lk/out-2"), "counting after the resume", |r| r.max > 0).await;
+    assert!(
+        r.restored_min >= held && r.restored_min > 0,
+        "the resumed job holds at least the state recorded before the crash ({held}): {r:?}"
+    );
+}
