@@ -267,9 +267,10 @@ async fn restart_nonce_jobmanager_killed() {
 }
 
 /// Cell 3. Savepoint mode upgrade (new `job.args`) whose JobManager stops answering its REST API
-/// (SIGSTOP) for 20 s right after the savepoint trigger is recorded. The upgrade completes from a
-/// savepoint of the job's own state with at most one savepoint taken, status agrees with
-/// Flink's `/jobs/overview`, and the resource never has two JobManager Deployments.
+/// (SIGSTOP) for 20 s right after the savepoint trigger is recorded, with the savepoint still in
+/// flight (every snapshot of the job takes 4 s). The upgrade completes from a savepoint of the
+/// job's own state with one savepoint taken, status agrees with Flink's `/jobs/overview`, and
+/// the resource never has two JobManager Deployments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_jobmanager_frozen() {
     if !runs("upgrade_jobmanager_frozen") {
@@ -278,7 +279,9 @@ async fn upgrade_jobmanager_frozen() {
     let env = Env::start(FLINK_1_20).await;
     let name = "uf";
     let mut spec = env.application(name, "v1_20", "savepoint");
-    spec["spec"]["job"]["args"] = args(&env, name, "out-1");
+    // Every snapshot takes 4 s: the stop's savepoint is still in flight when the JobManager
+    // freezes, and completes (its acknowledgements queued) only after the thaw.
+    spec["spec"]["job"]["args"] = e2e::job_args(&env, name, "out-1", &["--snapshot-delay-ms", "4000"]);
     env.create(&spec).await;
     let (first, held) = running_with_recorded_state(&env, name, 3).await;
     let jobmanagers = JobManagerDeployments::watch(&env, name);
@@ -295,6 +298,10 @@ async fn upgrade_jobmanager_frozen() {
     assert!(
         env.kubelet.freeze(name, "jobmanager", true),
         "the JobManager was running"
+    );
+    assert!(
+        e2e::newest_savepoint_of(&savepoints, &first).is_none(),
+        "the stop's savepoint is still in flight at the freeze"
     );
     tokio::time::sleep(Duration::from_secs(20)).await;
     let d = env.deployments().get(name).await.unwrap();
