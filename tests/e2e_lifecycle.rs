@@ -137,11 +137,69 @@ async fn savepoint_mode_upgrade_suspend_resume_restart_redeploy_and_delete_keep_
     let r = counter(&env.path("sp/out-4"), "counting after restart", |r| r.max > 0).await;
     assert!(r.restored_min > 0);
 
+    // A savepoint redeploy from a path that does not exist fails; the status keeps pointing at the
+    // newest state the replaced job left, and a redeploy from that pointer continues the counter.
+    let fourth = job_id(&d);
+    let d = env
+        .wait_for(name, "a checkpoint of the restarted job recorded", LONG, |d| {
+            recorded_checkpoint(d).is_some_and(|(job, _)| job == fourth)
+        })
+        .await;
+    let (_, checkpoint) = recorded_checkpoint(&d).unwrap();
+    let missing = format!("file://{}", env.path("sp/savepoints/savepoint-that-never-was"));
+    env.patch_spec(
+        name,
+        json!({"job": {"initialSavepointPath": missing, "savepointRedeployNonce": 1,
+                       "args": args(&env, name, "out-missing", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "the redeploy from a missing path to fail", LONG, |d| {
+            let s = d.status.as_ref();
+            s.and_then(|s| s.error.as_deref()).is_some_and(|e| !e.is_empty())
+                && s.and_then(|s| s.lifecycle_state)
+                    .is_some_and(|l| format!("{l:?}") == "Failed")
+        })
+        .await;
+    let (job, kept) = recorded_checkpoint(&d).expect("a snapshot pointer survives the failure");
+    assert_eq!(job, fourth, "the pointer names the replaced job's state");
+    eprintln!("recorded before the redeploy: {checkpoint}; after its failure: {kept}");
+    let error = d
+        .status
+        .as_ref()
+        .and_then(|s| s.error.clone())
+        .unwrap_or_default();
+    assert!(
+        error.contains(&kept) && error.contains("savepointRedeployNonce"),
+        "the error names the state to restore from and how: {error}"
+    );
+    let on_disk = kept.trim_start_matches("file:").trim_start_matches("//");
+    assert!(
+        std::path::Path::new(on_disk).join("_metadata").exists(),
+        "the recorded snapshot {kept} is on disk"
+    );
+    assert_argo_health(&d, "Degraded", "Cannot find checkpoint or savepoint");
+    env.patch_spec(
+        name,
+        json!({"job": {"initialSavepointPath": kept, "savepointRedeployNonce": 2,
+                       "args": args(&env, name, "out-kept", &[])}}),
+    )
+    .await;
+    let d = env
+        .wait_for(
+            name,
+            "redeployed from the kept pointer",
+            LONG,
+            stable_with_new_job(&fourth),
+        )
+        .await;
+    assert_resumed_from(&env, &d, &kept, "sp/out-kept").await;
+
     // savepointRedeployNonce: back to the chosen (suspend) savepoint.
     let fourth = job_id(&d);
     env.patch_spec(
         name,
-        json!({"job": {"initialSavepointPath": suspend_savepoint, "savepointRedeployNonce": 1,
+        json!({"job": {"initialSavepointPath": suspend_savepoint, "savepointRedeployNonce": 3,
                        "args": args(&env, name, "out-5", &[])}}),
     )
     .await;
@@ -197,6 +255,18 @@ fn recorded_snapshot(d: &FlinkDeployment) -> Option<String> {
         .as_ref()
         .and_then(|s| s.job_status.as_ref())
         .and_then(|j| j.upgrade_savepoint_path.clone())
+}
+
+/// The job and path of the newest checkpoint the status records (`jobStatus.lastCompletedCheckpoint`).
+fn recorded_checkpoint(d: &FlinkDeployment) -> Option<(String, String)> {
+    let c = d
+        .status
+        .as_ref()?
+        .job_status
+        .as_ref()?
+        .last_completed_checkpoint
+        .as_ref()?;
+    Some((c.job_id.clone()?, c.path.clone()?))
 }
 
 /// The job of `d` started from `expected` and its keyed counter, written to `out`, continued.

@@ -61,7 +61,17 @@ impl Planner<'_> {
         }
         if job.state == FlinkJobState::Failed {
             let cause = job.failure.clone().unwrap_or_else(|| "Job failed".into());
-            self.core.error = Some(error_json("JobFailed", &cause));
+            // A person looking at a failed stateful job needs to know where its state is.
+            let message = match self
+                .last_known_snapshot()
+                .filter(|_| self.user_mode() != UpgradeMode::Stateless)
+            {
+                Some(path) => format!(
+                    "{cause} The newest snapshot recorded for the job is {path}: to restore from it, set spec.job.initialSavepointPath to it and change spec.job.savepointRedeployNonce."
+                ),
+                None => cause,
+            };
+            self.core.error = Some(error_json("JobFailed", &message));
         }
         self.record_final_checkpoint();
     }
