@@ -62,11 +62,12 @@ certs: build
 ## etcd built from the Kubernetes Go modules (tests/cluster/, cached by version) on 127.0.0.1:
 ## install with kubectl apply -k, examples, status preconditions, the controllers with the
 ## manifests' RBAC only, admission through the apiserver; then the lifecycle on real Flink with
-## the test node running the Pods (real_cluster_lifecycle, real_cluster_faults: Kubernetes HA).
+## the test node running the Pods (real_cluster_lifecycle, real_cluster_faults: Kubernetes HA;
+## real_cluster_operator_pod: the install synced wave by wave, the operator's Pod from the binary).
 ## E2E_KUBECONFIG=<file>: the API suite against that cluster (the test node stays out of it).
 e2e:
 	bash tests/cluster/build.sh >/dev/null
-	$(CARGO) test --locked --test real_cluster_api $(if $(E2E_KUBECONFIG),,--test real_cluster_lifecycle --test real_cluster_faults) -- --nocapture
+	$(CARGO) test --locked --test real_cluster_api $(if $(E2E_KUBECONFIG),,--test real_cluster_lifecycle --test real_cluster_faults --test real_cluster_operator_pod) -- --nocapture
 
 ## Real Flink images on a real multi-node-capable cluster (kind, a cloud cluster): the current
 ## kubeconfig's, with the operator installed (make deploy).

@@ -69,19 +69,41 @@ impl RestUrlResolver for TemplateResolver {
 /// Connects to the cluster of the current kubeconfig (or the in-cluster service account) and
 /// checks that the CRDs are served.
 pub async fn connect(namespaces: &[String]) -> Result<kube::Client, String> {
+    use crate::controller::access::{api_code, forbidden_message};
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("no Kubernetes cluster reachable ({e})"))?;
-    // Asked where the operator may list: an install for a namespace list has no cluster-wide grant.
-    let api: Api<FlinkDeployment> = match namespaces.first() {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    // Asked where the operator may list: an install for a namespace list has no cluster-wide
+    // grant. Every watched namespace is asked, so a missing Role is named at start.
+    let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().map(|n| Some(n.as_str())).collect()
     };
-    api.list(&ListParams::default().limit(1)).await.map_err(|e| {
-        format!(
-            "the cluster does not serve the FlinkDeployment CRD ({e}); install it with `kubectl apply -k manifests/base`"
-        )
-    })?;
+    let mut forbidden = Vec::new();
+    for scope in &scopes {
+        let api: Api<FlinkDeployment> = match scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        match api.list(&ListParams::default().limit(1)).await {
+            Ok(_) => {}
+            Err(e) if api_code(&e) == Some(403) => {
+                let message = forbidden_message("FlinkDeployments", *scope, &e.to_string());
+                tracing::error!("{message}");
+                forbidden.push(message);
+            }
+            Err(e) => {
+                return Err(format!(
+                    "the cluster does not serve the FlinkDeployment CRD ({e}); install it with `kubectl apply -k manifests/base`"
+                ));
+            }
+        }
+    }
+    // Watching goes on where it is allowed (and where a Role granted later allows it).
+    if forbidden.len() == scopes.len() {
+        return Err(forbidden.join(" "));
+    }
     Ok(client)
 }
 

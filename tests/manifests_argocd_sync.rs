@@ -9,84 +9,9 @@
 #[path = "install/mod.rs"]
 mod install;
 
+use install::argo_sync::*;
 use install::*;
 use serde_json::Value;
-
-/// gitops-engine's kind order within a phase and wave (`kindOrder` in pkg/sync/sync_tasks.go).
-/// Kinds not listed (custom resources, webhook configurations, ...) come after all of these.
-const KIND_ORDER: &[&str] = &[
-    "Namespace",
-    "NetworkPolicy",
-    "ResourceQuota",
-    "LimitRange",
-    "PodSecurityPolicy",
-    "PodDisruptionBudget",
-    "ServiceAccount",
-    "Secret",
-    "SecretList",
-    "ConfigMap",
-    "StorageClass",
-    "PersistentVolume",
-    "PersistentVolumeClaim",
-    "CustomResourceDefinition",
-    "ClusterRole",
-    "ClusterRoleList",
-    "ClusterRoleBinding",
-    "ClusterRoleBindingList",
-    "Role",
-    "RoleList",
-    "RoleBinding",
-    "RoleBindingList",
-    "Service",
-    "DaemonSet",
-    "Pod",
-    "ReplicationController",
-    "ReplicaSet",
-    "Deployment",
-    "HorizontalPodAutoscaler",
-    "StatefulSet",
-    "Job",
-    "CronJob",
-    "IngressClass",
-    "Ingress",
-    "APIService",
-];
-
-fn annotation<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
-    o["metadata"]["annotations"][key].as_str()
-}
-
-/// The sync phase: PreSync 0, Sync 1 (no hook annotation), PostSync 2.
-fn phase(o: &Value) -> u8 {
-    match annotation(o, "argocd.argoproj.io/hook") {
-        Some(h) if h.contains("PreSync") => 0,
-        Some(h) if h.contains("PostSync") => 2,
-        _ => 1,
-    }
-}
-
-/// The sync wave (0 when unannotated).
-fn wave(o: &Value) -> i64 {
-    annotation(o, "argocd.argoproj.io/sync-wave").map_or(0, |w| {
-        w.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{} {}: sync-wave {w:?} is not an integer", kind(o), name(o)))
-    })
-}
-
-fn kind_rank(o: &Value) -> usize {
-    KIND_ORDER
-        .iter()
-        .position(|k| *k == kind(o))
-        .unwrap_or(KIND_ORDER.len())
-}
-
-type SyncKey = (u8, i64, usize, String);
-
-/// Where Argo CD puts an object in a sync.
-fn sync_key(o: &Value) -> SyncKey {
-    (phase(o), wave(o), kind_rank(o), name(o).to_string())
-}
 
 fn label(o: &Value) -> String {
     format!("{} {} (wave {})", kind(o), name(o), wave(o))

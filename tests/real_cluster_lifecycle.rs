@@ -23,6 +23,8 @@ mod flink_runtime;
 mod kubelet;
 #[path = "support/node.rs"]
 mod node;
+#[path = "support/pod_process.rs"]
+mod pod_process;
 #[path = "support/real_env.rs"]
 mod real_env;
 

@@ -1,6 +1,7 @@
 //! The controllers: kube-runtime watches of FlinkDeployments and FlinkSessionJobs (and the
 //! Deployments the operator owns) driving observe → plan → status → one step → requeue.
 
+pub mod access;
 mod artifacts;
 mod backoff;
 mod context;
@@ -133,6 +134,7 @@ where
     S: Future<Output = ()> + Send + Sync + Clone + 'static,
 {
     let client = ctx.client.clone();
+    let ns_owned = namespace.clone();
     let ns = namespace.as_deref();
     let concurrency = u16::try_from(ctx.operator.reconcile_parallelism).unwrap_or(u16::MAX);
     let cfg = controller::Config::default().concurrency(concurrency);
@@ -149,7 +151,12 @@ where
             error_policy,
             ctx.clone(),
         )
-        .for_each(|_| async {});
+        .for_each(move |r| {
+            if let Err(e) = r {
+                access::report_stream_error("FlinkDeployments", ns_owned.as_deref(), &e);
+            }
+            async {}
+        });
 
     let job_controller = trigger::controller(api_for::<FlinkSessionJob>(&client, ns));
     let jobs = job_controller.store();
@@ -179,7 +186,12 @@ where
             error_policy,
             ctx,
         )
-        .for_each(|_| async {});
+        .for_each(move |r| {
+            if let Err(e) = r {
+                access::report_stream_error("FlinkSessionJobs", namespace.as_deref(), &e);
+            }
+            async {}
+        });
     futures::join!(deployments, session_jobs);
 }
 

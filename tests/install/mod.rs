@@ -2,6 +2,8 @@
 //! A missing tool fails the test with the command that installs it; nothing is skipped.
 #![allow(dead_code)]
 
+pub mod argo_sync;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

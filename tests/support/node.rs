@@ -5,17 +5,25 @@
 //! through a [`ContainerRuntime`], reports Pod status, restarts dead containers, and on
 //! graceful deletion stops the process before it removes the Pod, as a kubelet does.
 //!
-//! What it maps, and why: every Pod reports `podIP: 127.0.0.1` and the processes of one Flink
-//! cluster share loopback ports chosen at run time ([`ClusterPorts`]), because this machine lets
-//! tests send traffic only to loopback addresses and the apiserver refuses loopback addresses in
-//! EndpointSlices, so no Service can route here. [`Node::rest_url`] answers what DNS and the
-//! `<cluster>-rest` Service answer in a cluster: the REST address of the cluster's running,
-//! Ready JobManager pod. A Pod's ServiceAccount token (TokenRequest, bound to the Pod) is handed
-//! to Flink as a kubeconfig in `kubernetes.config.file`, so Kubernetes HA talks to the real
-//! apiserver with exactly the permissions the user's RBAC gives the `flink` ServiceAccount.
+//! What it maps, and why: this machine lets tests send traffic only to loopback addresses, and
+//! the apiserver refuses loopback addresses in EndpointSlices, so no Service routes here. Each
+//! Flink cluster gets a loopback address of its own (`127.x.y.z`), shared by its JobManager and
+//! TaskManager Pods (as the containers of a Pod share its address) and reported as their
+//! `podIP`; the REST API listens there on its real port (8081), the RPC and blob servers on
+//! free ports of the wildcard address, as the flink image binds them. [`Node::rest_url`] and the
+//! node's hosts file answer what cluster DNS and the `<cluster>-rest` Service answer in a
+//! cluster: the address of the cluster's running JobManager. A Pod's ServiceAccount token
+//! (TokenRequest, bound to the Pod) is handed to Flink as a kubeconfig in
+//! `kubernetes.config.file`, so Kubernetes HA talks to the real apiserver with exactly the
+//! permissions the user's RBAC gives the `flink` ServiceAccount.
+//!
+//! With an operator binary given ([`Node::register_with_operator`]), the node also runs the
+//! operator's own Pod (image `flink-lifecycle`) from that binary: see `pod_process.rs` for what
+//! it maps.
 #![allow(dead_code)]
 
 use crate::kubelet::{ClusterPorts, ContainerLaunch, ContainerRuntime, RunningContainer};
+use crate::pod_process::{self, PodProcess};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node as NodeObject, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
@@ -29,15 +37,26 @@ use std::time::Duration;
 pub const NODE_NAME: &str = "flink-lifecycle-test-node";
 /// What the node's kubelet reports itself as (node lifecycle and Lease holder).
 const NODE_LEASE_NS: &str = "kube-node-lease";
-const POD_IP: &str = "127.0.0.1";
+/// The node's own address (its Node object's InternalIP).
+const NODE_IP: &str = "127.0.0.1";
+/// Flink's REST port, as the rendered Services and the operator expect it.
+const FLINK_REST_PORT: u16 = 8081;
 
 /// Where the Flink processes reach the apiserver: its URL and CA.
 #[derive(Clone)]
 pub struct ApiserverAccess {
     pub server: String,
     pub ca_pem: Vec<u8>,
-    /// Kubeconfigs with Pod tokens are written here.
+    /// Kubeconfigs with Pod tokens, the hosts file and the operator Pods' directories are
+    /// written here.
     pub dir: PathBuf,
+}
+
+impl ApiserverAccess {
+    /// The node's `/etc/hosts` for the Pods it runs in their own mount namespace.
+    pub fn hosts_file(&self) -> PathBuf {
+        self.dir.join("hosts")
+    }
 }
 
 struct Running {
@@ -48,11 +67,17 @@ struct Running {
     started_at: String,
     /// When the node saw the container dead (the restart back-off counts from there).
     died_at: Option<std::time::Instant>,
+    pod_ip: String,
+    /// The readiness probe's URL; without one the container is ready once it runs.
+    readiness_url: Option<String>,
+    ready: bool,
 }
 
 #[derive(Default)]
 struct State {
     ports: HashMap<(String, String), ClusterPorts>,
+    /// Each Flink cluster's loopback address.
+    addresses: HashMap<(String, String), String>,
     /// `<namespace>/<pod>` → its running main container.
     running: HashMap<String, Running>,
     launches: Vec<ContainerLaunch>,
@@ -69,13 +94,6 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.stop_all();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
 }
 
 fn now() -> String {
@@ -99,6 +117,16 @@ impl Node {
         runtime: Arc<dyn ContainerRuntime>,
         access: ApiserverAccess,
     ) -> Self {
+        Self::register_with_operator(admin, runtime, access, None).await
+    }
+
+    /// [`Self::register`], also running the operator's Pods from `operator_binary`.
+    pub async fn register_with_operator(
+        admin: kube::Client,
+        runtime: Arc<dyn ContainerRuntime>,
+        access: ApiserverAccess,
+        operator_binary: Option<PathBuf>,
+    ) -> Self {
         let nodes: Api<NodeObject> = Api::all(admin.clone());
         let node: NodeObject = serde_json::from_value(json!({
             "metadata": {"name": NODE_NAME, "labels": {
@@ -112,10 +140,13 @@ impl Node {
             Err(e) => panic!("register Node {NODE_NAME}: {e}"),
         }
         heartbeat(&admin).await;
+        if let Err(e) = std::fs::create_dir_all(&access.dir) {
+            panic!("node directory {}: {e}", access.dir.display());
+        }
         let state = Arc::new(Mutex::new(State::default()));
         let tasks = vec![
             tokio::spawn(heartbeats(admin.clone())),
-            tokio::spawn(serve(admin, runtime, access, state.clone())),
+            tokio::spawn(serve(admin, runtime, access, operator_binary, state.clone())),
         ];
         Self { state, tasks }
     }
@@ -131,7 +162,7 @@ impl Node {
         }
     }
 
-    /// `http://127.0.0.1:<port>` of a cluster's REST service while a JobManager pod of it runs.
+    /// `http://<address>:8081` of a cluster's REST service while a JobManager pod of it runs.
     pub fn rest_url(&self, namespace: &str, cluster: &str) -> Option<String> {
         let mut s = self.state.lock().ok()?;
         let serving = s.running.values_mut().any(|r| {
@@ -140,8 +171,10 @@ impl Node {
                 && r.launch.component == "jobmanager"
                 && r.handle.is_alive()
         });
-        let port = s.ports.get(&(namespace.to_string(), cluster.to_string()))?.rest;
-        serving.then(|| format!("http://127.0.0.1:{port}"))
+        let at = (namespace.to_string(), cluster.to_string());
+        let port = s.ports.get(&at)?.rest;
+        let address = s.addresses.get(&at)?;
+        serving.then(|| format!("http://{address}:{port}"))
     }
 
     /// How many times a component of one cluster was started (restarts included).
@@ -207,7 +240,7 @@ async fn heartbeat(admin: &kube::Client) {
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                         "message": "the flink-lifecycle test kubelet is serving",
                         "lastHeartbeatTime": t, "lastTransitionTime": t}],
-        "addresses": [{"type": "InternalIP", "address": POD_IP},
+        "addresses": [{"type": "InternalIP", "address": NODE_IP},
                       {"type": "Hostname", "address": NODE_NAME}],
         "capacity": {"cpu": "64", "memory": "256Gi", "pods": "110"},
         "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "110"},
@@ -256,6 +289,7 @@ async fn serve(
     admin: kube::Client,
     runtime: Arc<dyn ContainerRuntime>,
     access: ApiserverAccess,
+    operator_binary: Option<PathBuf>,
     state: Arc<Mutex<State>>,
 ) {
     let pods: Api<Pod> = Api::all(admin.clone());
@@ -278,7 +312,96 @@ async fn serve(
             },
             _ = tick.tick() => {}
         }
-        sync(&admin, runtime.as_ref(), &access, &state, &known).await;
+        let runtimes = Runtimes {
+            flink: runtime.as_ref(),
+            operator: operator_binary.as_deref(),
+        };
+        sync(&admin, &runtimes, &access, &state, &known).await;
+        write_hosts(&access, &state);
+        probe_readiness(&admin, &state, &known).await;
+    }
+}
+
+/// What the node can run: Flink images, and the operator's image when a binary is given.
+struct Runtimes<'a> {
+    flink: &'a dyn ContainerRuntime,
+    operator: Option<&'a std::path::Path>,
+}
+
+/// Which runtime a Pod's image needs.
+#[derive(PartialEq)]
+enum Image {
+    Flink,
+    Operator,
+    Unavailable,
+}
+
+/// `<service>.<namespace>[.svc[.cluster.local]]` of a Flink cluster's REST and JobManager
+/// Services → the cluster's address, while its JobManager runs (as cluster DNS answers from
+/// ready endpoints). Written in place: bind mounts of it see the change.
+fn write_hosts(access: &ApiserverAccess, state: &Mutex<State>) {
+    let Ok(mut s) = state.lock() else {
+        return;
+    };
+    let mut lines = vec!["127.0.0.1 localhost".to_string(), "::1 localhost".to_string()];
+    let mut serving: Vec<(String, String)> = s
+        .running
+        .values_mut()
+        .filter_map(|r| {
+            (r.launch.component == "jobmanager" && r.handle.is_alive())
+                .then(|| (r.launch.namespace.clone(), r.launch.cluster.clone()))
+        })
+        .collect();
+    serving.sort();
+    serving.dedup();
+    for (ns, cluster) in serving {
+        let Some(address) = s.addresses.get(&(ns.clone(), cluster.clone())) else {
+            continue;
+        };
+        let names: Vec<String> = [format!("{cluster}-rest"), cluster.clone()]
+            .iter()
+            .flat_map(|svc| ["", ".svc", ".svc.cluster.local"].map(|suffix| format!("{svc}.{ns}{suffix}")))
+            .collect();
+        lines.push(format!("{address} {}", names.join(" ")));
+    }
+    let text = lines.join("\n") + "\n";
+    let path = access.hosts_file();
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str())
+        && let Err(e) = std::fs::write(&path, text)
+    {
+        eprintln!("node: cannot write {}: {e}", path.display());
+    }
+}
+
+/// Polls the readiness probes of running containers that have one and reports changes.
+async fn probe_readiness(admin: &kube::Client, state: &Mutex<State>, known: &HashMap<String, Pod>) {
+    let probes: Vec<(String, String, bool)> = state
+        .lock()
+        .map(|s| {
+            s.running
+                .iter()
+                .filter_map(|(k, r)| Some((k.clone(), r.readiness_url.clone()?, r.ready)))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (k, url, was_ready) in probes {
+        let ready = pod_process::probe(&url).await;
+        if ready == was_ready {
+            continue;
+        }
+        let Some(pod) = known.get(&k) else {
+            continue;
+        };
+        if let Ok(mut s) = state.lock()
+            && let Some(r) = s.running.get_mut(&k)
+        {
+            r.ready = ready;
+        }
+        let api: Api<Pod> = Api::namespaced(
+            admin.clone(),
+            pod.metadata.namespace.as_deref().unwrap_or_default(),
+        );
+        report_ready(&api, pod, ready).await;
     }
 }
 
@@ -296,7 +419,7 @@ fn label(pod: &Pod, name: &str) -> String {
 
 async fn sync(
     admin: &kube::Client,
-    runtime: &dyn ContainerRuntime,
+    runtimes: &Runtimes<'_>,
     access: &ApiserverAccess,
     state: &Mutex<State>,
     known: &HashMap<String, Pod>,
@@ -354,7 +477,8 @@ async fn sync(
         if matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
             continue;
         }
-        if !runs_image(pod) {
+        let image = image_of(pod, runtimes);
+        if image == Image::Unavailable {
             report_unavailable_image(&api, pod).await;
             continue;
         }
@@ -405,16 +529,24 @@ async fn sync(
                 continue;
             }
         }
-        let Some(launch) = describe(admin, pod, access, state).await else {
-            continue;
-        };
         let restarts = restarts.map(|r| r + 1).unwrap_or(0);
+        let started = match (image, runtimes.operator) {
+            (Image::Operator, Some(binary)) => start_operator(admin, pod, binary, access).await,
+            _ => match describe(admin, pod, access, state).await {
+                Some((launch, pod_ip)) => runtimes
+                    .flink
+                    .start(&launch)
+                    .map(|handle| (launch, handle, pod_ip, None)),
+                None => continue,
+            },
+        };
         if let Ok(mut s) = state.lock() {
             s.running.remove(k);
         }
-        match runtime.start(&launch) {
-            Ok(handle) => {
+        match started {
+            Ok((launch, handle, pod_ip, readiness_url)) => {
                 let started_at = now();
+                let ready = readiness_url.is_none();
                 if let Ok(mut s) = state.lock() {
                     s.launches.push(launch.clone());
                     s.running.insert(
@@ -426,10 +558,13 @@ async fn sync(
                             launch,
                             started_at: started_at.clone(),
                             died_at: None,
+                            pod_ip: pod_ip.clone(),
+                            readiness_url,
+                            ready,
                         },
                     );
                 }
-                report_running(&api, pod, restarts, &started_at).await;
+                report_running(&api, pod, restarts, &started_at, &pod_ip, ready).await;
             }
             Err(e) => eprintln!("node: cannot start {k}: {e}"),
         }
@@ -482,12 +617,57 @@ async fn report_back_off(api: &Api<Pod>, pod: &Pod, restarts: i32, delay: Durati
     }
 }
 
-/// The node runs Flink images (as local Flink processes) and nothing else.
-fn runs_image(pod: &Pod) -> bool {
-    main_image(pod)
-        .rsplit('/')
-        .next()
-        .is_some_and(|i| i.starts_with("flink:"))
+/// The node runs Flink images (as local Flink processes) and, given its binary, the operator's
+/// image (`flink-lifecycle`, any registry or tag); nothing else.
+fn image_of(pod: &Pod, runtimes: &Runtimes<'_>) -> Image {
+    let image = main_image(pod);
+    let last = image.rsplit('/').next().unwrap_or_default();
+    let repository = last.split([':', '@']).next().unwrap_or_default();
+    match repository {
+        "flink" if last.starts_with("flink:") => Image::Flink,
+        "flink-lifecycle" if runtimes.operator.is_some() => Image::Operator,
+        _ => Image::Unavailable,
+    }
+}
+
+/// Starts an operator Pod from the binary, at a loopback address of its own.
+async fn start_operator(
+    admin: &kube::Client,
+    pod: &Pod,
+    binary: &std::path::Path,
+    access: &ApiserverAccess,
+) -> Result<(ContainerLaunch, Box<dyn RunningContainer>, String, Option<String>), String> {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let ports: Vec<u16> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| u16::try_from(p.container_port).ok())
+        .collect();
+    let ip = pod_process::loopback_address(&ports);
+    let sa = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.service_account_name.clone())
+        .unwrap_or_else(|| "default".into());
+    let kubeconfig = pod_kubeconfig(admin, pod, &sa, access).await?;
+    let dir = access.dir.join("pods").join(format!("{ns}-{name}"));
+    let launch = pod_process::describe(admin, pod, binary, &ip, &dir, &kubeconfig).await?;
+    let process = PodProcess::start(&launch, &access.hosts_file())?;
+    let described = ContainerLaunch {
+        namespace: ns,
+        deployment: name,
+        cluster: label(pod, "app.kubernetes.io/name"),
+        component: "operator".into(),
+        args: launch.args.clone(),
+        env: launch.env.clone(),
+        config_files: BTreeMap::new(),
+        ports: ClusterPorts { rest: 0, rpc: 0 },
+        extra_conf: BTreeMap::new(),
+    };
+    Ok((described, Box::new(process), ip, launch.readiness_url))
 }
 
 fn main_image(pod: &Pod) -> String {
@@ -549,7 +729,14 @@ async fn bind(api: &Api<Pod>, name: &str) {
     }
 }
 
-async fn report_running(api: &Api<Pod>, pod: &Pod, restarts: i32, started_at: &str) {
+async fn report_running(
+    api: &Api<Pod>,
+    pod: &Pod,
+    restarts: i32,
+    started_at: &str,
+    pod_ip: &str,
+    ready: bool,
+) {
     let Some(name) = pod.metadata.name.as_deref() else {
         return;
     };
@@ -560,18 +747,19 @@ async fn report_running(api: &Api<Pod>, pod: &Pod, restarts: i32, started_at: &s
         .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
         .unwrap_or_default();
     let t = now();
-    let condition = |kind: &str| json!({"type": kind, "status": "True", "lastTransitionTime": t});
+    let condition = |kind: &str, up: bool| json!({"type": kind, "status": if up { "True" } else { "False" }, "lastTransitionTime": t});
     let status = json!({"status": {
         "phase": "Running",
-        "hostIP": POD_IP, "hostIPs": [{"ip": POD_IP}],
-        "podIP": POD_IP, "podIPs": [{"ip": POD_IP}],
+        "hostIP": NODE_IP, "hostIPs": [{"ip": NODE_IP}],
+        "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
         "startTime": pod.status.as_ref().and_then(|s| s.start_time.clone()).map(|t| json!(t)).unwrap_or(json!(started_at)),
-        "conditions": [condition("PodReadyToStartContainers"), condition("Initialized"),
-                       condition("ContainersReady"), condition("Ready"), condition("PodScheduled")],
+        "conditions": [condition("PodReadyToStartContainers", true), condition("Initialized", true),
+                       condition("ContainersReady", ready), condition("Ready", ready),
+                       condition("PodScheduled", true)],
         "containerStatuses": [{
             "name": container.0, "image": container.1, "imageID": "local-process",
             "containerID": format!("local://{}", pod.metadata.uid.as_deref().unwrap_or_default()),
-            "ready": true, "started": true, "restartCount": restarts,
+            "ready": ready, "started": true, "restartCount": restarts,
             "state": {"running": {"startedAt": started_at}}
         }]
     }});
@@ -583,6 +771,35 @@ async fn report_running(api: &Api<Pod>, pod: &Pod, restarts: i32, started_at: &s
     }
 }
 
+/// The Ready conditions and the container's `ready`, after a readiness probe changed its answer.
+async fn report_ready(api: &Api<Pod>, pod: &Pod, ready: bool) {
+    let Some(name) = pod.metadata.name.as_deref() else {
+        return;
+    };
+    let mut containers: Vec<Value> = pod
+        .status
+        .iter()
+        .flat_map(|s| s.container_statuses.iter().flatten())
+        .map(|c| serde_json::to_value(c).unwrap_or_default())
+        .collect();
+    for c in &mut containers {
+        c["ready"] = json!(ready);
+    }
+    let t = now();
+    let up = if ready { "True" } else { "False" };
+    let status = json!({"status": {
+        "conditions": [{"type": "ContainersReady", "status": up, "lastTransitionTime": t},
+                       {"type": "Ready", "status": up, "lastTransitionTime": t}],
+        "containerStatuses": containers
+    }});
+    if let Err(e) = api
+        .patch_status(name, &PatchParams::default(), &Patch::Strategic(&status))
+        .await
+    {
+        eprintln!("node: cannot report readiness of pod {name}: {e}");
+    }
+}
+
 /// Reads what the Pod's main container needs: args, env, the mounted Flink config and, for
 /// Kubernetes HA, a kubeconfig with a token of the Pod's ServiceAccount bound to the Pod.
 async fn describe(
@@ -590,7 +807,7 @@ async fn describe(
     pod: &Pod,
     access: &ApiserverAccess,
     state: &Mutex<State>,
-) -> Option<ContainerLaunch> {
+) -> Option<(ContainerLaunch, String)> {
     let namespace = pod.metadata.namespace.clone()?;
     let cluster = label(pod, "app");
     let component = label(pod, "component");
@@ -610,16 +827,36 @@ async fn describe(
             return None;
         }
     }
-    let ports = {
+    let (ports, address) = {
         let mut s = state.lock().ok()?;
-        *s.ports
-            .entry((namespace.clone(), cluster.clone()))
-            .or_insert_with(|| ClusterPorts {
-                rest: free_port(),
-                rpc: free_port(),
-            })
+        let at = (namespace.clone(), cluster.clone());
+        let address = s
+            .addresses
+            .entry(at.clone())
+            .or_insert_with(|| pod_process::loopback_address(&[FLINK_REST_PORT]))
+            .clone();
+        let ports = *s.ports.entry(at).or_insert_with(|| ClusterPorts {
+            rest: FLINK_REST_PORT,
+            rpc: pod_process::free_port_on(&address),
+        });
+        (ports, address)
     };
-    Some(ContainerLaunch {
+    // The cluster's processes advertise its address (their Pods' podIP) and serve REST there on
+    // the real port. RPC and blob servers bind the wildcard, as in the flink image: an
+    // application's embedded client reaches its own BlobServer as `localhost` (a Pod's own
+    // address in Kubernetes), and their ports are free ones, so clusters do not clash.
+    for key in [
+        "jobmanager.rpc.address",
+        "taskmanager.host",
+        "rest.address",
+        "rest.bind-address",
+    ] {
+        extra_conf.insert(key.into(), address.clone());
+    }
+    for key in ["jobmanager.bind-host", "taskmanager.bind-host"] {
+        extra_conf.insert(key.into(), "0.0.0.0".into());
+    }
+    let launch = ContainerLaunch {
         namespace,
         deployment: pod.metadata.name.clone().unwrap_or_default(),
         cluster,
@@ -629,7 +866,8 @@ async fn describe(
         config_files,
         ports,
         extra_conf,
-    })
+    };
+    Some((launch, address))
 }
 
 /// A kubeconfig for the Pod's ServiceAccount (TokenRequest bound to the Pod, as the projected

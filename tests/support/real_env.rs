@@ -81,6 +81,50 @@ pub fn operator_config() -> OperatorConfig {
 
 impl RealEnv {
     pub async fn start(version: &str) -> Self {
+        let mut env = Self::prepare(version, None, |cp| {
+            let repo = repo().display().to_string();
+            cp.kubectl_ok(&["apply", "-k", &format!("{repo}/{OVERLAY}")]);
+            for crd in ["flinkdeployments", "flinksessionjobs"] {
+                cp.kubectl_ok(&[
+                    "wait",
+                    "--for=condition=Established",
+                    &format!("crd/{crd}.flink.apache.org"),
+                    "--timeout=60s",
+                ]);
+            }
+            // The operator runs in this process (below) with its ServiceAccount's token, and
+            // nothing serves the webhooks here: tests/real_cluster_api.rs covers admission, and
+            // tests/real_cluster_operator_pod.rs runs the operator's own Pod.
+            cp.kubectl_ok(&[
+                "delete",
+                "validatingwebhookconfiguration/flink-lifecycle",
+                "mutatingwebhookconfiguration/flink-lifecycle",
+            ]);
+            cp.kubectl_ok(&[
+                "-n",
+                OPERATOR_NS,
+                "scale",
+                "deployment/flink-lifecycle",
+                "--replicas=0",
+            ]);
+        })
+        .await;
+        env.start_operator();
+        env
+    }
+
+    /// The environment with no operator in this process: `install` installs it (the node runs
+    /// the operator's Pods from the built binary). The node is serving when `install` runs.
+    pub async fn with_operator_pod(version: &str, install: impl FnOnce(&ControlPlane)) -> Self {
+        let binary = PathBuf::from(env!("CARGO_BIN_EXE_flink-lifecycle"));
+        Self::prepare(version, Some(binary), install).await
+    }
+
+    async fn prepare(
+        version: &str,
+        operator_binary: Option<PathBuf>,
+        install: impl FnOnce(&ControlPlane),
+    ) -> Self {
         if std::env::var_os("RUST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -97,36 +141,8 @@ impl RealEnv {
         let jar = TestJob::jar(&home).unwrap_or_else(|e| panic!("test job build failed: {e}"));
         let cp = ControlPlane::start().await;
         let repo = repo().display().to_string();
-        cp.kubectl_ok(&["apply", "-k", &format!("{repo}/{OVERLAY}")]);
-        for crd in ["flinkdeployments", "flinksessionjobs"] {
-            cp.kubectl_ok(&[
-                "wait",
-                "--for=condition=Established",
-                &format!("crd/{crd}.flink.apache.org"),
-                "--timeout=60s",
-            ]);
-        }
-        // The operator runs in this process (below) with its ServiceAccount's token; its
-        // Deployment's Pod is not run by the node (the test node runs Flink images only), and
-        // nothing serves the webhooks here: tests/real_cluster_api.rs covers admission.
-        cp.kubectl_ok(&[
-            "delete",
-            "validatingwebhookconfiguration/flink-lifecycle",
-            "mutatingwebhookconfiguration/flink-lifecycle",
-        ]);
-        cp.kubectl_ok(&[
-            "-n",
-            OPERATOR_NS,
-            "scale",
-            "deployment/flink-lifecycle",
-            "--replicas=0",
-        ]);
+        // Before the install: the watch-namespaces overlay grants Roles in it.
         cp.kubectl_ok(&["create", "namespace", JOBS_NS]);
-        cp.kubectl_ok(&[
-            "apply",
-            "-f",
-            &format!("{repo}/examples/flink-serviceaccount.yaml"),
-        ]);
         let dir = tempfile::Builder::new()
             .prefix("real-lifecycle-")
             .tempdir()
@@ -141,12 +157,21 @@ impl RealEnv {
         let access = ApiserverAccess {
             server: cp.server.clone(),
             ca_pem: cp.ca_pem.clone(),
-            dir: dir.path().join("tokens"),
+            dir: dir.path().join("node"),
         };
-        let node = Arc::new(Node::register(cp.client.clone(), Arc::new(runtime), access).await);
+        let node = Arc::new(
+            Node::register_with_operator(cp.client.clone(), Arc::new(runtime), access, operator_binary).await,
+        );
+        // The install waits (kubectl, health polls) while the node serves on the runtime.
+        tokio::task::block_in_place(|| install(&cp));
+        cp.kubectl_ok(&[
+            "apply",
+            "-f",
+            &format!("{repo}/examples/flink-serviceaccount.yaml"),
+        ]);
         let token = cp.kubectl_ok(&["-n", OPERATOR_NS, "create", "token", OPERATOR_SA, "--duration=2h"]);
         let operator_client = cp.client_with_token(token.trim()).await;
-        let mut env = Self {
+        Self {
             node,
             cp,
             home,
@@ -154,9 +179,7 @@ impl RealEnv {
             operator_client,
             operator_token: token.trim().to_string(),
             operator: None,
-        };
-        env.start_operator();
-        env
+        }
     }
 
     /// Starts the controllers (a fresh operator process as far as it knows).
