@@ -18,6 +18,16 @@ pub struct KnownVersions {
     by_uid: Mutex<HashMap<String, String>>,
 }
 
+impl Clone for KnownVersions {
+    /// A copy of what is known now (the lifecycle model forks worlds that carry one).
+    fn clone(&self) -> Self {
+        let by_uid = self.by_uid.lock().map(|m| m.clone()).unwrap_or_default();
+        Self {
+            by_uid: Mutex::new(by_uid),
+        }
+    }
+}
+
 /// Never equal to a resourceVersion: the next reconcile reads the object anew.
 const UNKNOWN: &str = "";
 

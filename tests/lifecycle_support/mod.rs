@@ -158,7 +158,22 @@ pub struct World {
     /// The job is RUNNING but its tasks still deploy (slots not yet granted, a TaskManager on its
     /// way back).
     pub tasks_deploying: bool,
+    /// The managed object's resourceVersion: bumped by every write (the user's, the operator's).
+    pub version: u64,
+    /// The objects as they were after each of the last writes, oldest first: what a lagging
+    /// watch cache (or a reordered event) can still hand a reconcile.
+    pub cache: Vec<(FlinkDeployment, FlinkSessionJob)>,
+    /// The operator's read-your-writes guard, the controller's own (`KnownVersions`).
+    pub known: flink_lifecycle::controller::KnownVersions,
+    /// Loops planned from a stale cache whose status write the apiserver refused (409).
+    pub refused_stale_writes: usize,
 }
+
+/// The uid of the managed object, for the read-your-writes guard.
+const UID: &str = "managed-object";
+
+/// How many past versions a lagging cache can hold.
+const CACHE_DEPTH: usize = 6;
 
 pub const NS: &str = "default";
 
@@ -265,6 +280,42 @@ impl World {
             rest_silent: false,
             tasks_deploying: false,
             lost_during_upgrade: false,
+            version: 1,
+            cache: Vec::new(),
+            known: Default::default(),
+            refused_stale_writes: 0,
+        }
+        .versioned()
+    }
+
+    /// Sets the first resourceVersion and caches it.
+    fn versioned(mut self) -> Self {
+        self.set_version();
+        self
+    }
+
+    /// A write happened: a new resourceVersion, and the object as it is now joins the cache.
+    fn bump_version(&mut self) {
+        self.version += 1;
+        self.set_version();
+    }
+
+    fn set_version(&mut self) {
+        let v = Some(self.version.to_string());
+        match self.kind {
+            Kind::SessionJob => self.sj.metadata.resource_version = v,
+            _ => self.dep.metadata.resource_version = v,
+        }
+        self.cache.push((self.dep.clone(), self.sj.clone()));
+        if self.cache.len() > CACHE_DEPTH {
+            self.cache.remove(0);
+        }
+    }
+
+    fn version_of(&self, dep: &FlinkDeployment, sj: &FlinkSessionJob) -> Option<String> {
+        match self.kind {
+            Kind::SessionJob => sj.metadata.resource_version.clone(),
+            _ => dep.metadata.resource_version.clone(),
         }
     }
 
@@ -273,11 +324,13 @@ impl World {
     pub fn edit_app(&mut self, f: impl FnOnce(&mut FlinkDeploymentSpec)) {
         f(&mut self.dep.spec);
         self.dep.metadata.generation = Some(self.dep.metadata.generation.unwrap_or(0) + 1);
+        self.bump_version();
     }
 
     pub fn edit_session_job(&mut self, f: impl FnOnce(&mut FlinkSessionJobSpec)) {
         f(&mut self.sj.spec);
         self.sj.metadata.generation = Some(self.sj.metadata.generation.unwrap_or(0) + 1);
+        self.bump_version();
     }
 
     pub fn edit_job(&mut self, f: impl FnOnce(&mut flink_lifecycle::api::JobSpec)) {
@@ -331,6 +384,7 @@ impl World {
             Kind::SessionJob => self.sj.metadata.deletion_timestamp = Some(t),
             _ => self.dep.metadata.deletion_timestamp = Some(t),
         }
+        self.bump_version();
     }
 
     /// Sets an operator key (`kubernetes.operator.` + `key`) in the operator's config file.
@@ -527,6 +581,52 @@ impl World {
             ResourceStatus::Deployment(d) => self.dep.status = Some(d),
             ResourceStatus::SessionJob(j) => self.sj.status = Some(j),
         }
+        self.bump_version();
+        // The controller remembers the version its own write produced (StatusLog).
+        self.known.remember(UID, &self.version.to_string());
+    }
+
+    /// One loop whose watch cache hands over the object as it was `back` writes ago (a lagging
+    /// cache, or an older event delivered after a newer one), with the controller's guards: the
+    /// read-your-writes check reads the object anew when the cached version is not the one the
+    /// operator last wrote or read; otherwise the plan's status write carries the cached
+    /// version, and the apiserver refuses it (409) when the object changed since. A refused
+    /// write runs no step. Returns whether the loop planned from the stale object.
+    pub fn step_from_cache(&mut self, back: usize) -> bool {
+        let n = self.cache.len();
+        if back == 0 || back >= n {
+            self.step(None);
+            return false;
+        }
+        let (dep, sj) = self.cache[n - 1 - back].clone();
+        let cached = self.version_of(&dep, &sj);
+        if self.known.is_behind(UID, cached.as_deref()) {
+            // A fresh read (an etcd quorum read): the loop plans from the current object.
+            self.known.remember(UID, &self.version.to_string());
+            self.step(None);
+            return false;
+        }
+        let current = (
+            std::mem::replace(&mut self.dep, dep),
+            std::mem::replace(&mut self.sj, sj),
+        );
+        let p = self.plan_now();
+        (self.dep, self.sj) = current;
+        self.loops += 1;
+        self.plans.push(p);
+        if cached != self.version_of(&self.dep, &self.sj) {
+            self.refused_stale_writes += 1;
+            // StatusLog on 409: the next reconcile reads the object anew.
+            self.known.mark_unknown(UID);
+            self.tick();
+            return true;
+        }
+        // The cache was current after all: the loop goes on as any other (planning again is
+        // cheaper than copying the write path here).
+        self.plans.pop();
+        self.loops -= 1;
+        self.step(None);
+        true
     }
 
     fn desired_mode(&self) -> UpgradeMode {
