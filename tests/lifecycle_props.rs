@@ -57,6 +57,10 @@ enum Op {
     /// savepoint trigger id is recorded). Without HA Flink resubmits the job from its deployed
     /// state.
     RestartJobManager(bool),
+    /// The operator's configuration changes: periodic savepoints every two ticks, or none.
+    PeriodicSavepoints(bool),
+    /// A loop whose watch cache hands over the object as it was this many writes ago.
+    StaleLoop(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -64,6 +68,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Tick),
         4 => Just(Op::Loop),
         2 => (0..CRASHES.len()).prop_map(Op::Crash),
+        2 => (1..5usize).prop_map(Op::StaleLoop),
         2 => (1..5i32).prop_map(Op::Parallelism),
         1 => Just(Op::Suspend),
         1 => Just(Op::Resume),
@@ -84,6 +89,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(Op::Rollback),
         1 => any::<bool>().prop_map(Op::Ha),
         1 => any::<bool>().prop_map(Op::RestartJobManager),
+        1 => any::<bool>().prop_map(Op::PeriodicSavepoints),
     ]
 }
 
@@ -150,6 +156,9 @@ fn apply(w: &mut World, op: &Op) {
         Op::Tick => w.tick(),
         Op::Loop => {
             w.step(None);
+        }
+        Op::StaleLoop(back) => {
+            w.step_from_cache(*back);
         }
         Op::Crash(i) => {
             w.step(Some(CRASHES[*i]));
@@ -227,6 +236,9 @@ fn apply(w: &mut World, op: &Op) {
             }
         }
         Op::RestartFailed(on) => w.set_operator("job.restart.failed", &on.to_string()),
+        Op::PeriodicSavepoints(on) => {
+            w.set_operator("periodic.savepoint.interval", if *on { "20 s" } else { "0" })
+        }
         Op::Rollback(on) => {
             w.set_operator("deployment.rollback.enabled", &on.to_string());
             w.set_operator("deployment.readiness.timeout", "30 s");

@@ -2019,3 +2019,76 @@ fn an_edit_during_a_restart_applies_at_once_or_as_the_next_upgrade() {
         assert!(w.violations.is_empty(), "{:?}", w.violations);
     }
 }
+
+/// The savepoint steps of the loops so far, with their trigger type.
+fn savepoint_triggers(w: &World) -> Vec<flink_lifecycle::api::SnapshotTriggerType> {
+    w.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::TriggerSavepoint { trigger_type, .. } => Some(*trigger_type),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn periodic_savepoints_are_taken_on_schedule_while_the_job_runs() {
+    use flink_lifecycle::api::SnapshotTriggerType::Periodic;
+    let mut w = deployed(World::app("savepoint", false));
+    w.set_operator("periodic.savepoint.interval", "1 min");
+    // One loop per 10 s tick for 5 minutes: one savepoint a minute, counted from the job's start.
+    for _ in 0..30 {
+        w.step(None);
+    }
+    let triggers = savepoint_triggers(&w);
+    assert!(
+        (4..=5).contains(&triggers.len()) && triggers.iter().all(|t| *t == Periodic),
+        "{triggers:?}"
+    );
+    assert!(
+        w.actions().iter().all(|a| *a == "trigger-savepoint"),
+        "the job keeps running: {:?}",
+        w.actions()
+    );
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    let info = d.job_status.unwrap().savepoint_info.unwrap();
+    assert_eq!(info.last_savepoint.unwrap().trigger_type, Some(Periodic));
+    let history = info.savepoint_history.unwrap();
+    assert!(history.len() >= 3, "{history:?}");
+    assert!(info.last_periodic_savepoint_timestamp.unwrap() > w.now - 70_000);
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn periodic_savepoints_wait_for_a_manual_one_and_for_a_failed_job() {
+    use flink_lifecycle::api::SnapshotTriggerType::{Manual, Periodic};
+    let mut w = deployed(World::app("savepoint", false));
+    w.set_operator("periodic.savepoint.interval", "20 s");
+    w.edit_job(|j| j.savepoint_trigger_nonce = Some(1));
+    for _ in 0..3 {
+        w.step(None);
+    }
+    // The manual one first; the periodic one only once nothing else is under way.
+    let triggers = savepoint_triggers(&w);
+    assert_eq!(triggers.first(), Some(&Manual), "{triggers:?}");
+    assert!(
+        triggers.len() <= 2 && triggers[1..].iter().all(|t| *t == Periodic),
+        "{triggers:?}"
+    );
+    // A failed job gets none.
+    w.steps.clear();
+    w.cluster.as_mut().unwrap().job.as_mut().unwrap().state = FlinkJobState::Failed;
+    for _ in 0..6 {
+        w.step(None);
+    }
+    assert!(savepoint_triggers(&w).is_empty(), "{:?}", w.actions());
+    // Turned off: none either.
+    w.set_operator("periodic.savepoint.interval", "0");
+    w.cluster.as_mut().unwrap().job.as_mut().unwrap().state = FlinkJobState::Running;
+    for _ in 0..6 {
+        w.step(None);
+    }
+    assert!(savepoint_triggers(&w).is_empty(), "{:?}", w.actions());
+}

@@ -293,6 +293,25 @@ fn cluster_config_rules() {
             )),
         ),
         (
+            "periodic savepoints on a schedule that is neither a duration nor Quartz cron",
+            edit(&[(
+                "/spec/flinkConfiguration/kubernetes.operator.periodic.savepoint.interval",
+                json!("every hour"),
+            )]),
+            Some((
+                "spec.flinkConfiguration[kubernetes.operator.periodic.savepoint.interval]",
+                "Quartz cron",
+            )),
+        ),
+        (
+            "periodic savepoints on a Quartz cron schedule",
+            edit(&[(
+                "/spec/flinkConfiguration/kubernetes.operator.periodic.savepoint.interval",
+                json!("0 0 */6 * * ?"),
+            )]),
+            None,
+        ),
+        (
             "ingress without template",
             edit(&[("/spec/ingress", json!({"className": "nginx"}))]),
             Some(("spec.ingress.template", "without a template")),

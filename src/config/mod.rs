@@ -6,10 +6,12 @@ mod duration;
 mod effective;
 pub mod flink_keys;
 mod keys;
+mod schedule;
 
 pub use duration::{DURATION_FORMS, format_flink_duration, parse_flink_duration};
 pub use effective::effective_flink_config;
 pub use keys::{KEYS, KeyDef, Scope};
+pub use schedule::{SCHEDULE_FORMS, SnapshotSchedule};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -86,7 +88,8 @@ pub struct OperatorConfig {
     pub drain_on_savepoint_deletion: bool,
     pub savepoint_format: SavepointFormat,
     pub savepoint_trigger_grace_period: Duration,
-    pub periodic_savepoint_interval: Option<String>,
+    /// When periodic savepoints are due (`None`: never).
+    pub periodic_savepoint_interval: Option<SnapshotSchedule>,
     pub savepoint_history_max_count: u32,
     pub savepoint_history_max_age: Duration,
     pub session_block_on_session_jobs: bool,
@@ -220,6 +223,13 @@ impl<'a> Lookup<'a> {
             .collect()
     }
 
+    fn schedule(&self, key: &'static str) -> Result<Option<SnapshotSchedule>, ConfigError> {
+        match self.text(key) {
+            (_, None) => Ok(None),
+            (k, Some(v)) => SnapshotSchedule::parse(v).map_err(|_| Self::invalid(k, v, SCHEDULE_FORMS)),
+        }
+    }
+
     fn opt_string(&self, key: &'static str) -> Result<Option<String>, ConfigError> {
         Ok(self
             .text(key)
@@ -310,7 +320,7 @@ impl OperatorConfig {
             drain_on_savepoint_deletion: bool("job.drain-on-savepoint-deletion"),
             savepoint_format: savepoint_format("savepoint.format.type"),
             savepoint_trigger_grace_period: duration("savepoint.trigger.grace-period"),
-            periodic_savepoint_interval: opt_string("periodic.savepoint.interval"),
+            periodic_savepoint_interval: schedule("periodic.savepoint.interval"),
             savepoint_history_max_count: u32("savepoint.history.max.count"),
             savepoint_history_max_age: duration("savepoint.history.max.age"),
             session_block_on_session_jobs: bool("session.deletion.block-on-session-jobs"),

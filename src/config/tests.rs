@@ -119,7 +119,7 @@ fn defaults_equal_the_reference() {
     assert_eq!(c.artifacts_allowed_schemes, vec!["https".to_string()]);
     assert_eq!(c.last_state_max_checkpoint_age, None);
     assert_eq!(c.health_check_checkpoint_progress_window, None);
-    assert_eq!(c.periodic_savepoint_interval, None);
+    assert!(c.periodic_savepoint_interval.is_none());
     assert!(c.watched_namespaces.is_empty());
 }
 

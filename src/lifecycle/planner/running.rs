@@ -401,6 +401,9 @@ impl Planner<'_> {
         if let Some(step) = self.manual_savepoint(rec, savepoint_pending) {
             return step;
         }
+        if let Some(step) = self.periodic_savepoint(savepoint_pending) {
+            return step;
+        }
         if self.kind == Kind::Application
             && self.op().health_check_enabled
             && let Some(step) = self.health_check()

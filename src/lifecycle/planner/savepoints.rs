@@ -140,3 +140,51 @@ impl Planner<'_> {
         })
     }
 }
+
+impl Planner<'_> {
+    /// A periodic savepoint when `periodic.savepoint.interval` says one is due: counted from the
+    /// last periodic trigger, or from the job's start for its first. Taken only while the job runs
+    /// with its tasks up and no other savepoint is under way; the trigger time is recorded at
+    /// once (as the reference does), so a failed one is not retried before the next due time.
+    pub(super) fn periodic_savepoint(&mut self, pending: bool) -> Option<Step> {
+        let schedule = self.op().periodic_savepoint_interval.clone()?;
+        let info = self.core.job.savepoint_info.clone().unwrap_or_default();
+        if pending || info.trigger_timestamp.is_some() {
+            return None;
+        }
+        if self.job_state() != Some(FlinkJobState::Running) || self.tasks_settling() {
+            return None;
+        }
+        let started = self
+            .core
+            .job
+            .start_time
+            .as_deref()
+            .and_then(|t| t.parse::<i64>().ok());
+        let since = info.last_periodic_savepoint_timestamp.max(started)?;
+        let due = schedule.next_after(since)?;
+        if due > self.now() {
+            self.wake_at_ms = Some(self.wake_at_ms.map_or(due, |w| w.min(due)));
+            return None;
+        }
+        let Some(dir) = self.savepoint_dir() else {
+            self.why("a periodic savepoint is due, but no savepoint directory is configured");
+            return None;
+        };
+        let now = self.now();
+        let info = self.core.savepoint_info();
+        info.trigger_type = Some(SnapshotTriggerType::Periodic);
+        info.trigger_timestamp = Some(now);
+        info.trigger_id = None;
+        info.last_periodic_savepoint_timestamp = Some(now);
+        self.in_progress = Some("Taking a periodic savepoint".into());
+        self.why("a periodic savepoint is due (kubernetes.operator.periodic.savepoint.interval)");
+        Some(Step::TriggerSavepoint {
+            job_id: self.observed_job_id().unwrap_or_default(),
+            target_dir: Some(dir),
+            format: self.format(),
+            trigger_type: SnapshotTriggerType::Periodic,
+            nonce: None,
+        })
+    }
+}
