@@ -505,6 +505,20 @@ impl Planner<'_> {
 const FIRST_POLL: Duration = Duration::from_millis(250);
 
 /// A path Flink can start from: not the last-state marker, not blank.
+/// How a message names the newest snapshot the status recorded. A checkpoint may since have been
+/// replaced by a newer one of the same job (Flink keeps only `state.checkpoints.num-retained`,
+/// and the job may have run on after the operator last read its statistics): then the newest
+/// `chk-N` beside it holds the newer state.
+pub(crate) fn recorded_snapshot_phrase(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rsplit_once('/') {
+        Some((dir, last)) if last.starts_with("chk-") => format!(
+            "The newest snapshot recorded for the job is {path} (if it is gone, the highest chk-N under {dir}/ is newer state of the same job)."
+        ),
+        _ => format!("The newest snapshot recorded for the job is {path}."),
+    }
+}
+
 fn restorable(path: &str) -> bool {
     path != LAST_STATE_MARKER && !path.trim().is_empty()
 }
@@ -547,7 +561,7 @@ fn with_manual_restore_steps(
     let bare = message.ends_with("Manual restore required.");
     let message = match known {
         Some(path) if message.contains("Manual restore required") && !message.contains(path) => {
-            format!("{message} The newest snapshot recorded for the job is {path}.")
+            format!("{message} {}", recorded_snapshot_phrase(path))
         }
         _ => message,
     };
@@ -569,4 +583,20 @@ fn with_manual_restore_steps(
     format!(
         "{message} To restore it: set job.initialSavepointPath to the job's newest savepoint or retained checkpoint{place} and a new job.savepointRedeployNonce."
     )
+}
+
+#[cfg(test)]
+mod phrase_tests {
+    use super::recorded_snapshot_phrase;
+
+    #[test]
+    fn a_recorded_checkpoint_points_to_newer_ones_beside_it() {
+        let p = recorded_snapshot_phrase("s3://b/cp/0a1b/chk-7");
+        assert!(
+            p.contains("s3://b/cp/0a1b/chk-7") && p.contains("the highest chk-N under s3://b/cp/0a1b/"),
+            "{p}"
+        );
+        let sp = recorded_snapshot_phrase("s3://b/sp/savepoint-1a2b3c-0123");
+        assert!(!sp.contains("chk-N"), "{sp}");
+    }
 }

@@ -67,7 +67,8 @@ impl Planner<'_> {
                 .filter(|_| self.user_mode() != UpgradeMode::Stateless)
             {
                 Some(path) => format!(
-                    "{cause} The newest snapshot recorded for the job is {path}: to restore from it, set spec.job.initialSavepointPath to it and change spec.job.savepointRedeployNonce."
+                    "{cause} {} To restore from it, set spec.job.initialSavepointPath to it and change spec.job.savepointRedeployNonce.",
+                    recorded_snapshot_phrase(&path)
                 ),
                 None => cause,
             };
