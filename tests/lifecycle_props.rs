@@ -61,6 +61,9 @@ enum Op {
     PeriodicSavepoints(bool),
     /// A loop whose watch cache hands over the object as it was this many writes ago.
     StaleLoop(usize),
+    /// The operator's configuration changes: a savepoint history of one entry (older ones are
+    /// disposed of), or the default ten.
+    ShortHistory(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -90,6 +93,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(Op::Ha),
         1 => any::<bool>().prop_map(Op::RestartJobManager),
         1 => any::<bool>().prop_map(Op::PeriodicSavepoints),
+        1 => any::<bool>().prop_map(Op::ShortHistory),
     ]
 }
 
@@ -160,6 +164,7 @@ fn apply(w: &mut World, op: &Op) {
         Op::StaleLoop(back) => {
             w.step_from_cache(*back);
         }
+        Op::ShortHistory(on) => w.set_operator("savepoint.history.max.count", if *on { "1" } else { "10" }),
         Op::Crash(i) => {
             w.step(Some(CRASHES[*i]));
         }

@@ -2092,3 +2092,68 @@ fn periodic_savepoints_wait_for_a_manual_one_and_for_a_failed_job() {
     }
     assert!(savepoint_triggers(&w).is_empty(), "{:?}", w.actions());
 }
+
+fn history_locations(w: &World) -> Vec<String> {
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    d.job_status
+        .and_then(|j| j.savepoint_info)
+        .and_then(|i| i.savepoint_history)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| s.location)
+        .collect()
+}
+
+#[test]
+fn savepoints_beyond_the_history_limit_are_disposed_of_and_the_state_is_kept() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.set_operator("periodic.savepoint.interval", "20 s");
+    w.set_operator("savepoint.history.max.count", "2");
+    for _ in 0..40 {
+        w.step(None);
+    }
+    let disposed: Vec<String> = w
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::DisposeSavepoint { path } => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(disposed.len() >= 3, "{:?}", w.actions());
+    let history = history_locations(&w);
+    assert!(history.len() <= 3, "{history:?}");
+    for path in &disposed {
+        assert!(!w.storage.contains_key(path), "{path} was disposed of");
+        assert!(!history.contains(path), "{path} left the history");
+    }
+    for path in &history {
+        assert!(
+            w.storage.contains_key(path),
+            "{path} in the history is on storage"
+        );
+    }
+    // The newest state is intact: an upgrade restores it.
+    w.steps.clear();
+    w.edit_job(|j| j.parallelism = Some(4));
+    assert!(w.run(30), "{:?}", w.actions());
+    assert!(w.violations.is_empty(), "{:?}", w.violations);
+}
+
+#[test]
+fn without_cleanup_retired_savepoints_only_leave_the_history() {
+    let mut w = deployed(World::app("savepoint", false));
+    w.set_operator("periodic.savepoint.interval", "20 s");
+    w.set_operator("savepoint.history.max.count", "2");
+    w.set_operator("savepoint.cleanup.enabled", "false");
+    let stored_before = w.storage.len();
+    for _ in 0..40 {
+        w.step(None);
+    }
+    assert!(!w.actions().contains(&"dispose-savepoint"), "{:?}", w.actions());
+    assert!(history_locations(&w).len() <= 3, "{:?}", history_locations(&w));
+    let taken = savepoint_triggers(&w).len();
+    assert!(w.storage.len() >= stored_before + taken, "files are kept");
+}

@@ -94,6 +94,7 @@ pub const KEYS: &[KeyDef] = &[
     dynamic("periodic.savepoint.interval", None),
     dynamic("savepoint.history.max.count", Some("10")),
     dynamic("savepoint.history.max.age", Some("24 h")),
+    dynamic("savepoint.cleanup.enabled", Some("true")),
     dynamic("session.deletion.block-on-session-jobs", Some("true")),
     aliased(
         dynamic("session.deletion.block-on-unmanaged-jobs", Some("true")),

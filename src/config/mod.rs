@@ -92,6 +92,8 @@ pub struct OperatorConfig {
     pub periodic_savepoint_interval: Option<SnapshotSchedule>,
     pub savepoint_history_max_count: u32,
     pub savepoint_history_max_age: Duration,
+    /// Savepoints retired from the history are disposed of (`POST /savepoint-disposal`).
+    pub savepoint_cleanup_enabled: bool,
     pub session_block_on_session_jobs: bool,
     pub session_block_on_unmanaged_jobs: bool,
     /// Every key of the operator file (Flink defaults included), for effective configs.
@@ -323,6 +325,7 @@ impl OperatorConfig {
             periodic_savepoint_interval: schedule("periodic.savepoint.interval"),
             savepoint_history_max_count: u32("savepoint.history.max.count"),
             savepoint_history_max_age: duration("savepoint.history.max.age"),
+            savepoint_cleanup_enabled: bool("savepoint.cleanup.enabled"),
             session_block_on_session_jobs: bool("session.deletion.block-on-session-jobs"),
             session_block_on_unmanaged_jobs: bool("session.deletion.block-on-unmanaged-jobs"),
         })

@@ -170,6 +170,15 @@ async fn execute(
                 let api: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &ns);
                 remove_finalizer(&api, &ctx.known_versions, stored, DEPLOYMENT_FINALIZER).await
             }
+            Step::DisposeSavepoint { path } => {
+                super::dispose::dispose(&rest(ctx, &ns, &name)?, path).await?;
+                let mut forgotten = ResourceStatus::Deployment(status.clone());
+                lifecycle::forget_disposed_savepoint(&mut forgotten, path);
+                if let ResourceStatus::Deployment(updated) = forgotten {
+                    log.write(Some(&status), &updated).await?;
+                }
+                Ok(())
+            }
         }
     }
     .await;

@@ -18,6 +18,11 @@ pub enum Error {
     /// ZooKeeper HA metadata could not be read or changed (the message names quorum and path).
     #[error("{0}")]
     ZooKeeper(String),
+    /// Flink could not dispose of a savepoint retired from the history; it stays recorded.
+    #[error(
+        "Flink could not dispose of savepoint {path}: {cause}; it stays in savepointHistory and disposal is retried"
+    )]
+    Disposal { path: String, cause: String },
     /// A conditional status write found a newer status: the reconcile plans again from it.
     #[error("the status of {0} changed since it was read; planning again from the current one")]
     StaleStatus(String),
@@ -33,6 +38,7 @@ impl Error {
             Self::Artifact(_) => "artifact",
             Self::Invalid(_) => "invalid",
             Self::ZooKeeper(_) => "zookeeper",
+            Self::Disposal { .. } => "disposal",
             Self::StaleStatus(_) => "stale-status",
         }
     }

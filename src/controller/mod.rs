@@ -6,6 +6,7 @@ mod artifacts;
 mod backoff;
 mod context;
 mod deployment;
+mod dispose;
 mod error;
 mod events;
 mod execute;

@@ -167,6 +167,14 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
         Step::ReleaseFinalizer => {
             remove_finalizer(&api, &ctx.known_versions, &job, SESSION_JOB_FINALIZER).await?
         }
+        Step::DisposeSavepoint { path } => {
+            super::dispose::dispose(&flink()?, path).await?;
+            let mut forgotten = ResourceStatus::SessionJob(status.clone());
+            lifecycle::forget_disposed_savepoint(&mut forgotten, path);
+            if let ResourceStatus::SessionJob(updated) = forgotten {
+                log.write(Some(&status), &updated).await?;
+            }
+        }
     }
     Ok(Action::requeue(plan.requeue))
 }

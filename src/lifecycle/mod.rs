@@ -32,4 +32,4 @@ pub use plan::{
 };
 pub use planner::plan;
 pub use report::{PlanCommandError, PlanReport, PlanRequest, describe_step, plan_change};
-pub use status::{error_message, record_savepoint_trigger};
+pub use status::{error_message, forget_disposed_savepoint, record_savepoint_trigger};

@@ -154,6 +154,10 @@ pub enum Step {
     ReportError { reason: String, message: String },
     /// Deletion finished: remove the finalizer.
     ReleaseFinalizer,
+    /// `POST /savepoint-disposal` of a savepoint retired from the history, awaited; the entry
+    /// leaves `savepointHistory` only once Flink has disposed of it (or it is already gone), so
+    /// a failed disposal leaves no orphaned files unrecorded.
+    DisposeSavepoint { path: String },
 }
 
 impl Step {
@@ -179,6 +183,7 @@ impl Step {
             Self::MarkStable => "mark-stable",
             Self::ReportError { .. } => "report-error",
             Self::ReleaseFinalizer => "release-finalizer",
+            Self::DisposeSavepoint { .. } => "dispose-savepoint",
         }
     }
 }

@@ -230,6 +230,9 @@ pub fn describe_step(step: &Step) -> String {
             };
             format!("{what} {from}{id}{ha}")
         }
+        Step::DisposeSavepoint { path } => format!(
+            "dispose of savepoint {path}, retired from the savepoint history (POST /savepoint-disposal)"
+        ),
         Step::TriggerSavepoint {
             job_id, target_dir, ..
         } => format!(

@@ -143,6 +143,18 @@ pub fn record_savepoint_trigger(status: &mut ResourceStatus, trigger_id: &str) {
         .trigger_id = Some(trigger_id.to_string());
 }
 
+/// Removes a disposed savepoint from the history, after Flink disposed of it.
+pub fn forget_disposed_savepoint(status: &mut ResourceStatus, path: &str) {
+    let js = status.job_status_mut();
+    if let Some(history) = js
+        .savepoint_info
+        .as_mut()
+        .and_then(|i| i.savepoint_history.as_mut())
+    {
+        history.retain(|s| s.location.as_deref() != Some(path));
+    }
+}
+
 /// Lifecycle state, first match wins (reference §1).
 pub(crate) fn lifecycle(
     core: &Core,

@@ -677,7 +677,17 @@ impl World {
         }
         self.steps.push(p.step.clone());
         let half = crash == Some(Crash::HalfDone);
-        if let Some(trigger_id) = self.execute(&p.step, half)
+        let trigger = self.execute(&p.step, half);
+        if let Step::DisposeSavepoint { path } = &p.step
+            && crash != Some(Crash::DoneNoFollowUp)
+            && !half
+        {
+            // The controller records the disposal once Flink confirmed it.
+            let mut s = self.status().unwrap();
+            flink_lifecycle::lifecycle::forget_disposed_savepoint(&mut s, path);
+            self.write_status(s);
+        }
+        if let Some(trigger_id) = trigger
             && crash != Some(Crash::DoneNoFollowUp)
             && !half
         {
@@ -715,6 +725,12 @@ impl World {
             Step::ReleaseFinalizer => {
                 if !half {
                     self.finalizer_released = true;
+                }
+                None
+            }
+            Step::DisposeSavepoint { path } => {
+                if !half {
+                    self.storage.remove(path);
                 }
                 None
             }

@@ -401,9 +401,6 @@ impl Planner<'_> {
         if let Some(step) = self.manual_savepoint(rec, savepoint_pending) {
             return step;
         }
-        if let Some(step) = self.periodic_savepoint(savepoint_pending) {
-            return step;
-        }
         if self.kind == Kind::Application
             && self.op().health_check_enabled
             && let Some(step) = self.health_check()
@@ -437,6 +434,14 @@ impl Planner<'_> {
         }
         if healthy && !jm_error && self.core.recon.is_stable() {
             self.core.error = None;
+            // Housekeeping only once the deployed spec is stable: done earlier, it could starve
+            // the marking (a due savepoint every loop).
+            if let Some(step) = self.periodic_savepoint(savepoint_pending) {
+                return step;
+            }
+            if let Some(step) = self.retire_savepoint(savepoint_pending) {
+                return step;
+            }
         }
         if savepoint_pending {
             return Step::Wait {

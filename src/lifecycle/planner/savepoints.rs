@@ -188,3 +188,88 @@ impl Planner<'_> {
         })
     }
 }
+
+/// A snapshot path without its scheme's slashes (`file:/x` and `file:///x` are one place).
+fn same_place(a: &str, b: &str) -> bool {
+    let norm = |p: &str| {
+        p.trim_start_matches("file:")
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .to_string()
+    };
+    norm(a) == norm(b)
+}
+
+impl Planner<'_> {
+    /// Retires savepoints from the history: beyond `savepoint.history.max.count` (oldest first)
+    /// or older than `savepoint.history.max.age`. The newest is always kept, and so is every
+    /// snapshot a restore may still need: the path recorded for the next restore, the newest
+    /// recorded checkpoint, the last savepoint, and what the running job restored from (until
+    /// its own checkpoints replace it, a failover reads it again). With
+    /// `savepoint.cleanup.enabled` (the default) one retired savepoint at a time is disposed of
+    /// through the cluster and leaves the history once Flink has disposed of it; otherwise the
+    /// entries only leave the history.
+    pub(super) fn retire_savepoint(&mut self, pending: bool) -> Option<Step> {
+        let info = self.core.job.savepoint_info.as_ref()?;
+        if pending || info.trigger_timestamp.is_some() {
+            return None;
+        }
+        let mut history = info.savepoint_history.clone()?;
+        if history.len() < 2 {
+            return None;
+        }
+        history.sort_by_key(|s| s.time_stamp.unwrap_or(0));
+        let mut protected: Vec<String> = [
+            self.core.job.upgrade_savepoint_path.clone(),
+            self.core
+                .job
+                .last_completed_checkpoint
+                .as_ref()
+                .and_then(|c| c.path.clone()),
+            info.last_savepoint.as_ref().and_then(|s| s.location.clone()),
+            self.obs.restored_checkpoint.as_ref().map(|s| s.path.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        protected.extend(history.last().and_then(|s| s.location.clone()));
+        let max = usize::try_from(self.op().savepoint_history_max_count.max(1)).unwrap_or(usize::MAX);
+        let excess = history.len().saturating_sub(max);
+        let cutoff = self.now() - duration_ms(self.op().savepoint_history_max_age);
+        let retired: Vec<(String, &'static str)> = history
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let path = s.location.clone()?;
+                if protected.iter().any(|p| same_place(p, &path)) {
+                    return None;
+                }
+                if i < excess {
+                    Some((path, "savepoint.history.max.count"))
+                } else if s.time_stamp.is_some_and(|t| t < cutoff) {
+                    Some((path, "savepoint.history.max.age"))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let (path, why) = retired.first()?.clone();
+        if !self.op().savepoint_cleanup_enabled {
+            if let Some(h) = self.core.savepoint_info().savepoint_history.as_mut() {
+                h.retain(|s| !retired.iter().any(|(p, _)| s.location.as_deref() == Some(p)));
+            }
+            self.why(format!(
+                "{} savepoint(s) left the history (savepoint.cleanup.enabled is off: their files are kept)",
+                retired.len()
+            ));
+            return None;
+        }
+        if !self.obs.rest_reachable {
+            return None;
+        }
+        self.why(format!(
+            "savepoint {path} retired from the history ({why}): disposing of it"
+        ));
+        Some(Step::DisposeSavepoint { path })
+    }
+}

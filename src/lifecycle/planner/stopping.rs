@@ -359,7 +359,6 @@ impl Planner<'_> {
         trigger: SnapshotTriggerType,
         nonce: Option<i64>,
     ) {
-        let max = usize::try_from(self.op().savepoint_history_max_count.max(1)).unwrap_or(usize::MAX);
         let format = match self.op().savepoint_format {
             crate::config::SavepointFormat::Canonical => SavepointFormatType::Canonical,
             crate::config::SavepointFormat::Native => SavepointFormatType::Native,
@@ -377,8 +376,8 @@ impl Planner<'_> {
         if !history.iter().any(|h| h.location == sp.location) {
             history.push(sp);
         }
-        let excess = history.len().saturating_sub(max);
-        history.drain(..excess);
+        // Entries beyond the count leave the history through `retire_savepoint`, which disposes
+        // of their files (dropping them here would orphan them).
         self.core.clear_trigger();
     }
 }
