@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/debug/flink-lifecycle
 
-.PHONY: install build test test-deps lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-images e2e-local soak soak-faults deploy image ci
+.PHONY: install build test test-deps lint fmt fmt-check crds verify-crds run certs manifests bench e2e e2e-images e2e-local soak soak-faults soak-concurrent deploy image ci
 
 build:
 	$(CARGO) build --locked
@@ -92,6 +92,16 @@ soak-faults:
 		echo "== soak-faults run $$i of $(SOAK_RUNS)"; \
 		E2E_FAULTS_ALL=1 $(CARGO) test --locked --test e2e_faults --test e2e_faults_steps --test e2e_zookeeper -- --test-threads=2 || exit 1; \
 		REAL_FAULTS_ALL=1 $(CARGO) test --locked --test real_cluster_faults || exit 1; \
+	done
+
+## The write-ahead status under load (docs/state-safety.md), SOAK_RUNS times in a row: three
+## savepoint-mode jobs on real Flink upgraded at once, then edited again mid-flight.
+soak-concurrent:
+	@for i in $$(seq 1 $(SOAK_RUNS)); do \
+		start=$$(date +%s); log=target/soak-concurrent-$$i.log; \
+		$(CARGO) test --locked --test e2e_faults concurrent_upgrades_edited_mid_flight_keep_each_jobs_state -- --exact --nocapture >$$log 2>&1 \
+			|| { tail -60 $$log; echo "soak-concurrent: run $$i of $(SOAK_RUNS) failed ($$log)"; exit 1; }; \
+		echo "soak-concurrent: run $$i of $(SOAK_RUNS) passed in $$(( $$(date +%s) - start )) s"; \
 	done
 
 ## Install manifests: render every kustomize overlay into target/manifests/<overlay>.yaml.
