@@ -64,6 +64,10 @@ enum Op {
     /// The operator's configuration changes: a savepoint history of one entry (older ones are
     /// disposed of), or the default ten.
     ShortHistory(bool),
+    /// The user asks for a checkpoint with a new `checkpointTriggerNonce`.
+    CheckpointNonce(i64),
+    /// The operator's configuration changes: periodic checkpoints every two ticks, or none.
+    PeriodicCheckpoints(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -94,6 +98,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(Op::RestartJobManager),
         1 => any::<bool>().prop_map(Op::PeriodicSavepoints),
         1 => any::<bool>().prop_map(Op::ShortHistory),
+        1 => (1..4i64).prop_map(Op::CheckpointNonce),
+        1 => any::<bool>().prop_map(Op::PeriodicCheckpoints),
     ]
 }
 
@@ -163,6 +169,10 @@ fn apply(w: &mut World, op: &Op) {
         }
         Op::StaleLoop(back) => {
             w.step_from_cache(*back);
+        }
+        Op::CheckpointNonce(n) => w.edit_job(|j| j.checkpoint_trigger_nonce = Some(*n)),
+        Op::PeriodicCheckpoints(on) => {
+            w.set_operator("periodic.checkpoint.interval", if *on { "20 s" } else { "0" })
         }
         Op::ShortHistory(on) => w.set_operator("savepoint.history.max.count", if *on { "1" } else { "10" }),
         Op::Crash(i) => {

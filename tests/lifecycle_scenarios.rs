@@ -2157,3 +2157,78 @@ fn without_cleanup_retired_savepoints_only_leave_the_history() {
     let taken = savepoint_triggers(&w).len();
     assert!(w.storage.len() >= stored_before + taken, "files are kept");
 }
+
+#[test]
+fn a_checkpoint_nonce_takes_one_checkpoint_while_the_job_runs() {
+    use flink_lifecycle::api::SnapshotTriggerType::Manual;
+    let mut w = deployed(World::app("savepoint", false));
+    w.edit_job(|j| j.checkpoint_trigger_nonce = Some(7));
+    for _ in 0..6 {
+        w.step(None);
+    }
+    assert_eq!(
+        w.actions(),
+        vec!["trigger-checkpoint"],
+        "one checkpoint, the job kept running"
+    );
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    let info = d.job_status.unwrap().checkpoint_info.unwrap();
+    let last = info.last_checkpoint.unwrap();
+    assert_eq!((last.trigger_type, last.trigger_nonce), (Some(Manual), Some(7)));
+    assert!(info.trigger_id.is_none() && info.trigger_timestamp.is_none());
+    // Recorded as done: the same nonce asks for nothing more, a new one for one more.
+    w.steps.clear();
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert!(w.actions().is_empty(), "{:?}", w.actions());
+    w.edit_job(|j| j.checkpoint_trigger_nonce = Some(8));
+    for _ in 0..3 {
+        w.step(None);
+    }
+    assert_eq!(w.actions(), vec!["trigger-checkpoint"]);
+}
+
+#[test]
+fn a_checkpoint_forgotten_by_a_restarted_jobmanager_is_taken_again_within_the_grace_period() {
+    let mut w = deployed(World::app("savepoint", true));
+    w.restart_jobmanager_after_trigger = false;
+    w.edit_job(|j| j.checkpoint_trigger_nonce = Some(1));
+    w.step(None);
+    assert_eq!(w.actions(), vec!["trigger-checkpoint"]);
+    // The JobManager forgets the trigger before the next poll.
+    w.checkpoint_triggers.clear();
+    for _ in 0..4 {
+        w.step(None);
+    }
+    assert_eq!(
+        w.actions(),
+        vec!["trigger-checkpoint", "trigger-checkpoint"],
+        "asked again after the failure, within checkpoint.trigger.grace-period"
+    );
+    assert!(
+        events(&w)
+            .iter()
+            .any(|(t, r)| *t == EventType::Warning && r == "CheckpointError")
+    );
+}
+
+#[test]
+fn periodic_checkpoints_are_taken_on_schedule() {
+    use flink_lifecycle::api::SnapshotTriggerType::Periodic;
+    let mut w = deployed(World::app("last-state", true));
+    w.set_operator("periodic.checkpoint.interval", "1 min");
+    for _ in 0..30 {
+        w.step(None);
+    }
+    let n = w.actions().iter().filter(|a| **a == "trigger-checkpoint").count();
+    assert!((4..=5).contains(&n), "{:?}", w.actions());
+    let ResourceStatus::Deployment(d) = w.status().unwrap() else {
+        panic!()
+    };
+    let info = d.job_status.unwrap().checkpoint_info.unwrap();
+    assert_eq!(info.last_checkpoint.unwrap().trigger_type, Some(Periodic));
+    assert!(info.last_periodic_checkpoint_timestamp.is_some());
+}

@@ -304,6 +304,19 @@ fn cluster_config_rules() {
             )),
         ),
         (
+            "a checkpoint on request before Flink 1.17",
+            edit(&[
+                ("/spec/flinkVersion", json!("v1_16")),
+                ("/spec/job/checkpointTriggerNonce", json!(1)),
+            ]),
+            Some(("spec.job.checkpointTriggerNonce", "1.17")),
+        ),
+        (
+            "a checkpoint on request on Flink 1.20",
+            edit(&[("/spec/job/checkpointTriggerNonce", json!(1))]),
+            None,
+        ),
+        (
             "periodic savepoints on a Quartz cron schedule",
             edit(&[(
                 "/spec/flinkConfiguration/kubernetes.operator.periodic.savepoint.interval",

@@ -90,6 +90,11 @@ pub struct OperatorConfig {
     pub savepoint_trigger_grace_period: Duration,
     /// When periodic savepoints are due (`None`: never).
     pub periodic_savepoint_interval: Option<SnapshotSchedule>,
+    /// Manual and periodic checkpoints: `FULL`, `INCREMENTAL` or `CONFIGURED`.
+    pub checkpoint_type: String,
+    pub checkpoint_trigger_grace_period: Duration,
+    /// When periodic checkpoints are due (`None`: never).
+    pub periodic_checkpoint_interval: Option<SnapshotSchedule>,
     pub savepoint_history_max_count: u32,
     pub savepoint_history_max_age: Duration,
     /// Savepoints retired from the history are disposed of (`POST /savepoint-disposal`).
@@ -225,6 +230,16 @@ impl<'a> Lookup<'a> {
             .collect()
     }
 
+    fn checkpoint_type(&self, key: &'static str) -> Result<String, ConfigError> {
+        let (k, v) = self.text(key);
+        let v = v.unwrap_or_default();
+        let upper = v.trim().to_ascii_uppercase();
+        match upper.as_str() {
+            "FULL" | "INCREMENTAL" | "CONFIGURED" => Ok(upper),
+            _ => Err(Self::invalid(k, v, "FULL, INCREMENTAL or CONFIGURED")),
+        }
+    }
+
     fn schedule(&self, key: &'static str) -> Result<Option<SnapshotSchedule>, ConfigError> {
         match self.text(key) {
             (_, None) => Ok(None),
@@ -323,6 +338,9 @@ impl OperatorConfig {
             savepoint_format: savepoint_format("savepoint.format.type"),
             savepoint_trigger_grace_period: duration("savepoint.trigger.grace-period"),
             periodic_savepoint_interval: schedule("periodic.savepoint.interval"),
+            checkpoint_type: checkpoint_type("checkpoint.type"),
+            checkpoint_trigger_grace_period: duration("checkpoint.trigger.grace-period"),
+            periodic_checkpoint_interval: schedule("periodic.checkpoint.interval"),
             savepoint_history_max_count: u32("savepoint.history.max.count"),
             savepoint_history_max_age: duration("savepoint.history.max.age"),
             savepoint_cleanup_enabled: bool("savepoint.cleanup.enabled"),

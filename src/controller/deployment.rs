@@ -170,6 +170,21 @@ async fn execute(
                 let api: Api<FlinkDeployment> = Api::namespaced(ctx.client.clone(), &ns);
                 remove_finalizer(&api, &ctx.known_versions, stored, DEPLOYMENT_FINALIZER).await
             }
+            Step::TriggerCheckpoint {
+                job_id,
+                checkpoint_type,
+                ..
+            } => {
+                let trigger = rest(ctx, &ns, &name)?
+                    .trigger_checkpoint(job_id, checkpoint_type)
+                    .await?;
+                let mut recorded = ResourceStatus::Deployment(status.clone());
+                lifecycle::record_checkpoint_trigger(&mut recorded, &trigger.0);
+                if let ResourceStatus::Deployment(updated) = recorded {
+                    log.write(Some(&status), &updated).await?;
+                }
+                Ok(())
+            }
             Step::DisposeSavepoint { path } => {
                 super::dispose::dispose(&rest(ctx, &ns, &name)?, path).await?;
                 let mut forgotten = ResourceStatus::Deployment(status.clone());

@@ -6,9 +6,11 @@ use super::context::Context;
 use super::error::Result;
 use crate::api::{FlinkDeployment, FlinkJobState, FlinkSessionJob, JobManagerDeploymentStatus, JobStatus};
 use crate::config::flink_keys;
+use crate::flink::OperationStatus;
 use crate::flink::{FlinkRestClient, SavepointStatus, TriggerId};
 use crate::lifecycle::{
-    HealthCounters, JobManagerObservation, Observation, ObservedJob, SavepointTriggerStatus, Snapshot,
+    CheckpointTriggerStatus, HealthCounters, JobManagerObservation, Observation, ObservedJob,
+    SavepointTriggerStatus, Snapshot,
 };
 use crate::render::GENERATION_ANNOTATION;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -224,6 +226,19 @@ async fn observe_job_details(
             Ok(SavepointStatus::Failed { cause }) => Some(SavepointTriggerStatus::Failed { cause }),
             // An unknown trigger (e.g. the JobManager restarted) failed as far as we can tell.
             Err(e) if e.is_not_found() => Some(SavepointTriggerStatus::Failed { cause: e.to_string() }),
+            Err(_) => None,
+        };
+    }
+    let checkpoint_trigger = status
+        .and_then(|s| s.checkpoint_info.as_ref())
+        .and_then(|i| i.trigger_id.clone());
+    if let Some(trigger) = checkpoint_trigger {
+        obs.checkpoint_trigger = match flink.checkpoint_status(job_id, &TriggerId(trigger)).await {
+            Ok(OperationStatus::InProgress) => Some(CheckpointTriggerStatus::InProgress),
+            Ok(OperationStatus::Completed) => Some(CheckpointTriggerStatus::Completed),
+            Ok(OperationStatus::Failed { cause }) => Some(CheckpointTriggerStatus::Failed { cause }),
+            // An unknown trigger (the JobManager restarted) failed as far as we can tell.
+            Err(e) if e.is_not_found() => Some(CheckpointTriggerStatus::Failed { cause: e.to_string() }),
             Err(_) => None,
         };
     }

@@ -167,6 +167,18 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
         Step::ReleaseFinalizer => {
             remove_finalizer(&api, &ctx.known_versions, &job, SESSION_JOB_FINALIZER).await?
         }
+        Step::TriggerCheckpoint {
+            job_id,
+            checkpoint_type,
+            ..
+        } => {
+            let trigger = flink()?.trigger_checkpoint(job_id, checkpoint_type).await?;
+            let mut recorded = ResourceStatus::SessionJob(status.clone());
+            lifecycle::record_checkpoint_trigger(&mut recorded, &trigger.0);
+            if let ResourceStatus::SessionJob(updated) = recorded {
+                log.write(Some(&status), &updated).await?;
+            }
+        }
         Step::DisposeSavepoint { path } => {
             super::dispose::dispose(&flink()?, path).await?;
             let mut forgotten = ResourceStatus::SessionJob(status.clone());

@@ -269,6 +269,31 @@ impl FlinkRestClient {
         savepoint_status(body).map_err(|reason| decode_error(&path, reason))
     }
 
+    /// `POST /jobs/<id>/checkpoints` (Flink 1.17+): a checkpoint of `checkpoint_type` (`FULL`,
+    /// `INCREMENTAL`, `CONFIGURED`) while the job runs. Poll with [`Self::checkpoint_status`].
+    pub async fn trigger_checkpoint(
+        &self,
+        job_id: &str,
+        checkpoint_type: &str,
+    ) -> Result<TriggerId, FlinkError> {
+        self.trigger(
+            &format!("/jobs/{}/checkpoints", segment(job_id)),
+            &serde_json::json!({ "checkpointType": checkpoint_type }),
+        )
+        .await
+    }
+
+    /// `GET /jobs/<id>/checkpoints/<trigger>`: a triggered checkpoint's state.
+    pub async fn checkpoint_status(
+        &self,
+        job_id: &str,
+        trigger: &TriggerId,
+    ) -> Result<OperationStatus, FlinkError> {
+        let path = format!("/jobs/{}/checkpoints/{}", segment(job_id), segment(&trigger.0));
+        let body: AsyncOperationBody = self.get(&path).await?;
+        operation_status(body).map_err(|reason| decode_error(&path, reason))
+    }
+
     /// `POST /savepoint-disposal`: deletes a savepoint's files through the cluster.
     pub async fn dispose_savepoint(&self, savepoint_path: &str) -> Result<TriggerId, FlinkError> {
         self.trigger(

@@ -24,7 +24,8 @@ pub use explain::{
 };
 pub use health::HEALTH_INFO_KEY;
 pub use observation::{
-    HealthCounters, JobManagerObservation, Observation, ObservedJob, SavepointTriggerStatus, Snapshot,
+    CheckpointTriggerStatus, HealthCounters, JobManagerObservation, Observation, ObservedJob,
+    SavepointTriggerStatus, Snapshot,
 };
 pub use plan::{
     Deploy, DeployPurpose, DeploySpec, Event, EventType, Plan, PlanInput, Resource, ResourceStatus,
@@ -32,4 +33,6 @@ pub use plan::{
 };
 pub use planner::plan;
 pub use report::{PlanCommandError, PlanReport, PlanRequest, describe_step, plan_change};
-pub use status::{error_message, forget_disposed_savepoint, record_savepoint_trigger};
+pub use status::{
+    error_message, forget_disposed_savepoint, record_checkpoint_trigger, record_savepoint_trigger,
+};

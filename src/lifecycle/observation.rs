@@ -104,6 +104,15 @@ pub enum SavepointTriggerStatus {
     Failed { cause: String },
 }
 
+/// A triggered checkpoint's state (`GET /jobs/:id/checkpoints/:trigger`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum CheckpointTriggerStatus {
+    InProgress,
+    Completed,
+    Failed { cause: String },
+}
+
 /// Counters sampled for the cluster health check (`/jobs/:id/metrics`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -150,6 +159,8 @@ pub struct Observation {
     pub checkpoint_in_progress_since: Option<i64>,
     /// Poll result of the recorded savepoint trigger id.
     pub savepoint_trigger: Option<SavepointTriggerStatus>,
+    /// Poll result of the manual or periodic checkpoint recorded in `checkpointInfo.triggerId`.
+    pub checkpoint_trigger: Option<CheckpointTriggerStatus>,
     /// Health counters (only sampled when the health check is enabled).
     pub counters: Option<HealthCounters>,
     /// FlinkSessionJob only: the target session cluster exists and its JobManager is READY.

@@ -154,6 +154,14 @@ pub enum Step {
     ReportError { reason: String, message: String },
     /// Deletion finished: remove the finalizer.
     ReleaseFinalizer,
+    /// `POST /jobs/:job_id/checkpoints` (Flink 1.17+): a manual or periodic checkpoint while the
+    /// job runs; the trigger id is recorded in `checkpointInfo` right after.
+    TriggerCheckpoint {
+        job_id: String,
+        checkpoint_type: String,
+        trigger_type: crate::api::SnapshotTriggerType,
+        nonce: Option<i64>,
+    },
     /// `POST /savepoint-disposal` of a savepoint retired from the history, awaited; the entry
     /// leaves `savepointHistory` only once Flink has disposed of it (or it is already gone), so
     /// a failed disposal leaves no orphaned files unrecorded.
@@ -184,6 +192,7 @@ impl Step {
             Self::ReportError { .. } => "report-error",
             Self::ReleaseFinalizer => "release-finalizer",
             Self::DisposeSavepoint { .. } => "dispose-savepoint",
+            Self::TriggerCheckpoint { .. } => "trigger-checkpoint",
         }
     }
 }

@@ -230,6 +230,11 @@ pub fn describe_step(step: &Step) -> String {
             };
             format!("{what} {from}{id}{ha}")
         }
+        Step::TriggerCheckpoint {
+            job_id,
+            checkpoint_type,
+            ..
+        } => format!("trigger a {checkpoint_type} checkpoint of job {job_id}"),
         Step::DisposeSavepoint { path } => format!(
             "dispose of savepoint {path}, retired from the savepoint history (POST /savepoint-disposal)"
         ),

@@ -3,8 +3,8 @@
 
 use super::plan::ResourceStatus;
 use crate::api::{
-    FlinkDeploymentStatus, FlinkJobState, FlinkSessionJobStatus, JobManagerDeploymentStatus, JobState,
-    JobStatus, ReconciliationState, ReconciliationStatus, ResourceLifecycleState, SavepointInfo,
+    CheckpointInfo, FlinkDeploymentStatus, FlinkJobState, FlinkSessionJobStatus, JobManagerDeploymentStatus,
+    JobState, JobStatus, ReconciliationState, ReconciliationStatus, ResourceLifecycleState, SavepointInfo,
     TaskManagerInfo,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -83,6 +83,20 @@ impl Core {
         self.job.savepoint_info.get_or_insert_with(SavepointInfo::default)
     }
 
+    pub fn checkpoint_info(&mut self) -> &mut CheckpointInfo {
+        self.job
+            .checkpoint_info
+            .get_or_insert_with(CheckpointInfo::default)
+    }
+
+    pub fn clear_checkpoint_trigger(&mut self) {
+        if let Some(info) = self.job.checkpoint_info.as_mut() {
+            info.trigger_id = None;
+            info.trigger_timestamp = None;
+            info.trigger_type = None;
+        }
+    }
+
     pub fn clear_trigger(&mut self) {
         if let Some(info) = self.job.savepoint_info.as_mut() {
             info.trigger_id = None;
@@ -140,6 +154,14 @@ pub fn record_savepoint_trigger(status: &mut ResourceStatus, trigger_id: &str) {
     let js = status.job_status_mut();
     js.savepoint_info
         .get_or_insert_with(SavepointInfo::default)
+        .trigger_id = Some(trigger_id.to_string());
+}
+
+/// Records a checkpoint trigger id right after Flink returned it.
+pub fn record_checkpoint_trigger(status: &mut ResourceStatus, trigger_id: &str) {
+    let js = status.job_status_mut();
+    js.checkpoint_info
+        .get_or_insert_with(CheckpointInfo::default)
         .trigger_id = Some(trigger_id.to_string());
 }
 

@@ -9,6 +9,7 @@ use crate::config::flink_keys;
 use std::collections::BTreeMap;
 
 pub(crate) const PERIODIC_SAVEPOINT_KEY: &str = "kubernetes.operator.periodic.savepoint.interval";
+pub(crate) const PERIODIC_CHECKPOINT_KEY: &str = "kubernetes.operator.periodic.checkpoint.interval";
 pub(crate) const MAX_CHECKPOINT_AGE_KEY: &str =
     "kubernetes.operator.job.upgrade.last-state.max.allowed.checkpoint.age";
 
@@ -21,6 +22,25 @@ pub fn validate_job_spec(
     version: Option<FlinkVersion>,
 ) -> Rule {
     let mode = job.upgrade_mode();
+    let too_old_for_checkpoints = version.is_some_and(|v| v < FlinkVersion::v1_17);
+    if too_old_for_checkpoints && job.checkpoint_trigger_nonce.is_some() {
+        return reject(
+            "spec.job.checkpointTriggerNonce",
+            "spec.job.checkpointTriggerNonce requests a checkpoint through Flink's REST API, which Flink \
+             offers from 1.17 on",
+            "Use flinkVersion v1_17 or newer, or savepointTriggerNonce for a savepoint",
+        );
+    }
+    if too_old_for_checkpoints && conf.contains_key(PERIODIC_CHECKPOINT_KEY) {
+        return reject(
+            conf_location(PERIODIC_CHECKPOINT_KEY),
+            format!(
+                "{PERIODIC_CHECKPOINT_KEY} triggers checkpoints through Flink's REST API, which Flink offers \
+                 from 1.17 on"
+            ),
+            format!("Use flinkVersion v1_17 or newer, or remove {PERIODIC_CHECKPOINT_KEY}"),
+        );
+    }
     if mode != UpgradeMode::Stateless && flink_keys::checkpoint_dir(conf).is_none() {
         return reject(
             conf_location(flink_keys::CHECKPOINT_DIR_KEYS[0]),

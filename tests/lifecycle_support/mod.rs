@@ -167,6 +167,8 @@ pub struct World {
     pub known: flink_lifecycle::controller::KnownVersions,
     /// Loops planned from a stale cache whose status write the apiserver refused (409).
     pub refused_stale_writes: usize,
+    /// Checkpoint triggers the running JobManager completed (forgotten when it restarts).
+    pub checkpoint_triggers: Vec<String>,
 }
 
 /// The uid of the managed object, for the read-your-writes guard.
@@ -284,6 +286,7 @@ impl World {
             cache: Vec::new(),
             known: Default::default(),
             refused_stale_writes: 0,
+            checkpoint_triggers: Vec::new(),
         }
         .versioned()
     }
@@ -456,6 +459,7 @@ impl World {
             latest_savepoint: None,
             restored_checkpoint: None,
             savepoint_trigger: None,
+            checkpoint_trigger: None,
             counters: None,
             checkpoint_in_progress_since: None,
             session_cluster_ready: false,
@@ -531,6 +535,7 @@ impl World {
                 .filter(|j| j.state == FlinkJobState::Running)
                 .and(self.checkpoints_stalled_since),
             savepoint_trigger: trigger,
+            checkpoint_trigger: self.checkpoint_trigger(),
             counters: job.map(|j| HealthCounters {
                 num_restarts: j.restarts,
                 completed_checkpoints: j.completed_checkpoints,
@@ -678,6 +683,19 @@ impl World {
         self.steps.push(p.step.clone());
         let half = crash == Some(Crash::HalfDone);
         let trigger = self.execute(&p.step, half);
+        if let Step::TriggerCheckpoint { job_id, .. } = &p.step
+            && crash != Some(Crash::DoneNoFollowUp)
+            && !half
+            && self
+                .job_by_id(job_id)
+                .is_some_and(|j| j.state == FlinkJobState::Running)
+        {
+            let id = self.next_id();
+            self.checkpoint_triggers.push(id.clone());
+            let mut s = self.status().unwrap();
+            flink_lifecycle::lifecycle::record_checkpoint_trigger(&mut s, &id);
+            self.write_status(s);
+        }
         if let Step::DisposeSavepoint { path } = &p.step
             && crash != Some(Crash::DoneNoFollowUp)
             && !half
@@ -734,6 +752,8 @@ impl World {
                 }
                 None
             }
+            // Recorded by `step` (the trigger id goes to checkpointInfo).
+            Step::TriggerCheckpoint { .. } => None,
             Step::Deploy(d) => {
                 self.check_deploy(d);
                 if d.delete_ha_data_first {
@@ -924,7 +944,25 @@ impl World {
     /// the job under the same id from the configuration it was deployed with: the state it
     /// reached is not restored, its checkpoint statistics start over, and a savepoint trigger in
     /// flight is unknown to the new JobManager (404).
+    /// What polling the recorded checkpoint trigger answers: completed, or unknown to a
+    /// JobManager that restarted since (failed, as the shell reads a 404).
+    fn checkpoint_trigger(&self) -> Option<flink_lifecycle::lifecycle::CheckpointTriggerStatus> {
+        use flink_lifecycle::lifecycle::CheckpointTriggerStatus;
+        let status = self.status()?;
+        let id = serde_json::to_value(&status).ok()?["jobStatus"]["checkpointInfo"]["triggerId"]
+            .as_str()?
+            .to_string();
+        Some(if self.checkpoint_triggers.contains(&id) {
+            CheckpointTriggerStatus::Completed
+        } else {
+            CheckpointTriggerStatus::Failed {
+                cause: "unknown trigger (404)".into(),
+            }
+        })
+    }
+
     pub fn restart_jobmanager(&mut self) {
+        self.checkpoint_triggers.clear();
         if self.kind == Kind::SessionJob {
             self.restart_session_jobmanager();
             return;

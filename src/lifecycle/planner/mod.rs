@@ -20,6 +20,7 @@
 //! (spec changes), `savepoints`, `recovery` (lost JobManager, failed job, health, rollback),
 //! `delete`, and `observe` (the observer's part of the status).
 
+mod checkpoints;
 mod delete;
 mod observe;
 mod recovery;

@@ -401,6 +401,10 @@ impl Planner<'_> {
         if let Some(step) = self.manual_savepoint(rec, savepoint_pending) {
             return step;
         }
+        let checkpoint_pending = self.pending_checkpoint(rec);
+        if let Some(step) = self.manual_checkpoint(rec, checkpoint_pending) {
+            return step;
+        }
         if self.kind == Kind::Application
             && self.op().health_check_enabled
             && let Some(step) = self.health_check()
@@ -440,6 +444,9 @@ impl Planner<'_> {
                 return step;
             }
             if let Some(step) = self.retire_savepoint(savepoint_pending) {
+                return step;
+            }
+            if let Some(step) = self.periodic_checkpoint(checkpoint_pending) {
                 return step;
             }
         }
