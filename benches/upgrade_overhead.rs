@@ -16,6 +16,8 @@
 //! Writes bench-results/upgrade.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+#[path = "../tests/support/argo_history.rs"]
+mod argo_history;
 #[path = "../tests/support/e2e.rs"]
 mod e2e;
 #[path = "../tests/support/flink.rs"]

@@ -4,6 +4,8 @@
 //! test job's own counter: a stateful job never starts empty or from older state without a person.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/argo_history.rs"]
+mod argo_history;
 #[path = "support/e2e.rs"]
 mod e2e;
 #[path = "support/flink.rs"]

@@ -10,6 +10,8 @@
 //! every cell, and the binary names the cells it leaves out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/argo_history.rs"]
+mod argo_history;
 #[path = "support/e2e.rs"]
 mod e2e;
 #[path = "support/flink.rs"]

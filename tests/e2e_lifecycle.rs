@@ -4,6 +4,8 @@
 //! test job's keyed counter continuing or starting over), not only the operator's status.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/argo_history.rs"]
+mod argo_history;
 #[path = "support/e2e.rs"]
 mod e2e;
 #[path = "support/flink.rs"]
@@ -856,8 +858,9 @@ async fn a_refused_upgrade_leaves_the_job_running_and_a_broken_one_is_rolled_bac
 
 /// Periodic savepoints (`kubernetes.operator.periodic.savepoint.interval` in the resource's
 /// configuration) are taken while the job runs, without stopping it, recorded in the savepoint
-/// history as PERIODIC, each on disk; a savepoint upgrade afterwards restores the job's newest
-/// state.
+/// history as PERIODIC, each on disk; with a history of two the oldest is disposed of through
+/// Flink (its directory gone); a `checkpointTriggerNonce` takes a checkpoint while it runs; a
+/// savepoint upgrade afterwards restores the job's newest state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periodic_savepoints_are_taken_while_the_job_runs() {
     let env = Env::start(FLINK_1_20).await;
@@ -865,6 +868,7 @@ async fn periodic_savepoints_are_taken_while_the_job_runs() {
     let mut spec = env.application(name, "v1_20", "savepoint");
     spec["spec"]["job"]["args"] = args(&env, name, "out-1", &[]);
     spec["spec"]["flinkConfiguration"]["kubernetes.operator.periodic.savepoint.interval"] = json!("5 s");
+    spec["spec"]["flinkConfiguration"]["kubernetes.operator.savepoint.history.max.count"] = json!("2");
     env.create(&spec).await;
     let d = env.wait_stable_running(name).await;
     let first = job_id(&d);
@@ -898,6 +902,26 @@ async fn periodic_savepoints_are_taken_while_the_job_runs() {
             "periodic savepoint {location} is on disk"
         );
     }
+    // A history of two: the oldest periodic savepoint is disposed of through Flink once a third
+    // completes, and leaves the history only then; its directory is really gone.
+    let oldest = taken[0].clone();
+    let local = |p: &str| p.trim_start_matches("file:").trim_start_matches("//").to_string();
+    let d = env
+        .wait_for(name, "the oldest periodic savepoint retired", LONG, |d| {
+            !periodic(d).contains(&oldest) && periodic(d).len() >= 2
+        })
+        .await;
+    assert!(
+        !std::path::Path::new(&local(&oldest)).exists(),
+        "{oldest} was disposed of: its directory is gone"
+    );
+    for location in periodic(&d) {
+        assert!(
+            std::path::Path::new(&local(&location)).join("_metadata").exists(),
+            "{location}, still in the history, is on disk"
+        );
+    }
+    assert_eq!(job_id(&d), first, "disposal does not stop the job");
     let info = d.status.as_ref().unwrap().job_status.as_ref().unwrap();
     assert!(
         info.savepoint_info
@@ -908,6 +932,22 @@ async fn periodic_savepoints_are_taken_while_the_job_runs() {
     );
     let r = counter(&env.path("periodic/out-1"), "counting", |r| r.max >= 3).await;
     assert_eq!(r.restored_min, 0);
+
+    // A checkpoint on request (`checkpointTriggerNonce`, Flink's POST /jobs/:id/checkpoints):
+    // completed and recorded, the job running on.
+    env.patch_spec(name, json!({"job": {"checkpointTriggerNonce": 1}}))
+        .await;
+    let d = env
+        .wait_for(name, "the requested checkpoint recorded", LONG, |d| {
+            d.status
+                .as_ref()
+                .and_then(|s| s.job_status.as_ref())
+                .and_then(|j| j.checkpoint_info.as_ref())
+                .and_then(|i| i.last_checkpoint.as_ref())
+                .is_some_and(|c| c.trigger_nonce == Some(1))
+        })
+        .await;
+    assert_eq!(job_id(&d), first, "a checkpoint does not stop the job");
 
     // An upgrade afterwards stops with its own savepoint and continues the state.
     env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2", &[])}}))

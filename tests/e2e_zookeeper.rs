@@ -5,6 +5,8 @@
 //! counter (state continued) and what ZooKeeper holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/argo_history.rs"]
+mod argo_history;
 #[path = "support/e2e.rs"]
 mod e2e;
 #[path = "support/flink.rs"]

@@ -8,6 +8,8 @@
 //! `real-faults: scenario ...` as it goes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/argo_history.rs"]
+mod argo_history;
 #[path = "support/control_plane.rs"]
 mod control_plane;
 #[path = "support/elected.rs"]
@@ -16,6 +18,8 @@ mod elected;
 mod flink;
 #[path = "support/flink_runtime.rs"]
 mod flink_runtime;
+#[path = "install/mod.rs"]
+mod install;
 #[path = "support/kubelet.rs"]
 mod kubelet;
 #[path = "support/node.rs"]

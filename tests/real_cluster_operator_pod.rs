@@ -11,6 +11,8 @@
 //! its Service here (tests/real_cluster_api.rs covers admission with `clientConfig.url`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/argo_history.rs"]
+mod argo_history;
 #[path = "support/control_plane.rs"]
 mod control_plane;
 #[path = "support/elected.rs"]

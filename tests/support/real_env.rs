@@ -4,9 +4,11 @@
 //! and the operator's controllers authenticated with the operator ServiceAccount's token, so
 //! they hold exactly the manifests' RBAC.
 //!
-//! Include with `control_plane`, `elected`, `flink`, `kubelet`, `flink_runtime` and `node` beside it.
+//! Include with `argo_history`, `control_plane`, `elected`, `flink`, `flink_runtime`, `install`,
+//! `kubelet`, `node` and `pod_process` beside it.
 #![allow(dead_code)]
 
+use crate::argo_history::StatusHistory;
 use crate::control_plane::ControlPlane;
 use crate::elected::ElectedOperator;
 use crate::flink::{CounterReport, FlinkHome, FlinkInstall, TestJob};
@@ -55,6 +57,8 @@ pub struct RealEnv {
     operator_client: kube::Client,
     operator_token: String,
     operator: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    /// Every status written in [`JOBS_NS`], for the Argo CD health checks at the end.
+    history: StatusHistory,
 }
 
 impl Drop for RealEnv {
@@ -63,6 +67,9 @@ impl Drop for RealEnv {
         // The aborted operator's context still holds the node: its Flink jobs would keep
         // writing into the test's directory after it is removed.
         self.node.stop_all();
+        if !std::thread::panicking() {
+            self.history.assert_health_agrees_at_every_write();
+        }
     }
 }
 
@@ -171,6 +178,7 @@ impl RealEnv {
         ]);
         let token = cp.kubectl_ok(&["-n", OPERATOR_NS, "create", "token", OPERATOR_SA, "--duration=2h"]);
         let operator_client = cp.client_with_token(token.trim()).await;
+        let history = StatusHistory::start(cp.client.clone(), JOBS_NS);
         Self {
             node,
             cp,
@@ -179,6 +187,7 @@ impl RealEnv {
             operator_client,
             operator_token: token.trim().to_string(),
             operator: None,
+            history,
         }
     }
 
