@@ -39,10 +39,7 @@ pub async fn reconcile(cached: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Resul
         add_finalizer(&api, &ctx.known_versions, &dep, DEPLOYMENT_FINALIZER).await?;
         return Ok(Action::requeue(std::time::Duration::ZERO));
     }
-    let operator = ctx
-        .operator
-        .for_resource(&dep.spec.flat_configuration())
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let operator = ctx.operator.for_resource(&dep.spec.flat_configuration())?;
 
     let (planned, validation_error) = match crate::validation::validate_deployment(&dep, &ctx.operator) {
         Ok(()) => (dep.as_ref().clone(), None),
@@ -79,8 +76,8 @@ pub async fn reconcile(cached: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Resul
     });
     super::trace_plan(&dep.name_any(), &ns, &plan);
     let ResourceStatus::Deployment(mut status) = plan.status else {
-        return Err(Error::Invalid(
-            "the planner returned a session job status for a FlinkDeployment".into(),
+        return Err(Error::WrongKind(
+            "the planner returned a session job status for a FlinkDeployment",
         ));
     };
     if let Some(message) = &validation_error {
@@ -129,9 +126,9 @@ async fn execute(
         match step {
             Step::NoOp | Step::Wait { .. } | Step::MarkStable | Step::ReportError { .. } => Ok(()),
             Step::Deploy(deploy) => deploy_cluster(ctx, planned, deploy).await,
-            Step::SubmitSessionJob(_) => Err(Error::Invalid(
-                "a FlinkDeployment cannot submit a session job".into(),
-            )),
+            Step::SubmitSessionJob(_) => {
+                Err(Error::WrongKind("a FlinkDeployment cannot submit a session job"))
+            }
             Step::TriggerSavepoint {
                 job_id,
                 target_dir,
@@ -202,8 +199,10 @@ async fn execute(
 }
 
 fn rest(ctx: &Context, ns: &str, name: &str) -> Result<crate::flink::FlinkRestClient> {
-    ctx.flink(ns, name)
-        .ok_or_else(|| Error::Invalid(format!("no REST endpoint known for {ns}/{name}")))
+    ctx.flink(ns, name).ok_or_else(|| Error::NoRestEndpoint {
+        namespace: ns.to_string(),
+        name: name.to_string(),
+    })
 }
 
 /// Records a savepoint trigger id right after Flink returned it.

@@ -13,8 +13,25 @@ pub enum Error {
     Render(#[from] crate::render::RenderError),
     #[error("session job jar: {0}")]
     Artifact(String),
-    #[error("{0}")]
-    Invalid(String),
+    /// The resource's own operator configuration (`kubernetes.operator.*` in its
+    /// flinkConfiguration) does not parse.
+    #[error("invalid operator configuration in spec.flinkConfiguration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// No address is known for a cluster's REST API (its Service does not resolve yet, or the
+    /// session cluster named by a session job does not exist).
+    #[error(
+        "no REST endpoint known for Flink cluster {namespace}/{name}: its JobManager Service does not resolve yet"
+    )]
+    NoRestEndpoint { namespace: String, name: String },
+    /// The planner asked a controller for a step or status of the other kind: a bug.
+    #[error("internal error: {0}")]
+    WrongKind(&'static str),
+    /// A JSON patch of the object's metadata could not be built: a bug.
+    #[error("internal error: cannot build a metadata patch: {0}")]
+    Patch(#[from] serde_json::Error),
+    /// The admission rules, run on a worker thread, did not finish (it panicked or was cancelled).
+    #[error("the validation of the spec did not complete: {0}")]
+    ValidationTask(#[from] tokio::task::JoinError),
     /// ZooKeeper HA metadata could not be read or changed (the message names quorum and path).
     #[error("{0}")]
     ZooKeeper(String),
@@ -36,7 +53,11 @@ impl Error {
             Self::Flink(_) => "flink",
             Self::Render(_) => "render",
             Self::Artifact(_) => "artifact",
-            Self::Invalid(_) => "invalid",
+            Self::Config(_) => "config",
+            Self::NoRestEndpoint { .. } => "no-rest-endpoint",
+            Self::WrongKind(_) => "wrong-kind",
+            Self::Patch(_) => "patch",
+            Self::ValidationTask(_) => "validation-task",
             Self::ZooKeeper(_) => "zookeeper",
             Self::Disposal { .. } => "disposal",
             Self::StaleStatus(_) => "stale-status",

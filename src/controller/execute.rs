@@ -66,8 +66,8 @@ pub async fn stop_with_savepoint(
 /// Applies the rendered cluster of `dep` with `deploy.spec`.
 pub async fn deploy_cluster(ctx: &Context, dep: &FlinkDeployment, deploy: &Deploy) -> Result<()> {
     let DeploySpec::Deployment(spec) = &deploy.spec else {
-        return Err(Error::Invalid(
-            "a FlinkDeployment deploy needs a FlinkDeployment spec".into(),
+        return Err(Error::WrongKind(
+            "a FlinkDeployment deploy needs a FlinkDeployment spec",
         ));
     };
     let mut target = dep.clone();
@@ -241,8 +241,8 @@ pub async fn submit_session_job(
     deploy: &Deploy,
 ) -> Result<()> {
     let DeploySpec::SessionJob(spec) = &deploy.spec else {
-        return Err(Error::Invalid(
-            "a session job submit needs a FlinkSessionJob spec".into(),
+        return Err(Error::WrongKind(
+            "a session job submit needs a FlinkSessionJob spec",
         ));
     };
     let job_spec = spec.job.clone().unwrap_or_default();

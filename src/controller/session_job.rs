@@ -59,7 +59,7 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
             .map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| Error::Invalid(format!("validation task failed: {e}")))?
+        .map_err(Error::ValidationTask)?
     };
     let (planned, validation_error) = match validation {
         Ok(()) => (job.as_ref().clone(), None),
@@ -92,10 +92,7 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
     merged.append(&mut own);
     let version = session.as_ref().and_then(|s| s.spec.flink_version);
     let flink_config = effective_flink_config(&ctx.operator, Some(&ns), version, &merged);
-    let operator = ctx
-        .operator
-        .for_resource(&merged)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let operator = ctx.operator.for_resource(&merged)?;
     let observation = observe_session_job(&ctx, &planned, session.as_ref()).await?;
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let new_job_id = uuid::Uuid::new_v4().simple().to_string();
@@ -109,8 +106,8 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
     });
     super::trace_plan(&job.name_any(), &ns, &plan);
     let ResourceStatus::SessionJob(mut status) = plan.status else {
-        return Err(Error::Invalid(
-            "the planner returned a FlinkDeployment status for a session job".into(),
+        return Err(Error::WrongKind(
+            "the planner returned a FlinkDeployment status for a session job",
         ));
     };
     if let Some(message) = &validation_error {
@@ -129,10 +126,9 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
         .inc();
     let cluster = job.spec.deployment_name.clone().unwrap_or_default();
     let flink = || {
-        ctx.flink(&ns, &cluster).ok_or_else(|| {
-            Error::Invalid(format!(
-                "no REST endpoint known for session cluster {ns}/{cluster}"
-            ))
+        ctx.flink(&ns, &cluster).ok_or_else(|| Error::NoRestEndpoint {
+            namespace: ns.clone(),
+            name: cluster.clone(),
         })
     };
     match &plan.step {
@@ -162,7 +158,7 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
             flink()?.cancel_job(job_id).await?;
         }
         Step::DeleteCluster { .. } => {
-            return Err(Error::Invalid("a session job has no cluster to delete".into()));
+            return Err(Error::WrongKind("a session job has no cluster to delete"));
         }
         Step::ReleaseFinalizer => {
             remove_finalizer(&api, &ctx.known_versions, &job, SESSION_JOB_FINALIZER).await?
