@@ -124,6 +124,19 @@ impl RealEnv {
     /// the operator's Pods from the built binary). The node is serving when `install` runs.
     pub async fn with_operator_pod(version: &str, install: impl FnOnce(&ControlPlane)) -> Self {
         let binary = PathBuf::from(env!("CARGO_BIN_EXE_flink-lifecycle"));
+        // The node gives the operator Pod its own /etc/hosts through a mount namespace: say so
+        // at once where that is not allowed, instead of a Pod that never becomes ready.
+        let probe = std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "true"])
+            .output();
+        match probe {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => panic!(
+                "the operator-Pod tier runs the operator in a mount namespace (`unshare --mount`, as root): {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => panic!("the operator-Pod tier needs util-linux's unshare: {e}"),
+        }
         Self::prepare(version, Some(binary), install).await
     }
 
