@@ -74,18 +74,7 @@ impl Planner<'_> {
     }
 
     fn record_checkpoint_nonce(&mut self, rec: &AnySpec, nonce: Option<i64>) {
-        let Ok(Some((_, meta))) = self.recorded() else {
-            return;
-        };
-        let was_stable = self.core.recon.is_stable();
-        let mut updated = rec.clone();
-        if let Some(job) = updated.job_mut() {
-            job.checkpoint_trigger_nonce = nonce;
-        }
-        self.set_recorded(&updated, meta.first_deployment);
-        if was_stable {
-            self.mark_stable();
-        }
+        self.record_in_spec(rec, |job| job.checkpoint_trigger_nonce = nonce);
     }
 
     /// A checkpoint for a new `checkpointTriggerNonce` while the job runs.
@@ -124,22 +113,10 @@ impl Planner<'_> {
     pub(super) fn periodic_checkpoint(&mut self, pending: bool) -> Option<Step> {
         let schedule = self.op().periodic_checkpoint_interval.clone()?;
         let info = self.core.job.checkpoint_info.clone().unwrap_or_default();
-        if pending || info.trigger_timestamp.is_some() {
-            return None;
-        }
-        if self.job_state() != Some(FlinkJobState::Running) || self.tasks_settling() {
-            return None;
-        }
-        let started = self
-            .core
-            .job
-            .start_time
-            .as_deref()
-            .and_then(|t| t.parse::<i64>().ok());
-        let since = info.last_periodic_checkpoint_timestamp.max(started)?;
-        let due = schedule.next_after(since)?;
-        if due > self.now() {
-            self.wake_at_ms = Some(self.wake_at_ms.map_or(due, |w| w.min(due)));
+        if pending
+            || info.trigger_timestamp.is_some()
+            || !self.periodic_due(&schedule, info.last_periodic_checkpoint_timestamp)
+        {
             return None;
         }
         let now = self.now();

@@ -71,18 +71,49 @@ impl Planner<'_> {
     }
 
     pub(super) fn record_nonce(&mut self, rec: &AnySpec, nonce: Option<i64>) {
+        self.record_in_spec(rec, |job| job.savepoint_trigger_nonce = nonce);
+    }
+
+    /// Records a nonce as taken care of in the reconciled spec (a stable spec stays stable).
+    pub(super) fn record_in_spec(&mut self, rec: &AnySpec, set: impl FnOnce(&mut crate::api::JobSpec)) {
         let Ok(Some((_, meta))) = self.recorded() else {
             return;
         };
         let was_stable = self.core.recon.is_stable();
         let mut updated = rec.clone();
         if let Some(job) = updated.job_mut() {
-            job.savepoint_trigger_nonce = nonce;
+            set(job);
         }
         self.set_recorded(&updated, meta.first_deployment);
         if was_stable {
             self.mark_stable();
         }
+    }
+
+    /// Whether a periodic snapshot on `schedule` is due, counted from `last` (the last periodic
+    /// trigger) or the job's start; when not yet, the reconcile is woken at the due time.
+    pub(super) fn periodic_due(
+        &mut self,
+        schedule: &crate::config::SnapshotSchedule,
+        last: Option<i64>,
+    ) -> bool {
+        if self.job_state() != Some(FlinkJobState::Running) || self.tasks_settling() {
+            return false;
+        }
+        let started = self
+            .core
+            .job
+            .start_time
+            .as_deref()
+            .and_then(|t| t.parse::<i64>().ok());
+        let Some(due) = last.max(started).and_then(|since| schedule.next_after(since)) else {
+            return false;
+        };
+        if due > self.now() {
+            self.wake_at_ms = Some(self.wake_at_ms.map_or(due, |w| w.min(due)));
+            return false;
+        }
+        true
     }
 
     pub(super) fn manual_savepoint(&mut self, rec: &AnySpec, pending: bool) -> Option<Step> {
@@ -149,22 +180,10 @@ impl Planner<'_> {
     pub(super) fn periodic_savepoint(&mut self, pending: bool) -> Option<Step> {
         let schedule = self.op().periodic_savepoint_interval.clone()?;
         let info = self.core.job.savepoint_info.clone().unwrap_or_default();
-        if pending || info.trigger_timestamp.is_some() {
-            return None;
-        }
-        if self.job_state() != Some(FlinkJobState::Running) || self.tasks_settling() {
-            return None;
-        }
-        let started = self
-            .core
-            .job
-            .start_time
-            .as_deref()
-            .and_then(|t| t.parse::<i64>().ok());
-        let since = info.last_periodic_savepoint_timestamp.max(started)?;
-        let due = schedule.next_after(since)?;
-        if due > self.now() {
-            self.wake_at_ms = Some(self.wake_at_ms.map_or(due, |w| w.min(due)));
+        if pending
+            || info.trigger_timestamp.is_some()
+            || !self.periodic_due(&schedule, info.last_periodic_savepoint_timestamp)
+        {
             return None;
         }
         let Some(dir) = self.savepoint_dir() else {
