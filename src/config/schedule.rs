@@ -37,6 +37,13 @@ impl SnapshotSchedule {
         if let Some(d) = parse_flink_duration(t) {
             return Ok((!d.is_zero()).then_some(Self::Every(d)));
         }
+        // Quartz's own rules first (6-7 fields, `?` in exactly one day field), as the reference
+        // parses it and as admission checks the autoscaler's cron periods; croner computes times.
+        if !crate::validation::cron::is_quartz_cron(t) {
+            return Err(format!(
+                "{t:?} is neither a duration ({DURATION_FORMS}) nor a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year], `?` in one day field, e.g. `0 0 */6 * * ?`)"
+            ));
+        }
         let parser = croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Required)
             .year(croner::parser::Year::Optional)
@@ -102,7 +109,9 @@ mod tests {
     fn a_value_that_is_neither_is_refused_with_both_forms() {
         let e = SnapshotSchedule::parse("every hour").unwrap_err();
         assert!(e.contains("duration") && e.contains("Quartz cron"), "{e}");
-        // Five fields (no seconds) is a Unix crontab, not Quartz.
+        // Five fields (no seconds) is a Unix crontab, not Quartz; Quartz wants `?` in one day field.
         assert!(SnapshotSchedule::parse("0 */6 * * *").is_err());
+        assert!(SnapshotSchedule::parse("0 0 * * * *").is_err());
+        assert!(SnapshotSchedule::parse("0 0 12 ? * MON-FRI").is_ok());
     }
 }

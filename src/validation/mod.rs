@@ -6,7 +6,7 @@ mod api_server_values;
 mod autoscaler;
 mod components;
 mod container_rules;
-mod cron;
+pub(crate) mod cron;
 mod deployment;
 mod error;
 mod facts;
