@@ -308,3 +308,41 @@ fn help_lists_every_input_limit() {
     }
     assert_eq!(flink_lifecycle::offline::MAX_INPUT_BYTES, 16 * 1024 * 1024);
 }
+
+/// The webhook admits the operator's canary resources without checking them (they exist to
+/// probe the operator); `validate` gives the same answer for the same object.
+#[test]
+fn a_canary_resource_is_admitted_as_the_webhook_admits_it() {
+    use std::io::Write;
+    let canary = "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata:\n  name: canary\n  namespace: default\n  labels:\n    flink.apache.org/canary: \"true\"\nspec: {}\n";
+    let mut child = Command::new(BIN)
+        .args(["validate", "--no-dns", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(canary.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("FlinkDeployment default/canary: allowed"),
+        "{stdout}"
+    );
+    // Without the label the same object is denied, by both.
+    let plain = canary.replace("flink.apache.org/canary: \"true\"", "team: x");
+    let mut child = Command::new(BIN)
+        .args(["validate", "--no-dns", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(plain.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
