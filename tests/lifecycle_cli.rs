@@ -15,6 +15,8 @@ spec:
     state.checkpoints.dir: file:///cp
     high-availability.type: kubernetes
     high-availability.storageDir: file:///ha
+  jobManager: {resource: {memory: 1g, cpu: 1}}
+  taskManager: {resource: {memory: 1g, cpu: 1}}
   job: {jarURI: "local:///job.jar", parallelism: 2, upgradeMode: last-state}
 status:
   jobManagerDeploymentStatus: READY
@@ -22,7 +24,7 @@ status:
   jobStatus: {jobId: "0000000000000000000000000000000a", state: RUNNING}
   reconciliationStatus:
     state: DEPLOYED
-    lastReconciledSpec: '{"spec":{"image":"flink:1.20","flinkVersion":"v1_20","serviceAccount":"flink","flinkConfiguration":{"state.checkpoints.dir":"file:///cp","high-availability.type":"kubernetes","high-availability.storageDir":"file:///ha"},"job":{"jarURI":"local:///job.jar","parallelism":2,"upgradeMode":"stateless","state":"running"}},"resource_metadata":{"firstDeployment":false}}'
+    lastReconciledSpec: '{"spec":{"image":"flink:1.20","flinkVersion":"v1_20","serviceAccount":"flink","flinkConfiguration":{"state.checkpoints.dir":"file:///cp","high-availability.type":"kubernetes","high-availability.storageDir":"file:///ha"},"jobManager":{"resource":{"memory":"1g","cpu":1.0}},"taskManager":{"resource":{"memory":"1g","cpu":1.0}},"job":{"jarURI":"local:///job.jar","parallelism":2,"upgradeMode":"stateless","state":"running"}},"resource_metadata":{"firstDeployment":false}}'
 "#;
 
 fn run(args: &[&str]) -> (bool, String, String) {
@@ -90,4 +92,32 @@ fn plan_reports_unreadable_input_clearly() {
     ]);
     assert!(!ok);
     assert!(err.contains("cannot read /nonexistent.yaml"), "{err}");
+}
+
+/// `plan` gives the webhook's answer for a spec admission would refuse, instead of planning a
+/// change the operator would never make.
+#[test]
+fn plan_refuses_a_desired_spec_that_admission_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let stored = dir.path().join("stored.yaml");
+    let desired = dir.path().join("desired.yaml");
+    std::fs::write(&stored, STORED).unwrap();
+    // savepoint mode with no savepoint directory anywhere.
+    std::fs::write(
+        &desired,
+        STORED.replace("upgradeMode: last-state}", "upgradeMode: savepoint}"),
+    )
+    .unwrap();
+    let (ok, out, err) = run(&[
+        "plan",
+        "--stored",
+        stored.to_str().unwrap(),
+        "--desired",
+        desired.to_str().unwrap(),
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("admission would refuse the desired spec") && err.contains("savepoint"),
+        "{err}"
+    );
 }

@@ -23,6 +23,9 @@ pub enum PlanCommandError {
     UnsupportedKind(String),
     #[error("{0}")]
     Config(String),
+    /// The desired spec is one admission would refuse: the operator would never plan it.
+    #[error("admission would refuse the desired spec: {0}")]
+    Refused(String),
 }
 
 /// The command's inputs (file contents; the shell reads files and the clock).
@@ -85,6 +88,9 @@ pub fn plan_change(req: &PlanRequest<'_>) -> Result<PlanReport, PlanCommandError
             desired.metadata.generation =
                 next_generation(stored.metadata.generation, stored.spec != desired.spec);
             desired.metadata.namespace = desired.metadata.namespace.or(stored.metadata.namespace);
+            // The same rules as the webhook, compared with the stored status's reconciled spec.
+            crate::validation::validate_deployment(&desired, req.operator)
+                .map_err(|e| PlanCommandError::Refused(e.to_string()))?;
             let flat = desired.spec.flat_configuration();
             let op = req
                 .operator
