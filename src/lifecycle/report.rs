@@ -373,6 +373,8 @@ spec:
   flinkVersion: v1_20
   serviceAccount: flink
   flinkConfiguration: {state.checkpoints.dir: "file:///cp", state.savepoints.dir: "file:///sp"}
+  jobManager: {resource: {memory: 1g, cpu: 1}}
+  taskManager: {resource: {memory: 1g, cpu: 1}}
   job: {jarURI: "local:///job.jar", parallelism: 2, upgradeMode: savepoint}
 status:
   jobManagerDeploymentStatus: READY
@@ -380,7 +382,7 @@ status:
   jobStatus: {jobId: "0000000000000000000000000000000a", state: RUNNING}
   reconciliationStatus:
     state: DEPLOYED
-    lastReconciledSpec: '{"spec":{"image":"flink:1.20","flinkVersion":"v1_20","serviceAccount":"flink","flinkConfiguration":{"state.checkpoints.dir":"file:///cp","state.savepoints.dir":"file:///sp"},"job":{"jarURI":"local:///job.jar","parallelism":2,"upgradeMode":"stateless","state":"running","args":[]}},"resource_metadata":{"apiVersion":"flink.apache.org/v1beta1","firstDeployment":false}}'
+    lastReconciledSpec: '{"spec":{"image":"flink:1.20","flinkVersion":"v1_20","serviceAccount":"flink","flinkConfiguration":{"state.checkpoints.dir":"file:///cp","state.savepoints.dir":"file:///sp"},"jobManager":{"resource":{"memory":"1g","cpu":1.0}},"taskManager":{"resource":{"memory":"1g","cpu":1.0}},"job":{"jarURI":"local:///job.jar","parallelism":2,"upgradeMode":"stateless","state":"running","args":[]}},"resource_metadata":{"apiVersion":"flink.apache.org/v1beta1","firstDeployment":false}}'
 "#;
 
     fn req<'a>(stored: &'a str, desired: &'a str, op: &'a OperatorConfig) -> PlanRequest<'a> {
