@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use super::duration::{DURATION_FORMS, parse_flink_duration};
+use super::duration::parse_flink_duration;
 
 /// What a schedule value must be, for error messages.
-pub const SCHEDULE_FORMS: &str = "a duration (an integer with an optional unit: ms, s, min, h, d) or a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year], e.g. `0 0 */6 * * ?`); 0 turns it off";
+pub const SCHEDULE_FORMS: &str = "a duration (an integer with an optional unit: ms, s, min, h, d) or a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year], `?` in one day field, e.g. `0 0 */6 * * ?`); 0 turns it off";
 
 /// A parsed schedule.
 #[derive(Debug, Clone)]
@@ -37,26 +37,20 @@ impl SnapshotSchedule {
         if let Some(d) = parse_flink_duration(t) {
             return Ok((!d.is_zero()).then_some(Self::Every(d)));
         }
+        let refused = |why: &str| format!("{t:?} is not {SCHEDULE_FORMS}{why}");
         // Quartz's own rules first (6-7 fields, `?` in exactly one day field), as the reference
         // parses it and as admission checks the autoscaler's cron periods; croner computes times.
         if !crate::validation::cron::is_quartz_cron(t) {
-            return Err(format!(
-                "{t:?} is neither a duration ({DURATION_FORMS}) nor a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year], `?` in one day field, e.g. `0 0 */6 * * ?`)"
-            ));
+            return Err(refused(""));
         }
-        let parser = croner::parser::CronParser::builder()
+        croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Required)
             .year(croner::parser::Year::Optional)
             .alternative_weekdays(true)
-            .build();
-        parser
+            .build()
             .parse(t)
             .map(|c| Some(Self::Cron(t.to_string(), Box::new(c))))
-            .map_err(|e| {
-                format!(
-                    "{t:?} is neither a duration ({DURATION_FORMS}) nor a Quartz cron expression (seconds minutes hours day-of-month month day-of-week [year], e.g. `0 0 */6 * * ?`): {e}"
-                )
-            })
+            .map_err(|e| refused(&format!(": {e}")))
     }
 
     /// The first time (epoch millis, UTC) after `since_ms` a snapshot is due; `None` when a cron
@@ -108,7 +102,10 @@ mod tests {
     #[test]
     fn a_value_that_is_neither_is_refused_with_both_forms() {
         let e = SnapshotSchedule::parse("every hour").unwrap_err();
-        assert!(e.contains("duration") && e.contains("Quartz cron"), "{e}");
+        assert!(
+            e.contains("duration") && e.contains("Quartz cron") && e.contains("every hour"),
+            "{e}"
+        );
         // Five fields (no seconds) is a Unix crontab, not Quartz; Quartz wants `?` in one day field.
         assert!(SnapshotSchedule::parse("0 */6 * * *").is_err());
         assert!(SnapshotSchedule::parse("0 0 * * * *").is_err());

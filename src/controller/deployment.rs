@@ -137,7 +137,10 @@ async fn execute(
             } => {
                 let flink = rest(ctx, &ns, &name)?;
                 let trigger = trigger_savepoint(&flink, job_id, target_dir.clone(), format).await?;
-                record_trigger(log, status, &trigger.0).await
+                amend(log, status, |s| {
+                    lifecycle::record_savepoint_trigger(s, &trigger.0)
+                })
+                .await
             }
             Step::StopWithSavepoint {
                 job_id,
@@ -147,7 +150,10 @@ async fn execute(
             } => {
                 let flink = rest(ctx, &ns, &name)?;
                 let trigger = stop_with_savepoint(&flink, job_id, target_dir.clone(), *drain, format).await?;
-                record_trigger(log, status, &trigger.0).await
+                amend(log, status, |s| {
+                    lifecycle::record_savepoint_trigger(s, &trigger.0)
+                })
+                .await
             }
             Step::CancelJob { job_id } => {
                 rest(ctx, &ns, &name)?.cancel_job(job_id).await?;
@@ -175,20 +181,15 @@ async fn execute(
                 let trigger = rest(ctx, &ns, &name)?
                     .trigger_checkpoint(job_id, checkpoint_type)
                     .await?;
-                let mut recorded = ResourceStatus::Deployment(status.clone());
-                lifecycle::record_checkpoint_trigger(&mut recorded, &trigger.0);
-                if let ResourceStatus::Deployment(updated) = recorded {
-                    log.write(Some(&status), &updated).await?;
-                }
+                amend(log, status, |s| {
+                    lifecycle::record_checkpoint_trigger(s, &trigger.0)
+                })
+                .await?;
                 Ok(())
             }
             Step::DisposeSavepoint { path } => {
                 super::dispose::dispose(&rest(ctx, &ns, &name)?, path).await?;
-                let mut forgotten = ResourceStatus::Deployment(status.clone());
-                lifecycle::forget_disposed_savepoint(&mut forgotten, path);
-                if let ResourceStatus::Deployment(updated) = forgotten {
-                    log.write(Some(&status), &updated).await?;
-                }
+                amend(log, status, |s| lifecycle::forget_disposed_savepoint(s, path)).await?;
                 Ok(())
             }
         }
@@ -205,14 +206,15 @@ fn rest(ctx: &Context, ns: &str, name: &str) -> Result<crate::flink::FlinkRestCl
     })
 }
 
-/// Records a savepoint trigger id right after Flink returned it.
-async fn record_trigger(
+/// Records what a step learned right after it ran (a trigger id Flink returned, a disposal it
+/// confirmed): the status just written, changed by `change`, written again.
+async fn amend(
     log: &mut StatusLog<'_, FlinkDeployment>,
     written: FlinkDeploymentStatus,
-    trigger_id: &str,
+    change: impl FnOnce(&mut ResourceStatus),
 ) -> Result<()> {
     let mut status = ResourceStatus::Deployment(written.clone());
-    lifecycle::record_savepoint_trigger(&mut status, trigger_id);
+    change(&mut status);
     if let ResourceStatus::Deployment(updated) = status {
         log.write(Some(&written), &updated).await?;
     }

@@ -143,7 +143,10 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
             ..
         } => {
             let trigger = trigger_savepoint(&flink()?, job_id, target_dir.clone(), format).await?;
-            record_trigger(&mut log, status, &trigger.0).await?;
+            amend(&mut log, status, |s| {
+                lifecycle::record_savepoint_trigger(s, &trigger.0)
+            })
+            .await?;
         }
         Step::StopWithSavepoint {
             job_id,
@@ -152,7 +155,10 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
             format,
         } => {
             let trigger = stop_with_savepoint(&flink()?, job_id, target_dir.clone(), *drain, format).await?;
-            record_trigger(&mut log, status, &trigger.0).await?;
+            amend(&mut log, status, |s| {
+                lifecycle::record_savepoint_trigger(s, &trigger.0)
+            })
+            .await?;
         }
         Step::CancelJob { job_id } => {
             flink()?.cancel_job(job_id).await?;
@@ -169,31 +175,31 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
             ..
         } => {
             let trigger = flink()?.trigger_checkpoint(job_id, checkpoint_type).await?;
-            let mut recorded = ResourceStatus::SessionJob(status.clone());
-            lifecycle::record_checkpoint_trigger(&mut recorded, &trigger.0);
-            if let ResourceStatus::SessionJob(updated) = recorded {
-                log.write(Some(&status), &updated).await?;
-            }
+            amend(&mut log, status, |s| {
+                lifecycle::record_checkpoint_trigger(s, &trigger.0)
+            })
+            .await?;
         }
         Step::DisposeSavepoint { path } => {
             super::dispose::dispose(&flink()?, path).await?;
-            let mut forgotten = ResourceStatus::SessionJob(status.clone());
-            lifecycle::forget_disposed_savepoint(&mut forgotten, path);
-            if let ResourceStatus::SessionJob(updated) = forgotten {
-                log.write(Some(&status), &updated).await?;
-            }
+            amend(&mut log, status, |s| {
+                lifecycle::forget_disposed_savepoint(s, path)
+            })
+            .await?;
         }
     }
     Ok(Action::requeue(plan.requeue))
 }
 
-async fn record_trigger(
+/// Records what a step learned right after it ran (a trigger id Flink returned, a disposal it
+/// confirmed): the status just written, changed by `change`, written again.
+async fn amend(
     log: &mut StatusLog<'_, FlinkSessionJob>,
     written: FlinkSessionJobStatus,
-    trigger_id: &str,
+    change: impl FnOnce(&mut ResourceStatus),
 ) -> Result<()> {
     let mut status = ResourceStatus::SessionJob(written.clone());
-    lifecycle::record_savepoint_trigger(&mut status, trigger_id);
+    change(&mut status);
     if let ResourceStatus::SessionJob(updated) = status {
         log.write(Some(&written), &updated).await?;
     }
