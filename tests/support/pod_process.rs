@@ -133,7 +133,11 @@ pub async fn describe(
     // The longest mount path first, so /etc/x/y is mapped before /etc/x.
     mounts.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
     let map = |value: &str| -> String {
-        let value = value.replace("0.0.0.0", ip);
+        // The wildcard bind address, alone or with a port; never inside other values (a CIDR).
+        let value = match value.strip_prefix("0.0.0.0") {
+            Some(rest) if rest.is_empty() || rest.starts_with(':') => format!("{ip}{rest}"),
+            _ => value.to_string(),
+        };
         for (path, host) in &mounts {
             if value == *path {
                 return host.display().to_string();
@@ -296,7 +300,17 @@ impl RunningContainer for PodProcess {
 
 /// Whether `url` answers 2xx within a second (a kubelet's httpGet probe).
 pub async fn probe(url: &str) -> bool {
-    let Ok(client) = reqwest::Client::builder().timeout(Duration::from_secs(1)).build() else {
+    // One client for every probe of the node (polled every 300 ms): connections are reused.
+    static CLIENT: std::sync::OnceLock<Option<reqwest::Client>> = std::sync::OnceLock::new();
+    let Some(client) = CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(1))
+                .build()
+                .ok()
+        })
+        .as_ref()
+    else {
         return false;
     };
     client
