@@ -39,24 +39,28 @@ fn run(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-#[test]
-fn plan_explains_a_last_state_upgrade_in_words_and_json() {
+/// `flink-lifecycle plan` of [`STORED`] to `desired`, with `extra` arguments.
+fn plan(desired: &str, extra: &[&str]) -> (bool, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let stored = dir.path().join("stored.yaml");
-    let desired = dir.path().join("desired.yaml");
-    std::fs::write(&stored, STORED).unwrap();
-    std::fs::write(
-        &desired,
-        STORED.replace("image: flink:1.20\n", "image: flink:1.20.2\n"),
-    )
-    .unwrap();
-    let (ok, out, err) = run(&[
+    let stored_file = dir.path().join("stored.yaml");
+    let desired_file = dir.path().join("desired.yaml");
+    std::fs::write(&stored_file, STORED).unwrap();
+    std::fs::write(&desired_file, desired).unwrap();
+    let mut args = vec![
         "plan",
         "--stored",
-        stored.to_str().unwrap(),
+        stored_file.to_str().unwrap(),
         "--desired",
-        desired.to_str().unwrap(),
-    ]);
+        desired_file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn plan_explains_a_last_state_upgrade_in_words_and_json() {
+    let desired = STORED.replace("image: flink:1.20\n", "image: flink:1.20.2\n");
+    let (ok, out, err) = plan(&desired, &[]);
     assert!(ok, "{err}");
     assert!(
         out.contains("last-state upgrade: JobManager will be replaced and the job restored from HA metadata"),
@@ -66,15 +70,7 @@ fn plan_explains_a_last_state_upgrade_in_words_and_json() {
         out.contains("delete the JobManager deployment (HA metadata kept)"),
         "{out}"
     );
-    let (ok, out, _) = run(&[
-        "plan",
-        "--stored",
-        stored.to_str().unwrap(),
-        "--desired",
-        desired.to_str().unwrap(),
-        "-o",
-        "json",
-    ]);
+    let (ok, out, _) = plan(&desired, &["-o", "json"]);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["plan"]["step"]["step"], "delete-cluster");
@@ -98,23 +94,9 @@ fn plan_reports_unreadable_input_clearly() {
 /// change the operator would never make.
 #[test]
 fn plan_refuses_a_desired_spec_that_admission_refuses() {
-    let dir = tempfile::tempdir().unwrap();
-    let stored = dir.path().join("stored.yaml");
-    let desired = dir.path().join("desired.yaml");
-    std::fs::write(&stored, STORED).unwrap();
     // savepoint mode with no savepoint directory anywhere.
-    std::fs::write(
-        &desired,
-        STORED.replace("upgradeMode: last-state}", "upgradeMode: savepoint}"),
-    )
-    .unwrap();
-    let (ok, out, err) = run(&[
-        "plan",
-        "--stored",
-        stored.to_str().unwrap(),
-        "--desired",
-        desired.to_str().unwrap(),
-    ]);
+    let desired = STORED.replace("upgradeMode: last-state}", "upgradeMode: savepoint}");
+    let (ok, out, err) = plan(&desired, &[]);
     assert!(!ok, "{out}");
     assert!(
         err.contains("admission would refuse the desired spec") && err.contains("savepoint"),

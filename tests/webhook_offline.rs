@@ -313,36 +313,12 @@ fn help_lists_every_input_limit() {
 /// probe the operator); `validate` gives the same answer for the same object.
 #[test]
 fn a_canary_resource_is_admitted_as_the_webhook_admits_it() {
-    use std::io::Write;
     let canary = "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata:\n  name: canary\n  namespace: default\n  labels:\n    flink.apache.org/canary: \"true\"\nspec: {}\n";
-    let mut child = Command::new(BIN)
-        .args(["validate", "--no-dns", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(canary.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(
-        stdout.contains("FlinkDeployment default/canary: allowed"),
-        "{stdout}"
-    );
+    let (code, out, _, _) = run_bounded(&["validate", "--no-dns", "-"], canary.as_bytes());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("FlinkDeployment default/canary: allowed"), "{out}");
     // Without the label the same object is denied, by both.
     let plain = canary.replace("flink.apache.org/canary: \"true\"", "team: x");
-    let mut child = Command::new(BIN)
-        .args(["validate", "--no-dns", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(plain.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let (code, out, _, _) = run_bounded(&["validate", "--no-dns", "-"], plain.as_bytes());
+    assert_eq!(code, 1, "{out}");
 }
