@@ -31,6 +31,8 @@ mod node;
 mod pod_process;
 #[path = "support/real_env.rs"]
 mod real_env;
+#[path = "support/status_of.rs"]
+mod status_of;
 
 use control_plane::ControlPlane;
 use install::argo_sync;
@@ -231,7 +233,8 @@ async fn the_operator_pod_synced_wave_by_wave_runs_jobs_with_its_own_rbac() {
 
 /// The watch-namespaces overlay: the operator manages `flink-jobs` only, leaves other
 /// namespaces alone, and when told to watch a namespace its ServiceAccount has no Role in, says
-/// so by name while it keeps managing the others.
+/// so by name (at start and at every retry) while it keeps managing the others; once the Role
+/// exists, the namespace is managed without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_namespaces_install_stays_in_its_namespaces_and_names_a_forbidden_one() {
     let env = RealEnv::with_operator_pod(flink::FLINK_1_20, |cp| {
@@ -326,5 +329,38 @@ async fn a_watch_namespaces_install_stays_in_its_namespaces_and_names_a_forbidde
     assert!(
         outside.get("outside").await.unwrap().status.is_none(),
         "still nothing written where the operator may not write"
+    );
+
+    // Not only at start: each retry of the refused watch says so again.
+    env.until("the refusal repeated by the watch's retries", || async {
+        let said = operator_log(&env)
+            .matches("may not watch FlinkDeployments in namespace elsewhere")
+            .count();
+        (said >= 3).then_some(())
+    })
+    .await;
+    // The fix the message names, applied: the same Role and RoleBinding in `elsewhere`. The
+    // running Pod picks the namespace up at its next retry, without a restart.
+    let launches = env.node.launches_of("flink-lifecycle", "operator");
+    for mut o in install::overlay_objects("self-signed-watch-namespaces") {
+        if matches!(install::kind(&o), "Role" | "RoleBinding") && install::namespace(&o) == JOBS_NS {
+            o["metadata"]["namespace"] = json!("elsewhere");
+            env.apply(&o);
+        }
+    }
+    env.until("the namespace managed once its Role exists", || async {
+        outside
+            .get("outside")
+            .await
+            .unwrap()
+            .status
+            .is_some()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.node.launches_of("flink-lifecycle", "operator"),
+        launches,
+        "picked up without restarting the operator"
     );
 }
