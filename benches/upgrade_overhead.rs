@@ -30,6 +30,8 @@ mod install;
 mod kube_api;
 #[path = "../tests/support/kubelet.rs"]
 mod kubelet;
+#[path = "../tests/support/status_of.rs"]
+mod status_of;
 
 use e2e::{Env, job_id, stable_with_new_job};
 use flink::{FLINK_1_20, TestJob};

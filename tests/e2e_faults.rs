@@ -18,6 +18,8 @@ mod install;
 mod kube_api;
 #[path = "support/kubelet.rs"]
 mod kubelet;
+#[path = "support/status_of.rs"]
+mod status_of;
 
 use e2e::{
     Env, LONG, condition, counter, error, job_id, lifecycle, newest_retained_checkpoint, newest_savepoint_of,

@@ -24,6 +24,8 @@ mod install;
 mod kube_api;
 #[path = "support/kubelet.rs"]
 mod kubelet;
+#[path = "support/status_of.rs"]
+mod status_of;
 
 use e2e::{
     Env, JobManagerDeployments, LONG, counter, error, job_id, job_state, lifecycle, recorded_checkpoint,

@@ -18,6 +18,8 @@ mod install;
 mod kube_api;
 #[path = "support/kubelet.rs"]
 mod kubelet;
+#[path = "support/status_of.rs"]
+mod status_of;
 
 use e2e::{Env, LONG, assert_argo_health, counter, job_id, savepoints_in, stable_with_new_job};
 use flink::{FLINK_1_20, FLINK_2};

@@ -19,6 +19,8 @@ mod install;
 mod kube_api;
 #[path = "support/kubelet.rs"]
 mod kubelet;
+#[path = "support/status_of.rs"]
+mod status_of;
 #[path = "support/zookeeper.rs"]
 mod zookeeper;
 
@@ -28,23 +30,8 @@ use flink_lifecycle::api::FlinkDeployment;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams};
 use serde_json::json;
+use status_of::{error, lifecycle, start_time};
 use zookeeper_client as zk;
-
-fn start_time(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.start_time.clone())
-        .unwrap_or_default()
-}
-
-fn lifecycle(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.lifecycle_state)
-        .map(|l| format!("{l:?}"))
-        .unwrap_or_default()
-}
 
 /// Stable and running an execution that started after `previous` (with HA the job id stays).
 fn stable_with_new_start(previous: &str, out: &str) -> impl Fn(&FlinkDeployment) -> bool {
@@ -182,13 +169,6 @@ async fn last_state_with_zookeeper_ha_upgrades_recovers_suspends_and_deletes_wit
             "/flink/{name}/{dir} still holds {left:?} after delete"
         );
     }
-}
-
-fn error(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.error.clone())
-        .unwrap_or_default()
 }
 
 fn trigger_recorded(d: &FlinkDeployment) -> bool {

@@ -28,10 +28,12 @@ mod node;
 mod pod_process;
 #[path = "support/real_env.rs"]
 mod real_env;
+#[path = "support/status_of.rs"]
+mod status_of;
 
 use flink_lifecycle::api::FlinkDeployment;
 use real_env::{
-    RealEnv, assert_status_agrees_with_flink, counter, job_id, lifecycle, stable_with_new_job,
+    RealEnv, assert_status_agrees_with_flink, counter, error, job_id, lifecycle, stable_with_new_job,
     stable_with_new_start, start_time,
 };
 use std::time::{Duration, Instant};
@@ -51,13 +53,6 @@ fn all_cells(cell: &str) -> bool {
 fn scenario(name: &str) {
     let at = STARTED.get_or_init(Instant::now).elapsed().as_secs_f64();
     eprintln!("real-faults: scenario {name} (at {at:.1} s)");
-}
-
-fn error(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.error.clone())
-        .unwrap_or_default()
 }
 
 fn trigger_recorded(d: &FlinkDeployment) -> bool {

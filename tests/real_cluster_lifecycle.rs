@@ -31,6 +31,8 @@ mod node;
 mod pod_process;
 #[path = "support/real_env.rs"]
 mod real_env;
+#[path = "support/status_of.rs"]
+mod status_of;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::{Api, DeleteParams, ListParams};

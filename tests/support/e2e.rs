@@ -8,6 +8,9 @@ use super::flink::{FlinkHome, FlinkInstall, TestJob};
 use super::flink_runtime::LocalFlinkRuntime;
 use super::kube_api::InMemoryKube;
 use super::kubelet::Kubelet;
+// Each test binary uses a subset of the shared accessors.
+#[allow(unused_imports)]
+pub use super::status_of::{error, job_id, job_state, lifecycle};
 use flink_lifecycle::api::{FlinkDeployment, FlinkSessionJob};
 use flink_lifecycle::config::OperatorConfig;
 use flink_lifecycle::controller::{Context, RestUrlResolver};
@@ -325,15 +328,6 @@ pub fn stable_with_new_job(previous: &str) -> impl Fn(&FlinkDeployment) -> bool 
     }
 }
 
-/// The recorded job id of a FlinkDeployment.
-pub fn job_id(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.job_id.clone())
-        .unwrap_or_default()
-}
-
 /// Argo CD's view of a live resource: our health check (`argocd/health/...`) and the bundled
 /// upstream one, both run by a real Lua 5.1 on the status the operator wrote.
 pub struct ArgoHealth {
@@ -499,23 +493,6 @@ pub fn newest_savepoint_of(dir: &str, job_id: &str) -> Option<String> {
         .map(|(_, p)| p.display().to_string())
 }
 
-/// `status.error`, or "" without one.
-pub fn error(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.error.clone())
-        .unwrap_or_default()
-}
-
-/// `status.lifecycleState` as its Rust variant name (`Stable`, `Upgrading`, ...), or "".
-pub fn lifecycle(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.lifecycle_state)
-        .map(|l| format!("{l:?}"))
-        .unwrap_or_default()
-}
-
 /// A status condition's status and reason.
 pub fn condition(d: &FlinkDeployment, type_: &str) -> Option<(String, String)> {
     d.status
@@ -525,16 +502,6 @@ pub fn condition(d: &FlinkDeployment, type_: &str) -> Option<(String, String)> {
         .iter()
         .find(|c| c.type_ == type_)
         .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-/// The job state recorded in status (`RUNNING`, `CANCELED`, ...), or "".
-pub fn job_state(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.state)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_default()
 }
 
 /// Asserts that the job status records is what Flink's `/jobs/overview` says of that job, and

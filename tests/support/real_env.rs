@@ -4,7 +4,7 @@
 //! and the operator's controllers authenticated with the operator ServiceAccount's token, so
 //! they hold exactly the manifests' RBAC.
 //!
-//! Include with `argo_history`, `control_plane`, `elected`, `flink`, `flink_runtime`, `install`,
+//! Include with `argo_history`, `status_of`, `control_plane`, `elected`, `flink`, `flink_runtime`, `install`,
 //! `kubelet`, `node` and `pod_process` beside it.
 #![allow(dead_code)]
 
@@ -14,6 +14,9 @@ use crate::elected::ElectedOperator;
 use crate::flink::{CounterReport, FlinkHome, FlinkInstall, TestJob};
 use crate::flink_runtime::LocalFlinkRuntime;
 use crate::node::{ApiserverAccess, Node};
+// Each test binary uses a subset of the shared accessors.
+#[allow(unused_imports)]
+pub use crate::status_of::{error, job_id, job_state, lifecycle, start_time};
 use flink_lifecycle::api::FlinkDeployment;
 use flink_lifecycle::config::OperatorConfig;
 use flink_lifecycle::controller::{Context, RestUrlResolver};
@@ -405,31 +408,6 @@ impl RealEnv {
     }
 }
 
-pub fn job_id(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.job_id.clone())
-        .unwrap_or_default()
-}
-
-pub fn lifecycle(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.lifecycle_state)
-        .map(|l| format!("{l:?}"))
-        .unwrap_or_default()
-}
-
-pub fn job_state(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.state)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_default()
-}
-
 pub fn stable_with_new_job(previous: &str) -> impl Fn(&FlinkDeployment) -> bool + '_ {
     move |d| {
         lifecycle(d) == "Stable"
@@ -438,14 +416,6 @@ pub fn stable_with_new_job(previous: &str) -> impl Fn(&FlinkDeployment) -> bool 
             && job_id(d) != previous
             && d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation
     }
-}
-
-pub fn start_time(d: &FlinkDeployment) -> String {
-    d.status
-        .as_ref()
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.start_time.clone())
-        .unwrap_or_default()
 }
 
 /// With HA the job keeps its id across upgrades (application mode derives it from the cluster
