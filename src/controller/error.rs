@@ -28,7 +28,7 @@ pub enum Error {
     WrongKind(&'static str),
     /// A JSON patch of the object's metadata could not be built: a bug.
     #[error("internal error: cannot build a metadata patch: {0}")]
-    Patch(#[from] serde_json::Error),
+    Patch(serde_json::Error),
     /// The admission rules, run on a worker thread, did not finish (it panicked or was cancelled).
     #[error("the validation of the spec did not complete: {0}")]
     ValidationTask(#[from] tokio::task::JoinError),

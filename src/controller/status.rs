@@ -102,7 +102,7 @@ where
     } else {
         json!([{"op": "add", "path": "/metadata/finalizers/-", "value": finalizer}])
     };
-    let patch: json_patch::Patch = serde_json::from_value(ops)?;
+    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(Error::Patch)?;
     let patched = api
         .patch(
             &obj.name_any(),
@@ -138,7 +138,7 @@ where
     };
     let path = format!("/metadata/finalizers/{index}");
     let ops = json!([{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}]);
-    let patch: json_patch::Patch = serde_json::from_value(ops)?;
+    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(Error::Patch)?;
     match api
         .patch(
             &obj.name_any(),
