@@ -1,6 +1,6 @@
 //! CustomResourceDefinitions generated from the Rust types (committed under `manifests/crds/`).
 
-use crate::api::{FlinkDeployment, FlinkSessionJob};
+use crate::api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
@@ -13,7 +13,7 @@ pub struct GeneratedCrd {
     pub crd: CustomResourceDefinition,
 }
 
-/// Both CRDs.
+/// Every CRD.
 pub fn all() -> Vec<GeneratedCrd> {
     vec![
         GeneratedCrd {
@@ -24,6 +24,10 @@ pub fn all() -> Vec<GeneratedCrd> {
             file_name: "flinksessionjobs.flink.apache.org.yaml",
             crd: FlinkSessionJob::crd(),
         },
+        GeneratedCrd {
+            file_name: "flinkstatesnapshots.flink.apache.org.yaml",
+            crd: FlinkStateSnapshot::crd(),
+        },
     ]
 }
 
@@ -32,7 +36,7 @@ pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_saphyr::s
     serde_saphyr::to_string(crd)
 }
 
-/// Both CRDs as one multi-document YAML stream (what `flink-lifecycle crd` prints).
+/// Every CRD as one multi-document YAML stream (what `flink-lifecycle crd` prints).
 pub fn all_yaml() -> Result<String, serde_saphyr::ser::Error> {
     let mut out = String::new();
     for g in all() {
