@@ -1,6 +1,7 @@
 //! The `FlinkDeployment` kind: a Flink cluster, with a job (application cluster) or without
 //! (session cluster).
 
+use super::absent_spec::spec_may_be_absent;
 use super::enums::{FlinkVersion, KubernetesDeploymentMode};
 use super::flink_configuration::FlinkConfiguration;
 use super::job_spec::JobSpec;
@@ -48,7 +49,8 @@ use std::collections::BTreeMap;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     doc = "A Flink cluster managed by flink-lifecycle (API of the Apache Flink Kubernetes Operator)."
 )]
-#[serde(rename_all = "camelCase")]
+// `remote = "Self"`: the derives write inherent functions, wrapped by `spec_may_be_absent!`.
+#[serde(rename_all = "camelCase", remote = "Self")]
 pub struct FlinkDeploymentSpec {
     /// The job of an application cluster; absent for a session cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +95,8 @@ pub struct FlinkDeploymentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<KubernetesDeploymentMode>,
 }
+
+spec_may_be_absent!(FlinkDeploymentSpec);
 
 impl FlinkDeploymentSpec {
     /// The Flink configuration as Flink reads it (flat keys).

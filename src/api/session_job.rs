@@ -1,5 +1,6 @@
 //! The `FlinkSessionJob` kind: a job submitted to a session `FlinkDeployment`.
 
+use super::absent_spec::spec_may_be_absent;
 use super::flink_configuration::FlinkConfiguration;
 use super::job_spec::JobSpec;
 use super::status::FlinkSessionJobStatus;
@@ -37,7 +38,8 @@ use std::collections::BTreeMap;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     doc = "A Flink job on a session cluster, managed by flink-lifecycle (API of the Apache Flink Kubernetes Operator)."
 )]
-#[serde(rename_all = "camelCase")]
+// `remote = "Self"`: the derives write inherent functions, wrapped by `spec_may_be_absent!`.
+#[serde(rename_all = "camelCase", remote = "Self")]
 pub struct FlinkSessionJobSpec {
     /// Name of the session FlinkDeployment in the same namespace (immutable once deployed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +54,8 @@ pub struct FlinkSessionJobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flink_configuration: Option<FlinkConfiguration>,
 }
+
+spec_may_be_absent!(FlinkSessionJobSpec);
 
 impl FlinkSessionJobSpec {
     /// The spec with the reference's defaults filled in (see [`JobSpec::normalized`]).
