@@ -1,6 +1,6 @@
 //! CustomResourceDefinitions generated from the Rust types (committed under `manifests/crds/`).
 
-use crate::api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
+use crate::api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot, spec_optional};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
@@ -18,11 +18,11 @@ pub fn all() -> Vec<GeneratedCrd> {
     vec![
         GeneratedCrd {
             file_name: "flinkdeployments.flink.apache.org.yaml",
-            crd: FlinkDeployment::crd(),
+            crd: spec_optional(FlinkDeployment::crd()),
         },
         GeneratedCrd {
             file_name: "flinksessionjobs.flink.apache.org.yaml",
-            crd: FlinkSessionJob::crd(),
+            crd: spec_optional(FlinkSessionJob::crd()),
         },
         GeneratedCrd {
             file_name: "flinkstatesnapshots.flink.apache.org.yaml",
