@@ -118,6 +118,18 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
         "owner references with blockOwnerDeletion",
     ),
     rule(
+        FLINK,
+        "flinkstatesnapshots",
+        &["get", "list", "watch", "patch", "update"],
+        "watch snapshots; add/remove the finalizer; keep the snapshot.* filter labels",
+    ),
+    rule(
+        FLINK,
+        "flinkstatesnapshots/status",
+        &["get", "patch", "update"],
+        "write status",
+    ),
+    rule(
         "apps",
         "deployments",
         OWN,

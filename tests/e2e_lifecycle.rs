@@ -21,30 +21,15 @@ mod kubelet;
 #[path = "support/status_of.rs"]
 mod status_of;
 
-use e2e::{Env, LONG, assert_argo_health, counter, job_id, savepoints_in, stable_with_new_job};
+use e2e::{
+    Env, LONG, assert_argo_health, counter, job_id, restored_from, savepoints_in, stable_with_new_job,
+};
 use flink::{FLINK_1_20, FLINK_2};
 use flink_lifecycle::api::FlinkDeployment;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// Where the running job restored from, per Flink's checkpoint statistics.
-async fn restored_from(env: &Env, d: &FlinkDeployment) -> Option<String> {
-    let name = d.metadata.name.clone().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        match env.flink(&name).checkpoint_statistics(&job_id(d)).await {
-            Ok(stats) => return stats.restored_path().map(str::to_string),
-            // The JobMaster may still be initializing right after the job shows up.
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                eprintln!("checkpoint statistics not available yet: {e}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("checkpoint statistics of {name}: {e}"),
-        }
-    }
-}
 
 fn args(env: &Env, name: &str, out: &str, extra: &[&str]) -> Value {
     e2e::job_args(env, name, out, extra)

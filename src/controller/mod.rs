@@ -16,6 +16,7 @@ mod metrics;
 mod observe;
 mod preflight;
 mod session_job;
+mod snapshot;
 mod status;
 mod trigger;
 pub mod zookeeper;
@@ -26,9 +27,10 @@ pub use error::{Error, Result};
 pub use events::publish as publish_event;
 pub use fresh::KnownVersions;
 pub use metrics::ControllerMetrics;
+pub use snapshot::SNAPSHOT_FINALIZER;
 pub use status::{DEPLOYMENT_FINALIZER, SESSION_JOB_FINALIZER, StatusLog};
 
-use crate::api::{FlinkDeployment, FlinkSessionJob};
+use crate::api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PartialObjectMeta};
@@ -136,6 +138,8 @@ where
 {
     let client = ctx.client.clone();
     let ns_owned = namespace.clone();
+    let (ctx_snapshots, ns_snapshots, shutdown_snapshots) =
+        (ctx.clone(), namespace.clone(), shutdown.clone());
     let ns = namespace.as_deref();
     let concurrency = u16::try_from(ctx.operator.reconcile_parallelism).unwrap_or(u16::MAX);
     let cfg = controller::Config::default().concurrency(concurrency);
@@ -193,7 +197,44 @@ where
             }
             async {}
         });
-    futures::join!(deployments, session_jobs);
+    let snapshots = run_snapshots(ctx_snapshots, ns_snapshots, shutdown_snapshots);
+    futures::join!(deployments, session_jobs, snapshots);
+}
+
+/// Runs the FlinkStateSnapshot controller, unless its CRD is not installed (an install from
+/// before the kind existed): then the other kinds are managed as before, and the log says why
+/// snapshot resources are not.
+async fn run_snapshots<S>(ctx: Arc<Context>, namespace: Option<String>, shutdown: S)
+where
+    S: Future<Output = ()> + Send + Sync + Clone + 'static,
+{
+    let api = api_for::<FlinkStateSnapshot>(&ctx.client, namespace.as_deref());
+    if let Err(kube::Error::Api(s)) = api
+        .list_metadata(&kube::api::ListParams::default().limit(1))
+        .await
+        && s.code == 404
+    {
+        tracing::warn!(
+            "the FlinkStateSnapshot CRD is not installed (manifests/crds/flinkstatesnapshots.flink.apache.org.yaml): snapshot resources are not managed"
+        );
+        return;
+    }
+    let concurrency = u16::try_from(ctx.operator.reconcile_parallelism).unwrap_or(u16::MAX);
+    trigger::controller(api)
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |obj, ctx| timed(obj, ctx, "FlinkStateSnapshot", snapshot::reconcile),
+            error_policy,
+            ctx,
+        )
+        .for_each(move |r| {
+            if let Err(e) = r {
+                access::report_stream_error("FlinkStateSnapshots", namespace.as_deref(), &e);
+            }
+            async {}
+        })
+        .await;
 }
 
 /// Runs the controllers over the watched namespaces (all when empty) until `shutdown` completes.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::checkpoints::CheckpointStatistics;
+use super::checkpoints::{CheckpointEntry, CheckpointStatistics};
 use super::cluster::{ClusterOverview, ConfigEntry, DashboardConfig, config_entries_to_map};
 use super::error::{FlinkError, UnreachableKind, flink_error_text};
 use super::exceptions::JobExceptions;
@@ -283,15 +283,54 @@ impl FlinkRestClient {
         .await
     }
 
+    /// [`Self::trigger_checkpoint`] under a caller-chosen 32-hex trigger id: re-posting the same
+    /// id returns the same operation (while the JobManager remembers it) instead of a second one.
+    pub async fn trigger_checkpoint_as(
+        &self,
+        job_id: &str,
+        checkpoint_type: &str,
+        trigger_id: &str,
+    ) -> Result<TriggerId, FlinkError> {
+        self.trigger(
+            &format!("/jobs/{}/checkpoints", segment(job_id)),
+            &serde_json::json!({ "checkpointType": checkpoint_type, "triggerId": trigger_id }),
+        )
+        .await
+    }
+
     /// `GET /jobs/<id>/checkpoints/<trigger>`: a triggered checkpoint's state.
     pub async fn checkpoint_status(
         &self,
         job_id: &str,
         trigger: &TriggerId,
     ) -> Result<OperationStatus, FlinkError> {
+        Ok(self.checkpoint_outcome(job_id, trigger).await?.0)
+    }
+
+    /// [`Self::checkpoint_status`] with the id of the checkpoint once it completed.
+    pub async fn checkpoint_outcome(
+        &self,
+        job_id: &str,
+        trigger: &TriggerId,
+    ) -> Result<(OperationStatus, Option<i64>), FlinkError> {
         let path = format!("/jobs/{}/checkpoints/{}", segment(job_id), segment(&trigger.0));
         let body: AsyncOperationBody = self.get(&path).await?;
-        operation_status(body).map_err(|reason| decode_error(&path, reason))
+        let id = body.operation.as_ref().and_then(|o| o.checkpoint_id);
+        let status = operation_status(body).map_err(|reason| decode_error(&path, reason))?;
+        Ok((status, id))
+    }
+
+    /// `GET /jobs/<id>/checkpoints/details/<checkpoint>`: one checkpoint, with its path.
+    pub async fn checkpoint_details(
+        &self,
+        job_id: &str,
+        checkpoint_id: i64,
+    ) -> Result<CheckpointEntry, FlinkError> {
+        self.get(&format!(
+            "/jobs/{}/checkpoints/details/{checkpoint_id}",
+            segment(job_id)
+        ))
+        .await
     }
 
     /// `POST /savepoint-disposal`: deletes a savepoint's files through the cluster.

@@ -116,6 +116,9 @@ pub(crate) struct OperationBody {
     pub location: Option<String>,
     #[serde(default, rename = "failure-cause")]
     pub failure_cause: Option<FailureCause>,
+    /// The checkpoint a triggered checkpoint became (checkpoint operations only).
+    #[serde(default, rename = "checkpointId")]
+    pub checkpoint_id: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]

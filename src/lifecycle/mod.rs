@@ -13,6 +13,7 @@ pub mod observation;
 pub mod plan;
 mod planner;
 pub mod report;
+pub mod snapshot;
 mod spec;
 pub mod status;
 

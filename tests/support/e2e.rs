@@ -600,3 +600,20 @@ pub fn snapshot_a_person_restores(env: &Env, name: &str, job_id: &str, recorded_
     };
     format!("file:{newest}")
 }
+
+/// Where the running job restored from, per Flink's checkpoint statistics.
+pub async fn restored_from(env: &Env, d: &FlinkDeployment) -> Option<String> {
+    let name = d.metadata.name.clone().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match env.flink(&name).checkpoint_statistics(&job_id(d)).await {
+            Ok(stats) => return stats.restored_path().map(str::to_string),
+            // The JobMaster may still be initializing right after the job shows up.
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!("checkpoint statistics not available yet: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("checkpoint statistics of {name}: {e}"),
+        }
+    }
+}

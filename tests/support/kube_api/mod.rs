@@ -18,7 +18,7 @@ pub use paths::{ApiPath, Collection};
 pub use rbac::{ApiCall, OPERATOR_TOKEN, RbacAudit};
 
 use bytes::Bytes;
-use flink_lifecycle::api::{FlinkDeployment, FlinkSessionJob};
+use flink_lifecycle::api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -66,6 +66,8 @@ impl InMemoryKube {
             .with_status_subresource::<FlinkDeployment>()
             .with_resource::<FlinkSessionJob>()
             .with_status_subresource::<FlinkSessionJob>()
+            .with_resource::<FlinkStateSnapshot>()
+            .with_status_subresource::<FlinkStateSnapshot>()
             .with_status_subresource::<Deployment>()
             .build()
             .await
