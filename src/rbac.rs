@@ -120,8 +120,9 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     rule(
         FLINK,
         "flinkstatesnapshots",
-        &["get", "list", "watch", "patch", "update"],
-        "watch snapshots; add/remove the finalizer; keep the snapshot.* filter labels",
+        &["get", "list", "watch", "create", "patch", "update", "delete"],
+        "watch snapshots; add/remove the finalizer; keep the snapshot.* filter labels; \
+         record savepoints as snapshots and remove retired records (snapshot.resource.enabled)",
     ),
     rule(
         FLINK,

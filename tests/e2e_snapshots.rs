@@ -2,8 +2,9 @@
 //! in-memory Kubernetes API, the test kubelet running the Flink processes. A savepoint and a
 //! checkpoint asked for as resources are taken while the job runs, each on disk; a savepoint
 //! declared existing is recorded without a trigger; deleting a savepoint resource disposes of
-//! its files; a redeploy from a snapshot resource's path continues the job's state; a snapshot
-//! of a job that does not exist is abandoned with the reference's message.
+//! its files; a redeploy from a snapshot resource's path continues the job's state; with
+//! `snapshot.resource.enabled` the upgrade's savepoint is recorded as a resource; a snapshot of
+//! a job that does not exist is abandoned with the reference's message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/argo_history.rs"]
@@ -26,7 +27,7 @@ mod status_of;
 use e2e::{Env, LONG, counter, job_args, job_id, restored_from, stable_with_new_job};
 use flink::FLINK_1_20;
 use flink_lifecycle::api::{FlinkStateSnapshot, SnapshotState};
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -88,6 +89,7 @@ async fn snapshot_resources_are_taken_disposed_of_and_restored_from() {
     let name = "snap";
     let mut spec = env.application(name, "v1_20", "savepoint");
     spec["spec"]["job"]["args"] = job_args(&env, name, "out-1", &[]);
+    spec["spec"]["flinkConfiguration"]["kubernetes.operator.snapshot.resource.enabled"] = json!("true");
     env.create(&spec).await;
     let d = env.wait_stable_running(name).await;
     let first = job_id(&d);
@@ -199,6 +201,43 @@ async fn snapshot_resources_are_taken_disposed_of_and_restored_from() {
         local(&sp_path).trim_end_matches('/')
     );
     counter(&env.path("snap/out-2"), "continued", |r| r.restored_min > 0).await;
+
+    // snapshot.resource.enabled: the upgrade's savepoint is also recorded as a resource.
+    let second = job_id(&d);
+    env.patch_spec(name, json!({"job": {"args": job_args(&env, name, "out-3", &[])}}))
+        .await;
+    let d = env
+        .wait_for(name, "upgraded", LONG, stable_with_new_job(&second))
+        .await;
+    let upgrade_savepoint = d
+        .status
+        .as_ref()
+        .and_then(|s| s.job_status.as_ref())
+        .and_then(|j| j.savepoint_info.as_ref())
+        .and_then(|i| i.savepoint_history.as_ref())
+        .and_then(|h| h.iter().rev().find_map(|s| s.location.clone()))
+        .expect("the upgrade savepoint in the history");
+    let deadline = tokio::time::Instant::now() + LONG;
+    let record = loop {
+        let records = snapshots(&env)
+            .list(&ListParams::default().labels("snapshot.trigger-type=UPGRADE,snapshot.state=COMPLETED"))
+            .await
+            .expect("list records");
+        if let Some(r) = records.items.into_iter().next() {
+            break r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no UPGRADE record appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(path_of(&record), upgrade_savepoint);
+    assert!(
+        record.spec.already_exists() && !record.spec.dispose_on_delete(),
+        "{:?}",
+        record.spec
+    );
 
     // A snapshot of a job that does not exist is abandoned, with the reference's message.
     create_snapshot(

@@ -98,6 +98,8 @@ pub const KEYS: &[KeyDef] = &[
     dynamic("savepoint.history.max.count", Some("10")),
     dynamic("savepoint.history.max.age", Some("24 h")),
     dynamic("savepoint.cleanup.enabled", Some("true")),
+    dynamic("savepoint.dispose-on-delete", Some("false")),
+    dynamic("snapshot.resource.enabled", Some("false")),
     dynamic("session.deletion.block-on-session-jobs", Some("true")),
     aliased(
         dynamic("session.deletion.block-on-unmanaged-jobs", Some("true")),

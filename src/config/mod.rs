@@ -99,6 +99,10 @@ pub struct OperatorConfig {
     pub savepoint_history_max_age: Duration,
     /// Savepoints retired from the history are disposed of (`POST /savepoint-disposal`).
     pub savepoint_cleanup_enabled: bool,
+    /// FlinkStateSnapshots the operator records get `disposeOnDelete` from this.
+    pub savepoint_dispose_on_delete: bool,
+    /// Each savepoint in a resource's history is also recorded as a FlinkStateSnapshot.
+    pub snapshot_resource_enabled: bool,
     pub session_block_on_session_jobs: bool,
     pub session_block_on_unmanaged_jobs: bool,
     /// Every key of the operator file (Flink defaults included), for effective configs.
@@ -344,6 +348,8 @@ impl OperatorConfig {
             savepoint_history_max_count: u32("savepoint.history.max.count"),
             savepoint_history_max_age: duration("savepoint.history.max.age"),
             savepoint_cleanup_enabled: bool("savepoint.cleanup.enabled"),
+            savepoint_dispose_on_delete: bool("savepoint.dispose-on-delete"),
+            snapshot_resource_enabled: bool("snapshot.resource.enabled"),
             session_block_on_session_jobs: bool("session.deletion.block-on-session-jobs"),
             session_block_on_unmanaged_jobs: bool("session.deletion.block-on-unmanaged-jobs"),
         })

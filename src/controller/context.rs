@@ -39,6 +39,8 @@ pub struct Context {
     pub recorder: kube::runtime::events::Recorder,
     /// The resourceVersion of each resource after the operator's last status write (read-your-writes).
     pub known_versions: super::fresh::KnownVersions,
+    /// Which resources' snapshot records this process has synced ([`super::snapshot_records`]).
+    pub snapshot_records: super::snapshot_records::SyncedRecords,
 }
 
 impl Context {
@@ -60,6 +62,7 @@ impl Context {
             metrics: ControllerMetrics::default(),
             backoff: Backoff::default(),
             known_versions: Default::default(),
+            snapshot_records: Default::default(),
             reporter,
         }
     }

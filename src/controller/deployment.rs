@@ -88,6 +88,14 @@ pub async fn reconcile(cached: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Resul
     for ev in &plan.events {
         publish(&ctx, dep.as_ref(), ev).await;
     }
+    super::snapshot_records::sync_if_enabled(
+        &ctx,
+        &operator,
+        &dep.metadata,
+        crate::api::JobKind::FlinkDeployment,
+        status.job_status.as_ref(),
+    )
+    .await;
     if let Some(message) = &validation_error {
         let ev = lifecycle::Event {
             type_: lifecycle::EventType::Warning,

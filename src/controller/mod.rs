@@ -17,6 +17,7 @@ mod observe;
 mod preflight;
 mod session_job;
 mod snapshot;
+mod snapshot_records;
 mod status;
 mod trigger;
 pub mod zookeeper;

@@ -118,6 +118,14 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
     for ev in &plan.events {
         publish(&ctx, job.as_ref(), ev).await;
     }
+    super::snapshot_records::sync_if_enabled(
+        &ctx,
+        &operator,
+        &job.metadata,
+        crate::api::JobKind::FlinkSessionJob,
+        status.job_status.as_ref(),
+    )
+    .await;
     ctx.metrics
         .steps
         .get_or_create(&super::metrics::StepLabel {

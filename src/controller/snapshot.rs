@@ -175,6 +175,7 @@ async fn find_target(ctx: &Context, ns: &str, spec: &FlinkStateSnapshotSpec) -> 
                     ),
                 savepoint_dir: savepoint_dir(&conf).map(str::to_string),
                 checkpoints_supported: supports_checkpoints(version),
+                protected_paths: restore_paths(job_status),
             }))
         }
         JobKind::FlinkSessionJob => {
@@ -211,9 +212,28 @@ async fn find_target(ctx: &Context, ns: &str, spec: &FlinkStateSnapshotSpec) -> 
                     ),
                 savepoint_dir: savepoint_dir(&conf).map(str::to_string),
                 checkpoints_supported: supports_checkpoints(version),
+                protected_paths: restore_paths(job_status),
             }))
         }
     }
+}
+
+/// What the resource's next restore may read.
+fn restore_paths(job: Option<&crate::api::JobStatus>) -> Vec<String> {
+    let Some(job) = job else { return Vec::new() };
+    [
+        job.upgrade_savepoint_path.clone(),
+        job.last_completed_checkpoint
+            .as_ref()
+            .and_then(|c| c.path.clone()),
+        job.savepoint_info
+            .as_ref()
+            .and_then(|i| i.last_savepoint.as_ref())
+            .and_then(|s| s.location.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Upgrading or rolling back: the job is about to be replaced.
@@ -293,13 +313,26 @@ fn labels_for(snap: &FlinkStateSnapshot, state: SnapshotState) -> BTreeMap<Strin
         .cloned()
         .unwrap_or_else(|| "MANUAL".to_string());
     labels.insert("snapshot.trigger-type".to_string(), trigger_type);
-    if let Some(reference) = &snap.spec.job_reference {
-        if let Some(kind) = reference.kind {
-            labels.insert("job-reference.kind".to_string(), kind.as_str().to_string());
-        }
-        if let Some(name) = &reference.name {
-            labels.insert("job-reference.name".to_string(), name.clone());
-        }
+    if let Some(reference) = &snap.spec.job_reference
+        && let (Some(kind), Some(name)) = (reference.kind, reference.name.as_deref())
+    {
+        labels.extend(reference_labels(kind, name));
+    }
+    labels
+}
+
+/// `job-reference.kind` and `job-reference.name` (the name only when it fits a label value:
+/// object names may be longer than the 63 characters a label value allows).
+pub fn reference_labels(kind: JobKind, name: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([("job-reference.kind".to_string(), kind.as_str().to_string())]);
+    let fits = name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if fits {
+        labels.insert("job-reference.name".to_string(), name.to_string());
     }
     labels
 }

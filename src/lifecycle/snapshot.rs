@@ -38,6 +38,9 @@ pub struct TargetJob {
     pub savepoint_dir: Option<String>,
     /// Flink 1.17 or later (checkpoints can be triggered through REST).
     pub checkpoints_supported: bool,
+    /// Snapshots the resource's next restore may read (its upgrade path, newest checkpoint, last
+    /// savepoint): deleting a snapshot resource never disposes of one of these.
+    pub protected_paths: Vec<String>,
 }
 
 impl TargetJob {
@@ -172,6 +175,17 @@ pub fn retry_delay(failures: i32) -> Duration {
     FIRST_RETRY_DELAY
         .saturating_mul(2u32.saturating_pow(exp))
         .min(MAX_RETRY_DELAY)
+}
+
+/// A snapshot path without its scheme's slashes (`file:/x` and `file:///x` are one place).
+pub fn same_place(a: &str, b: &str) -> bool {
+    let norm = |p: &str| {
+        p.trim_start_matches("file:")
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .to_string()
+    };
+    norm(a) == norm(b)
 }
 
 fn timestamp(now_ms: i64) -> String {
@@ -452,6 +466,24 @@ fn plan_deletion(input: &SnapshotInput<'_>, status: FlinkStateSnapshotStatus) ->
                 return release(status, "the savepoint has no recorded path");
             };
             match input.target {
+                SnapshotTarget::Found(target)
+                    if target.protected_paths.iter().any(|p| same_place(p, &path)) =>
+                {
+                    let mut status = status;
+                    status.error = Some(format!(
+                        "savepoint {path} is not disposed of yet: {} {} may still restore from it. It is disposed \
+                         of once a newer snapshot of the job replaces it; set spec.savepoint.disposeOnDelete to \
+                         false to delete this resource and keep the files",
+                        target.kind.as_str(),
+                        target.cluster
+                    ));
+                    SnapshotPlan::new(
+                        status,
+                        SnapshotStep::None,
+                        Some(input.reconcile_interval),
+                        "deleting: the savepoint is the job's restore point".into(),
+                    )
+                }
                 SnapshotTarget::Found(target) if target.running_job().is_some() => SnapshotPlan::new(
                     status,
                     SnapshotStep::Dispose {

@@ -13,6 +13,7 @@ fn running() -> SnapshotTarget {
         busy: false,
         savepoint_dir: Some("file:///sp".into()),
         checkpoints_supported: true,
+        protected_paths: vec!["file:///sp/savepoint-last".into()],
     })
 }
 
@@ -359,6 +360,20 @@ fn deletion_disposes_of_a_completed_savepoint_through_the_running_job_only() {
     assert_eq!(
         deleting(&checkpoint(), &completed, &running(), None).step,
         SnapshotStep::ReleaseFinalizer
+    );
+    let protected = FlinkStateSnapshotStatus {
+        path: Some("file:/sp/savepoint-last/".into()),
+        ..completed.clone()
+    };
+    let p = deleting(&savepoint(), &protected, &running(), None);
+    assert_eq!(p.step, SnapshotStep::None, "the next restore's savepoint is kept");
+    assert!(
+        p.status
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("may still restore from it"),
+        "{p:?}"
     );
     let pending = FlinkStateSnapshotStatus::default();
     assert_eq!(

@@ -208,17 +208,6 @@ impl Planner<'_> {
     }
 }
 
-/// A snapshot path without its scheme's slashes (`file:/x` and `file:///x` are one place).
-fn same_place(a: &str, b: &str) -> bool {
-    let norm = |p: &str| {
-        p.trim_start_matches("file:")
-            .trim_start_matches('/')
-            .trim_end_matches('/')
-            .to_string()
-    };
-    norm(a) == norm(b)
-}
-
 impl Planner<'_> {
     /// Retires savepoints from the history: beyond `savepoint.history.max.count` (oldest first)
     /// or older than `savepoint.history.max.age`. The newest is always kept, and so is every
@@ -260,7 +249,10 @@ impl Planner<'_> {
             .enumerate()
             .filter_map(|(i, s)| {
                 let path = s.location.clone()?;
-                if protected.iter().any(|p| same_place(p, &path)) {
+                if protected
+                    .iter()
+                    .any(|p| crate::lifecycle::snapshot::same_place(p, &path))
+                {
                     return None;
                 }
                 if i < excess {
