@@ -253,7 +253,7 @@ fn crds_are_never_pruned_or_deleted_by_argo_cd() {
     for overlay in OVERLAYS {
         let objs = overlay_objects(overlay);
         let crds = find_all(&objs, "CustomResourceDefinition");
-        assert_eq!(crds.len(), 2);
+        assert_eq!(crds.len(), flink_lifecycle::crd::all().len());
         for crd in crds {
             let opts: Vec<&str> = annotation(crd, "argocd.argoproj.io/sync-options")
                 .unwrap_or_else(|| panic!("{overlay}: {} has no sync-options", name(crd)))

@@ -37,7 +37,11 @@ fn every_overlay_and_the_base_render() {
         ] {
             assert!(!find_all(&objs, k).is_empty(), "{dir}: no {k}");
         }
-        assert_eq!(find_all(&objs, "CustomResourceDefinition").len(), 2, "{dir}");
+        assert_eq!(
+            find_all(&objs, "CustomResourceDefinition").len(),
+            flink_lifecycle::crd::all().len(),
+            "{dir}"
+        );
         for o in &objs {
             let scoped = matches!(
                 kind(o),
