@@ -527,3 +527,107 @@ async fn a_never_valid_resource_is_released_on_deletion() {
     token.cancel();
     let _ = controllers.await;
 }
+
+/// The reference operator's spec-less health canaries are not reconciled, as there: the watch
+/// decodes them (a resource reconciled after them shows it is not broken), nothing is deployed
+/// or written for them, they get no finalizer, and deleting one that carries our finalizer
+/// (labelled after the operator added it) does not hang.
+#[tokio::test]
+async fn spec_less_canaries_are_left_alone() {
+    use flink_lifecycle::api::FlinkSessionJob;
+    use flink_lifecycle::controller::{DEPLOYMENT_FINALIZER, SESSION_JOB_FINALIZER};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::core::{ApiResource, DynamicObject};
+    let kube = InMemoryKube::new().await;
+    let dynamic = |ar: &ApiResource| Api::<DynamicObject>::namespaced_with(kube.client(), "default", ar);
+    let dep_resource = ApiResource::erase::<FlinkDeployment>(&());
+    let job_resource = ApiResource::erase::<FlinkSessionJob>(&());
+    let canary = |kind: &str, name: &str, finalizer: Option<&str>| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "flink.apache.org/v1beta1",
+            "kind": kind,
+            "metadata": {
+                "name": name,
+                "namespace": "default",
+                "labels": {"flink.apache.org/canary": "true"},
+                "finalizers": finalizer.into_iter().collect::<Vec<_>>(),
+            }
+        }))
+        .unwrap()
+    };
+    let created = [
+        (&dep_resource, canary("FlinkDeployment", "canary", None)),
+        (
+            &dep_resource,
+            canary("FlinkDeployment", "canary-finalized", Some(DEPLOYMENT_FINALIZER)),
+        ),
+        (&job_resource, canary("FlinkSessionJob", "canary", None)),
+        (
+            &job_resource,
+            canary("FlinkSessionJob", "canary-finalized", Some(SESSION_JOB_FINALIZER)),
+        ),
+    ];
+    for (ar, object) in &created {
+        assert!(object.data.get("spec").is_none());
+        dynamic(ar).create(&PostParams::default(), object).await.unwrap();
+    }
+    let ctx = Arc::new(flink_lifecycle::controller::Context::new(
+        kube.operator_client(),
+        flink_lifecycle::config::OperatorConfig::default(),
+        Arc::new(NoRest),
+    ));
+    let token = tokio_util::sync::CancellationToken::new();
+    let stop = futures::FutureExt::shared(token.clone().cancelled_owned());
+    let controllers = tokio::spawn(flink_lifecycle::controller::run(ctx, stop));
+    // A resource created after the canaries is reconciled: the watch read past them.
+    let deployments: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
+    let jobs: Api<FlinkSessionJob> = Api::namespaced(kube.client(), "default");
+    deployments
+        .create(&PostParams::default(), &deployment("control"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while deployments
+        .get("control")
+        .await
+        .unwrap()
+        .status
+        .is_none_or(|s| s.error.is_none())
+    {
+        assert!(tokio::time::Instant::now() < deadline, "control not reconciled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give any reconcile of the canaries time to act.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for name in ["canary", "canary-finalized"] {
+        let d = deployments.get(name).await.unwrap();
+        assert_eq!(d.spec, Default::default(), "{name}");
+        assert!(d.status.is_none(), "{name}: {:?}", d.status);
+        let j = jobs.get(name).await.unwrap();
+        assert!(j.status.is_none(), "{name}: {:?}", j.status);
+    }
+    assert!(deployments.get("canary").await.unwrap().finalizers().is_empty());
+    assert!(jobs.get("canary").await.unwrap().finalizers().is_empty());
+    let workloads: Api<Deployment> = Api::namespaced(kube.client(), "default");
+    let rendered = workloads.list(&ListParams::default()).await.unwrap();
+    assert!(
+        rendered.items.is_empty(),
+        "{:?}",
+        rendered.items.iter().map(|d| d.name_any()).collect::<Vec<_>>()
+    );
+
+    for name in ["canary", "canary-finalized"] {
+        deployments.delete(name, &DeleteParams::default()).await.unwrap();
+        jobs.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    for name in ["canary", "canary-finalized"] {
+        while deployments.get_opt(name).await.unwrap().is_some()
+            || jobs.get_opt(name).await.unwrap().is_some()
+        {
+            assert!(tokio::time::Instant::now() < deadline, "{name} still terminating");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    token.cancel();
+    let _ = controllers.await;
+}

@@ -322,3 +322,27 @@ fn a_canary_resource_is_admitted_as_the_webhook_admits_it() {
     let (code, out, _, _) = run_bounded(&["validate", "--no-dns", "-"], plain.as_bytes());
     assert_eq!(code, 1, "{out}");
 }
+
+/// The reference operator's spec-less canaries, as its documentation gives them, pass `validate`
+/// (strict field validation included); without the label the same object is denied by a rule.
+#[test]
+fn spec_less_canaries_are_admitted_offline() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/resources");
+    let deployment = dir.join("canary-deployment.yaml");
+    let job = dir.join("canary-session-job.yaml");
+    let (code, out, err) = run(&[
+        "validate",
+        "--no-dns",
+        deployment.to_str().unwrap(),
+        job.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("FlinkDeployment default/canary: allowed"), "{out}");
+    assert!(out.contains("FlinkSessionJob default/canary: allowed"), "{out}");
+    let plain = std::fs::read_to_string(&deployment)
+        .unwrap()
+        .replace("\"flink.apache.org/canary\": \"true\"", "team: x");
+    let (code, out, _, _) = run_bounded(&["validate", "--no-dns", "-"], plain.as_bytes());
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains("cannot be read"), "{out}");
+}

@@ -662,3 +662,34 @@ async fn large_bodies_beyond_the_memory_budget_are_refused_and_small_reviews_go_
         "{text}"
     );
 }
+
+fn resource_fixture(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/resources")
+        .join(name);
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The reference operator's spec-less canaries are admitted on both endpoints, created and
+/// updated, and never patched; a spec-less object without the label gets the rules' answer
+/// (no flinkVersion, no job), not a decoding error.
+#[tokio::test]
+async fn spec_less_canaries_are_admitted_and_other_spec_less_objects_get_the_rules_answer() {
+    for file in ["canary-deployment.yaml", "canary-session-job.yaml"] {
+        let canary = resource_fixture(file);
+        for (operation, old) in [("CREATE", None), ("UPDATE", Some(&canary))] {
+            for path in ["/validate", "/mutate"] {
+                let r = admit(path, support::review("c-1", operation, &canary, old)).await;
+                assert_eq!(r["allowed"], true, "{file} {operation} {path}: {r}");
+                assert!(r.get("patch").is_none(), "{file} {operation} {path}: {r}");
+            }
+        }
+        let mut plain = canary.clone();
+        plain["metadata"]["labels"] = json!({"team": "x"});
+        let r = admit("/validate", support::review("c-2", "CREATE", &plain, None)).await;
+        assert_eq!(r["allowed"], false, "{file}: {r}");
+        let message = r["status"]["message"].as_str().unwrap();
+        assert!(!message.contains("cannot be read"), "{file}: {message}");
+        assert!(message.contains("spec."), "{file}: {message}");
+    }
+}

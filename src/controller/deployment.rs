@@ -33,6 +33,9 @@ pub async fn reconcile(cached: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Resul
     let Some(dep) = ctx.known_versions.current(&api, cached).await? else {
         return Ok(Action::await_change());
     };
+    if crate::api::is_canary(&dep.metadata) {
+        return super::leave_canary(&api, &ctx.known_versions, dep.as_ref(), DEPLOYMENT_FINALIZER).await;
+    }
     if dep.metadata.deletion_timestamp.is_none()
         && !dep.finalizers().iter().any(|f| f == DEPLOYMENT_FINALIZER)
     {

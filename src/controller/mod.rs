@@ -109,6 +109,21 @@ fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Act
 /// How soon a reconcile whose status write found a newer status plans again.
 const STALE_STATUS_REPLAN: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// The reference operator's health canaries ([`crate::api::is_canary`]) are not reconciled, as
+/// there: nothing is deployed, submitted or written to their status, and no finalizer is added.
+/// One of ours that an object got before it was labelled is removed on deletion, so the
+/// deletion does not wait for a cleanup that will never run.
+async fn leave_canary<K>(api: &Api<K>, known: &KnownVersions, obj: &K, finalizer: &str) -> Result<Action>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    if obj.meta().deletion_timestamp.is_some() {
+        status::remove_finalizer(api, known, obj, finalizer).await?;
+    }
+    tracing::debug!("a canary resource: not reconciled");
+    Ok(Action::await_change())
+}
+
 /// What the planner decided and why (`RUST_LOG=flink_lifecycle=debug`).
 fn trace_plan(name: &str, namespace: &str, plan: &crate::lifecycle::Plan) {
     tracing::debug!(

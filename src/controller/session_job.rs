@@ -35,6 +35,9 @@ pub async fn reconcile(cached: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Resul
     let Some(job) = ctx.known_versions.current(&api, cached).await? else {
         return Ok(Action::await_change());
     };
+    if crate::api::is_canary(&job.metadata) {
+        return super::leave_canary(&api, &ctx.known_versions, job.as_ref(), SESSION_JOB_FINALIZER).await;
+    }
     if job.metadata.deletion_timestamp.is_none()
         && !job.finalizers().iter().any(|f| f == SESSION_JOB_FINALIZER)
     {

@@ -10,8 +10,8 @@ use super::checked_meta::CheckedMeta;
 use super::envelope::{Envelope, RawObject, read_envelope};
 use super::mutate::TARGET_SESSION_LABEL;
 use super::review::{
-    ADMISSION_API_VERSION, BadReview, CANARY_LABEL, Endpoint, ReviewContext, deny, host_to_lookup,
-    parse_review, request_kind, review, with_warnings,
+    ADMISSION_API_VERSION, BadReview, Endpoint, ReviewContext, deny, host_to_lookup, parse_review,
+    request_kind, review, with_warnings,
 };
 use super::rules::{
     Part, SpecPart, Stored, StoredReading, decide_deployment, decide_session_job, read_stored_spec,
@@ -136,7 +136,7 @@ fn validate<T: Parts>(
     // leaves an invalid stored spec unchanged (see `rules::validate_value`).
     let update = e.old_object.is_some();
     let read = read_objects::<T>(e.object?, e.old_object)?;
-    if is_canary(&read.metadata) {
+    if crate::api::is_canary(&read.metadata) {
         return Some(resp);
     }
     if let Err(error) = validate_schema(kind, &read.schema_value) {
@@ -270,15 +270,6 @@ fn read_objects<T: Parts>(
         status,
         old,
     })
-}
-
-fn is_canary(metadata: &ObjectMeta) -> bool {
-    metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(CANARY_LABEL))
-        .map(String::as_str)
-        == Some("true")
 }
 
 fn finish(resp: AdmissionResponse, decision: Result<Vec<String>, ValidationError>) -> AdmissionResponse {

@@ -14,7 +14,7 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview
 use serde_json::Value;
 
 /// Label that exempts the operator's health canaries from validation (as the reference).
-pub const CANARY_LABEL: &str = "flink.apache.org/canary";
+pub use crate::api::CANARY_LABEL;
 pub(super) const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
 
 /// The two webhook endpoints.
@@ -146,14 +146,7 @@ pub fn review(
     match endpoint {
         Endpoint::Mutate => mutate(resp, kind, &value),
         Endpoint::Validate => {
-            if object
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(CANARY_LABEL))
-                .map(String::as_str)
-                == Some("true")
-            {
+            if crate::api::is_canary(&object.metadata) {
                 return resp;
             }
             let old = req.old_object.as_ref().and_then(|o| serde_json::to_value(o).ok());
