@@ -258,6 +258,40 @@ impl Env {
             .expect("patch spec");
     }
 
+    /// The operator's last Events about resource `name`, oldest first: what it decided, for a
+    /// failure message (the status alone shows where it stopped, not why).
+    pub async fn events_of(&self, name: &str) -> String {
+        use k8s_openapi::api::events::v1::Event;
+        let api: Api<Event> = Api::namespaced(self.kube.client(), "default");
+        let Ok(list) = api.list(&Default::default()).await else {
+            return "  (events not readable)".into();
+        };
+        let mut lines: Vec<(String, String)> = list
+            .items
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| {
+                let at = e.event_time.as_ref().map(|t| t.0.to_string()).unwrap_or_default();
+                let count = e.series.as_ref().map_or(1, |s| s.count);
+                let line = format!(
+                    "  {at} {} {} (x{count}): {}",
+                    e.type_.as_deref().unwrap_or(""),
+                    e.reason.as_deref().unwrap_or(""),
+                    e.note.as_deref().unwrap_or("")
+                );
+                (at, line)
+            })
+            .collect();
+        lines.sort();
+        let skip = lines.len().saturating_sub(25);
+        lines
+            .into_iter()
+            .skip(skip)
+            .map(|(_, l)| l)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Waits until `pred` holds for the FlinkDeployment, failing with its last status.
     pub async fn wait_for(
         &self,
@@ -276,8 +310,9 @@ impl Env {
             }
             if tokio::time::Instant::now() > deadline {
                 panic!(
-                    "{name}: not {what} after {timeout:?}; status: {}\nkubelet launches: {}\n{}",
+                    "{name}: not {what} after {timeout:?}; status: {}\nevents:\n{}\nkubelet launches: {}\n{}",
                     serde_json::to_string_pretty(&current.and_then(|d| d.status)).unwrap_or_default(),
+                    self.events_of(name).await,
                     self.kubelet.launches().len(),
                     self.kubelet.logs(name)
                 );
