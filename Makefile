@@ -90,7 +90,7 @@ SOAK_RUNS ?= 10
 soak-faults:
 	@for i in $$(seq 1 $(SOAK_RUNS)); do \
 		echo "== soak-faults run $$i of $(SOAK_RUNS)"; \
-		E2E_FAULTS_ALL=1 $(CARGO) test --locked --test e2e_faults --test e2e_faults_steps --test e2e_zookeeper -- --test-threads=2 || exit 1; \
+		E2E_FAULTS_ALL=1 $(CARGO) test --locked --test e2e_faults --test e2e_faults_steps --test e2e_faults_resume --test e2e_zookeeper -- --test-threads=2 || exit 1; \
 		REAL_FAULTS_ALL=1 $(CARGO) test --locked --test real_cluster_faults || exit 1; \
 	done
 

@@ -14,6 +14,8 @@
 mod argo_history;
 #[path = "support/e2e.rs"]
 mod e2e;
+#[path = "support/fault_cells.rs"]
+mod fault_cells;
 #[path = "support/flink.rs"]
 mod flink;
 #[path = "support/flink_runtime.rs"]
@@ -28,14 +30,15 @@ mod kubelet;
 mod status_of;
 
 use e2e::{
-    Env, JobManagerDeployments, LONG, counter, error, job_id, job_state, lifecycle, recorded_checkpoint,
-    recorded_checkpoint_time, savepoints_in, stable_with_new_job, trigger_recorded,
+    Env, JobManagerDeployments, LONG, counter, error, job_id, job_state, lifecycle, savepoints_in,
+    stable_with_new_job, trigger_recorded,
 };
+use fault_cells::{after_the_fault, reconciliation_state, running_with_recorded_state, stopped_for_a_person};
 use flink::{CounterReport, FLINK_1_20};
 use flink_lifecycle::api::{FlinkDeployment, ReconciliationState};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The cells `make test` runs; the others run with `E2E_FAULTS_ALL=1` (`make soak-faults`). The
 /// `restartNonce` cell takes the stop-with-savepoint path the upgrade cell of `e2e_faults` proves.
@@ -45,121 +48,12 @@ const DEFAULT_CELLS: &[&str] = &[
     "last_state_suspend_operator_killed",
 ];
 
-/// Whether cell `cell` runs: always with `E2E_FAULTS_ALL=1`, else only the default ones. Says
-/// which it leaves out, so none goes unnoticed.
 fn runs(cell: &str) -> bool {
-    let all = std::env::var_os("E2E_FAULTS_ALL").is_some();
-    if !all && !DEFAULT_CELLS.contains(&cell) {
-        eprintln!("e2e-faults-steps: cell {cell} runs with E2E_FAULTS_ALL=1 (make soak-faults)");
-        return false;
-    }
-    true
+    fault_cells::runs("e2e-faults-steps", DEFAULT_CELLS, cell)
 }
 
 fn args(env: &Env, name: &str, out: &str) -> Value {
     e2e::job_args(env, name, out, &[])
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn reconciliation_state(d: &FlinkDeployment) -> Option<ReconciliationState> {
-    d.status.as_ref()?.reconciliation_status.as_ref()?.state
-}
-
-/// A running job of resource `name` with `checkpoints` checkpoints recorded, and a lower bound of
-/// the state its newest recorded checkpoint holds: the counter read before a checkpoint that
-/// Flink triggered later was recorded. (The test job's keys count within one of each other, so
-/// every key of that checkpoint holds at least `max - 1`.) A job restored from that checkpoint,
-/// or from anything newer, reports `restored_min` at least this; an empty start reports 0, an
-/// older snapshot less.
-async fn running_with_recorded_state(env: &Env, name: &str, checkpoints: i64) -> (String, i64) {
-    let d = env.wait_stable_running(name).await;
-    let first = job_id(&d);
-    let out = env.path(&format!("{name}/out-1"));
-    counter(&out, "counting", |r| r.max >= 5).await;
-    // A rewound run numbers its checkpoints from 1 again in the same directory: with only a few
-    // recorded, it can reach the recorded id within the seconds the operator needs to cancel it
-    // (docs/state-safety.md, "young jobs").
-    env.wait_for(name, "checkpoints recorded", LONG, |d| {
-        recorded_checkpoint(d).is_some_and(|(id, _)| id >= checkpoints)
-    })
-    .await;
-    let read_at = now_ms();
-    let before = CounterReport::read(Path::new(&out)).expect("a counter report");
-    env.wait_for(
-        name,
-        "a checkpoint triggered after the counter was read",
-        LONG,
-        |d| recorded_checkpoint_time(d).is_some_and(|t| t > read_at),
-    )
-    .await;
-    (first, before.max - 1)
-}
-
-/// Waits until the operator reports the rewound job or another stop that needs a person, or the
-/// step completes (`done`). Returns the resource and whether a person is needed.
-async fn after_the_fault(
-    env: &Env,
-    name: &str,
-    done: impl Fn(&FlinkDeployment) -> bool,
-) -> (FlinkDeployment, bool) {
-    let d = env
-        .wait_for(name, "the step completed or stopped for a person", LONG, |d| {
-            error(d).contains("Manual restore required") || done(d)
-        })
-        .await;
-    let stopped = error(&d).contains("Manual restore required");
-    eprintln!(
-        "e2e-faults-steps: {name}: {} (lifecycle {}, job {})",
-        if stopped {
-            format!("stopped for a person: {}", error(&d))
-        } else {
-            "completed".to_string()
-        },
-        lifecycle(&d),
-        job_state(&d)
-    );
-    (d, stopped)
-}
-
-/// Asserts what a stop for a person must say and leave: the message names the snapshot recorded
-/// for the job, nothing runs from the rewound state, and the rewound job (if Flink resubmitted
-/// one) is cancelled. Returns the snapshot a person restores, as the message asks.
-async fn stopped_for_a_person(env: &Env, name: &str, first: &str, launches_before: usize) -> String {
-    let d = env
-        .wait_for(name, "the rewound job cancelled", LONG, |d| {
-            job_state(d) != "RUNNING" && job_state(d) != "CANCELLING"
-        })
-        .await;
-    let (recorded_id, recorded) = recorded_checkpoint(&d).expect("the recorded checkpoint is kept");
-    assert!(
-        recorded.contains(first),
-        "the record is of the job's own run: {recorded}"
-    );
-    assert!(
-        error(&d).contains(&recorded),
-        "the message names the recorded checkpoint {recorded}: {}",
-        error(&d)
-    );
-    // Hold: only the kubelet's restart of the killed JobManager; the operator deployed nothing.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(
-        env.kubelet.launches_of(name, "jobmanager"),
-        launches_before + 1,
-        "only the kubelet's restart: the operator deployed nothing"
-    );
-    let d = env.deployments().get(name).await.unwrap();
-    assert!(
-        error(&d).contains("Manual restore required"),
-        "the stop holds: {}",
-        error(&d)
-    );
-    e2e::snapshot_a_person_restores(env, name, first, recorded_id)
 }
 
 /// Cell 1. Savepoint mode, `job.state: suspended`: the JobManager JVM is SIGKILLed as soon as the
