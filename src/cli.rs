@@ -76,7 +76,8 @@ Example:
 
 const HELP_WEBHOOK: &str = "\
 Inputs: the serving certificate in --tls-dir (tls.crt, tls.key; reloaded on change), the optional
---operator-config file and, for session-job checks, the cluster of the current kubeconfig.
+--operator-config file and, for session-job and snapshot checks, the cluster of the current
+kubeconfig.
 Runs until SIGTERM or SIGINT, then drains.
 
 Exit codes: 0 stopped by a signal, 1 startup failed (bad configuration, certificate missing,

@@ -1,7 +1,8 @@
 //! `flink-lifecycle validate`: the webhook's admission offline (mutation, then validation, then
-//! warnings) over manifest files, for CI pipelines and Argo CD pre-sync checks. Session jobs are
-//! checked against the FlinkDeployments among the inputs; `--old` files stand in for the stored
-//! objects of an UPDATE (their status supplies `lastReconciledSpec`).
+//! warnings) over manifest files, for CI pipelines and Argo CD pre-sync checks. Session jobs, and
+//! snapshots of FlinkDeployments, are checked against the FlinkDeployments among the inputs;
+//! `--old` files stand in for the stored objects of an UPDATE (their status supplies
+//! `lastReconciledSpec`).
 
 use crate::api::FlinkDeployment;
 use crate::config::OperatorConfig;
@@ -98,7 +99,7 @@ pub const MAX_NODES: usize = 250_000;
 pub const MAX_DEPTH: usize = 64;
 /// Most aliases (`*ref`) in one input (the YAML parser's budget).
 pub const MAX_ALIASES: usize = 50_000;
-/// Exit code when the inputs hold no FlinkDeployment or FlinkSessionJob at all.
+/// Exit code when the inputs hold no FlinkDeployment, FlinkSessionJob or FlinkStateSnapshot at all.
 pub const EXIT_NOTHING: u8 = 3;
 
 /// The limits, as `validate --help` lists them.
@@ -116,7 +117,7 @@ server's strict field validation denies them, with the field they resemble;
 --warn-unknown-fields reports them as warnings instead.
 
 Exit codes: 0 all allowed, 1 any denied, 2 an input cannot be read or breaks a limit,
-3 no FlinkDeployment or FlinkSessionJob found in the inputs.
+3 no FlinkDeployment, FlinkSessionJob or FlinkStateSnapshot found in the inputs.
 
 Example:
   flink-lifecycle validate --no-dns examples/
@@ -389,7 +390,7 @@ pub fn admit_all(
                     }
                     None => (doc.value.clone(), None),
                 },
-                FlinkKind::Deployment => (doc.value.clone(), None),
+                FlinkKind::Deployment | FlinkKind::StateSnapshot => (doc.value.clone(), None),
             };
             let old = old_by_key.get(&doc.key()).copied();
             let (decision, warnings) =
@@ -682,7 +683,7 @@ pub fn run(cmd: &ValidateCommand, resolver: &dyn HostResolver) -> u8 {
     let denied = verdicts.iter().filter(|v| v.decision.is_err()).count();
     if verdicts.is_empty() && unreadable.is_empty() {
         eprintln!(
-            "error: nothing validated: no FlinkDeployment or FlinkSessionJob (apiVersion {}/...) in the inputs",
+            "error: nothing validated: no FlinkDeployment, FlinkSessionJob or FlinkStateSnapshot (apiVersion {}/...) in the inputs",
             crate::api::GROUP
         );
         return EXIT_NOTHING;

@@ -73,6 +73,7 @@ fn examples_cover_each_upgrade_mode_a_session_cluster_and_a_session_job() {
                 let job: FlinkSessionJob = serde_json::from_value(d.value.clone()).unwrap();
                 jobs.push(job.spec.deployment_name.clone().unwrap_or_default());
             }
+            FlinkKind::StateSnapshot => {}
         }
     }
     let names: Vec<_> = modes.keys().cloned().collect();

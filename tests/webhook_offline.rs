@@ -346,3 +346,127 @@ fn spec_less_canaries_are_admitted_offline() {
     assert_eq!(code, 1, "{out}");
     assert!(!out.contains("cannot be read"), "{out}");
 }
+
+const SNAPSHOT_EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/resources/snapshot");
+
+/// The reference operator's examples/snapshot/*.yaml pass `validate`, each file alone (their
+/// target is not among the inputs: inputs are not the cluster, so that is no denial) and all
+/// together (the checkpoint's target, job-from-savepoint.yaml's v2_2 deployment, among them).
+#[test]
+fn the_references_snapshot_examples_pass_validate() {
+    let files = [
+        ("checkpoint.yaml", "example-checkpoint"),
+        ("job-from-savepoint.yaml", "example-savepoint"),
+        ("savepoint-already-exists.yaml", "example-savepoint"),
+        ("savepoint-job-defaults.yaml", "example-savepoint"),
+        ("savepoint-job-full-spec.yaml", "example-savepoint"),
+    ];
+    for (file, name) in files {
+        let path = format!("{SNAPSHOT_EXAMPLES}/{file}");
+        let (code, out, err) = run(&["validate", "--no-dns", &path]);
+        assert_eq!(code, 0, "{file}: {out}{err}");
+        assert!(
+            out.contains(&format!("{path}: FlinkStateSnapshot default/{name}: allowed\n")),
+            "{file}: {out}"
+        );
+        assert!(!out.contains("warning:"), "{file}: {out}");
+    }
+    let (code, out, err) = run(&["validate", "--no-dns", SNAPSHOT_EXAMPLES]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("6 resource(s): 6 allowed, 0 denied"), "{out}");
+}
+
+/// Each snapshot rule denies offline with the webhook's message; a target among the inputs is
+/// checked (a checkpoint needs Flink 1.17), a target missing from them is not denied.
+#[test]
+fn each_snapshot_rule_is_denied_offline_with_its_message() {
+    let snapshot = |name: &str, spec: &str| {
+        format!(
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkStateSnapshot\nmetadata: {{name: {name}, namespace: jobs}}\nspec: {spec}\n---\n"
+        )
+    };
+    let set_reference = "Set spec.jobReference.kind (FlinkDeployment or FlinkSessionJob) and \
+         spec.jobReference.name to the resource in this namespace whose job to snapshot";
+    let cases = [
+        (
+            "neither",
+            "{jobReference: {kind: FlinkDeployment, name: legacy}}",
+            "denied: spec: Exactly one of checkpoint or savepoint configurations has to be set.".to_string(),
+        ),
+        (
+            "both",
+            "{jobReference: {kind: FlinkDeployment, name: legacy}, savepoint: {}, checkpoint: {}}",
+            "denied: spec: Exactly one of checkpoint or savepoint configurations has to be set.".into(),
+        ),
+        (
+            "no-reference",
+            "{savepoint: {formatType: NATIVE}}",
+            format!("denied: spec.jobReference: Job reference must be supplied for this snapshot. {set_reference}"),
+        ),
+        (
+            "no-kind",
+            "{jobReference: {name: legacy}, checkpoint: {}}",
+            format!("denied: spec.jobReference.kind: Job reference must be supplied for this snapshot. {set_reference}"),
+        ),
+        (
+            "no-path",
+            "{savepoint: {alreadyExists: true}}",
+            "denied: spec.savepoint.path: spec.savepoint.path is required when spec.savepoint.alreadyExists is \
+             true. Set it to the path of the existing savepoint, or set spec.savepoint.alreadyExists to false to \
+             take a new savepoint"
+                .into(),
+        ),
+        (
+            "bad-kind",
+            "{jobReference: {kind: StatefulSet, name: legacy}, savepoint: {}}",
+            "denied: spec.jobReference.kind: does not match the FlinkStateSnapshot CRD schema: \"StatefulSet\" is \
+             not one of FlinkDeployment, FlinkSessionJob. Fix the field name or value (kubectl explain shows the \
+             expected fields and types)"
+                .into(),
+        ),
+        (
+            "old-flink",
+            "{jobReference: {kind: FlinkDeployment, name: legacy}, checkpoint: {}}",
+            "denied: spec.checkpoint: a checkpoint is triggered through Flink's REST API, which Flink offers from \
+             1.17 on, and FlinkDeployment legacy runs flinkVersion v1_16. Take a savepoint instead \
+             (spec.savepoint), or upgrade the job to flinkVersion v1_17 or newer"
+                .into(),
+        ),
+        (
+            "elsewhere",
+            "{jobReference: {kind: FlinkDeployment, name: not-in-the-inputs}, checkpoint: {}}",
+            "allowed".into(),
+        ),
+    ];
+    let mut input: String = cases.iter().map(|(name, spec, _)| snapshot(name, spec)).collect();
+    // The target: a Flink 1.16 application cluster (as the reference's basic example).
+    input.push_str(
+        "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: legacy, namespace: jobs}\n\
+         spec:\n  image: flink:1.16\n  flinkVersion: v1_16\n  serviceAccount: flink\n\
+         \x20 flinkConfiguration: {taskmanager.numberOfTaskSlots: \"2\"}\n\
+         \x20 jobManager: {resource: {memory: 2048m, cpu: 1}}\n  taskManager: {resource: {memory: 2048m, cpu: 1}}\n\
+         \x20 job: {jarURI: \"local:///opt/flink/examples/streaming/StateMachineExample.jar\", parallelism: 2, upgradeMode: stateless}\n",
+    );
+    let (code, out, err, _) = run_bounded(&["validate", "--no-dns", "-"], input.as_bytes());
+    assert_eq!(code, 1, "{out}{err}");
+    for (name, _, verdict) in cases {
+        let line = format!("<stdin>: FlinkStateSnapshot jobs/{name}: {verdict}\n");
+        assert!(out.contains(&line), "{line}\nnot in\n{out}");
+    }
+    assert!(
+        out.contains("<stdin>: FlinkDeployment jobs/legacy: allowed"),
+        "{out}"
+    );
+}
+
+/// A canary snapshot passes `validate` as it passes the webhook.
+#[test]
+fn a_snapshot_canary_is_admitted_offline() {
+    let canary = "apiVersion: flink.apache.org/v1beta1\nkind: FlinkStateSnapshot\nmetadata:\n  name: canary\n  namespace: default\n  labels:\n    flink.apache.org/canary: \"true\"\nspec: {}\n";
+    let (code, out, _, _) = run_bounded(&["validate", "--no-dns", "-"], canary.as_bytes());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("FlinkStateSnapshot default/canary: allowed"),
+        "{out}"
+    );
+}

@@ -329,7 +329,7 @@ async fn odd_requests_get_clear_answers() {
 async fn other_kinds_operations_and_canaries_pass_untouched() {
     let mut other = update_review();
     other["request"]["kind"] =
-        json!({"group": "flink.apache.org", "version": "v1beta1", "kind": "FlinkStateSnapshot"});
+        json!({"group": "flink.apache.org", "version": "v1beta1", "kind": "FlinkBlueGreenDeployment"});
     let r = admit("/validate", serde_json::to_vec(&other).unwrap()).await;
     assert_eq!(r["allowed"], true);
     assert!(r["warnings"][0].as_str().unwrap().contains("does not check"));
@@ -692,4 +692,226 @@ async fn spec_less_canaries_are_admitted_and_other_spec_less_objects_get_the_rul
         assert!(!message.contains("cannot be read"), "{file}: {message}");
         assert!(message.contains("spec."), "{file}: {message}");
     }
+}
+
+/// Every document of a fixture file (the reference's snapshot examples hold one or two).
+fn resource_fixtures(name: &str) -> Vec<Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/resources")
+        .join(name);
+    serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The reference operator's examples/snapshot/*.yaml.
+const SNAPSHOT_EXAMPLES: [&str; 5] = [
+    "snapshot/checkpoint.yaml",
+    "snapshot/job-from-savepoint.yaml",
+    "snapshot/savepoint-already-exists.yaml",
+    "snapshot/savepoint-job-defaults.yaml",
+    "snapshot/savepoint-job-full-spec.yaml",
+];
+
+/// A synced reflector store holding `deployments`, as the webhook's FlinkDeployment watch fills
+/// it: it lists every namespace, so a snapshot target missing from it is absent.
+fn synced_store(deployments: Vec<FlinkDeployment>) -> Arc<dyn SessionLookup> {
+    use kube::runtime::watcher::Event;
+    let (reader, mut writer) = kube::runtime::reflector::store();
+    writer.apply_watcher_event(&Event::Init);
+    for d in deployments {
+        writer.apply_watcher_event(&Event::InitApply(d));
+    }
+    writer.apply_watcher_event(&Event::InitDone);
+    Arc::new(reader)
+}
+
+/// The FlinkDeployment the examples' snapshots name (`default/example-deployment`), at `version`.
+fn example_deployment(version: &str) -> FlinkDeployment {
+    let mut dep = resource_fixtures("snapshot/job-from-savepoint.yaml")
+        .into_iter()
+        .find(|d| d["kind"] == "FlinkDeployment")
+        .unwrap();
+    dep["metadata"]["namespace"] = json!("default");
+    dep["spec"]["flinkVersion"] = json!(version);
+    serde_json::from_value(dep).unwrap()
+}
+
+/// The reference's snapshot examples are admitted as written, created and updated, on both
+/// endpoints, never patched: without lookups and with a store holding their target.
+#[tokio::test]
+async fn the_references_snapshot_examples_are_admitted() {
+    let lookups: [Arc<dyn SessionLookup>; 2] = [
+        Arc::new(NoSessions),
+        synced_store(vec![example_deployment("v2_2")]),
+    ];
+    let mut snapshots = 0;
+    for file in SNAPSHOT_EXAMPLES {
+        for mut object in resource_fixtures(file) {
+            if object["kind"] != "FlinkStateSnapshot" {
+                continue;
+            }
+            snapshots += 1;
+            // kubectl fills the namespace from its context.
+            object["metadata"]["namespace"] = json!("default");
+            for sessions in &lookups {
+                for (operation, old) in [("CREATE", None), ("UPDATE", Some(&object))] {
+                    for path in ["/validate", "/mutate"] {
+                        let body = support::review("e-1", operation, &object, old);
+                        let r = admit_with(state(sessions.clone()), path, body).await;
+                        assert_eq!(r["allowed"], true, "{file} {operation} {path}: {r}");
+                        assert!(
+                            r.get("patch").is_none() && r.get("warnings").is_none(),
+                            "{file} {operation} {path}: {r}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(snapshots, 5);
+}
+
+/// Each snapshot rule denies with its exact message (the reference's words where it has the
+/// rule); the target rules only where the webhook's store lists the namespace.
+#[tokio::test]
+async fn each_snapshot_rule_denies_with_its_message() {
+    let snapshot = |spec: Value| {
+        json!({
+            "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkStateSnapshot",
+            "metadata": {"name": "snap", "namespace": "default"},
+            "spec": spec
+        })
+    };
+    let to = |name: &str| json!({"kind": "FlinkDeployment", "name": name});
+    let set_reference = "Set spec.jobReference.kind (FlinkDeployment or FlinkSessionJob) and \
+         spec.jobReference.name to the resource in this namespace whose job to snapshot";
+    let no_lookup: Arc<dyn SessionLookup> = Arc::new(NoSessions);
+    let flink_1_16 = synced_store(vec![example_deployment("v1_16")]);
+    let cases: Vec<(Value, &Arc<dyn SessionLookup>, String)> = vec![
+        (
+            json!({"jobReference": to("example-deployment")}),
+            &no_lookup,
+            "spec: Exactly one of checkpoint or savepoint configurations has to be set.".into(),
+        ),
+        (
+            json!({"jobReference": to("example-deployment"), "savepoint": {}, "checkpoint": {}}),
+            &no_lookup,
+            "spec: Exactly one of checkpoint or savepoint configurations has to be set.".into(),
+        ),
+        (
+            json!({"savepoint": {}}),
+            &no_lookup,
+            format!("spec.jobReference: Job reference must be supplied for this snapshot. {set_reference}"),
+        ),
+        (
+            json!({"jobReference": {"name": "example-deployment"}, "checkpoint": {}}),
+            &no_lookup,
+            format!("spec.jobReference.kind: Job reference must be supplied for this snapshot. {set_reference}"),
+        ),
+        (
+            json!({"jobReference": {"kind": "FlinkSessionJob"}, "savepoint": {}}),
+            &no_lookup,
+            format!("spec.jobReference.name: Job reference must be supplied for this snapshot. {set_reference}"),
+        ),
+        (
+            json!({"savepoint": {"alreadyExists": true, "disposeOnDelete": false}}),
+            &no_lookup,
+            "spec.savepoint.path: spec.savepoint.path is required when spec.savepoint.alreadyExists is true. \
+             Set it to the path of the existing savepoint, or set spec.savepoint.alreadyExists to false to \
+             take a new savepoint"
+                .into(),
+        ),
+        (
+            json!({"jobReference": {"kind": "Deployment", "name": "example-deployment"}, "savepoint": {}}),
+            &no_lookup,
+            "spec.jobReference.kind: does not match the FlinkStateSnapshot CRD schema: \"Deployment\" is not \
+             one of FlinkDeployment, FlinkSessionJob. Fix the field name or value (kubectl explain shows the \
+             expected fields and types)"
+                .into(),
+        ),
+        (
+            json!({"jobReference": to("nowhere"), "savepoint": {}}),
+            &flink_1_16,
+            "spec.jobReference.name: Target for snapshot default/nowhere was not found. Create FlinkDeployment \
+             nowhere first, or point spec.jobReference at an existing one"
+                .into(),
+        ),
+        (
+            json!({"jobReference": to("example-deployment"), "checkpoint": {}}),
+            &flink_1_16,
+            "spec.checkpoint: a checkpoint is triggered through Flink's REST API, which Flink offers from 1.17 \
+             on, and FlinkDeployment example-deployment runs flinkVersion v1_16. Take a savepoint instead \
+             (spec.savepoint), or upgrade the job to flinkVersion v1_17 or newer"
+                .into(),
+        ),
+    ];
+    for (spec, sessions, message) in cases {
+        let body = support::review("d-1", "CREATE", &snapshot(spec.clone()), None);
+        let r = admit_with(state(sessions.clone()), "/validate", body).await;
+        assert_eq!(
+            (
+                r["uid"].as_str(),
+                r["allowed"].as_bool(),
+                r["status"]["code"].as_i64()
+            ),
+            (Some("d-1"), Some(false), Some(403)),
+            "{spec}: {r}"
+        );
+        assert_eq!(r["status"]["message"], message.as_str(), "{spec}");
+    }
+    // Without a store that lists the namespace the target rules are left to the reconciler.
+    for spec in [
+        json!({"jobReference": to("nowhere"), "savepoint": {}}),
+        json!({"jobReference": to("example-deployment"), "checkpoint": {}}),
+    ] {
+        let body = support::review("d-2", "CREATE", &snapshot(spec.clone()), None);
+        let r = admit("/validate", body).await;
+        assert_eq!(r["allowed"], true, "{spec}: {r}");
+    }
+}
+
+/// A snapshot the operator has processed may outlive its target: its UPDATEs (a label, the
+/// operator's finalizer) are admitted, as the reference admits them; a pending one is not.
+#[tokio::test]
+async fn a_processed_snapshot_of_a_deleted_target_can_still_be_updated() {
+    let mut snap = json!({
+        "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkStateSnapshot",
+        "metadata": {"name": "snap", "namespace": "default"},
+        "spec": {"jobReference": {"kind": "FlinkDeployment", "name": "gone"}, "savepoint": {}},
+        "status": {"state": "COMPLETED", "path": "s3://b/sp-1"}
+    });
+    let empty = synced_store(vec![]);
+    let mut labelled = snap.clone();
+    labelled["metadata"]["labels"] = json!({"team": "a"});
+    let mut moved = snap.clone();
+    moved["spec"]["backoffLimit"] = json!(3);
+    for new in [&labelled, &moved] {
+        let body = support::review("p-1", "UPDATE", new, Some(&snap));
+        let r = admit_with(state(empty.clone()), "/validate", body).await;
+        assert_eq!(r["allowed"], true, "{r}");
+        assert!(r.get("warnings").is_none(), "{r}");
+    }
+    snap["status"] = json!({"state": "TRIGGER_PENDING"});
+    moved["status"] = snap["status"].clone();
+    let body = support::review("p-2", "UPDATE", &moved, Some(&snap));
+    let r = admit_with(state(empty), "/validate", body).await;
+    assert_eq!(r["allowed"], false, "{r}");
+}
+
+/// A canary snapshot is admitted unchecked, as the other kinds' canaries are.
+#[tokio::test]
+async fn a_snapshot_canary_is_admitted_unchecked() {
+    let canary = json!({
+        "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkStateSnapshot",
+        "metadata": {"name": "canary", "namespace": "default", "labels": {"flink.apache.org/canary": "true"}},
+        "spec": {}
+    });
+    let r = admit("/validate", support::review("c-3", "CREATE", &canary, None)).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let mut plain = canary.clone();
+    plain["metadata"]["labels"] = json!({"team": "x"});
+    let r = admit("/validate", support::review("c-4", "CREATE", &plain, None)).await;
+    assert_eq!(
+        r["status"]["message"], "spec: Exactly one of checkpoint or savepoint configurations has to be set.",
+        "{r}"
+    );
 }

@@ -1,5 +1,6 @@
-//! Admission rules for FlinkDeployment and FlinkSessionJob: the reference validator's rules
-//! (reference §2.1–2.6, in its order, first error wins), risky-spec warnings, and schema checks.
+//! Admission rules for FlinkDeployment, FlinkSessionJob and FlinkStateSnapshot: the reference
+//! validator's rules (reference §2.1–2.6, in its order, first error wins), risky-spec warnings,
+//! and schema checks.
 //! Pure functions shared by the webhook, the offline `validate` command and the reconciler.
 
 mod api_server_values;
@@ -20,6 +21,7 @@ mod previous;
 mod quantity;
 mod schema;
 mod session_job;
+mod snapshot;
 mod warnings;
 
 pub use autoscaler::{autoscaler_enabled, validate_autoscaler};
@@ -35,4 +37,5 @@ pub use previous::{last_reconciled_deployment_spec, last_reconciled_session_job_
 pub use quantity::{parse_flink_memory, parse_memory_bytes, parse_quantity};
 pub use schema::{FlinkKind, validate_schema, warm_up};
 pub use session_job::{session_job_flink_config, validate_session_job};
+pub use snapshot::{SnapshotTarget, validate_state_snapshot};
 pub use warnings::{deployment_warnings, deployment_warnings_facts, session_job_warnings};

@@ -11,11 +11,12 @@ use k8s_openapi::api::core::v1::{PodTemplateSpec, ResourceRequirements};
 use serde_json::{Map, Value};
 use std::sync::LazyLock;
 
-/// The two kinds this crate admits.
+/// The kinds this crate admits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FlinkKind {
     Deployment,
     SessionJob,
+    StateSnapshot,
 }
 
 impl FlinkKind {
@@ -24,6 +25,7 @@ impl FlinkKind {
         match self {
             Self::Deployment => "FlinkDeployment",
             Self::SessionJob => "FlinkSessionJob",
+            Self::StateSnapshot => "FlinkStateSnapshot",
         }
     }
 
@@ -32,6 +34,7 @@ impl FlinkKind {
         match kind {
             "FlinkDeployment" => Some(Self::Deployment),
             "FlinkSessionJob" => Some(Self::SessionJob),
+            "FlinkStateSnapshot" => Some(Self::StateSnapshot),
             _ => None,
         }
     }
@@ -41,6 +44,7 @@ type Compiled = Result<Validator, String>;
 
 static DEPLOYMENT: LazyLock<Compiled> = LazyLock::new(|| crd_validator("FlinkDeployment"));
 static SESSION_JOB: LazyLock<Compiled> = LazyLock::new(|| crd_validator("FlinkSessionJob"));
+static STATE_SNAPSHOT: LazyLock<Compiled> = LazyLock::new(|| crd_validator("FlinkStateSnapshot"));
 static POD_TEMPLATE: LazyLock<Compiled> = LazyLock::new(|| kubernetes_validator::<PodTemplateSpec>(true));
 // Not with the API server's value rules: the operator reads `spec.*.resources` itself (memory in
 // Flink's syntax first, as the reference does) and renders quantities from it.
@@ -73,7 +77,13 @@ const DEPLOYMENT_EMBEDDED: [(&str, &LazyLock<Compiled>, &str); 5] = [
 
 /// Compiles every validator now (startup), reporting a schema that does not compile.
 pub fn warm_up() -> Result<(), String> {
-    for v in [&DEPLOYMENT, &SESSION_JOB, &POD_TEMPLATE, &RESOURCES] {
+    for v in [
+        &DEPLOYMENT,
+        &SESSION_JOB,
+        &STATE_SNAPSHOT,
+        &POD_TEMPLATE,
+        &RESOURCES,
+    ] {
         if let Err(e) = LazyLock::force(v) {
             return Err(e.clone());
         }
@@ -81,7 +91,8 @@ pub fn warm_up() -> Result<(), String> {
     Ok(())
 }
 
-/// Checks `object` (a whole FlinkDeployment or FlinkSessionJob as JSON) against the schemas.
+/// Checks `object` (a whole FlinkDeployment, FlinkSessionJob or FlinkStateSnapshot as JSON)
+/// against the schemas.
 /// Explicit nulls count as absent, as the API server treats them.
 pub fn validate_schema(kind: FlinkKind, object: &Value) -> Result<(), ValidationError> {
     let stripped;
@@ -94,6 +105,7 @@ pub fn validate_schema(kind: FlinkKind, object: &Value) -> Result<(), Validation
     let crd = match kind {
         FlinkKind::Deployment => &DEPLOYMENT,
         FlinkKind::SessionJob => &SESSION_JOB,
+        FlinkKind::StateSnapshot => &STATE_SNAPSHOT,
     };
     check(crd, object, "", || format!("the {} CRD schema", kind.as_str()))?;
     if kind == FlinkKind::Deployment {

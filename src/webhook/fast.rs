@@ -1,8 +1,8 @@
-//! The common requests answered from the [`Envelope`]: CREATE and UPDATE of a FlinkDeployment
-//! or FlinkSessionJob on /validate, and on /mutate of a FlinkDeployment (never patched) or of a
-//! FlinkSessionJob that already has its label (nothing to patch). The
-//! objects are read from the raw text of `object` and `oldObject` in one pass each; see
-//! [`read_objects`]. Everything else (other kinds and operations,
+//! The common requests answered from the [`Envelope`]: CREATE and UPDATE of a FlinkDeployment,
+//! FlinkSessionJob or FlinkStateSnapshot on /validate, and on /mutate of a FlinkDeployment or
+//! FlinkStateSnapshot (never patched) or of a FlinkSessionJob that already has its label (nothing
+//! to patch). The objects are read from the raw text of `object` and `oldObject` in one pass
+//! each; see [`read_objects`]. Everything else (other kinds and operations,
 //! canaries, session-job patches, objects that do not type) goes to the reference reading in
 //! [`super::review`], which gives it the answer it always had; those requests are rare.
 
@@ -14,9 +14,10 @@ use super::review::{
     request_kind, review, with_warnings,
 };
 use super::rules::{
-    Part, SpecPart, Stored, StoredReading, decide_deployment, decide_session_job, read_stored_spec,
+    Part, SpecPart, Stored, StoredReading, decide_deployment, decide_session_job, decide_state_snapshot,
+    read_stored_spec,
 };
-use crate::api::{FlinkDeployment, FlinkSessionJob};
+use crate::api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
 use crate::config::OperatorConfig;
 use crate::validation::{FlinkKind, ValidationError, host_to_resolve, validate_schema};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -110,12 +111,20 @@ fn fast_answer(endpoint: Endpoint, e: Envelope<'_>, ctx: &ReviewContext<'_>) -> 
             read_objects::<FlinkDeployment>(e.object?, e.old_object)?.into_objects()?;
             Some(resp)
         }
+        (Endpoint::Mutate, FlinkKind::StateSnapshot) => {
+            // Snapshots are never patched either (the reference's mutator leaves them as they are).
+            read_objects::<FlinkStateSnapshot>(e.object?, e.old_object)?.into_objects()?;
+            Some(resp)
+        }
         (Endpoint::Mutate, FlinkKind::SessionJob) => already_labelled(e.object.as_ref()?).then_some(resp),
         (Endpoint::Validate, FlinkKind::Deployment) => {
             validate::<FlinkDeployment>(e, kind, resp, ctx, decide_deployment)
         }
         (Endpoint::Validate, FlinkKind::SessionJob) => {
             validate::<FlinkSessionJob>(e, kind, resp, ctx, decide_session_job)
+        }
+        (Endpoint::Validate, FlinkKind::StateSnapshot) => {
+            validate::<FlinkStateSnapshot>(e, kind, resp, ctx, decide_state_snapshot)
         }
     }
 }
@@ -124,7 +133,7 @@ fn fast_answer(endpoint: Endpoint, e: Envelope<'_>, ctx: &ReviewContext<'_>) -> 
 type Decide<T> =
     fn(T, Option<Stored<T>>, Option<&str>, &ReviewContext<'_>) -> Result<Vec<String>, ValidationError>;
 
-/// /validate of either kind: canaries pass, then the schema checks and the kind's decision.
+/// /validate of any kind: canaries pass, then the schema checks and the kind's decision.
 fn validate<T: Parts>(
     e: Envelope<'_>,
     kind: FlinkKind,
@@ -177,7 +186,7 @@ pub fn read_deployment(e: Envelope<'_>) -> Option<FlinkDeployment> {
 }
 
 /// A custom resource whose parts the fast path types one by one (FlinkDeployment,
-/// FlinkSessionJob: kube's derive implements all of these).
+/// FlinkSessionJob, FlinkStateSnapshot: kube's derive implements all of these).
 trait Parts: StoredReading + HasStatus<Status: Clone> + Default {}
 
 impl<T> Parts for T where T: StoredReading + HasStatus<Status: Clone> + Default {}

@@ -1,6 +1,7 @@
-//! The admission webhook: `POST /validate` and `POST /mutate` for FlinkDeployment and
-//! FlinkSessionJob. [`Incoming`] reads a review (fast, with [`review`] as the reference for
-//! odd requests), [`rules`] is the typed decision, [`http`] the axum shell around it.
+//! The admission webhook: `POST /validate` and `POST /mutate` for FlinkDeployment,
+//! FlinkSessionJob and FlinkStateSnapshot. [`Incoming`] reads a review (fast, with [`review`] as
+//! the reference for odd requests), [`rules`] is the typed decision, [`http`] the axum shell
+//! around it.
 
 pub mod budget;
 mod checked_meta;
@@ -12,6 +13,7 @@ mod review;
 mod rules;
 pub mod run;
 mod sessions;
+mod snapshot_target;
 
 pub use checked_meta::CheckedMeta;
 pub use envelope::{Envelope, RawObject, read_envelope};

@@ -1,11 +1,13 @@
-//! The typed decision on one object, shared by both readings of a review (the borrowed fast one
-//! in [`super::fast`] and the reference `DynamicObject` one in [`super::review`]) and by the
-//! offline `validate` command: schema, rules, warnings and the planner's change line.
+//! The typed decision on one object (FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot),
+//! shared by both readings of a review (the borrowed fast one in [`super::fast`] and the
+//! reference `DynamicObject` one in [`super::review`]) and by the offline `validate` command:
+//! schema, rules, warnings and the planner's change line.
 
 use super::review::ReviewContext;
+use super::snapshot_target::snapshot_target;
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkSessionJob, FlinkSessionJobStatus,
-    JobSpec,
+    FlinkStateSnapshot, FlinkStateSnapshotStatus, JobSpec,
 };
 use crate::lifecycle::{
     StoredSpec, deployed_deployment_spec, describe_deployment_change_from, describe_session_job_change_from,
@@ -13,6 +15,7 @@ use crate::lifecycle::{
 use crate::validation::{
     DeploymentFacts, FlinkKind, ValidationError, deployment_warnings_facts, recorded_in,
     session_job_warnings, validate_deployment_facts, validate_schema, validate_session_job,
+    validate_state_snapshot,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
@@ -65,6 +68,10 @@ pub fn validate_value(
             FlinkKind::SessionJob => {
                 let new: FlinkSessionJob = typed(object, kind)?;
                 decide_session_job(new, old.and_then(stored_from_value), namespace, ctx)
+            }
+            FlinkKind::StateSnapshot => {
+                let new: FlinkStateSnapshot = typed(object, kind)?;
+                decide_state_snapshot(new, old.and_then(stored_from_value), namespace, ctx)
             }
         }
     };
@@ -143,6 +150,14 @@ impl StoredReading for FlinkDeployment {
 impl StoredReading for FlinkSessionJob {
     fn records_reconciliation(status: Option<&FlinkSessionJobStatus>) -> bool {
         status.is_some_and(|s| s.reconciliation_status.is_some())
+    }
+}
+
+/// A snapshot records no reconciled spec (its decision reads only the stored status), so its
+/// stored spec is read whole, as before any reconciliation.
+impl StoredReading for FlinkStateSnapshot {
+    fn records_reconciliation(_: Option<&FlinkStateSnapshotStatus>) -> bool {
+        false
     }
 }
 
@@ -281,6 +296,20 @@ pub(super) fn decide_session_job(
         warnings.push(line);
     }
     Ok(warnings)
+}
+
+/// Rules of a FlinkStateSnapshot that passed the schema. The stored status says whether the
+/// operator has processed it (the target rules hold only before); there are no warnings and no
+/// change line: a snapshot's spec drives no running job.
+pub(super) fn decide_state_snapshot(
+    mut new: FlinkStateSnapshot,
+    old: Option<Stored<FlinkStateSnapshot>>,
+    namespace: Option<&str>,
+    ctx: &ReviewContext<'_>,
+) -> Result<Vec<String>, ValidationError> {
+    complete(&mut new, old.as_ref(), namespace);
+    validate_state_snapshot(&new, snapshot_target(&new, ctx.sessions))?;
+    Ok(Vec::new())
 }
 
 #[cfg(test)]

@@ -30,7 +30,8 @@ pub struct WebhookArgs {
     /// Directory with `tls.crt` and `tls.key` (a mounted Kubernetes TLS Secret); reloaded on change.
     #[arg(long, env = "FLINK_LIFECYCLE_TLS_DIR", default_value = "/certs")]
     pub tls_dir: PathBuf,
-    /// Look up session jobs' FlinkDeployments in the cluster (needs list/watch on flinkdeployments).
+    /// Look up the FlinkDeployments of session jobs and of snapshots in the cluster (needs
+    /// list/watch on flinkdeployments).
     #[arg(long, env = "FLINK_LIFECYCLE_SESSION_LOOKUP", default_value_t = true, action = clap::ArgAction::Set)]
     pub session_lookup: bool,
     /// Bytes of admission request bodies over 64 KiB held at once across all connections;
@@ -272,16 +273,18 @@ fn watched_store(
     reader
 }
 
-/// What the session store keeps of a FlinkDeployment. The webhook looks clusters up only as
-/// targets of session jobs: a session cluster is kept whole (its spec and configuration are
-/// validated against), an application cluster only as "exists and has spec.job" (which is enough
-/// to reject it as a target). With thousands of application clusters this keeps the store a few
-/// hundred bytes per object instead of a second full copy next to the controller's.
+/// What the session store keeps of a FlinkDeployment. The webhook looks clusters up as targets
+/// of session jobs and of snapshots: a session cluster is kept whole (its spec and configuration
+/// are validated against), an application cluster only as "exists, has spec.job, runs this
+/// flinkVersion" (enough to reject it as a session job's target, and to check that a checkpoint
+/// snapshot of it needs Flink 1.17). With thousands of application clusters this keeps the store
+/// a few hundred bytes per object instead of a second full copy next to the controller's.
 pub fn slim_for_session_lookups(dep: &mut FlinkDeployment) {
     dep.metadata.managed_fields = None;
     if dep.spec.job.is_some() {
         dep.spec = crate::api::FlinkDeploymentSpec {
             job: Some(crate::api::JobSpec::default()),
+            flink_version: dep.spec.flink_version,
             ..Default::default()
         };
         dep.status = None;
@@ -404,7 +407,7 @@ mod tests {
     }
 
     #[test]
-    fn a_slimmed_store_answers_session_job_validation_as_the_full_object_does() {
+    fn a_slimmed_store_answers_session_job_and_snapshot_validation_as_the_full_object_does() {
         let operator = OperatorConfig::default();
         for job in [true, false] {
             let full = cluster(job);
@@ -424,6 +427,8 @@ mod tests {
                     slim.status.is_none() && slim.metadata.labels.is_none(),
                     "only the stub is kept"
                 );
+                // A checkpoint snapshot of it is checked against its version.
+                assert_eq!(slim.spec.flink_version, full.spec.flink_version);
             } else {
                 assert_eq!(
                     serde_json::to_value(&slim).ok(),

@@ -220,6 +220,7 @@ pub fn review(
     let kind = object["kind"].as_str().unwrap_or("FlinkDeployment");
     let resource = match kind {
         "FlinkSessionJob" => "flinksessionjobs",
+        "FlinkStateSnapshot" => "flinkstatesnapshots",
         _ => "flinkdeployments",
     };
     let body = serde_json::json!({

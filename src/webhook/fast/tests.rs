@@ -150,7 +150,7 @@ fn edited_reviews_get_the_reference_answer() {
         ),
         (
             "other kind",
-            edited(|r| r["request"]["kind"]["kind"] = json!("FlinkStateSnapshot")),
+            edited(|r| r["request"]["kind"]["kind"] = json!("FlinkBlueGreenDeployment")),
         ),
         (
             "other group",
@@ -465,6 +465,201 @@ fn session_jobs_get_the_reference_answer() {
     });
 }
 
+/// A synced reflector store, as the webhook's FlinkDeployment watch fills it: it lists every
+/// namespace, so a snapshot target missing from it is absent.
+fn synced_store(deployments: Vec<FlinkDeployment>) -> kube::runtime::reflector::Store<FlinkDeployment> {
+    use kube::runtime::watcher::Event;
+    let (reader, mut writer) = kube::runtime::reflector::store();
+    writer.apply_watcher_event(&Event::Init);
+    for d in deployments {
+        writer.apply_watcher_event(&Event::InitApply(d));
+    }
+    writer.apply_watcher_event(&Event::InitDone);
+    reader
+}
+
+fn snapshot_review(op: &str, object: &Value, old: Option<&Value>) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "snap-1",
+            "kind": {"group": "flink.apache.org", "version": "v1beta1", "kind": "FlinkStateSnapshot"},
+            "resource": {"group": "flink.apache.org", "version": "v1beta1", "resource": "flinkstatesnapshots"},
+            "namespace": "streaming", "operation": op, "userInfo": {"username": "alice"},
+            "object": object, "oldObject": old
+        }
+    }))
+    .expect("json")
+}
+
+fn snapshot(spec: Value) -> Value {
+    json!({
+        "apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkStateSnapshot",
+        "metadata": {"name": "snap", "namespace": "streaming"},
+        "spec": spec
+    })
+}
+
+/// The fixture's FlinkDeployment `orders` (namespace `streaming`) at `version`.
+fn orders_at(version: &str) -> FlinkDeployment {
+    let mut dep = update()["request"]["object"].clone();
+    dep["spec"]["flinkVersion"] = json!(version);
+    serde_json::from_value(dep).expect("typed")
+}
+
+/// Every snapshot rule, with and without a lookup that lists the namespace, on CREATE and
+/// UPDATE: both readings give the same bytes, the fast one answers itself (but for an UPDATE it
+/// denies, which the reference reading may admit when it leaves the stored spec alone), and the
+/// verdict is the expected one.
+#[test]
+fn state_snapshots_get_the_reference_answer() {
+    let to_orders = json!({"kind": "FlinkDeployment", "name": "orders"});
+    let to_missing = json!({"kind": "FlinkDeployment", "name": "gone"});
+    let old_flink = synced_store(vec![orders_at("v1_16")]);
+    let new_flink = synced_store(vec![orders_at("v1_20")]);
+    let offline = KnownSessions::new([orders_at("v1_16")]);
+    let lookups: [(&str, &dyn SessionLookup); 4] = [
+        ("none", &NoSessions),
+        ("store 1.16", &old_flink),
+        ("store 1.20", &new_flink),
+        ("inputs 1.16", &offline),
+    ];
+    // (case, spec, status, allowed with each lookup above)
+    let cases = [
+        (
+            "savepoint",
+            json!({"jobReference": to_orders, "savepoint": {}}),
+            None,
+            [true; 4],
+        ),
+        (
+            "existing savepoint",
+            json!({"savepoint": {"alreadyExists": true, "path": "s3://b/sp-1"}}),
+            None,
+            [true; 4],
+        ),
+        (
+            "existing savepoint without a path",
+            json!({"savepoint": {"alreadyExists": true}}),
+            None,
+            [false; 4],
+        ),
+        ("neither", json!({"jobReference": to_orders}), None, [false; 4]),
+        (
+            "both",
+            json!({"jobReference": to_orders, "savepoint": {}, "checkpoint": {}}),
+            None,
+            [false; 4],
+        ),
+        ("no job reference", json!({"savepoint": {}}), None, [false; 4]),
+        (
+            "no name",
+            json!({"jobReference": {"kind": "FlinkDeployment"}, "savepoint": {}}),
+            None,
+            [false; 4],
+        ),
+        (
+            "unknown kind",
+            json!({"jobReference": {"kind": "Deployment", "name": "orders"}, "savepoint": {}}),
+            None,
+            [false; 4],
+        ),
+        (
+            "missing target",
+            json!({"jobReference": to_missing, "savepoint": {}}),
+            None,
+            [true, false, false, true],
+        ),
+        (
+            "missing target, completed",
+            json!({"jobReference": to_missing, "savepoint": {}}),
+            Some(json!({"state": "COMPLETED", "path": "s3://b/sp-2"})),
+            [true; 4],
+        ),
+        (
+            "missing target, pending",
+            json!({"jobReference": to_missing, "savepoint": {}}),
+            Some(json!({"state": "TRIGGER_PENDING"})),
+            [true, false, false, true],
+        ),
+        (
+            "checkpoint",
+            json!({"jobReference": to_orders, "checkpoint": {}}),
+            None,
+            [true, false, true, false],
+        ),
+        (
+            "checkpoint of a session job",
+            json!({"jobReference": {"kind": "FlinkSessionJob", "name": "orders"}, "checkpoint": {}}),
+            None,
+            [true; 4],
+        ),
+        (
+            "null checkpoint",
+            json!({"jobReference": to_orders, "savepoint": {}, "checkpoint": null}),
+            None,
+            [true; 4],
+        ),
+        ("spec null", Value::Null, None, [false; 4]),
+        (
+            "backoffLimit a string",
+            json!({"jobReference": to_orders, "savepoint": {}, "backoffLimit": "x"}),
+            None,
+            [false; 4],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (case, spec, status, expected) in cases {
+        let mut object = snapshot(spec);
+        if let Some(status) = &status {
+            object["status"] = status.clone();
+        }
+        // A label change leaves the spec alone; a spec change is checked as on CREATE.
+        let mut relabelled = object.clone();
+        relabelled["metadata"]["labels"] = json!({"team": "a"});
+        let mut changed = snapshot(json!({"savepoint": {"alreadyExists": true, "path": "s3://b/old"}}));
+        if let Some(status) = &status {
+            changed["status"] = status.clone();
+        }
+        let bodies = [
+            ("CREATE", snapshot_review("CREATE", &object, None)),
+            (
+                "UPDATE of a label",
+                snapshot_review("UPDATE", &relabelled, Some(&object)),
+            ),
+            (
+                "UPDATE of the spec",
+                snapshot_review("UPDATE", &object, Some(&changed)),
+            ),
+        ];
+        for ((lookup, sessions), rules_admit) in lookups.iter().zip(expected) {
+            for (operation, body) in &bodies {
+                let answer = same_answers_with(*sessions, body);
+                let verdict = allowed(&answer);
+                // Leaving an invalid stored spec alone is admitted (with a warning).
+                let admitted = rules_admit || *operation == "UPDATE of a label";
+                if verdict != admitted {
+                    wrong.push(format!("{case} / {lookup} / {operation}: allowed {verdict}"));
+                }
+                let answered_fast = match Incoming::read(body).map(|i| i.reading) {
+                    Ok(Reading::Fast(e)) => {
+                        with_ctx(*sessions, |ctx| fast_answer(Endpoint::Validate, e, ctx).is_some())
+                    }
+                    _ => false,
+                };
+                // A denied UPDATE is handed over: the reference reading admits it when it leaves
+                // an invalid stored spec unchanged.
+                if answered_fast != (*operation == "CREATE" || rules_admit) {
+                    wrong.push(format!(
+                        "{case} / {lookup} / {operation}: answered fast {answered_fast}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
 fn arbitrary_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -477,7 +672,11 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
             "savepoint",
             "running",
             "suspended",
-            "true"
+            "true",
+            "FlinkDeployment",
+            "orders",
+            "TRIGGER_PENDING",
+            "COMPLETED"
         ])
         .prop_map(|s| json!(s)),
     ];
@@ -502,6 +701,12 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
             "target.session",
             "apiVersion",
             "kind",
+            "jobReference",
+            "savepoint",
+            "checkpoint",
+            "alreadyExists",
+            "path",
+            "backoffLimit",
             "x",
         ]);
         prop_oneof![
@@ -559,5 +764,30 @@ proptest! {
             *slot = value;
         }
         let _ = same_answers(&serde_json::to_vec(&review).expect("json"));
+    }
+
+    #[test]
+    fn arbitrary_state_snapshots_get_the_reference_answer(
+        part in prop::sample::select(vec![
+            "/metadata", "/metadata/labels", "/spec", "/spec/jobReference", "/spec/jobReference/name",
+            "/spec/savepoint", "/spec/checkpoint", "/status", "/status/state", "",
+        ]),
+        stored in any::<bool>(),
+        value in arbitrary_json(),
+    ) {
+        let spec = json!({"jobReference": {"kind": "FlinkDeployment", "name": "orders"}, "checkpoint": {}});
+        let mut object = snapshot(spec);
+        if let Some(slot) = object.pointer_mut(part) {
+            *slot = value;
+        }
+        let old = snapshot(json!({"savepoint": {"alreadyExists": true, "path": "s3://b/sp"}}));
+        let body = snapshot_review(
+            if stored { "UPDATE" } else { "CREATE" },
+            &object,
+            stored.then_some(&old),
+        );
+        let store = synced_store(vec![orders_at("v1_16")]);
+        let _ = same_answers(&body);
+        let _ = same_answers_with(&store, &body);
     }
 }
