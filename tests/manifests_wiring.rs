@@ -103,12 +103,12 @@ fn webhooks_are_registered_through_the_service() {
         for (k, v) in svc["spec"]["selector"].as_object().unwrap() {
             assert_eq!(&pod_labels[k], v, "Service selector {k}");
         }
-        // Validation sees both kinds; mutation only session jobs, the one kind it changes.
+        // Validation sees all three kinds; mutation only session jobs, the one kind it changes.
         for (kind_name, path, resources) in [
             (
                 "ValidatingWebhookConfiguration",
                 "/validate",
-                json!(["flinkdeployments", "flinksessionjobs"]),
+                json!(["flinkdeployments", "flinksessionjobs", "flinkstatesnapshots"]),
             ),
             (
                 "MutatingWebhookConfiguration",
