@@ -149,7 +149,15 @@ async fn last_state_with_zookeeper_ha_upgrades_recovers_suspends_and_deletes_wit
         "resume from ZooKeeper HA kept the state: {r:?}"
     );
 
-    // Delete: the cluster's HA subtree goes with it.
+    // Delete while suspended last-state: the pointers kept for a resume go with the resource,
+    // so a later resource of the same name cannot recover this job.
+    env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
+    env.wait_for(name, "suspended again", LONG, |d| lifecycle(d) == "Suspended")
+        .await;
+    assert!(
+        !children(&client, &checkpoints).await.is_empty(),
+        "the suspend kept the checkpoint pointers for a resume"
+    );
     env.deployments()
         .delete(name, &DeleteParams::default())
         .await
