@@ -301,7 +301,21 @@ async fn real_apiserver_lifecycle_on_real_flink() {
     assert_status_agrees_with_flink(&env, ha).await;
 
     // ---------------------------------------------------------------------------------------
-    section("h: delete: finalizer released, owned objects collected, HA ConfigMaps removed");
+    section("h: suspended last-state with HA: the HA ConfigMaps are kept for the resume");
+    let mut suspended = ha_spec2.clone();
+    suspended["spec"]["job"]["state"] = json!("suspended");
+    env.apply(&suspended);
+    env.wait_for(ha, "suspended", |d| lifecycle(d) == "Suspended")
+        .await;
+    assert!(
+        !ha_config_maps(&env, ha).await.is_empty(),
+        "a last-state suspend keeps the HA ConfigMaps a resume restores from"
+    );
+
+    // ---------------------------------------------------------------------------------------
+    section(
+        "i: delete (the HA job while suspended): finalizer released, owned objects collected, HA ConfigMaps removed",
+    );
     let deployments = env.deployments();
     for n in [name, ha] {
         deployments.delete(n, &DeleteParams::default()).await.unwrap();
