@@ -103,3 +103,39 @@ fn plan_refuses_a_desired_spec_that_admission_refuses() {
         "{err}"
     );
 }
+
+/// Session jobs too: `plan` refuses a desired session job the webhook would refuse (here a jar
+/// scheme outside the allowlist), with the webhook's message, and plans a valid one.
+#[test]
+fn plan_refuses_a_session_job_that_admission_refuses() {
+    let stored = r#"
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata: {name: wordcount, namespace: default, generation: 1}
+spec:
+  deploymentName: session
+  job: {jarURI: "https://repo.example.com/job.jar", parallelism: 2, upgradeMode: stateless}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let stored_file = dir.path().join("stored.yaml");
+    std::fs::write(&stored_file, stored).unwrap();
+    let plan_to = |desired: &str| {
+        let desired_file = dir.path().join("desired.yaml");
+        std::fs::write(&desired_file, desired).unwrap();
+        run(&[
+            "plan",
+            "--stored",
+            stored_file.to_str().unwrap(),
+            "--desired",
+            desired_file.to_str().unwrap(),
+        ])
+    };
+    let (ok, out, err) = plan_to(&stored.replace("https://repo", "ftp://repo"));
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("admission would refuse the desired spec") && err.contains("scheme 'ftp'"),
+        "{err}"
+    );
+    let (ok, out, err) = plan_to(&stored.replace("parallelism: 2", "parallelism: 3"));
+    assert!(ok, "{out}{err}");
+}

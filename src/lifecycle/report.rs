@@ -132,6 +132,10 @@ pub fn plan_change(req: &PlanRequest<'_>) -> Result<PlanReport, PlanCommandError
             desired.status = stored.status.clone();
             desired.metadata.generation =
                 next_generation(stored.metadata.generation, stored.spec != desired.spec);
+            // The webhook's rules as offline `validate --no-dns` runs them: the session cluster
+            // is not among plan's inputs, so the rules that need it (and DNS) are the webhook's.
+            crate::validation::validate_session_job(&desired, None, req.operator, &crate::validation::NoDns)
+                .map_err(|e| PlanCommandError::Refused(e.to_string()))?;
             let flat = desired.spec.flat_configuration();
             let op = req
                 .operator
