@@ -139,3 +139,46 @@ spec:
     let (ok, out, err) = plan_to(&stored.replace("parallelism: 2", "parallelism: 3"));
     assert!(ok, "{out}{err}");
 }
+
+/// A stored resource the operator never reconciled (no status): the change line says nothing
+/// runs yet, as the step does (a first deployment, or nothing while created suspended), instead
+/// of describing an upgrade of a job that does not exist.
+#[test]
+fn plan_of_a_never_reconciled_resource_does_not_describe_an_upgrade() {
+    let stored = STORED.split("status:").next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let stored_file = dir.path().join("stored.yaml");
+    std::fs::write(&stored_file, &stored).unwrap();
+    let plan_to = |desired: &str| {
+        let desired_file = dir.path().join("desired.yaml");
+        std::fs::write(&desired_file, desired).unwrap();
+        run(&[
+            "plan",
+            "--stored",
+            stored_file.to_str().unwrap(),
+            "--desired",
+            desired_file.to_str().unwrap(),
+        ])
+    };
+    let (ok, out, err) = plan_to(&stored.replace("parallelism: 2", "parallelism: 3"));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Change:    not deployed yet: the desired spec is deployed for the first time"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Next step: deploy the cluster from empty state"),
+        "{out}"
+    );
+    assert!(!out.contains("upgrade"), "{out}");
+    let (ok, out, err) = plan_to(&stored.replace(
+        "upgradeMode: last-state}",
+        "upgradeMode: last-state, state: suspended}",
+    ));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("nothing is deployed until spec.job.state is running"),
+        "{out}"
+    );
+    assert!(out.contains("Next step: nothing to do"), "{out}");
+}

@@ -83,6 +83,12 @@ pub fn plan_change(req: &PlanRequest<'_>) -> Result<PlanReport, PlanCommandError
         "FlinkDeployment" => {
             let stored: FlinkDeployment = parse("stored resource", req.stored)?;
             let mut desired: FlinkDeployment = parse("desired resource", req.desired)?;
+            let first = never_reconciled(
+                stored
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.reconciliation_status.as_ref()),
+            );
             let change = describe_deployment_change(&stored, &desired, req.operator);
             desired.status = stored.status.clone();
             desired.metadata.generation =
@@ -120,7 +126,11 @@ pub fn plan_change(req: &PlanRequest<'_>) -> Result<PlanReport, PlanCommandError
                 new_job_id: req.new_job_id,
             });
             Ok(PlanReport {
-                change,
+                change: if first {
+                    Some(first_change(&plan.step))
+                } else {
+                    change
+                },
                 observation_inferred: inferred,
                 plan,
             })
@@ -128,6 +138,12 @@ pub fn plan_change(req: &PlanRequest<'_>) -> Result<PlanReport, PlanCommandError
         "FlinkSessionJob" => {
             let stored: FlinkSessionJob = parse("stored resource", req.stored)?;
             let mut desired: FlinkSessionJob = parse("desired resource", req.desired)?;
+            let first = never_reconciled(
+                stored
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.reconciliation_status.as_ref()),
+            );
             let change = describe_session_job_change(&stored, &desired, req.operator);
             desired.status = stored.status.clone();
             desired.metadata.generation =
@@ -158,13 +174,32 @@ pub fn plan_change(req: &PlanRequest<'_>) -> Result<PlanReport, PlanCommandError
                 new_job_id: req.new_job_id,
             });
             Ok(PlanReport {
-                change,
+                change: if first {
+                    Some(first_change(&plan.step))
+                } else {
+                    change
+                },
                 observation_inferred: inferred,
                 plan,
             })
         }
         other => Err(PlanCommandError::UnsupportedKind(other.to_string())),
     }
+}
+
+/// The change line of a resource the operator never reconciled: nothing runs that an upgrade
+/// could stop, whatever differs between the stored and the desired spec.
+fn first_change(step: &crate::lifecycle::Step) -> String {
+    match step {
+        crate::lifecycle::Step::NoOp => {
+            "not deployed yet, and nothing is deployed until spec.job.state is running".into()
+        }
+        _ => "not deployed yet: the desired spec is deployed for the first time".into(),
+    }
+}
+
+fn never_reconciled(r: Option<&crate::api::ReconciliationStatus>) -> bool {
+    r.is_none_or(|r| r.last_reconciled_spec.is_none())
 }
 
 fn next_generation(stored: Option<i64>, changed: bool) -> Option<i64> {
