@@ -68,6 +68,9 @@ enum Op {
     CheckpointNonce(i64),
     /// The operator's configuration changes: periodic checkpoints every two ticks, or none.
     PeriodicCheckpoints(bool),
+    /// The running job's tasks are (`true`) still being deployed (a restart, TaskManagers
+    /// registering), or all run again: Flink refuses savepoints meanwhile.
+    TasksDeploying(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -100,6 +103,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(Op::ShortHistory),
         1 => (1..4i64).prop_map(Op::CheckpointNonce),
         1 => any::<bool>().prop_map(Op::PeriodicCheckpoints),
+        1 => any::<bool>().prop_map(Op::TasksDeploying),
     ]
 }
 
@@ -236,6 +240,7 @@ fn apply(w: &mut World, op: &Op) {
         Op::SavepointFails => w.savepoint_fails = w.savepoint_fails.saturating_add(1),
         Op::StatisticsReadable(readable) => w.checkpoint_statistics_unreadable = !readable,
         Op::CheckpointsStall(stall) => w.stall_checkpoints(*stall),
+        Op::TasksDeploying(on) => w.tasks_deploying = *on,
         Op::Ha(on) => {
             if w.kind == lifecycle_support::Kind::App {
                 w.set_ha(*on);
@@ -309,6 +314,7 @@ fn check_history(base: usize, ops: &[Op]) -> Result<(), TestCaseError> {
     w.savepoint_fails = 0;
     w.checkpoint_statistics_unreadable = false;
     w.stall_checkpoints(false);
+    w.tasks_deploying = false;
     let mut converged = false;
     for _ in 0..30 {
         if w.converged() {

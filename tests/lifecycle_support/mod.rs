@@ -796,8 +796,17 @@ impl World {
                     return None;
                 }
                 let id = self.next_id();
-                let fail = self.savepoint_fails > 0;
-                if fail {
+                // Flink refuses a savepoint while tasks of the job are not running ("Not all
+                // required tasks are currently running"): the planner must not ask then.
+                let refused = self.tasks_deploying;
+                if refused {
+                    self.violations.push(format!(
+                        "a savepoint was asked for while the job's tasks were still deploying ({})",
+                        if stop { "stop-with-savepoint" } else { "savepoint" }
+                    ));
+                }
+                let fail = self.savepoint_fails > 0 || refused;
+                if self.savepoint_fails > 0 {
                     self.savepoint_fails -= 1;
                 }
                 self.trigger = Some(Trigger {

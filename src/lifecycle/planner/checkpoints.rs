@@ -102,6 +102,11 @@ impl Planner<'_> {
             self.record_checkpoint_nonce(rec, Some(nonce));
             return None;
         }
+        if self.tasks_settling() {
+            // Flink refuses it before every task runs; the nonce stays pending meanwhile.
+            self.why("checkpointTriggerNonce changed: the checkpoint waits for every task of the job to run");
+            return None;
+        }
         self.why(format!(
             "checkpointTriggerNonce changed to {nonce}: triggering a checkpoint"
         ));

@@ -144,6 +144,11 @@ impl Planner<'_> {
             self.record_nonce(rec, Some(nonce));
             return None;
         }
+        if self.tasks_settling() {
+            // Flink refuses it before every task runs; the nonce stays pending meanwhile.
+            self.why("savepointTriggerNonce changed: the savepoint waits for every task of the job to run");
+            return None;
+        }
         let Some(dir) = self.savepoint_dir() else {
             self.event(
                 EventType::Warning,
