@@ -52,6 +52,9 @@ struct Split {
     cluster_start: i64,
     operator: i64,
     status_lag: i64,
+    /// Stop-with-savepoint attempts Flink refused (savepoint mode): each retry is recorded under
+    /// a new trigger id before it is sent, so this is the number of trigger ids seen, minus one.
+    refused: i64,
 }
 
 /// One upgrade of `name`, sampled every 50 ms.
@@ -68,6 +71,7 @@ async fn upgrade(env: &Env, name: &str, round: usize, savepoint: bool) -> Split 
     .await;
     let (mut stop_started, mut stop_done) = (None, None);
     let mut launched = None;
+    let mut triggers = std::collections::BTreeSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     let stable = loop {
         assert!(
@@ -89,6 +93,14 @@ async fn upgrade(env: &Env, name: &str, round: usize, savepoint: bool) -> Split 
                     .and_then(|j| j.savepoint_info.as_ref())
                     .and_then(|i| i.trigger_timestamp);
                 stop_started = stop_started.or(trigger);
+                if let Some(id) = status
+                    .as_ref()
+                    .and_then(|s| s.job_status.as_ref())
+                    .and_then(|j| j.savepoint_info.as_ref())
+                    .and_then(|i| i.trigger_id.clone())
+                {
+                    triggers.insert(id);
+                }
                 if let Ok(jobs) = old_rest.jobs_overview().await
                     && let Some(end) = jobs.job(&old).and_then(|j| j.end_time).filter(|t| *t > 0)
                 {
@@ -120,6 +132,7 @@ async fn upgrade(env: &Env, name: &str, round: usize, savepoint: bool) -> Split 
         cluster_start,
         operator: total - flink_stop - cluster_start,
         status_lag: stable_at - running,
+        refused: i64::try_from(triggers.len().saturating_sub(1)).unwrap(),
     }
 }
 
@@ -166,7 +179,7 @@ async fn main() {
     .unwrap();
     writeln!(
         report,
-        "| upgrade | total | Flink stop | cluster start | operator | status lag |\n|---|---:|---:|---:|---:|---:|"
+        "| upgrade | total | Flink stop | cluster start | operator | status lag | savepoints refused (all runs) |\n|---|---:|---:|---:|---:|---:|---:|"
     )
     .unwrap();
     let modes = std::env::var("UPGRADE_MODES").unwrap_or_else(|_| "savepoint,last-state".into());
@@ -192,7 +205,7 @@ async fn main() {
         let m = |f: fn(&Split) -> i64| median(splits.iter().map(f).collect());
         writeln!(
             report,
-            "| {mode}{} | {} | {} | {} | {} | {} |",
+            "| {mode}{} | {} | {} | {} | {} | {} | {} |",
             if savepoint {
                 ""
             } else {
@@ -202,7 +215,12 @@ async fn main() {
             m(|s| s.flink_stop),
             m(|s| s.cluster_start),
             m(|s| s.operator),
-            m(|s| s.status_lag)
+            m(|s| s.status_lag),
+            if savepoint {
+                splits.iter().map(|s| s.refused).sum::<i64>().to_string()
+            } else {
+                "—".to_string()
+            }
         )
         .unwrap();
     }

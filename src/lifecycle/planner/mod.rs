@@ -422,6 +422,9 @@ impl Planner<'_> {
                 .savepoint_info
                 .as_ref()
                 .and_then(|i| i.trigger_timestamp),
+            // The job's last state change (e.g. to RUNNING, its tasks still deploying): what is
+            // awaited next is new, and polled from the first interval again.
+            self.core.job.update_time.as_deref().and_then(|t| t.parse().ok()),
         ]
         .into_iter()
         .flatten()
