@@ -846,8 +846,9 @@ async fn a_refused_upgrade_leaves_the_job_running_and_a_broken_one_is_rolled_bac
 /// Periodic savepoints (`kubernetes.operator.periodic.savepoint.interval` in the resource's
 /// configuration) are taken while the job runs, without stopping it, recorded in the savepoint
 /// history as PERIODIC, each on disk; with a history of two the oldest is disposed of through
-/// Flink (its directory gone); a `checkpointTriggerNonce` takes a checkpoint while it runs; a
-/// savepoint upgrade afterwards restores the job's newest state.
+/// Flink (its directory gone); a `checkpointTriggerNonce` takes a checkpoint and a
+/// `savepointTriggerNonce` a savepoint while it runs; a savepoint upgrade afterwards restores the
+/// job's newest state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periodic_savepoints_are_taken_while_the_job_runs() {
     let env = Env::start(FLINK_1_20).await;
@@ -935,6 +936,35 @@ async fn periodic_savepoints_are_taken_while_the_job_runs() {
         })
         .await;
     assert_eq!(job_id(&d), first, "a checkpoint does not stop the job");
+
+    // A savepoint on request (`savepointTriggerNonce`): recorded as MANUAL in the history, on
+    // disk, the job running on. (The history of two retires it after two more periodic ones.)
+    env.patch_spec(name, json!({"job": {"savepointTriggerNonce": 1}}))
+        .await;
+    let manual = |d: &FlinkDeployment| -> Option<String> {
+        d.status
+            .as_ref()?
+            .job_status
+            .as_ref()?
+            .savepoint_info
+            .as_ref()?
+            .savepoint_history
+            .as_ref()?
+            .iter()
+            .find(|s| format!("{:?}", s.trigger_type) == "Some(Manual)")
+            .and_then(|s| s.location.clone())
+    };
+    let d = env
+        .wait_for(name, "the requested savepoint recorded", LONG, |d| {
+            manual(d).is_some()
+        })
+        .await;
+    let location = manual(&d).unwrap();
+    assert!(
+        std::path::Path::new(&local(&location)).join("_metadata").exists(),
+        "the manual savepoint {location} is on disk"
+    );
+    assert_eq!(job_id(&d), first, "a savepoint on request does not stop the job");
 
     // An upgrade afterwards stops with its own savepoint and continues the state.
     env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2", &[])}}))
