@@ -46,6 +46,7 @@ const DEFAULT_CELLS: &[&str] = &[
     "suspend_jobmanager_killed",
     "upgrade_jobmanager_frozen",
     "last_state_suspend_operator_killed",
+    "upgrade_rest_unreachable",
 ];
 
 fn runs(cell: &str) -> bool {
@@ -235,6 +236,81 @@ async fn upgrade_jobmanager_frozen() {
     assert_eq!(
         taken, 1,
         "one savepoint for the upgrade, not a second after the freeze"
+    );
+    e2e::assert_status_agrees_with_flink(&env, &d).await;
+    assert_eq!(jobmanagers.max(), 1, "never two JobManager Deployments");
+}
+
+/// Cell 5. Savepoint mode: the operator loses Flink's REST API (a network fault between the
+/// operator and the JobManager; Flink keeps running) as soon as the upgrade's savepoint trigger
+/// is recorded, for 20 s. The stop completes in Flink meanwhile; the operator, unable to read
+/// it, deploys nothing and says it cannot reach the REST API; once it can again, it reads the
+/// completed savepoint and finishes the upgrade from it: the job's own state, one savepoint,
+/// status agreeing with Flink, never two JobManager Deployments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_rest_unreachable() {
+    if !runs("upgrade_rest_unreachable") {
+        return;
+    }
+    let env = Env::start(FLINK_1_20).await;
+    let name = "ur";
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1");
+    env.create(&spec).await;
+    let (first, held) = running_with_recorded_state(&env, name, 3).await;
+    let jobmanagers = JobManagerDeployments::watch(&env, name);
+    let savepoints = env.path("ur/savepoints");
+    let taken_before = savepoints_in(&savepoints);
+
+    env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2")}}))
+        .await;
+    env.wait_for(name, "the upgrade's savepoint trigger recorded", LONG, |d| {
+        trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
+    })
+    .await;
+    env.block_rest(name, true);
+    let launches = env.kubelet.launches_of(name, "jobmanager");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let d = env.deployments().get(name).await.unwrap();
+    let answering = d
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "FlinkRestAnswering"))
+        .map(|c| c.status.clone());
+    env.block_rest(name, false);
+    assert_eq!(
+        env.kubelet.launches_of(name, "jobmanager"),
+        launches,
+        "nothing was deployed while the REST API did not answer: {:?}",
+        d.status
+    );
+    assert_eq!(
+        answering.as_deref(),
+        Some("False"),
+        "status says the REST API does not answer: {:?}",
+        d.status
+    );
+    assert!(CounterReport::read(Path::new(&env.path("ur/out-2"))).is_none());
+
+    let d = env
+        .wait_for(name, "upgraded", LONG, stable_with_new_job(&first))
+        .await;
+    assert!(error(&d).is_empty(), "{}", error(&d));
+    let r = counter(&env.path("ur/out-2"), "counting after the upgrade", |r| r.max > 0).await;
+    assert!(
+        r.restored_min >= held && r.restored_min > 0,
+        "the upgraded job holds at least the state recorded before the fault ({held}): {r:?}"
+    );
+    let restored = e2e::restored_from(&env, &d).await.unwrap_or_default();
+    assert!(
+        restored.contains(&format!("/savepoints/savepoint-{}", &first[..6])),
+        "the upgrade restored a savepoint of the job's own state: {restored}"
+    );
+    assert_eq!(
+        savepoints_in(&savepoints) - taken_before,
+        1,
+        "one savepoint for the upgrade"
     );
     e2e::assert_status_agrees_with_flink(&env, &d).await;
     assert_eq!(jobmanagers.max(), 1, "never two JobManager Deployments");

@@ -23,10 +23,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-struct KubeletUrls(Arc<Kubelet>);
+/// The clusters whose REST API the operator cannot reach (a network fault between the operator
+/// and the JobManager): their URL points at a loopback port nothing listens on.
+type BlockedRest = Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
+
+struct KubeletUrls(Arc<Kubelet>, BlockedRest);
 
 impl RestUrlResolver for KubeletUrls {
     fn rest_url(&self, namespace: &str, cluster: &str) -> Option<String> {
+        if self.1.lock().is_ok_and(|b| b.contains(cluster)) {
+            return Some("http://127.0.0.1:1".into());
+        }
         self.0.rest_url(namespace, cluster)
     }
 }
@@ -43,6 +50,7 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub operator: OperatorConfig,
     controller: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    rest_blocked: BlockedRest,
     /// Every status the operator wrote, for the Argo CD health checks at the end.
     history: StatusHistory,
 }
@@ -164,6 +172,7 @@ impl Env {
             dir,
             operator: test_operator_config(),
             controller: None,
+            rest_blocked: BlockedRest::default(),
             history,
         };
         env.start_operator();
@@ -175,12 +184,23 @@ impl Env {
         let ctx = Arc::new(Context::new(
             self.kube.operator_client(),
             self.operator.clone(),
-            Arc::new(KubeletUrls(self.kubelet.clone())),
+            Arc::new(KubeletUrls(self.kubelet.clone(), self.rest_blocked.clone())),
         ));
         let token = CancellationToken::new();
         let stop = token.clone().cancelled_owned().shared();
         let task = tokio::spawn(flink_lifecycle::controller::run(ctx, stop));
         self.controller = Some((token, task));
+    }
+
+    /// Cuts (`true`) or restores the operator's access to cluster `name`'s REST API; Flink keeps
+    /// running and the tests still reach it.
+    pub fn block_rest(&self, name: &str, blocked: bool) {
+        let mut set = self.rest_blocked.lock().expect("rest_blocked lock");
+        if blocked {
+            set.insert(name.to_string());
+        } else {
+            set.remove(name);
+        }
     }
 
     /// Kills the controllers wherever they are (no graceful shutdown), like a crashed operator.
