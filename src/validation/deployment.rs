@@ -4,7 +4,7 @@ use super::api_server_values::PULL_POLICIES;
 use super::autoscaler::validate_autoscaler;
 use super::components::{validate_job_manager, validate_task_manager};
 use super::error::{Rule, ValidationError, reject};
-use super::facts::DeploymentFacts;
+use super::facts::{DeploymentConfig, DeploymentFacts};
 use super::job::validate_job_spec;
 use super::keys::conf_location;
 use super::names::{NAME_RULE, is_dns_subdomain, is_valid_cluster_name};
@@ -12,46 +12,10 @@ use super::pod_templates::validate_pod_templates;
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkVersion, JobState, KubernetesDeploymentMode, UpgradeMode,
 };
-use crate::config::{OperatorConfig, effective_flink_config, flink_keys};
-use std::collections::BTreeMap;
+use crate::config::{OperatorConfig, flink_keys};
 use std::time::Duration;
 
 const LOG_CONFIG_KEYS: [&str; 2] = ["log4j-console.properties", "logback-console.xml"];
-
-/// The configuration a FlinkDeployment runs with: operator defaults (namespace- and
-/// version-scoped) overlaid with its own `flinkConfiguration`, plus the operator settings that
-/// apply to it after its dynamic overrides.
-pub struct DeploymentConfig {
-    pub flink: BTreeMap<String, String>,
-    pub operator: OperatorConfig,
-}
-
-/// Builds [`DeploymentConfig`]; an unreadable operator override in the spec is a rejection.
-pub fn deployment_config(
-    dep: &FlinkDeployment,
-    operator: &OperatorConfig,
-) -> Result<DeploymentConfig, ValidationError> {
-    let own = dep.spec.flat_configuration();
-    let flink = effective_flink_config(
-        operator,
-        dep.metadata.namespace.as_deref(),
-        dep.spec.flink_version,
-        &own,
-    );
-    let operator = operator.for_resource(&own).map_err(config_error)?;
-    Ok(DeploymentConfig { flink, operator })
-}
-
-pub(crate) fn config_error(e: crate::config::ConfigError) -> ValidationError {
-    match e {
-        crate::config::ConfigError::InvalidValue { key, value, expected } => ValidationError::new(
-            conf_location(&key),
-            format!("'{value}' is not a valid value"),
-            format!("Write {expected}"),
-        ),
-        other => ValidationError::new("spec.flinkConfiguration", other.to_string(), ""),
-    }
-}
 
 /// Validates a FlinkDeployment as the operator will run it. Rules that compare with the
 /// previous spec read `status.reconciliationStatus.lastReconciledSpec` (on UPDATE the API

@@ -1,5 +1,6 @@
 //! The one error every validation rule returns: what is wrong, where, and how to fix it.
 
+use super::keys::conf_location;
 use std::fmt;
 
 /// A rejected spec. `location` is a JSON path (`spec.job.upgradeMode`) or a Flink config key
@@ -44,4 +45,16 @@ pub(crate) fn reject(
     fix: impl Into<String>,
 ) -> Rule {
     Err(ValidationError::new(location, problem, fix))
+}
+
+/// An unreadable operator override in a resource's configuration, as a rejection.
+pub(crate) fn config_error(e: crate::config::ConfigError) -> ValidationError {
+    match e {
+        crate::config::ConfigError::InvalidValue { key, value, expected } => ValidationError::new(
+            conf_location(&key),
+            format!("'{value}' is not a valid value"),
+            format!("Write {expected}"),
+        ),
+        other => ValidationError::new("spec.flinkConfiguration", other.to_string(), ""),
+    }
 }

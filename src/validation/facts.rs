@@ -2,11 +2,11 @@
 //! decoded `lastReconciledSpec` and the layered configuration. Decoding and layering are the
 //! costly parts of a decision, so a review computes them once and hands them to each step.
 
-use super::deployment::{DeploymentConfig, deployment_config};
-use super::error::ValidationError;
+use super::error::{ValidationError, config_error};
 use super::previous::last_reconciled_deployment_spec;
 use crate::api::{FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus};
-use crate::config::OperatorConfig;
+use crate::config::{OperatorConfig, effective_flink_config};
+use std::collections::BTreeMap;
 
 /// One FlinkDeployment with its derived inputs.
 pub struct DeploymentFacts<'a> {
@@ -45,4 +45,28 @@ pub fn recorded_in(status: Option<&FlinkDeploymentStatus>) -> Option<&str> {
         .as_ref()?
         .last_reconciled_spec
         .as_deref()
+}
+
+/// The configuration a FlinkDeployment runs with: operator defaults (namespace- and
+/// version-scoped) overlaid with its own `flinkConfiguration`, plus the operator settings that
+/// apply to it after its dynamic overrides.
+pub struct DeploymentConfig {
+    pub flink: BTreeMap<String, String>,
+    pub operator: OperatorConfig,
+}
+
+/// Builds [`DeploymentConfig`]; an unreadable operator override in the spec is a rejection.
+pub fn deployment_config(
+    dep: &FlinkDeployment,
+    operator: &OperatorConfig,
+) -> Result<DeploymentConfig, ValidationError> {
+    let own = dep.spec.flat_configuration();
+    let flink = effective_flink_config(
+        operator,
+        dep.metadata.namespace.as_deref(),
+        dep.spec.flink_version,
+        &own,
+    );
+    let operator = operator.for_resource(&own).map_err(config_error)?;
+    Ok(DeploymentConfig { flink, operator })
 }

@@ -25,9 +25,9 @@ mod snapshot;
 mod warnings;
 
 pub use autoscaler::{autoscaler_enabled, validate_autoscaler};
-pub use deployment::{DeploymentConfig, deployment_config, validate_deployment, validate_deployment_facts};
+pub use deployment::{validate_deployment, validate_deployment_facts};
 pub use error::ValidationError;
-pub use facts::{DeploymentFacts, recorded_in, recorded_text};
+pub use facts::{DeploymentConfig, DeploymentFacts, deployment_config, recorded_in, recorded_text};
 pub use jar_uri::{
     HostResolver, NoDns, ResolvedHosts, SystemResolver, host_to_resolve, is_restricted, validate_jar_uri,
 };

@@ -2,7 +2,8 @@
 //! rules against the merged configuration when its session FlinkDeployment is known.
 
 use super::autoscaler::validate_autoscaler;
-use super::deployment::{config_error, validate_redeploy_nonce};
+use super::deployment::validate_redeploy_nonce;
+use super::error::config_error;
 use super::error::{Rule, ValidationError, reject};
 use super::jar_uri::{HostResolver, validate_jar_uri};
 use super::job::validate_job_spec;

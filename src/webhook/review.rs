@@ -6,9 +6,8 @@
 
 use super::mutate::session_job_patch;
 use super::rules::{SchemaScope, validate_value};
-use super::sessions::SessionLookup;
 use crate::config::OperatorConfig;
-use crate::validation::{FlinkKind, HostResolver, ValidationError, host_to_resolve};
+use crate::validation::{FlinkKind, ValidationError, host_to_resolve};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use serde_json::Value;
@@ -90,12 +89,7 @@ fn salvage(body: &[u8], error: &str) -> BadReview {
     }
 }
 
-/// What the review needs besides the request.
-pub struct ReviewContext<'a> {
-    pub operator: &'a OperatorConfig,
-    pub sessions: &'a dyn SessionLookup,
-    pub resolver: &'a dyn HostResolver,
-}
+pub use super::rules::ReviewContext;
 
 /// The kind of the request if this webhook handles it.
 pub fn request_kind(req: &AdmissionRequest<DynamicObject>) -> Option<FlinkKind> {

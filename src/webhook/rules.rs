@@ -3,15 +3,17 @@
 //! reference `DynamicObject` one in [`super::review`]) and by the offline `validate` command:
 //! schema, rules, warnings and the planner's change line.
 
-use super::review::ReviewContext;
+use super::sessions::SessionLookup;
 use super::snapshot_target::snapshot_target;
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkSessionJob, FlinkSessionJobStatus,
     FlinkStateSnapshot, FlinkStateSnapshotStatus, JobSpec,
 };
+use crate::config::OperatorConfig;
 use crate::lifecycle::{
     StoredSpec, deployed_deployment_spec, describe_deployment_change_from, describe_session_job_change_from,
 };
+use crate::validation::HostResolver;
 use crate::validation::{
     DeploymentFacts, FlinkKind, ValidationError, deployment_warnings_facts, recorded_in,
     session_job_warnings, validate_deployment_facts, validate_schema, validate_session_job,
@@ -24,6 +26,13 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde_json::Value;
 use std::borrow::Cow;
+
+/// What the review needs besides the request.
+pub struct ReviewContext<'a> {
+    pub operator: &'a OperatorConfig,
+    pub sessions: &'a dyn SessionLookup,
+    pub resolver: &'a dyn HostResolver,
+}
 
 /// What the schema checks read of an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
