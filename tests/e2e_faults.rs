@@ -137,6 +137,14 @@ async fn a_taskmanager_killed_during_a_savepoint_upgrade_delays_it_without_losin
     let d = env.wait_stable_running(name).await;
     let first = job_id(&d);
     counter(&env.path("tk/out-1"), "counting", |r| r.max >= 5).await;
+    // The job must hold durable state before the fault: a job with no completed checkpoint is
+    // restarted from empty state by Flink itself when its TaskManager dies, and the upgrade's
+    // savepoint then rightly holds that. (In a CI run the operator, polling at 250 ms once the
+    // restarted tasks ran, took the savepoint before any record was counted again.)
+    env.wait_for(name, "two checkpoints recorded", LONG, |d| {
+        recorded_checkpoint(d).is_some_and(|(id, _)| id >= 2)
+    })
+    .await;
 
     env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2")}}))
         .await;
@@ -171,6 +179,11 @@ async fn a_taskmanager_killed_during_a_savepoint_upgrade_delays_it_without_losin
         "the upgrade stayed under way until the new job was deployed: {seen:?}"
     );
     assert_ne!(job_id(&d), first);
+    let restored = e2e::restored_from(&env, &d).await.unwrap_or_default();
+    assert!(
+        restored.contains(&format!("savepoint-{}", &first[..6])),
+        "the new job started from a savepoint of the old one: {restored:?}"
+    );
     let r = counter(&env.path("tk/out-2"), "counting after the upgrade", |r| r.max > 0).await;
     assert!(r.restored_min > 0, "the keyed counter continued: {r:?}");
 }
