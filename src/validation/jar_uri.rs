@@ -12,25 +12,16 @@ const LOCATION: &str = "spec.job.jarURI";
 /// Resolves a host name to its addresses (`Err` = cannot be resolved, with the reason).
 pub trait HostResolver {
     fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, String>;
-
-    /// True when host names are deliberately not resolved (offline checks without DNS): the
-    /// restricted-host rule then applies to literal addresses only.
-    fn skips_names(&self) -> bool {
-        false
-    }
 }
 
-/// Resolves nothing and says so: for `validate --no-dns`.
+/// Resolves nothing and says so: for `validate --no-dns` (the restricted-host rule then applies
+/// to literal addresses only).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoDns;
 
 impl HostResolver for NoDns {
     fn resolve(&self, _: &str) -> Result<Vec<IpAddr>, String> {
         Err("DNS disabled".into())
-    }
-
-    fn skips_names(&self) -> bool {
-        true
     }
 }
 
@@ -120,12 +111,11 @@ pub fn validate_jar_uri(jar_uri: &str, operator: &OperatorConfig, resolver: &dyn
         }
         Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
         Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
-        Some(url::Host::Domain(_)) if resolver.skips_names() => return Ok(()),
         Some(url::Host::Domain(name)) => match resolver.resolve(name) {
             Ok(a) if !a.is_empty() => a,
-            // Admitted, as the reference admits it: a name that does not resolve now may later
-            // (a repository set up after the job), and the download checks the address it
-            // connects to. The webhook says the check was skipped.
+            // Not resolved (offline without DNS, or the name does not resolve now): admitted, as
+            // the reference admits it. The name may resolve later (a repository set up after the
+            // job), and the download checks the address it connects to; the webhook warns.
             Ok(_) | Err(_) => return Ok(()),
         },
     };

@@ -328,10 +328,6 @@ impl HostResolver for Lookup {
             _ => Err("no DNS answer available".into()),
         }
     }
-
-    fn skips_names(&self) -> bool {
-        self.failed()
-    }
 }
 
 /// Resolves the jarURI host (if any) before the pure review runs.
