@@ -89,7 +89,9 @@ pub fn plan_change(req: &PlanRequest<'_>) -> Result<PlanReport, PlanCommandError
                     .as_ref()
                     .and_then(|s| s.reconciliation_status.as_ref()),
             );
-            let change = describe_deployment_change(&stored, &desired, req.operator);
+            let change = (!first)
+                .then(|| describe_deployment_change(&stored, &desired, req.operator))
+                .flatten();
             desired.status = stored.status.clone();
             desired.metadata.generation =
                 next_generation(stored.metadata.generation, stored.spec != desired.spec);
@@ -126,11 +128,7 @@ pub fn plan_change(req: &PlanRequest<'_>) -> Result<PlanReport, PlanCommandError
                 new_job_id: req.new_job_id,
             });
             Ok(PlanReport {
-                change: if first {
-                    Some(first_change(&plan.step))
-                } else {
-                    change
-                },
+                change: change.or_else(|| first.then(|| first_change(&plan.step))),
                 observation_inferred: inferred,
                 plan,
             })
@@ -144,7 +142,9 @@ pub fn plan_change(req: &PlanRequest<'_>) -> Result<PlanReport, PlanCommandError
                     .as_ref()
                     .and_then(|s| s.reconciliation_status.as_ref()),
             );
-            let change = describe_session_job_change(&stored, &desired, req.operator);
+            let change = (!first)
+                .then(|| describe_session_job_change(&stored, &desired, req.operator))
+                .flatten();
             desired.status = stored.status.clone();
             desired.metadata.generation =
                 next_generation(stored.metadata.generation, stored.spec != desired.spec);
@@ -174,11 +174,7 @@ pub fn plan_change(req: &PlanRequest<'_>) -> Result<PlanReport, PlanCommandError
                 new_job_id: req.new_job_id,
             });
             Ok(PlanReport {
-                change: if first {
-                    Some(first_change(&plan.step))
-                } else {
-                    change
-                },
+                change: change.or_else(|| first.then(|| first_change(&plan.step))),
                 observation_inferred: inferred,
                 plan,
             })
