@@ -30,7 +30,7 @@ mod kubelet;
 mod status_of;
 
 use e2e::{
-    Env, JobManagerDeployments, LONG, counter, error, job_id, job_state, lifecycle, savepoints_in,
+    Env, JobManagerDeployments, LONG, condition, counter, error, job_state, lifecycle, savepoints_in,
     stable_with_new_job, trigger_recorded,
 };
 use fault_cells::{after_the_fault, reconciliation_state, running_with_recorded_state, stopped_for_a_person};
@@ -177,29 +177,15 @@ async fn upgrade_jobmanager_frozen() {
     }
     let env = Env::start(FLINK_1_20).await;
     let name = "uf";
-    let mut spec = env.application(name, "v1_20", "savepoint");
     // Every snapshot takes 4 s: the stop's savepoint is still in flight when the JobManager
     // freezes, and completes (its acknowledgements queued) only after the thaw.
-    spec["spec"]["job"]["args"] = e2e::job_args(&env, name, "out-1", &["--snapshot-delay-ms", "4000"]);
-    env.create(&spec).await;
-    let (first, held) = running_with_recorded_state(&env, name, 3).await;
-    let jobmanagers = JobManagerDeployments::watch(&env, name);
-    let savepoints = env.path("uf/savepoints");
-    let taken_before = savepoints_in(&savepoints);
-
-    env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2")}}))
-        .await;
-    env.wait_for(name, "the upgrade's savepoint trigger recorded", LONG, |d| {
-        trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
-    })
-    .await;
-    let launches = env.kubelet.launches_of(name, "jobmanager");
+    let u = savepoint_upgrade_at_its_trigger(&env, name, &["--snapshot-delay-ms", "4000"]).await;
     assert!(
         env.kubelet.freeze(name, "jobmanager", true),
         "the JobManager was running"
     );
     assert!(
-        e2e::newest_savepoint_of(&savepoints, &first).is_none(),
+        e2e::newest_savepoint_of(&u.savepoints, &u.first).is_none(),
         "the stop's savepoint is still in flight at the freeze"
     );
     tokio::time::sleep(Duration::from_secs(20)).await;
@@ -207,38 +193,11 @@ async fn upgrade_jobmanager_frozen() {
     assert!(env.kubelet.freeze(name, "jobmanager", false));
     assert_eq!(
         env.kubelet.launches_of(name, "jobmanager"),
-        launches,
+        u.launches,
         "nothing was deployed while the JobManager did not answer: {:?}",
         d.status
     );
-    assert!(CounterReport::read(Path::new(&env.path("uf/out-2"))).is_none());
-
-    let d = env
-        .wait_for(name, "upgraded", LONG, stable_with_new_job(&first))
-        .await;
-    assert!(error(&d).is_empty(), "{}", error(&d));
-    let r = counter(&env.path("uf/out-2"), "counting after the upgrade", |r| r.max > 0).await;
-    assert!(
-        r.restored_min >= held && r.restored_min > 0,
-        "the upgraded job holds at least the state recorded before the fault ({held}): {r:?}"
-    );
-    let restored = env
-        .flink(name)
-        .checkpoint_statistics(&job_id(&d))
-        .await
-        .expect("checkpoint statistics of the new job");
-    let restored = restored.restored_path().unwrap_or_default().to_string();
-    assert!(
-        restored.contains(&format!("/savepoints/savepoint-{}", &first[..6])),
-        "the upgrade restored a savepoint of the job's own state: {restored}"
-    );
-    let taken = savepoints_in(&savepoints) - taken_before;
-    assert_eq!(
-        taken, 1,
-        "one savepoint for the upgrade, not a second after the freeze"
-    );
-    e2e::assert_status_agrees_with_flink(&env, &d).await;
-    assert_eq!(jobmanagers.max(), 1, "never two JobManager Deployments");
+    upgraded_from_its_own_savepoint(&env, name, &u).await;
 }
 
 /// Cell 5. Savepoint mode: the operator loses Flink's REST API (a network fault between the
@@ -254,66 +213,90 @@ async fn upgrade_rest_unreachable() {
     }
     let env = Env::start(FLINK_1_20).await;
     let name = "ur";
-    let mut spec = env.application(name, "v1_20", "savepoint");
-    spec["spec"]["job"]["args"] = args(&env, name, "out-1");
-    env.create(&spec).await;
-    let (first, held) = running_with_recorded_state(&env, name, 3).await;
-    let jobmanagers = JobManagerDeployments::watch(&env, name);
-    let savepoints = env.path("ur/savepoints");
-    let taken_before = savepoints_in(&savepoints);
+    let u = savepoint_upgrade_at_its_trigger(&env, name, &[]).await;
+    env.block_rest(name, true);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let d = env.deployments().get(name).await.unwrap();
+    env.block_rest(name, false);
+    assert_eq!(
+        env.kubelet.launches_of(name, "jobmanager"),
+        u.launches,
+        "nothing was deployed while the REST API did not answer: {:?}",
+        d.status
+    );
+    assert_eq!(
+        condition(&d, "FlinkRestAnswering").map(|c| c.0).as_deref(),
+        Some("False"),
+        "status says the REST API does not answer: {:?}",
+        d.status
+    );
+    upgraded_from_its_own_savepoint(&env, name, &u).await;
+}
 
-    env.patch_spec(name, json!({"job": {"args": args(&env, name, "out-2")}}))
+/// A savepoint upgrade (new `job.args`, output `out-2`) of a job holding recorded state (output
+/// `out-1`, with `extra` arguments), caught as soon as its savepoint trigger is recorded.
+struct UpgradeAtTrigger {
+    first: String,
+    held: i64,
+    jobmanagers: JobManagerDeployments,
+    savepoints: String,
+    taken_before: usize,
+    launches: usize,
+}
+
+async fn savepoint_upgrade_at_its_trigger(env: &Env, name: &str, extra: &[&str]) -> UpgradeAtTrigger {
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = e2e::job_args(env, name, "out-1", extra);
+    env.create(&spec).await;
+    let (first, held) = running_with_recorded_state(env, name, 3).await;
+    let jobmanagers = JobManagerDeployments::watch(env, name);
+    let savepoints = env.path(&format!("{name}/savepoints"));
+    let taken_before = savepoints_in(&savepoints);
+    env.patch_spec(name, json!({"job": {"args": args(env, name, "out-2")}}))
         .await;
     env.wait_for(name, "the upgrade's savepoint trigger recorded", LONG, |d| {
         trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
     })
     .await;
-    env.block_rest(name, true);
     let launches = env.kubelet.launches_of(name, "jobmanager");
-    tokio::time::sleep(Duration::from_secs(20)).await;
-    let d = env.deployments().get(name).await.unwrap();
-    let answering = d
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|c| c.iter().find(|c| c.type_ == "FlinkRestAnswering"))
-        .map(|c| c.status.clone());
-    env.block_rest(name, false);
-    assert_eq!(
-        env.kubelet.launches_of(name, "jobmanager"),
+    UpgradeAtTrigger {
+        first,
+        held,
+        jobmanagers,
+        savepoints,
+        taken_before,
         launches,
-        "nothing was deployed while the REST API did not answer: {:?}",
-        d.status
-    );
-    assert_eq!(
-        answering.as_deref(),
-        Some("False"),
-        "status says the REST API does not answer: {:?}",
-        d.status
-    );
-    assert!(CounterReport::read(Path::new(&env.path("ur/out-2"))).is_none());
+    }
+}
 
+/// After the fault: the new spec had not run before; it now runs stable, without error, from a
+/// savepoint of the job's own state, at or above the pre-fault bound, with exactly one savepoint
+/// taken, status agreeing with `/jobs/overview`, and never two JobManager Deployments.
+async fn upgraded_from_its_own_savepoint(env: &Env, name: &str, u: &UpgradeAtTrigger) {
+    let out = env.path(&format!("{name}/out-2"));
+    assert!(CounterReport::read(Path::new(&out)).is_none());
     let d = env
-        .wait_for(name, "upgraded", LONG, stable_with_new_job(&first))
+        .wait_for(name, "upgraded", LONG, stable_with_new_job(&u.first))
         .await;
     assert!(error(&d).is_empty(), "{}", error(&d));
-    let r = counter(&env.path("ur/out-2"), "counting after the upgrade", |r| r.max > 0).await;
+    let r = counter(&out, "counting after the upgrade", |r| r.max > 0).await;
     assert!(
-        r.restored_min >= held && r.restored_min > 0,
-        "the upgraded job holds at least the state recorded before the fault ({held}): {r:?}"
+        r.restored_min >= u.held && r.restored_min > 0,
+        "the upgraded job holds at least the state recorded before the fault ({}): {r:?}",
+        u.held
     );
-    let restored = e2e::restored_from(&env, &d).await.unwrap_or_default();
+    let restored = e2e::restored_from(env, &d).await.unwrap_or_default();
     assert!(
-        restored.contains(&format!("/savepoints/savepoint-{}", &first[..6])),
+        restored.contains(&format!("/savepoints/savepoint-{}", &u.first[..6])),
         "the upgrade restored a savepoint of the job's own state: {restored}"
     );
     assert_eq!(
-        savepoints_in(&savepoints) - taken_before,
+        savepoints_in(&u.savepoints) - u.taken_before,
         1,
-        "one savepoint for the upgrade"
+        "one savepoint for the upgrade, not a second after the fault"
     );
-    e2e::assert_status_agrees_with_flink(&env, &d).await;
-    assert_eq!(jobmanagers.max(), 1, "never two JobManager Deployments");
+    e2e::assert_status_agrees_with_flink(env, &d).await;
+    assert_eq!(u.jobmanagers.max(), 1, "never two JobManager Deployments");
 }
 
 /// Cell 4. Last-state mode without HA (suspend = cancel, resume from the last checkpoint): the

@@ -461,6 +461,31 @@ impl flink_lifecycle::controller::RestUrlResolver for NoRest {
     }
 }
 
+/// The operator's controllers against `kube` with the default configuration and no Flink.
+struct Controllers {
+    token: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Controllers {
+    fn start(kube: &InMemoryKube) -> Self {
+        let ctx = Arc::new(flink_lifecycle::controller::Context::new(
+            kube.operator_client(),
+            flink_lifecycle::config::OperatorConfig::default(),
+            Arc::new(NoRest),
+        ));
+        let token = tokio_util::sync::CancellationToken::new();
+        let stop = futures::FutureExt::shared(token.clone().cancelled_owned());
+        let task = tokio::spawn(flink_lifecycle::controller::run(ctx, stop));
+        Self { token, task }
+    }
+
+    async fn stop(self) {
+        self.token.cancel();
+        let _ = self.task.await;
+    }
+}
+
 /// A spec that was never valid (created without the webhook, or before a rule existed) gets the
 /// operator's finalizer and a ValidationError, and nothing is deployed. Deleting it must not hang
 /// on that finalizer: with nothing deployed there is nothing to clean up.
@@ -468,14 +493,7 @@ impl flink_lifecycle::controller::RestUrlResolver for NoRest {
 async fn a_never_valid_resource_is_released_on_deletion() {
     use flink_lifecycle::api::{FlinkSessionJob, FlinkSessionJobSpec};
     let kube = InMemoryKube::new().await;
-    let ctx = Arc::new(flink_lifecycle::controller::Context::new(
-        kube.operator_client(),
-        flink_lifecycle::config::OperatorConfig::default(),
-        Arc::new(NoRest),
-    ));
-    let token = tokio_util::sync::CancellationToken::new();
-    let stop = futures::FutureExt::shared(token.clone().cancelled_owned());
-    let controllers = tokio::spawn(flink_lifecycle::controller::run(ctx, stop));
+    let controllers = Controllers::start(&kube);
     let deployments: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
     let jobs: Api<FlinkSessionJob> = Api::namespaced(kube.client(), "default");
     // No flinkVersion, no serviceAccount: denied by the rules; a session job without a job.
@@ -524,8 +542,7 @@ async fn a_never_valid_resource_is_released_on_deletion() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    token.cancel();
-    let _ = controllers.await;
+    controllers.stop().await;
 }
 
 /// The reference operator's spec-less health canaries are not reconciled, as there: the watch
@@ -571,14 +588,7 @@ async fn spec_less_canaries_are_left_alone() {
         assert!(object.data.get("spec").is_none());
         dynamic(ar).create(&PostParams::default(), object).await.unwrap();
     }
-    let ctx = Arc::new(flink_lifecycle::controller::Context::new(
-        kube.operator_client(),
-        flink_lifecycle::config::OperatorConfig::default(),
-        Arc::new(NoRest),
-    ));
-    let token = tokio_util::sync::CancellationToken::new();
-    let stop = futures::FutureExt::shared(token.clone().cancelled_owned());
-    let controllers = tokio::spawn(flink_lifecycle::controller::run(ctx, stop));
+    let controllers = Controllers::start(&kube);
     // A resource created after the canaries is reconciled: the watch read past them.
     let deployments: Api<FlinkDeployment> = Api::namespaced(kube.client(), "default");
     let jobs: Api<FlinkSessionJob> = Api::namespaced(kube.client(), "default");
@@ -628,6 +638,5 @@ async fn spec_less_canaries_are_left_alone() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    token.cancel();
-    let _ = controllers.await;
+    controllers.stop().await;
 }

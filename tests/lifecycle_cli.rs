@@ -41,10 +41,15 @@ fn run(args: &[&str]) -> (bool, String, String) {
 
 /// `flink-lifecycle plan` of [`STORED`] to `desired`, with `extra` arguments.
 fn plan(desired: &str, extra: &[&str]) -> (bool, String, String) {
+    plan_from(STORED, desired, extra)
+}
+
+/// `flink-lifecycle plan` of `stored` to `desired`, with `extra` arguments.
+fn plan_from(stored: &str, desired: &str, extra: &[&str]) -> (bool, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let stored_file = dir.path().join("stored.yaml");
     let desired_file = dir.path().join("desired.yaml");
-    std::fs::write(&stored_file, STORED).unwrap();
+    std::fs::write(&stored_file, stored).unwrap();
     std::fs::write(&desired_file, desired).unwrap();
     let mut args = vec![
         "plan",
@@ -116,27 +121,13 @@ spec:
   deploymentName: session
   job: {jarURI: "https://repo.example.com/job.jar", parallelism: 2, upgradeMode: stateless}
 "#;
-    let dir = tempfile::tempdir().unwrap();
-    let stored_file = dir.path().join("stored.yaml");
-    std::fs::write(&stored_file, stored).unwrap();
-    let plan_to = |desired: &str| {
-        let desired_file = dir.path().join("desired.yaml");
-        std::fs::write(&desired_file, desired).unwrap();
-        run(&[
-            "plan",
-            "--stored",
-            stored_file.to_str().unwrap(),
-            "--desired",
-            desired_file.to_str().unwrap(),
-        ])
-    };
-    let (ok, out, err) = plan_to(&stored.replace("https://repo", "ftp://repo"));
+    let (ok, out, err) = plan_from(stored, &stored.replace("https://repo", "ftp://repo"), &[]);
     assert!(!ok, "{out}");
     assert!(
         err.contains("admission would refuse the desired spec") && err.contains("scheme 'ftp'"),
         "{err}"
     );
-    let (ok, out, err) = plan_to(&stored.replace("parallelism: 2", "parallelism: 3"));
+    let (ok, out, err) = plan_from(stored, &stored.replace("parallelism: 2", "parallelism: 3"), &[]);
     assert!(ok, "{out}{err}");
 }
 
@@ -146,21 +137,7 @@ spec:
 #[test]
 fn plan_of_a_never_reconciled_resource_does_not_describe_an_upgrade() {
     let stored = STORED.split("status:").next().unwrap().to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let stored_file = dir.path().join("stored.yaml");
-    std::fs::write(&stored_file, &stored).unwrap();
-    let plan_to = |desired: &str| {
-        let desired_file = dir.path().join("desired.yaml");
-        std::fs::write(&desired_file, desired).unwrap();
-        run(&[
-            "plan",
-            "--stored",
-            stored_file.to_str().unwrap(),
-            "--desired",
-            desired_file.to_str().unwrap(),
-        ])
-    };
-    let (ok, out, err) = plan_to(&stored.replace("parallelism: 2", "parallelism: 3"));
+    let (ok, out, err) = plan_from(&stored, &stored.replace("parallelism: 2", "parallelism: 3"), &[]);
     assert!(ok, "{err}");
     assert!(
         out.contains("Change:    not deployed yet: the desired spec is deployed for the first time"),
@@ -171,10 +148,14 @@ fn plan_of_a_never_reconciled_resource_does_not_describe_an_upgrade() {
         "{out}"
     );
     assert!(!out.contains("upgrade"), "{out}");
-    let (ok, out, err) = plan_to(&stored.replace(
-        "upgradeMode: last-state}",
-        "upgradeMode: last-state, state: suspended}",
-    ));
+    let (ok, out, err) = plan_from(
+        &stored,
+        &stored.replace(
+            "upgradeMode: last-state}",
+            "upgradeMode: last-state, state: suspended}",
+        ),
+        &[],
+    );
     assert!(ok, "{err}");
     assert!(
         out.contains("nothing is deployed until spec.job.state is running"),

@@ -51,10 +51,15 @@ fn webhook_answer(
         budget: Default::default(),
     };
     let body = support::review("row", "CREATE", object, None);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    // One runtime for every row of every table.
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    });
     let answer: Value = runtime.block_on(async {
         let req = axum::http::Request::post("/validate")
             .header("content-type", "application/json")
