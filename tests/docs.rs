@@ -1,7 +1,8 @@
 //! The documentation holds together: every relative link in the README, docs/, bench-results/
 //! and the other READMEs resolves, and every operator configuration key in the code
 //! (`flink_lifecycle::config::KEYS`) is documented exactly once, in the generated table of
-//! docs/configuration.md (`UPDATE_DOCS=1 cargo test --test docs` rewrites it).
+//! docs/configuration.md, and the planner's phase transitions are the table in
+//! docs/architecture.md (`UPDATE_DOCS=1 cargo test --test docs` rewrites both).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use flink_lifecycle::config::{KEYS, Scope};
@@ -126,23 +127,53 @@ fn keys_table() -> String {
     t
 }
 
-#[test]
-fn every_operator_key_is_documented_exactly_once() {
-    let path = repo().join("docs/configuration.md");
+/// Keeps the text between `start` and `end` in `file` equal to `body` (`UPDATE_DOCS=1` rewrites it).
+fn generated_section(file: &str, start: &str, end: &str, body: &str) {
+    let path = repo().join(file);
     let text = std::fs::read_to_string(&path).unwrap();
-    let (Some(start), Some(end)) = (text.find(START), text.find(END)) else {
-        panic!("docs/configuration.md lacks the generated table markers {START:?} … {END:?}");
+    let (Some(from), Some(to)) = (text.find(start), text.find(end)) else {
+        panic!("{file} lacks the generated section markers {start:?} … {end:?}");
     };
-    let wanted = format!("{START}\n{}{END}", keys_table());
-    let current = &text[start..end + END.len()];
+    let wanted = format!("{start}\n{body}{end}");
+    let current = &text[from..to + end.len()];
     if current != wanted {
         if std::env::var_os("UPDATE_DOCS").is_some() {
-            let updated = format!("{}{wanted}{}", &text[..start], &text[end + END.len()..]);
+            let updated = format!("{}{wanted}{}", &text[..from], &text[to + end.len()..]);
             std::fs::write(&path, updated).unwrap();
         } else {
-            panic!("docs/configuration.md's key table is stale: run UPDATE_DOCS=1 cargo test --test docs");
+            panic!("{file}'s generated section {start:?} is stale: run UPDATE_DOCS=1 cargo test --test docs");
         }
     }
+}
+
+#[test]
+fn the_phase_transitions_are_documented_as_the_planner_takes_them() {
+    use flink_lifecycle::lifecycle::{Phase, TRANSITIONS};
+    let mut t = String::from("| from | to | when |\n|---|---|---|\n");
+    for tr in TRANSITIONS {
+        t.push_str(&format!("| {} | {} | {} |\n", tr.from, tr.to, tr.when));
+    }
+    t.push_str("\nPhases: ");
+    t.push_str(
+        &Phase::ALL
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    t.push_str(".\n");
+    generated_section(
+        "docs/architecture.md",
+        "<!-- phase transitions: generated from src/lifecycle/planner/phase.rs by tests/docs.rs -->",
+        "<!-- end of phase transitions -->",
+        &t,
+    );
+}
+
+#[test]
+fn every_operator_key_is_documented_exactly_once() {
+    generated_section("docs/configuration.md", START, END, &keys_table());
+    let path = repo().join("docs/configuration.md");
     // Once: no key is described in a second row anywhere in the docs.
     let text = std::fs::read_to_string(&path).unwrap();
     for k in KEYS {

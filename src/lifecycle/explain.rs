@@ -6,10 +6,11 @@ use super::decide::{
     UpgradeChoice, choose_upgrade, classify, resume_restore_mode,
 };
 use super::diff::{DiffType, SpecDiff, deployment_diff_with_job, session_job_diff};
+use super::planner::phase::Phase;
 use crate::api::{
     FlinkDeployment, FlinkDeploymentSpec, FlinkDeploymentStatus, FlinkJobState, FlinkSessionJob,
     FlinkSessionJobSpec, FlinkSessionJobStatus, JobManagerDeploymentStatus, JobSpec, JobState, JobStatus,
-    ReconciledSpec, ReconciliationState, ReconciliationStatus, UpgradeMode,
+    ReconciledSpec, ReconciliationStatus, UpgradeMode,
 };
 use crate::config::{OperatorConfig, effective_flink_config, flink_keys};
 use serde::Serialize;
@@ -131,7 +132,10 @@ pub fn describe_deployment_change_from(
         diff,
         job_status: status.and_then(|s| s.job_status.as_ref()),
         jm: status.and_then(|s| s.job_manager_deployment_status),
-        restart_under_way: upgrading(status.and_then(|s| s.reconciliation_status.as_ref())),
+        phase: phase_of(
+            deployed.job.as_ref(),
+            status.and_then(|s| s.reconciliation_status.as_ref()),
+        ),
         ha_enabled: flink_keys::ha_enabled(conf),
         // HA metadata exists if the deployed cluster had HA: from its own spec, or from the
         // operator's defaults when neither spec sets it.
@@ -175,7 +179,10 @@ pub fn describe_session_job_change_from(
         job_status: status.and_then(|s| s.job_status.as_ref()),
         // A session job's cluster is not its own: taken as ready.
         jm: None,
-        restart_under_way: upgrading(status.and_then(|s| s.reconciliation_status.as_ref())),
+        phase: phase_of(
+            deployed.job.as_ref(),
+            status.and_then(|s| s.reconciliation_status.as_ref()),
+        ),
         ha_enabled: false,
         deployed_ha: false,
         savepoint_dir_set: flink_keys::savepoint_dir(&flat).is_some(),
@@ -185,8 +192,14 @@ pub fn describe_session_job_change_from(
     ctx.describe()
 }
 
-fn upgrading(r: Option<&ReconciliationStatus>) -> bool {
-    r.and_then(|r| r.state) == Some(ReconciliationState::Upgrading)
+/// The planner's phase of a stored resource whose deployed spec has `job`
+/// (`planner::phase::Phase::of`).
+fn phase_of(job: Option<&JobSpec>, r: Option<&ReconciliationStatus>) -> Phase {
+    Phase::of(
+        false,
+        Some(job.map(JobSpec::desired_state)),
+        r.and_then(|r| r.state),
+    )
 }
 
 /// `lastReconciledSpec.job.upgradeMode` records how the job was last stopped, not the user's
@@ -204,8 +217,9 @@ struct Context<'a> {
     job_status: Option<&'a JobStatus>,
     /// The recorded JobManager Deployment status (none recorded: taken as ready).
     jm: Option<JobManagerDeploymentStatus>,
-    /// An upgrade's, first deployment's or recovery's restart is under way (UPGRADING).
-    restart_under_way: bool,
+    /// The planner's phase of the stored resource: `Restoring` while an upgrade's, first
+    /// deployment's or recovery's restart is under way.
+    phase: Phase,
     ha_enabled: bool,
     /// The deployed cluster had HA, so its HA metadata is there to restore.
     deployed_ha: bool,
@@ -259,7 +273,7 @@ impl Context<'_> {
             // suspended until its new cluster is seen: once deployed, that cluster is kept and
             // a change follows as an upgrade (`Planner::on_deployed`).
             SpecChange::Resume
-                if self.restart_under_way
+                if self.phase == Phase::Restoring
                     && self.jm.is_some_and(|j| j != JobManagerDeploymentStatus::Missing)
                     && !self.session_job =>
             {
@@ -279,7 +293,7 @@ impl Context<'_> {
                 } else {
                     describe_restore(restore, path)
                 };
-                if self.restart_under_way && !self.session_job {
+                if self.phase == Phase::Restoring && !self.session_job {
                     // The status may not show yet a cluster deployed a moment ago.
                     format!(
                         "restart under way: if its new cluster is not deployed yet, {how}; otherwise this change follows as an upgrade once the job runs"

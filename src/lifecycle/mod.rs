@@ -32,6 +32,7 @@ pub use plan::{
     Deploy, DeployPurpose, DeploySpec, Event, EventType, Plan, PlanInput, Resource, ResourceStatus,
     RestoreSource, Step,
 };
+pub use planner::phase::{Phase, TRANSITIONS, Transition};
 pub use planner::plan;
 pub use report::{PlanCommandError, PlanReport, PlanRequest, describe_step, plan_change};
 pub use status::{

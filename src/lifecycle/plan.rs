@@ -225,6 +225,9 @@ pub struct Plan {
     pub requeue: Duration,
     /// Why, in words (one line per decision taken).
     pub reasons: Vec<String>,
+    /// The lifecycle phases this plan went through, in order (`planner::phase::TRANSITIONS`):
+    /// the first is the phase the stored status reads as, the last the one that chose `step`.
+    pub phases: Vec<crate::lifecycle::Phase>,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

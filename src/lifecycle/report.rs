@@ -330,6 +330,10 @@ impl PlanReport {
                 .unwrap_or("none (no change, or not deployed yet)")
         );
         let _ = writeln!(out, "Next step: {}", describe_step(&p.step));
+        if !p.phases.is_empty() {
+            let names: Vec<&str> = p.phases.iter().map(|ph| ph.name()).collect();
+            let _ = writeln!(out, "Phases:    {}", names.join(" -> "));
+        }
         let _ = writeln!(out, "Why:");
         for r in &p.reasons {
             let _ = writeln!(out, "  - {r}");

@@ -1174,6 +1174,35 @@ impl World {
     }
 
     fn check_status_invariants(&mut self, p: &Plan) {
+        // Every plan walks the phase machine: starts somewhere, takes only listed transitions,
+        // each at most once, and never needs the planner's fault report.
+        let unreadable = matches!(&p.step, Step::ReportError { reason, .. } if reason == "InvalidStatus");
+        assert!(
+            unreadable || !p.phases.is_empty(),
+            "a plan ran no phase: {:?}",
+            p.reasons
+        );
+        for (i, w) in p.phases.windows(2).enumerate() {
+            assert!(
+                flink_lifecycle::lifecycle::TRANSITIONS
+                    .iter()
+                    .any(|t| t.from == w[0] && t.to == w[1]),
+                "transition {} -> {} is not in the table: {:?}",
+                w[0],
+                w[1],
+                p.phases
+            );
+            assert!(
+                !p.phases.windows(2).skip(i + 1).any(|v| v == w),
+                "transition taken twice: {:?}",
+                p.phases
+            );
+        }
+        assert!(
+            !matches!(&p.step, Step::ReportError { reason, .. } if reason == "PlannerFault"),
+            "{:?}",
+            p.step
+        );
         // A savepoint path recorded for the restore is never dropped before the restore, unless
         // the job was stopped as stateless: its state was given up then, as `check_deploy` allows.
         let before = self.upgrade_savepoint_path();

@@ -1,13 +1,9 @@
 //! `plan()`: the one next step for a resource, and the status to write before taking it.
 //!
-//! Phases, read from the status (the write-ahead log):
-//! - not deployed: no `lastReconciledSpec`;
-//! - running: DEPLOYED / ROLLED_BACK with the recorded job state `running`;
-//! - suspended: DEPLOYED with the recorded job state `suspended`;
-//! - stopping: UPGRADING with the recorded job state `running` — a stop-with-savepoint
-//!   (`savepointInfo.triggerType = UPGRADE` + `triggerTimestamp`) or a cancel is in flight;
-//! - restoring: UPGRADING with the recorded job state `suspended`, or ROLLING_BACK — the old
-//!   job is stopped and its state recorded; delete the old JobManager, then deploy.
+//! The phases, read from the status (the write-ahead log), and the transitions one plan may take
+//! between them are in [`phase`]: `Phase::of` says which phase a status is in, `TRANSITIONS`
+//! lists every transition, and `Planner::run_phases` runs one phase's handler after another
+//! until one returns the step.
 //!
 //! Deploy detection after a crash (reference §4.10): the deploy write records
 //! `jobManagerDeploymentStatus = MISSING` and `observedGeneration`; a JobManager Deployment
@@ -15,14 +11,15 @@
 //! JobManager is always deleted *before* that write, so it can never be mistaken for the new
 //! one even when the generation did not change (recovery, restarts, rollback).
 //!
-//! This file holds the entry (`decide`, `dispatch`), the shared helpers and the output; each phase
-//! has its file: `restore` (first deployment and restoring), `stopping`, `suspended`, `running`
+//! This file holds the entry (`decide`, `run_phases`, `handle`), the shared helpers and the
+//! output; each phase has its file: `restore` (first deployment and restoring), `stopping`, `suspended`, `running`
 //! (spec changes), `savepoints`, `recovery` (lost JobManager, failed job, health, rollback),
 //! `delete`, and `observe` (the observer's part of the status).
 
 mod checkpoints;
 mod delete;
 mod observe;
+pub mod phase;
 mod recovery;
 mod restore;
 mod running;
@@ -46,6 +43,7 @@ use crate::api::{
     UpgradeMode,
 };
 use crate::config::flink_keys;
+use phase::{Next, Phase};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -83,7 +81,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         reasons: Vec::new(),
         in_progress: None,
         purpose: None,
-        hops: 0,
+        phases: Vec::new(),
         wake_at_ms: None,
         rewound: None,
         execution_undecided: false,
@@ -105,8 +103,8 @@ struct Planner<'a> {
     reasons: Vec<String>,
     in_progress: Option<String>,
     purpose: Option<DeployPurpose>,
-    /// Phase changes within one plan (a guard against cycles).
-    hops: u8,
+    /// The phases this plan ran, in order (`phase::TRANSITIONS`).
+    phases: Vec<Phase>,
     /// A wait that ends at a known time re-checks then, not after the full progress interval.
     wake_at_ms: Option<i64>,
     /// The observed job is a resubmission that did not restore this checkpoint, the newest one
@@ -285,7 +283,8 @@ impl Planner<'_> {
         }
     }
 
-    fn fail(&mut self, reason: &str, message: impl Into<String>) -> Step {
+    /// Stops with an error a person can act on: a step, or a phase's decision to take it.
+    fn fail<T: From<Step>>(&mut self, reason: &str, message: impl Into<String>) -> T {
         let known = self.last_known_snapshot();
         let message = with_manual_restore_steps(message.into(), self.conf(), known.as_deref());
         let json = error_json(reason, &message);
@@ -294,10 +293,10 @@ impl Planner<'_> {
         }
         self.core.error = Some(json);
         self.why(format!("needs a person: {message}"));
-        Step::ReportError {
+        T::from(Step::ReportError {
             reason: reason.to_string(),
             message,
-        }
+        })
     }
 
     /// The newest snapshot the status knows of the job: the recorded checkpoint, else the path
@@ -343,62 +342,94 @@ impl Planner<'_> {
             .is_some_and(|j| j.state == FlinkJobState::Running && j.all_tasks_running == Some(false))
     }
 
-    fn hop(&mut self) -> bool {
-        self.hops += 1;
-        self.hops <= 6
+    /// The phase the status reads as now.
+    fn phase(&self) -> Result<Phase, String> {
+        let recorded = self.recorded()?.map(|(spec, _)| spec.desired_state());
+        Ok(Phase::of(self.deleting, recorded, self.core.recon.state))
     }
 
     fn decide(&mut self) -> Step {
-        let recorded = match self.recorded() {
-            Ok(r) => r,
-            Err(e) => {
-                return self.fail(
-                    "InvalidStatus",
-                    format!("status.reconciliationStatus.lastReconciledSpec cannot be read ({e}); fix or clear the status"),
-                );
-            }
-        };
+        if let Err(e) = self.recorded() {
+            return self.fail(
+                "InvalidStatus",
+                format!("status.reconciliationStatus.lastReconciledSpec cannot be read ({e}); fix or clear the status"),
+            );
+        }
         self.observe_job();
-        if self.deleting {
-            return self.delete(&recorded);
-        }
-        if let Some(checkpoint) = self.rewound.clone()
-            && let Some((spec, _)) = recorded.as_ref()
-        {
-            return self.rewound_job(spec, &checkpoint);
-        }
-        if self.execution_undecided {
-            // A savepoint of it, or marking it stable, could make a rewind permanent.
+        let start = match self.phase() {
+            Ok(phase) => phase,
+            Err(e) => return self.fail("InvalidStatus", e),
+        };
+        if self.execution_undecided && start != Phase::Deleting {
+            // In any phase: a savepoint of the job, or marking it stable, could make a rewind
+            // permanent.
+            self.phases.push(start);
             return Step::Wait {
                 reason: "the job started again since it was recorded (a JobManager restart?) and its checkpoint statistics cannot be read yet: waiting to know whether it kept its state".into(),
             };
         }
-        self.dispatch()
+        self.run_phases(start)
     }
 
-    fn dispatch(&mut self) -> Step {
-        if !self.hop() {
-            return Step::Wait {
-                reason: "re-evaluating".into(),
+    /// Runs the handler of the phase the status reads as, and of each phase it transitions to,
+    /// until one returns a step. Each transition is taken at most once per plan, so a plan takes
+    /// at most `TRANSITIONS.len()` of them: it cannot loop. (A phase may run twice: a restore
+    /// whose deployment is observed goes back to running, which may start the next restore, of
+    /// a job that failed already, say.)
+    fn run_phases(&mut self, first: Phase) -> Step {
+        let mut phase = first;
+        loop {
+            self.phases.push(phase);
+            let to = match self.handle(phase) {
+                Next::Step(step) => return step,
+                Next::Enter(to) => to,
             };
+            let reads_as = self.phase();
+            let fault = if reads_as.as_ref() != Ok(&to) {
+                Some(format!("the status written reads as {reads_as:?}"))
+            } else if !phase::allowed(phase, to) {
+                Some("it is not in the transition table".to_string())
+            } else if self.phases.windows(2).any(|w| w[0] == phase && w[1] == to) {
+                Some("that transition was already taken in this plan".to_string())
+            } else {
+                None
+            };
+            if let Some(fault) = fault {
+                let path = self.phase_path();
+                debug_assert!(
+                    false,
+                    "planner transition {phase} -> {to} refused: {fault} (path {path})"
+                );
+                return self.fail(
+                    "PlannerFault",
+                    format!("The operator's planner went from {phase} to {to} ({fault}; phases: {path}). This is a bug in flink-lifecycle; nothing was changed. Please report it with this resource's status."),
+                );
+            }
+            phase = to;
         }
+    }
+
+    fn phase_path(&self) -> String {
+        self.phases
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(" -> ")
+    }
+
+    /// The handler of each phase.
+    fn handle(&mut self, phase: Phase) -> Next {
         let recorded = match self.recorded() {
-            Ok(Some(r)) => r,
-            Ok(None) => return self.first_deploy(),
+            Ok(r) => r,
             Err(e) => return self.fail("InvalidStatus", e),
         };
-        let recorded_state = recorded.0.desired_state();
-        match self.core.recon.state {
-            Some(ReconciliationState::RollingBack) => self.restore_phase(),
-            Some(ReconciliationState::Upgrading) => {
-                if recorded_state.is_none_or(|s| s == JobState::Suspended) {
-                    self.restore_phase()
-                } else {
-                    self.stopping_phase(&recorded)
-                }
-            }
-            _ if recorded_state == Some(JobState::Suspended) => self.suspended_phase(&recorded),
-            _ => self.running_phase(&recorded),
+        match (phase, recorded) {
+            (Phase::Deleting, recorded) => self.delete(&recorded).into(),
+            (Phase::NotDeployed, _) | (_, None) => self.first_deploy(),
+            (Phase::Running, Some(r)) => self.running_phase(&r),
+            (Phase::Stopping, Some(r)) => self.stopping_phase(&r),
+            (Phase::Suspended, Some(r)) => self.suspended_phase(&r),
+            (Phase::Restoring | Phase::RollingBack, Some(_)) => self.restore_phase(),
         }
     }
 
@@ -501,6 +532,7 @@ impl Planner<'_> {
             events: self.events,
             requeue,
             reasons: self.reasons,
+            phases: self.phases,
         }
     }
 }

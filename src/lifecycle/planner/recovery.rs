@@ -6,7 +6,7 @@ use crate::lifecycle::decide::JM_MISSING_NO_HA;
 use crate::lifecycle::diff::DiffType;
 
 impl Planner<'_> {
-    pub(super) fn recover(&mut self, rec: &AnySpec) -> Step {
+    pub(super) fn recover(&mut self, rec: &AnySpec) -> Next {
         if self.kind == Kind::SessionCluster {
             self.event(
                 EventType::Warning,
@@ -17,7 +17,7 @@ impl Planner<'_> {
             self.set_recorded(&rec, false);
             self.core.recon.state = Some(ReconciliationState::Upgrading);
             self.purpose = Some(DeployPurpose::RecoverDeployment);
-            return self.dispatch();
+            return Next::Enter(Phase::Restoring);
         }
         if rec.flink_version().is_some_and(|v| v < FlinkVersion::v1_15) && !self.obs.ha_metadata_present {
             return self.fail(
@@ -48,7 +48,7 @@ impl Planner<'_> {
                 "Recovering lost deployment",
             );
             self.why("the JobManager deployment of the rolled-back spec is missing: redeploying that spec");
-            return self.dispatch();
+            return Next::Enter(Phase::RollingBack);
         }
         self.event(
             EventType::Warning,
@@ -70,51 +70,45 @@ impl Planner<'_> {
     /// and did not restore the newest one recorded for it: its state went back. An upgrade from
     /// its savepoint, a suspend or marking it stable would make that rewind permanent without a
     /// person, so the operator stops, names the checkpoint, and takes the savepoint redeploy the
-    /// message asks for.
-    pub(super) fn rewound_job(&mut self, recorded: &AnySpec, checkpoint: &str) -> Step {
-        let stopping = self.core.recon.state == Some(ReconciliationState::Upgrading);
-        if recorded.desired_state() != Some(JobState::Running)
-            || self.core.recon.state == Some(ReconciliationState::RollingBack)
-        {
-            return self.dispatch();
-        }
-        if stopping {
-            // The stop's savepoint, if Flink still took it, would hold the rewound state.
-            self.core.clear_trigger();
-            self.core.recon.state = Some(ReconciliationState::Deployed);
+    /// message asks for. `None`: the redeploy asked for is planned as any running job's.
+    pub(super) fn rewound_job(&mut self, recorded: &AnySpec, checkpoint: &str) -> Option<Next> {
+        if recorded.desired_state() != Some(JobState::Running) {
+            return None;
         }
         if self.redeploy_asked_since(recorded) {
             self.why("the JobManager restarted and the job lost its state; the savepoint redeploy a person asked for restores it");
-            return self.dispatch();
+            return None;
         }
         // Asked for with a suspend: the rewound state is not kept; the resume starts from the
         // snapshot the person named.
         if self.redeploy_waits_for_resume(recorded)
-            && let Some(step) = self.finish_with_named_snapshot(recorded)
+            && let Some(next) = self.finish_with_named_snapshot(recorded)
         {
-            return step;
+            return Some(next);
         }
         let id = self.core.job.job_id.clone().unwrap_or_default();
-        let step = self.fail(
+        let step: Step = self.fail(
             "JobRewound",
             format!(
                 "The JobManager restarted without HA and Flink resubmitted job {id} from the state it was deployed with: it does not hold the state of its newest recorded checkpoint {checkpoint}. The rewound job is cancelled: under the same job id its checkpoint ids start again from 1, so its checkpoints would overwrite and then discard the recorded one. Manual restore required."
             ),
         );
-        match self.obs.job.as_ref().filter(|j| !j.state.is_globally_terminal()) {
-            Some(job) => {
-                self.core.job.state = Some(FlinkJobState::Cancelling);
-                Step::CancelJob {
-                    job_id: job.id.clone(),
+        Some(Next::Step(
+            match self.obs.job.as_ref().filter(|j| !j.state.is_globally_terminal()) {
+                Some(job) => {
+                    self.core.job.state = Some(FlinkJobState::Cancelling);
+                    Step::CancelJob {
+                        job_id: job.id.clone(),
+                    }
                 }
-            }
-            None => step,
-        }
+                None => step,
+            },
+        ))
     }
 
-    pub(super) fn restart_failed(&mut self) -> Step {
+    pub(super) fn restart_failed(&mut self) -> Next {
         if let Some(wait) = self.checkpoint_stats_pending() {
-            return wait;
+            return wait.into();
         }
         let retained = self.stopped_job_state().filter(|p| restorable(p));
         let restore = if self.user_mode() == UpgradeMode::Stateless {
@@ -133,7 +127,8 @@ impl Planner<'_> {
                 None if self.stopped_job_state_unread() => {
                     return Step::Wait {
                         reason: "waiting for the REST API to read the failed job's last checkpoint".into(),
-                    };
+                    }
+                    .into();
                 }
                 None => {
                     return self.fail(
@@ -161,7 +156,7 @@ impl Planner<'_> {
         self.enter_restore(restore, DeployPurpose::RestartFailedJob)
     }
 
-    pub(super) fn health_check(&mut self) -> Option<Step> {
+    pub(super) fn health_check(&mut self) -> Option<Next> {
         let counters = self.obs.counters?;
         let state = self.job_state()?;
         if state.is_globally_terminal() || state == FlinkJobState::Reconciling {

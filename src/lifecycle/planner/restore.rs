@@ -5,7 +5,7 @@ use super::*;
 use crate::lifecycle::diff::DiffType;
 
 impl Planner<'_> {
-    pub(super) fn first_deploy(&mut self) -> Step {
+    pub(super) fn first_deploy(&mut self) -> Next {
         if self.has_cluster() {
             self.core.jm = Some(self.obs.jobmanager.status());
         }
@@ -13,7 +13,7 @@ impl Planner<'_> {
             // This generation is looked at and is as asked: say so (kubectl wait, Argo CD).
             self.core.observed_generation = Some(self.generation);
             self.why("the job is created suspended: nothing is deployed until it is set to running");
-            return Step::NoOp;
+            return Step::NoOp.into();
         }
         let (mode, path) = self.first_restore();
         self.core.job.upgrade_savepoint_path = path;
@@ -24,7 +24,7 @@ impl Planner<'_> {
         self.core.recon.state = Some(ReconciliationState::Upgrading);
         self.purpose = Some(DeployPurpose::FirstDeployment);
         self.why("first deployment");
-        self.restore_phase()
+        Next::Enter(Phase::Restoring)
     }
 
     /// First deployment: from `initialSavepointPath` if given, else empty.
@@ -59,7 +59,7 @@ impl Planner<'_> {
         }
     }
 
-    pub(super) fn restore_phase(&mut self) -> Step {
+    pub(super) fn restore_phase(&mut self) -> Next {
         let Ok(Some((recorded, meta))) = self.recorded() else {
             return self.fail("InvalidStatus", "restore without a recorded spec");
         };
@@ -77,7 +77,7 @@ impl Planner<'_> {
                     // restore) is what the job starts from: recorded with the new spec, the
                     // nonce would no longer read as a redeploy.
                     if let Err(step) = self.take_redeploy_path() {
-                        return step;
+                        return step.into();
                     }
                     mode = UpgradeMode::Savepoint;
                 }
@@ -85,7 +85,7 @@ impl Planner<'_> {
                 self.set_recorded(&rec, false);
                 self.core.recon.state = Some(ReconciliationState::Upgrading);
                 self.why("the spec changed during the rollback: applying the new spec instead");
-                return self.dispatch();
+                return Next::Enter(Phase::Restoring);
             }
         }
         let (target, restore) = if rolling_back {
@@ -113,7 +113,7 @@ impl Planner<'_> {
             // the one recorded for the restore, is what the job starts from. (Once the restore's
             // deployment exists, it is recorded as it is and the running job is redeployed.)
             if let Err(step) = self.take_redeploy_path() {
-                return step;
+                return step.into();
             }
             (
                 self.spec.with_job(Some(JobState::Running), None),
@@ -133,11 +133,11 @@ impl Planner<'_> {
                 self.set_recorded(&recorded.with_job(Some(JobState::Running), None), false);
                 self.core.recon.state = Some(ReconciliationState::Deployed);
                 self.why("the upgrade mode is stateful again before the job was stopped for its stateless restart: re-planning");
-                return self.dispatch();
+                return Next::Enter(Phase::Running);
             }
             let restore = match self.retained_state_wins(mode) {
                 Ok(restore) => restore,
-                Err(step) => return step,
+                Err(step) => return step.into(),
             };
             (
                 self.spec_for_restore(&recorded, restore)
@@ -182,7 +182,7 @@ impl Planner<'_> {
                 self.mark_stable();
                 self.core.error = None;
                 self.why("suspended before the restore started");
-                return self.dispatch();
+                return Next::Enter(Phase::Suspended);
             }
         }
         self.in_progress = Some(if rolling_back {
@@ -196,12 +196,13 @@ impl Planner<'_> {
                 self.core.jm = Some(self.obs.jobmanager.status());
             }
             self.why("the old JobManager is deleted before the new one is deployed");
-            return self.delete_cluster(restore == Some(RestoreMode::Empty));
+            return self.delete_cluster(restore == Some(RestoreMode::Empty)).into();
         }
         if self.kind == Kind::SessionJob && !self.obs.session_cluster_ready {
             return Step::Wait {
                 reason: "waiting for the session cluster to be ready".into(),
-            };
+            }
+            .into();
         }
         let source = match restore {
             None => RestoreSource::NoJob,
@@ -337,9 +338,9 @@ impl Planner<'_> {
             purpose,
         };
         if self.kind == Kind::SessionJob {
-            Step::SubmitSessionJob(deploy)
+            Step::SubmitSessionJob(deploy).into()
         } else {
-            Step::Deploy(deploy)
+            Step::Deploy(deploy).into()
         }
     }
 
@@ -380,7 +381,7 @@ impl Planner<'_> {
         recorded: &AnySpec,
         meta: &ResourceMetadata,
         rolling_back: bool,
-    ) -> Step {
+    ) -> Next {
         if rolling_back {
             self.core.recon.state = Some(ReconciliationState::RolledBack);
             self.event(
@@ -401,7 +402,7 @@ impl Planner<'_> {
             self.core.jm = Some(self.obs.jobmanager.status());
         }
         self.why("the new deployment is observed");
-        self.dispatch()
+        Next::Enter(Phase::Running)
     }
 
     pub(super) fn is_redeploy_of(&self, rec: &AnySpec) -> bool {
@@ -511,7 +512,7 @@ impl Planner<'_> {
     }
 
     /// Enter the restoring phase for a redeploy of the current spec (recovery, restarts).
-    pub(super) fn enter_restore(&mut self, restore: RestoreMode, purpose: DeployPurpose) -> Step {
+    pub(super) fn enter_restore(&mut self, restore: RestoreMode, purpose: DeployPurpose) -> Next {
         let base = match self.recorded() {
             Ok(Some((recorded, _))) => self.spec_for_restore(&recorded, Some(restore)),
             _ => self.spec.clone(),
@@ -523,17 +524,17 @@ impl Planner<'_> {
             self.core.jm = Some(self.obs.jobmanager.status());
         }
         self.purpose = Some(purpose);
-        self.dispatch()
+        Next::Enter(Phase::Restoring)
     }
 
     /// The old job is stopped and its state recorded: record the new spec as suspended.
-    pub(super) fn finish_suspend(&mut self, previous: &AnySpec, restore: RestoreMode) -> Step {
+    pub(super) fn finish_suspend(&mut self, previous: &AnySpec, restore: RestoreMode) -> Next {
         let mut restore = restore;
         if self.redeploy_asked_since(previous) {
             // A redeploy asked for while the job was being stopped for another change: the
             // snapshot the user named is what the job starts from, not the stopped job's.
             if let Err(step) = self.take_redeploy_path() {
-                return step;
+                return step.into();
             }
             restore = RestoreMode::Savepoint;
         }
@@ -568,13 +569,14 @@ impl Planner<'_> {
         }
         if self.desired_state() == JobState::Running {
             self.core.recon.state = Some(ReconciliationState::Upgrading);
+            Next::Enter(Phase::Restoring)
         } else {
             self.core.recon.state = Some(ReconciliationState::Deployed);
             self.mark_stable();
             // Suspended as asked, its state kept or its resume named: an earlier error is past.
             self.core.error = None;
             self.event(EventType::Normal, "Suspended", "Job suspended");
+            Next::Enter(Phase::Suspended)
         }
-        self.dispatch()
     }
 }

@@ -6,13 +6,19 @@ use crate::lifecycle::diff::DiffType;
 use crate::lifecycle::observation::JobManagerObservation;
 
 impl Planner<'_> {
-    pub(super) fn running_phase(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Step {
-        self.observe_jobmanager();
+    pub(super) fn running_phase(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Next {
         let (rec, _) = recorded;
+        if let Some(checkpoint) = self.rewound.clone()
+            && let Some(next) = self.rewound_job(rec, &checkpoint)
+        {
+            return next;
+        }
+        self.observe_jobmanager();
         if self.kind == Kind::SessionJob && !self.obs.session_cluster_ready {
             return Step::Wait {
                 reason: "waiting for the session cluster to be ready".into(),
-            };
+            }
+            .into();
         }
         let savepoint_pending = self.pending_savepoint(rec);
         let diff = rec.diff(&self.spec);
@@ -34,12 +40,13 @@ impl Planner<'_> {
                     self.core.recon.state = Some(ReconciliationState::Deployed);
                     self.core.observed_generation = Some(self.generation);
                     self.why("the spec was reverted to the rolled-back (stable) spec: nothing to restart");
-                    return Step::NoOp;
+                    return Step::NoOp.into();
                 }
                 if savepoint_pending && !self.op().ignore_pending_savepoint {
                     return Step::Wait {
                         reason: "a savepoint is in progress; the upgrade starts after it".into(),
-                    };
+                    }
+                    .into();
                 }
                 self.event(
                     EventType::Normal,
@@ -115,7 +122,7 @@ impl Planner<'_> {
     /// Rolls back to the last stable spec. The restore is decided now, while the failed
     /// deployment can still be observed; the rollback records it as the spec's mode (reference
     /// §4.8.6).
-    fn start_rollback(&mut self, rec: &AnySpec) -> Step {
+    fn start_rollback(&mut self, rec: &AnySpec) -> Next {
         let mode = self.rollback_restore(rec);
         self.set_recorded(&rec.with_job(None, mode), false);
         self.core.recon.state = Some(ReconciliationState::RollingBack);
@@ -127,7 +134,7 @@ impl Planner<'_> {
         if self.has_cluster() {
             self.core.jm = Some(self.obs.jobmanager.status());
         }
-        self.dispatch()
+        Next::Enter(Phase::RollingBack)
     }
 
     /// A deployed job that FAILED holding no state of its own: Flink's statistics say its
@@ -166,7 +173,7 @@ impl Planner<'_> {
         }
     }
 
-    pub(super) fn start_change(&mut self, change: SpecChange, rec: &AnySpec) -> Step {
+    pub(super) fn start_change(&mut self, change: SpecChange, rec: &AnySpec) -> Next {
         if change != SpecChange::Suspend
             && let Some(refusal) = self.obs.cluster_refused.clone()
         {
@@ -184,12 +191,12 @@ impl Planner<'_> {
             self.core.recon.state = Some(ReconciliationState::Upgrading);
             self.purpose = Some(DeployPurpose::Upgrade);
             self.why("session cluster spec changed: the JobManager is redeployed (HA metadata kept)");
-            return self.dispatch();
+            return Next::Enter(Phase::Restoring);
         }
         if change == SpecChange::SavepointRedeploy {
             let path = match self.take_redeploy_path() {
                 Ok(p) => p,
-                Err(step) => return step,
+                Err(step) => return step.into(),
             };
             self.why(format!("savepoint redeploy from {path}"));
             let running = self
@@ -198,7 +205,7 @@ impl Planner<'_> {
                 .as_ref()
                 .is_some_and(|j| !j.state.is_globally_terminal());
             if self.kind == Kind::SessionJob && running {
-                return self.start_cancel(rec, RestoreMode::Savepoint);
+                return self.start_cancel(rec, RestoreMode::Savepoint).into();
             }
             return self.finish_suspend(rec, RestoreMode::Savepoint);
         }
@@ -242,7 +249,7 @@ impl Planner<'_> {
                 && *restore == RestoreMode::Savepoint)
                 || (*restore == RestoreMode::Empty && facts.job_state == Some(FlinkJobState::Failed));
             if reads_stopped_job && let Some(wait) = self.checkpoint_stats_pending() {
-                return wait;
+                return wait.into();
             }
         }
         match choice {
@@ -253,6 +260,7 @@ impl Planner<'_> {
                     reason: "waiting for every task of the job to run: Flink refuses a savepoint before"
                         .into(),
                 }
+                .into()
             }
             UpgradeChoice::Go { suspend, restore, .. } => {
                 if suspend != SuspendMechanism::AlreadyStopped {
@@ -277,7 +285,7 @@ impl Planner<'_> {
                         self.finish_suspend(rec, restore)
                     }
                     SuspendMechanism::Stateless if self.kind == Kind::SessionJob => {
-                        self.start_cancel(rec, restore)
+                        self.start_cancel(rec, restore).into()
                     }
                     // Cancel first while the old spec is still recorded: if the user turns to a
                     // stateful mode before the cancel happened, the upgrade is re-planned
@@ -290,12 +298,12 @@ impl Planner<'_> {
                                 .as_ref()
                                 .is_some_and(|j| !j.state.is_globally_terminal()) =>
                     {
-                        self.start_cancel(rec, restore)
+                        self.start_cancel(rec, restore).into()
                     }
                     SuspendMechanism::Stateless | SuspendMechanism::KeepHaMetadata => {
                         self.finish_suspend(rec, restore)
                     }
-                    SuspendMechanism::Cancel => self.start_cancel(rec, restore),
+                    SuspendMechanism::Cancel => self.start_cancel(rec, restore).into(),
                     SuspendMechanism::Savepoint => {
                         let mut stopping = rec.with_job(None, Some(UpgradeMode::Savepoint));
                         if let Some(job) = stopping.job_mut() {
@@ -309,11 +317,11 @@ impl Planner<'_> {
                         info.trigger_timestamp = Some(now);
                         info.trigger_id = None;
                         self.in_progress = Some("Stopping the job with a savepoint".into());
-                        self.stop_step()
+                        self.stop_step().into()
                     }
                 }
             }
-            UpgradeChoice::Wait { reason } => Step::Wait { reason },
+            UpgradeChoice::Wait { reason } => Step::Wait { reason }.into(),
             UpgradeChoice::Fail { reason, message } => self.fail(&reason, message),
         }
     }
@@ -351,7 +359,7 @@ impl Planner<'_> {
         }
     }
 
-    pub(super) fn other_changes(&mut self, rec: &AnySpec, savepoint_pending: bool) -> Step {
+    pub(super) fn other_changes(&mut self, rec: &AnySpec, savepoint_pending: bool) -> Next {
         let state = self.job_state();
         let terminal = state.is_some_and(FlinkJobState::is_globally_terminal);
         if self.jobmanager_lost() {
@@ -361,13 +369,13 @@ impl Planner<'_> {
                 }
                 self.core.error = Some(error_json("Missing", "Missing JobManager deployment"));
                 self.why("the JobManager deployment is missing and recovery is disabled (kubernetes.operator.jm-deployment-recovery.enabled)");
-                return Step::NoOp;
+                return Step::NoOp.into();
             }
             if state == Some(FlinkJobState::Failed) && self.op().job_restart_failed {
                 return self.restart_failed();
             }
             self.why("the job reached a terminal state and its JobManager is gone");
-            return Step::NoOp;
+            return Step::NoOp.into();
         }
         if self.kind == Kind::SessionJob && self.obs.job.is_none() && self.obs.rest_reachable {
             if self.user_mode() == UpgradeMode::Stateless {
@@ -396,14 +404,14 @@ impl Planner<'_> {
                 return self.restart_failed();
             }
             self.why("the job FAILED (kubernetes.operator.job.restart.failed is off)");
-            return Step::NoOp;
+            return Step::NoOp.into();
         }
         if let Some(step) = self.manual_savepoint(rec, savepoint_pending) {
-            return step;
+            return step.into();
         }
         let checkpoint_pending = self.pending_checkpoint(rec);
         if let Some(step) = self.manual_checkpoint(rec, checkpoint_pending) {
-            return step;
+            return step.into();
         }
         if self.kind == Kind::Application
             && self.op().health_check_enabled
@@ -434,27 +442,28 @@ impl Planner<'_> {
             self.mark_stable();
             self.core.error = None;
             self.why("the job runs with the deployed spec: marked stable");
-            return Step::MarkStable;
+            return Step::MarkStable.into();
         }
         if healthy && !jm_error && self.core.recon.is_stable() {
             self.core.error = None;
             // Housekeeping only once the deployed spec is stable: done earlier, it could starve
             // the marking (a due savepoint every loop).
             if let Some(step) = self.periodic_savepoint(savepoint_pending) {
-                return step;
+                return step.into();
             }
             if let Some(step) = self.retire_savepoint(savepoint_pending) {
-                return step;
+                return step.into();
             }
             if let Some(step) = self.periodic_checkpoint(checkpoint_pending) {
-                return step;
+                return step.into();
             }
         }
         if savepoint_pending {
             return Step::Wait {
                 reason: "savepoint in progress".into(),
-            };
+            }
+            .into();
         }
-        Step::NoOp
+        Step::NoOp.into()
     }
 }

@@ -5,7 +5,13 @@ use super::*;
 use crate::lifecycle::diff::DiffType;
 
 impl Planner<'_> {
-    pub(super) fn stopping_phase(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Step {
+    pub(super) fn stopping_phase(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Next {
+        if self.rewound.is_some() && recorded.0.desired_state() == Some(JobState::Running) {
+            // The stop's savepoint, if Flink still took it, would hold the rewound state.
+            self.core.clear_trigger();
+            self.core.recon.state = Some(ReconciliationState::Deployed);
+            return Next::Enter(Phase::Running);
+        }
         let info = self.core.job.savepoint_info.clone().unwrap_or_default();
         let by_savepoint =
             info.trigger_type == Some(SnapshotTriggerType::Upgrade) && info.trigger_timestamp.is_some();
@@ -17,7 +23,7 @@ impl Planner<'_> {
             self.core.clear_trigger();
             self.core.recon.state = Some(ReconciliationState::Deployed);
             self.why("the JobManager disappeared while stopping the job");
-            return self.dispatch();
+            return Next::Enter(Phase::Running);
         }
         if by_savepoint {
             self.savepoint_stop_progress(recorded)
@@ -26,7 +32,7 @@ impl Planner<'_> {
         }
     }
 
-    pub(super) fn savepoint_stop_progress(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Step {
+    pub(super) fn savepoint_stop_progress(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Next {
         let info = self.core.job.savepoint_info.clone().unwrap_or_default();
         let ts = info.trigger_timestamp.unwrap_or(0);
         let poll = info.trigger_id.as_ref().and(self.obs.savepoint_trigger.clone());
@@ -40,7 +46,7 @@ impl Planner<'_> {
         // taken after our trigger time on a stopped job is the one we asked for.
         if found.is_none() && terminal {
             if let Some(wait) = self.checkpoint_stats_pending() {
-                return wait;
+                return wait.into();
             }
             let savepoint = self.obs.latest_savepoint.as_ref().filter(|s| s.time_ms >= ts);
             // The job may have failed after that savepoint and checkpointed since: the newest
@@ -75,6 +81,7 @@ impl Planner<'_> {
                 Step::Wait {
                     reason: "stop-with-savepoint in progress".into(),
                 }
+                .into()
             }
             Some(SavepointTriggerStatus::Failed { cause }) if !terminal => {
                 // Flink refused the savepoint (tasks not all running yet) or forgot the trigger.
@@ -93,7 +100,7 @@ impl Planner<'_> {
                 self.core.error = Some(error_json("SavepointError", &msg));
                 self.in_progress = Some("Stopping the job with a savepoint (retrying)".into());
                 self.wake_at_ms = Some(retry_at);
-                Step::Wait { reason: msg }
+                Step::Wait { reason: msg }.into()
             }
             _ if state == Some(FlinkJobState::Running) && info.trigger_id.is_some() => {
                 // The trigger is known and Flink did not answer for it this time: asking again
@@ -102,6 +109,7 @@ impl Planner<'_> {
                 Step::Wait {
                     reason: "waiting for Flink to report the stop-with-savepoint in flight".into(),
                 }
+                .into()
             }
             _ if state == Some(FlinkJobState::Running) => {
                 // No trigger id: lost in a crash between Flink's answer and its write, or the
@@ -111,26 +119,29 @@ impl Planner<'_> {
                 if self.obs.checkpoint_in_progress_since.is_some_and(|t| t >= ts) {
                     return Step::Wait {
                         reason: "a savepoint begun since the stop was asked for is in progress".into(),
-                    };
+                    }
+                    .into();
                 }
                 if self.tasks_settling() {
                     return Step::Wait {
                         reason:
                             "waiting for every task of the job to run before asking for the savepoint again"
                                 .into(),
-                    };
+                    }
+                    .into();
                 }
                 let retry_at = ts + self.savepoint_retry_pause();
                 if self.now() < retry_at {
                     self.wake_at_ms = Some(retry_at);
                     return Step::Wait {
                         reason: "stop-with-savepoint not confirmed: asking again after a pause".into(),
-                    };
+                    }
+                    .into();
                 }
                 let now = self.now();
                 self.core.savepoint_info().trigger_timestamp = Some(now);
                 self.why("stop-with-savepoint not confirmed and none in progress: asking again");
-                self.stop_step()
+                self.stop_step().into()
             }
             _ if terminal => {
                 // Stopped without a savepoint we can see: its last checkpoint is the state.
@@ -145,7 +156,8 @@ impl Planner<'_> {
                     }
                     None if !self.obs.rest_reachable => Step::Wait {
                         reason: "waiting for the REST API to read the job's last checkpoint".into(),
-                    },
+                    }
+                    .into(),
                     None => match self.finish_with_named_snapshot(&recorded.0) {
                         Some(step) => step,
                         None => {
@@ -170,7 +182,8 @@ impl Planner<'_> {
             }
             _ if info.trigger_id.is_some() && !self.obs.rest_reachable => Step::Wait {
                 reason: "waiting for the REST API to poll the savepoint".into(),
-            },
+            }
+            .into(),
             _ => {
                 // Job not running: the stop cannot complete. Re-decide from the running phase.
                 self.core.clear_trigger();
@@ -181,6 +194,7 @@ impl Planner<'_> {
                 Step::Wait {
                     reason: "job not running during stop-with-savepoint".into(),
                 }
+                .into()
             }
         }
     }
@@ -191,7 +205,7 @@ impl Planner<'_> {
         duration_ms(self.op().progress_check_interval).max(1000)
     }
 
-    pub(super) fn cancel_progress(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Step {
+    pub(super) fn cancel_progress(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Next {
         let restore = recorded
             .0
             .job()
@@ -216,7 +230,7 @@ impl Planner<'_> {
             self.core.recon.state = Some(ReconciliationState::Deployed);
             self.core.job.state = state;
             self.why("the upgrade mode changed to a stateful one before the job was cancelled: re-planning the upgrade");
-            return self.dispatch();
+            return Next::Enter(Phase::Running);
         }
         match state {
             Some(FlinkJobState::Cancelling) => {
@@ -224,19 +238,22 @@ impl Planner<'_> {
                 Step::Wait {
                     reason: "the job is being cancelled".into(),
                 }
+                .into()
             }
             None if !self.obs.rest_reachable => Step::Wait {
                 reason: "waiting for the REST API to confirm the cancel".into(),
-            },
+            }
+            .into(),
             Some(s) if !s.is_globally_terminal() => {
                 self.core.job.state = Some(FlinkJobState::Cancelling);
                 self.in_progress = Some("Cancelling the job".into());
                 let Some(id) = self.observed_job_id() else {
                     return Step::Wait {
                         reason: "job id unknown".into(),
-                    };
+                    }
+                    .into();
                 };
-                Step::CancelJob { job_id: id }
+                Step::CancelJob { job_id: id }.into()
             }
             _ => {
                 // A redeploy carried out now starts from its own snapshot; one asked for while
@@ -264,7 +281,7 @@ impl Planner<'_> {
                         return self.finish_suspend(&recorded.0, restore);
                     }
                     if let Some(wait) = self.checkpoint_stats_pending() {
-                        return wait;
+                        return wait.into();
                     }
                     // The last completed checkpoint (or the snapshot it was restored from) is
                     // the state to continue from.
@@ -313,7 +330,8 @@ impl Planner<'_> {
                         (None, Some(_)) => {
                             return Step::Wait {
                                 reason: "waiting to read the cancelled job's checkpoint statistics".into(),
-                            };
+                            }
+                            .into();
                         }
                     }
                 }
@@ -333,7 +351,7 @@ impl Planner<'_> {
     /// A stop that cannot find the job's state finishes with the snapshot a person named
     /// instead: a redeploy carried out now takes it (in `finish_suspend`), one asked for with a
     /// suspend is recorded for the resume. `None` when no redeploy was asked for.
-    pub(super) fn finish_with_named_snapshot(&mut self, stopping: &AnySpec) -> Option<Step> {
+    pub(super) fn finish_with_named_snapshot(&mut self, stopping: &AnySpec) -> Option<Next> {
         if self.redeploy_waits_for_resume(stopping) {
             self.core.job.upgrade_savepoint_path = self.redeploy_path();
         } else if !self.redeploy_asked_since(stopping) {

@@ -5,7 +5,7 @@ use super::*;
 use crate::lifecycle::explain::describe_restore;
 
 impl Planner<'_> {
-    pub(super) fn suspended_phase(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Step {
+    pub(super) fn suspended_phase(&mut self, recorded: &(AnySpec, ResourceMetadata)) -> Next {
         self.observe_jobmanager();
         let (rec, _) = recorded;
         let diff = rec.diff(&self.spec);
@@ -22,7 +22,7 @@ impl Planner<'_> {
                 let restore = if change == SpecChange::SavepointRedeploy {
                     match self.take_redeploy_path() {
                         Ok(_) => RestoreMode::Savepoint,
-                        Err(step) => return step,
+                        Err(step) => return step.into(),
                     }
                 } else {
                     let recorded_mode = rec.job().map(|j| j.upgrade_mode()).unwrap_or_default();
@@ -50,17 +50,19 @@ impl Planner<'_> {
                 } else {
                     DeployPurpose::Resume
                 });
-                return self.dispatch();
+                return Next::Enter(Phase::Restoring);
             }
             _ => {}
         }
         self.core.observed_generation = Some(self.generation);
         if self.has_cluster() && !self.obs.jobmanager.is_missing() {
             self.why("the job is suspended: its cluster is removed (HA metadata kept unless stateless)");
-            return self.delete_cluster(rec.job().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless));
+            return self
+                .delete_cluster(rec.job().map(|j| j.upgrade_mode()) == Some(UpgradeMode::Stateless))
+                .into();
         }
         self.why("the job is suspended");
-        Step::NoOp
+        Step::NoOp.into()
     }
 
     /// Points the restore at the snapshot a new `savepointRedeployNonce` names (records it as the
