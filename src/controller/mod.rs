@@ -15,6 +15,7 @@ pub mod leader;
 mod metrics;
 mod observe;
 mod preflight;
+mod reconcile;
 mod session_job;
 mod snapshot;
 mod snapshot_records;
@@ -124,11 +125,10 @@ where
     Ok(Action::await_change())
 }
 
-/// What the planner decided and why (`RUST_LOG=flink_lifecycle=debug`).
-fn trace_plan(name: &str, namespace: &str, plan: &crate::lifecycle::Plan) {
+/// What the planner decided and why (`RUST_LOG=flink_lifecycle=debug`), in the reconcile's span.
+fn trace_plan(plan: &crate::lifecycle::Plan) {
     tracing::debug!(
-        name,
-        namespace,
+        phases = ?plan.phases,
         step = plan.step.name(),
         reasons = ?plan.reasons,
         requeue = ?plan.requeue,
@@ -168,7 +168,14 @@ where
         .with_config(cfg.clone())
         .graceful_shutdown_on(shutdown.clone())
         .run(
-            |obj, ctx| timed(obj, ctx, "FlinkDeployment", deployment::reconcile),
+            |obj, ctx| {
+                timed(
+                    obj,
+                    ctx,
+                    "FlinkDeployment",
+                    reconcile::reconcile::<FlinkDeployment>,
+                )
+            },
             error_policy,
             ctx.clone(),
         )
@@ -203,7 +210,14 @@ where
         .with_config(cfg)
         .graceful_shutdown_on(shutdown)
         .run(
-            |obj, ctx| timed(obj, ctx, "FlinkSessionJob", session_job::reconcile),
+            |obj, ctx| {
+                timed(
+                    obj,
+                    ctx,
+                    "FlinkSessionJob",
+                    reconcile::reconcile::<FlinkSessionJob>,
+                )
+            },
             error_policy,
             ctx,
         )
