@@ -12,7 +12,7 @@ pub enum Error {
     #[error("cannot render the Flink cluster: {0}")]
     Render(#[from] crate::render::RenderError),
     #[error("session job jar: {0}")]
-    Artifact(String),
+    Artifact(#[from] super::artifacts::ArtifactError),
     /// The resource's own operator configuration (`kubernetes.operator.*` in its
     /// flinkConfiguration) does not parse.
     #[error("invalid operator configuration in spec.flinkConfiguration: {0}")]
@@ -32,9 +32,14 @@ pub enum Error {
     /// The admission rules, run on a worker thread, did not finish (it panicked or was cancelled).
     #[error("the validation of the spec did not complete: {0}")]
     ValidationTask(#[from] tokio::task::JoinError),
-    /// ZooKeeper HA metadata could not be read or changed (the message names quorum and path).
-    #[error("{0}")]
-    ZooKeeper(String),
+    /// ZooKeeper HA metadata could not be read or changed.
+    #[error("ZooKeeper HA at {quorum} ({path}): {action}: {reason}")]
+    ZooKeeper {
+        quorum: String,
+        path: String,
+        action: String,
+        reason: String,
+    },
     /// Flink could not dispose of a savepoint retired from the history; it stays recorded.
     #[error(
         "Flink could not dispose of savepoint {path}: {cause}; it stays in savepointHistory and disposal is retried"
@@ -58,7 +63,7 @@ impl Error {
             Self::WrongKind(_) => "wrong-kind",
             Self::Patch(_) => "patch",
             Self::ValidationTask(_) => "validation-task",
-            Self::ZooKeeper(_) => "zookeeper",
+            Self::ZooKeeper { .. } => "zookeeper",
             Self::Disposal { .. } => "disposal",
             Self::StaleStatus(_) => "stale-status",
         }

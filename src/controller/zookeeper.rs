@@ -63,10 +63,12 @@ impl ZooKeeperHa {
     }
 
     fn error(&self, what: &str, e: &zk::Error) -> Error {
-        Error::ZooKeeper(format!(
-            "ZooKeeper HA at {} ({}): {what}: {e}",
-            self.quorum, self.cluster_path
-        ))
+        Error::ZooKeeper {
+            quorum: self.quorum.clone(),
+            path: self.cluster_path.clone(),
+            action: what.to_string(),
+            reason: e.to_string(),
+        }
     }
 
     /// Reads which jobs have checkpoints in the HA metadata.
