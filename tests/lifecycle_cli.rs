@@ -148,6 +148,8 @@ fn plan_of_a_never_reconciled_resource_does_not_describe_an_upgrade() {
         "{out}"
     );
     assert!(!out.contains("upgrade"), "{out}");
+    // The phases the decision went through: recorded, then deployed from the restore phase.
+    assert!(out.contains("Phases:    not deployed -> restoring"), "{out}");
     let (ok, out, err) = plan_from(
         &stored,
         &stored.replace(
@@ -162,4 +164,5 @@ fn plan_of_a_never_reconciled_resource_does_not_describe_an_upgrade() {
         "{out}"
     );
     assert!(out.contains("Next step: nothing to do"), "{out}");
+    assert!(out.contains("Phases:    not deployed\n"), "{out}");
 }
