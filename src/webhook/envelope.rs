@@ -10,7 +10,7 @@
 //! to the reference reading, which explains what is wrong.
 
 use super::checked_meta::{CheckedMeta, DecisionMeta};
-use super::review::ADMISSION_API_VERSION;
+use super::decode::ADMISSION_API_VERSION;
 use crate::validation::FlinkKind;
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;

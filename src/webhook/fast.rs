@@ -6,24 +6,23 @@
 //! canaries, session-job patches, objects that do not type) goes to the reference reading in
 //! [`super::review`], which gives it the answer it always had; those requests are rare.
 
+use super::answer::{allowed, deny, finish};
 use super::checked_meta::CheckedMeta;
+use super::decode::{BadReview, host_to_lookup, parse_review, request_kind};
 use super::envelope::{Envelope, RawObject, read_envelope};
 use super::mutate::TARGET_SESSION_LABEL;
-use super::review::{
-    ADMISSION_API_VERSION, BadReview, Endpoint, ReviewContext, deny, host_to_lookup, parse_review,
-    request_kind, review, with_warnings,
-};
+use super::review::{Endpoint, review};
 use super::rules::{
-    Part, SpecPart, Stored, StoredReading, decide_deployment, decide_session_job, decide_state_snapshot,
-    read_stored_spec,
+    Part, ReviewContext, SpecPart, Stored, StoredReading, decide_deployment, decide_session_job,
+    decide_state_snapshot, read_stored_spec,
 };
 use crate::api::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
 use crate::config::OperatorConfig;
 use crate::validation::{FlinkKind, ValidationError, host_to_resolve, validate_schema};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use kube::core::object::HasStatus;
-use kube::core::{DynamicObject, Status, TypeMeta};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -279,26 +278,6 @@ fn read_objects<T: Parts>(
         status,
         old,
     })
-}
-
-fn finish(resp: AdmissionResponse, decision: Result<Vec<String>, ValidationError>) -> AdmissionResponse {
-    match decision {
-        Ok(warnings) => with_warnings(resp, warnings),
-        Err(e) => deny(resp, &e),
-    }
-}
-
-/// What kube-core's `AdmissionResponse::from(&request)` gives: allowed, the uid, empty status.
-fn allowed(uid: &str) -> AdmissionResponse {
-    let mut resp = AdmissionResponse::invalid("");
-    resp.types = TypeMeta {
-        api_version: ADMISSION_API_VERSION.into(),
-        kind: "AdmissionReview".into(),
-    };
-    resp.uid = uid.to_string();
-    resp.allowed = true;
-    resp.result = Status::default();
-    resp
 }
 
 #[cfg(test)]

@@ -5,9 +5,12 @@
 //! lookup never denies on its own: the restricted-host check is skipped for that review and the
 //! answer carries a warning naming the host and what went wrong.
 
+use super::answer::encode_review;
 use super::budget::{BodyBudget, Reservation};
+use super::decode::BadReview;
 use super::fast::Incoming;
-use super::review::{BadReview, Endpoint, ReviewContext, encode_review};
+use super::review::Endpoint;
+use super::rules::ReviewContext;
 use super::sessions::SessionLookup;
 use crate::admin::{ReasonLabel, RequestLabels, WebhookLabel, WebhookMetrics};
 use crate::config::OperatorConfig;

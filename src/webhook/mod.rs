@@ -1,10 +1,13 @@
 //! The admission webhook: `POST /validate` and `POST /mutate` for FlinkDeployment,
-//! FlinkSessionJob and FlinkStateSnapshot. [`Incoming`] reads a review (fast, with [`review`] as
-//! the reference for odd requests), [`rules`] is the typed decision, [`http`] the axum shell
-//! around it.
+//! FlinkSessionJob and FlinkStateSnapshot. A review is decoded ([`decode`]), decided by the
+//! rules ([`rules`], applied to a request by [`review`]) and answered ([`answer`]); [`Incoming`]
+//! reads the common requests fast, with [`review`] as the reference for odd ones; [`http`] is
+//! the axum shell around it.
 
+mod answer;
 pub mod budget;
 mod checked_meta;
+mod decode;
 mod envelope;
 mod fast;
 pub mod http;
@@ -15,14 +18,15 @@ pub mod run;
 mod sessions;
 mod snapshot_target;
 
+/// Label that exempts the operator's health canaries from validation (as the reference).
+pub use crate::api::CANARY_LABEL;
+pub use answer::encode_review;
 pub use checked_meta::CheckedMeta;
+pub use decode::{BadReview, host_to_lookup, parse_review, request_kind};
 pub use envelope::{Envelope, RawObject, read_envelope};
 pub use fast::{Incoming, read_deployment};
 pub use mutate::{TARGET_SESSION_LABEL, mutate_session_job, session_job_patch};
-pub use review::{
-    BadReview, CANARY_LABEL, Endpoint, ReviewContext, encode_review, host_to_lookup, parse_review,
-    request_kind, review,
-};
-pub use rules::{SchemaScope, validate_value};
+pub use review::{Endpoint, review};
+pub use rules::{ReviewContext, SchemaScope, validate_value};
 pub use run::{AdminArgs, OperatorConfigArgs, WebhookArgs, WebhookCommand, start_webhook};
 pub use sessions::{KnownSessions, NamespacedStores, NoSessions, SessionLookup};
