@@ -15,6 +15,7 @@ pub mod crd;
 pub mod flink;
 pub mod lifecycle;
 pub mod offline;
+pub mod process;
 pub mod rbac;
 pub mod render;
 pub mod run;

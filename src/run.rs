@@ -5,17 +5,15 @@ use crate::admin::{METRICS_PREFIX, Readiness};
 use crate::api::FlinkDeployment;
 use crate::controller::leader::LeaderElector;
 use crate::controller::{Context, RestUrlResolver, ServiceDns};
-use crate::webhook::run::{
-    AdminArgs, OperatorConfigArgs, WebhookArgs, cancel_on_signal, install_crypto_provider, session_store,
-    start_webhook,
+use crate::process::{AdminPort, install_crypto_provider, print_addresses, shutdown_on_signal};
+use crate::webhook::{
+    AdminArgs, NoSessions, OperatorConfigArgs, SessionLookup, WebhookArgs, session_store, start_webhook,
 };
-use crate::webhook::{NoSessions, SessionLookup};
 use futures::FutureExt;
 use kube::api::{Api, ListParams};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Flags of the controllers.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -137,8 +135,7 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
     if !cmd.controller.namespaces.is_empty() {
         operator.watched_namespaces = cmd.controller.namespaces.clone();
     }
-    let shutdown = CancellationToken::new();
-    cancel_on_signal(shutdown.clone());
+    let shutdown = shutdown_on_signal();
     let readiness = Readiness::new();
     let mut registry = Registry::with_prefix(METRICS_PREFIX);
 
@@ -216,31 +213,16 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
         shutdown.clone(),
     )
     .await?;
-    let admin_listener = tokio::net::TcpListener::bind(cmd.admin.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cmd.admin.addr))?;
-    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
     // The admin port stops after the webhook has drained, so /readyz answers "not ready" meanwhile.
-    let admin_stop = CancellationToken::new();
-    let admin = tokio::spawn(crate::admin::serve(
-        admin_listener,
-        crate::admin::router(readiness, Arc::new(registry)),
-        cmd.admin.limits(),
-        admin_stop.clone(),
-    ));
+    let admin = AdminPort::start(cmd.admin.addr, cmd.admin.limits(), readiness, registry).await?;
     if controllers.is_some() {
         println!("controllers: watching FlinkDeployments and FlinkSessionJobs");
     }
-    println!(
-        "webhook: https://{addr}/validate and https://{addr}/mutate (certificate from {})",
-        cmd.webhook.tls_dir.display()
-    );
-    println!("admin:   http://{admin_addr}/livez  http://{admin_addr}/readyz  http://{admin_addr}/metrics");
+    print_addresses(addr, &cmd.webhook.tls_dir, admin.addr);
     let _ = server.await;
     if let Some(c) = controllers {
         let _ = c.await;
     }
-    admin_stop.cancel();
-    let _ = admin.await;
+    admin.stop().await;
     Ok(())
 }

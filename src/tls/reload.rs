@@ -126,6 +126,14 @@ impl Reloader {
         }
     }
 
+    /// Loads the pair at startup ([`Self::load_at_startup`]) and keeps polling in a task of its
+    /// own until `shutdown`.
+    pub fn start(mut self, shutdown: CancellationToken) -> Result<(), TlsError> {
+        self.load_at_startup()?;
+        tokio::spawn(self.run(shutdown));
+        Ok(())
+    }
+
     /// Polls until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(RELOAD_INTERVAL);
