@@ -182,11 +182,11 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
                 // Controllers are ready (the pod serves) even while following: the webhook works.
                 ready.set_ready(true);
                 if let Some(mut leading) = leadership {
-                    println!("controllers: waiting for the leader-election Lease");
+                    tracing::info!("controllers: waiting for the leader-election Lease");
                     if leading.wait_for(|l| *l).await.is_err() {
                         return;
                     }
-                    println!("controllers: leading");
+                    tracing::info!("controllers: leading");
                     // Losing the Lease ends this process's turn: stop acting at once.
                     let lost = stop.clone();
                     tokio::spawn(async move {
@@ -200,7 +200,7 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
             }))
         }
         Err(reason) => {
-            println!("controllers: not started: {reason}. Serving the admission webhook alone.");
+            tracing::warn!("controllers: not started: {reason}. Serving the admission webhook alone.");
             None
         }
     };
@@ -216,7 +216,7 @@ pub async fn run(cmd: RunCommand) -> Result<(), String> {
     // The admin port stops after the webhook has drained, so /readyz answers "not ready" meanwhile.
     let admin = AdminPort::start(cmd.admin.addr, cmd.admin.limits(), readiness, registry).await?;
     if controllers.is_some() {
-        println!("controllers: watching FlinkDeployments and FlinkSessionJobs");
+        tracing::info!("controllers: watching FlinkDeployments and FlinkSessionJobs");
     }
     print_addresses(addr, &cmd.webhook.tls_dir, admin.addr);
     let _ = server.await;
