@@ -43,28 +43,11 @@ enum Bare {
     /// Reads it and answers with flink-lifecycle's decision, called inline: the floor plus the
     /// decision, without the webhook's own HTTP shell (content type, timeouts, metrics).
     Decision,
-    /// As `Decision`, through the reference reading (a plain serde decode of the review, then the
-    /// same rules): what the fast reading is measured against.
-    ReferenceDecision,
 }
 
 static OPERATOR: std::sync::LazyLock<OperatorConfig> = std::sync::LazyLock::new(OperatorConfig::default);
 
 fn bare_decision(body: &[u8]) -> Vec<u8> {
-    use flink_lifecycle::webhook::{Endpoint, Incoming, ReviewContext, encode_review};
-    let ctx = ReviewContext {
-        operator: &OPERATOR,
-        sessions: &NoSessions,
-        resolver: &flink_lifecycle::validation::ResolvedHosts::default(),
-    };
-    let answer = Incoming::read(body)
-        .unwrap()
-        .answer(Endpoint::Validate, &ctx)
-        .unwrap();
-    encode_review(answer).unwrap()
-}
-
-fn bare_reference_decision(body: &[u8]) -> Vec<u8> {
     use flink_lifecycle::webhook::{Endpoint, ReviewContext, encode_review, parse_review, review};
     let ctx = ReviewContext {
         operator: &OPERATOR,
@@ -85,7 +68,6 @@ async fn start_bare(dir: &std::path::Path, shutdown: CancellationToken, bare: Ba
             let answer = match bare {
                 Bare::FixedAllow => Bytes::from_static(FIXED_ALLOW.as_bytes()),
                 Bare::Decision => Bytes::from(bare_decision(&body)),
-                Bare::ReferenceDecision => Bytes::from(bare_reference_decision(&body)),
             };
             ([("content-type", "application/json")], answer)
         }),
@@ -254,7 +236,7 @@ fn stage_costs() -> Vec<(&'static str, f64)> {
         DeploymentFacts, FlinkKind, deployment_config, deployment_warnings_facts,
         last_reconciled_deployment_spec, validate_deployment_facts, validate_schema,
     };
-    use flink_lifecycle::webhook::{encode_review, parse_review, read_deployment, read_envelope};
+    use flink_lifecycle::webhook::{encode_review, parse_review};
     use std::hint::black_box;
     let operator = OperatorConfig::default();
     let n = 3000;
@@ -265,8 +247,9 @@ fn stage_costs() -> Vec<(&'static str, f64)> {
         }
         (thread_cpu_seconds() - cpu) * 1e6 / f64::from(n)
     };
-    let new = read_deployment(read_envelope(BODY).unwrap()).unwrap();
     let review: serde_json::Value = serde_json::from_slice(BODY).unwrap();
+    let new: flink_lifecycle::api::FlinkDeployment =
+        serde_json::from_value(review["request"]["object"].clone()).unwrap();
     // What the schema checks of a review read.
     let object = serde_json::json!({"spec": review["request"]["object"]["spec"]});
     let old: flink_lifecycle::api::FlinkDeployment =
@@ -283,18 +266,10 @@ fn stage_costs() -> Vec<(&'static str, f64)> {
         };
         flink_lifecycle::webhook::review(flink_lifecycle::webhook::Endpoint::Validate, &req, &ctx)
     };
-    let envelope = time(&mut || drop(read_envelope(BODY).unwrap()));
-    // Typing takes the envelope apart, so it is timed with a fresh one and the envelope's cost
-    // taken off.
-    let read = time(&mut || drop(black_box(read_deployment(read_envelope(BODY).unwrap()).unwrap())));
     vec![
         (
-            "read the envelope (new metadata typed but managedFields and annotations, stored metadata checked; spec, status as raw text)",
-            envelope,
-        ),
-        (
-            "type spec + status (new: spec via the schema JSON, status from text; stored: parts that differ, a spec for its job)",
-            read - envelope,
+            "decode the AdmissionReview (kube-core AdmissionReview<DynamicObject>)",
+            time(&mut || drop(parse_review(BODY).unwrap())),
         ),
         (
             "schema checks (CRD + pod templates + resources)",
@@ -334,16 +309,12 @@ fn stage_costs() -> Vec<(&'static str, f64)> {
             "encode the AdmissionReview answer",
             time(&mut || drop(encode_review(answer.clone()).unwrap())),
         ),
-        (
-            "(reference reading, odd requests only) parse AdmissionReview<DynamicObject>",
-            time(&mut || drop(parse_review(BODY).unwrap())),
-        ),
     ]
 }
 
 /// CPU and wall µs per review of the whole decision (read, decide, encode), one thread.
-fn decision_cost(body: &[u8], fast: bool) -> (f64, f64) {
-    use flink_lifecycle::webhook::{Endpoint, Incoming, ReviewContext, encode_review, parse_review, review};
+fn decision_cost(body: &[u8]) -> (f64, f64) {
+    use flink_lifecycle::webhook::{Endpoint, ReviewContext, encode_review, parse_review, review};
     let operator = OperatorConfig::default();
     let ctx = ReviewContext {
         operator: &operator,
@@ -354,14 +325,7 @@ fn decision_cost(body: &[u8], fast: bool) -> (f64, f64) {
     let t = Instant::now();
     let cpu = thread_cpu_seconds();
     for _ in 0..n {
-        let resp = if fast {
-            Incoming::read(body)
-                .unwrap()
-                .answer(Endpoint::Validate, &ctx)
-                .unwrap()
-        } else {
-            review(Endpoint::Validate, &parse_review(body).unwrap(), &ctx)
-        };
+        let resp = review(Endpoint::Validate, &parse_review(body).unwrap(), &ctx);
         assert!(resp.allowed);
         drop(encode_review(resp).unwrap());
     }
@@ -449,27 +413,18 @@ fn main() {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     {
-        let best = (0..reps)
-            .map(|_| decision_cost(BODY, true).0)
-            .fold(f64::MAX, f64::min);
+        let best = (0..reps).map(|_| decision_cost(BODY).0).fold(f64::MAX, f64::min);
         println!("decision: {best:.2} µs wall per review (fastest of {reps} loops of 2,000)");
         return;
     }
     // BENCH_STAGES_ONLY=1: the in-process costs alone, printed (for profiling; writes nothing).
     if std::env::var_os("BENCH_STAGES_ONLY").is_some() {
-        println!(
-            "decision, fast reading: {:?} (wall, CPU µs)",
-            decision_cost(BODY, true)
-        );
+        println!("decision: {:?} (wall, CPU µs)", decision_cost(BODY));
         let managed = with_field_managers(BODY);
         println!(
             "decision with field managers ({} bytes): {:?} (wall, CPU µs)",
             managed.len(),
-            decision_cost(&managed, true)
-        );
-        println!(
-            "decision, reference reading: {:?} (wall, CPU µs)",
-            decision_cost(BODY, false)
+            decision_cost(&managed)
         );
         for (stage, us) in stage_costs() {
             println!("{us:>8.1} µs  {stage}");
@@ -506,8 +461,6 @@ fn main() {
     ));
     let bare = server_rt.block_on(start_bare(dir.path(), shutdown.clone(), Bare::FixedAllow));
     let bare_decision = server_rt.block_on(start_bare(dir.path(), shutdown.clone(), Bare::Decision));
-    let bare_reference =
-        server_rt.block_on(start_bare(dir.path(), shutdown.clone(), Bare::ReferenceDecision));
     let load_before = load_average();
 
     // Sanity: the realistic review is allowed with warnings; the bare one answers.
@@ -537,7 +490,6 @@ fn main() {
         ("flink-lifecycle /validate", ours.addr),
         ("bare axum+rustls fixed allow", bare),
         ("bare axum+rustls + the decision inline", bare_decision),
-        ("bare axum+rustls + the reference decision inline", bare_reference),
     ] {
         client_rt.block_on(closed_loop(addr, &ca, connections, Duration::from_secs(2)));
         let (cpu, server_cpu) = (process_cpu_seconds(), server_cpu_seconds());
@@ -564,11 +516,10 @@ fn main() {
         cpu_rows.push((cpu_per_review_us, server_per_review_us));
     }
     // The decision alone, without TLS and HTTP: read, schema, rules, warnings, change line,
-    // encoding; the reference reading (kube-core DynamicObject) in the same run for comparison.
-    let per_review_us = decision_cost(BODY, true);
-    let reference_us = decision_cost(BODY, false);
+    // encoding.
+    let per_review_us = decision_cost(BODY);
     let managed = with_field_managers(BODY);
-    let managed_us = decision_cost(&managed, true);
+    let managed_us = decision_cost(&managed);
     let stages = stage_costs();
     let load_after = load_average();
     let ratio = rows[0].1 / rows[1].1;
@@ -611,22 +562,10 @@ fn main() {
         cpu_rows[0].1
     ));
     md.push_str(&format!(
-        "The fast reading inline does {:.2}x the reference reading's reviews/s ({:.0} against {:.0} µs of server CPU \
-         per review; p99 {:.2} against {:.2} ms flat out, {:.2} against {:.2} ms paced).\n",
-        rows[2].1 / rows[3].1,
-        cpu_rows[2].1,
-        cpu_rows[3].1,
-        rows[2].3,
-        rows[3].3,
-        rows[2].7,
-        rows[3].7
-    ));
-    md.push_str(&format!(
         "The admission decision alone (read, schema, rules, warnings, the planner's change line and the encoded \
-         answer; no TLS/HTTP), one thread, 2,000 reviews: {:.0} µs wall and {:.0} µs CPU per review; through the \
-         reference kube-core `DynamicObject` reading, same run: {:.0} µs wall and {:.0} µs CPU (wall > CPU means \
-         the thread waited for a core).\n",
-        per_review_us.0, per_review_us.1, reference_us.0, reference_us.1
+         answer; no TLS/HTTP), one thread, 2,000 reviews: {:.0} µs wall and {:.0} µs CPU per review (wall > CPU \
+         means the thread waited for a core).\n",
+        per_review_us.0, per_review_us.1
     ));
     md.push_str(&format!(
         "The same review with the `managedFields` a cluster keeps (Argo CD, kubectl and the operator as field \

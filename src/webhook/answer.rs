@@ -1,9 +1,7 @@
 //! Building the AdmissionResponse from a decision, and its body as the API server reads it.
 
-use super::decode::ADMISSION_API_VERSION;
 use crate::validation::ValidationError;
 use kube::core::admission::AdmissionResponse;
-use kube::core::{Status, TypeMeta};
 use serde_json::Value;
 
 /// Denied with the rule's message, as HTTP 403 Forbidden in the answer's status.
@@ -18,31 +16,6 @@ pub(super) fn with_warnings(mut resp: AdmissionResponse, warnings: Vec<String>) 
     if !warnings.is_empty() {
         resp.warnings = Some(warnings);
     }
-    resp
-}
-
-/// The decision's result as the answer.
-pub(super) fn finish(
-    resp: AdmissionResponse,
-    decision: Result<Vec<String>, ValidationError>,
-) -> AdmissionResponse {
-    match decision {
-        Ok(warnings) => with_warnings(resp, warnings),
-        Err(e) => deny(resp, &e),
-    }
-}
-
-/// What kube-core's `AdmissionResponse::from(&request)` gives: allowed, the uid, empty status.
-/// For an answer built without the typed request at hand.
-pub(super) fn allowed(uid: &str) -> AdmissionResponse {
-    let mut resp = AdmissionResponse::invalid("");
-    resp.types = TypeMeta {
-        api_version: ADMISSION_API_VERSION.into(),
-        kind: "AdmissionReview".into(),
-    };
-    resp.uid = uid.to_string();
-    resp.allowed = true;
-    resp.result = Status::default();
     resp
 }
 

@@ -9,7 +9,7 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use serde_json::Value;
 
-pub(super) const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
+const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
 
 /// What a body that is not an admissible AdmissionReview gets.
 #[derive(Debug, PartialEq)]

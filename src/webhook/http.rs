@@ -7,9 +7,8 @@
 
 use super::answer::encode_review;
 use super::budget::{BodyBudget, Reservation};
-use super::decode::BadReview;
-use super::fast::Incoming;
-use super::review::Endpoint;
+use super::decode::{BadReview, host_to_lookup, parse_review, request_kind};
+use super::review::{Endpoint, review};
 use super::rules::ReviewContext;
 use super::sessions::SessionLookup;
 use crate::admin::{ReasonLabel, RequestLabels, WebhookLabel, WebhookMetrics};
@@ -246,13 +245,24 @@ async fn answer(endpoint: Endpoint, s: &WebhookState, headers: &HeaderMap, body:
             return r;
         }
     };
-    let incoming = match Incoming::read(&bytes) {
-        Ok(incoming) => incoming,
+    let req = match parse_review(&bytes) {
+        Ok(req) => req,
         Err(bad) => return bad_review(bad, count),
     };
+    let kind = request_kind(&req).map_or("other", |k| k.as_str());
+    let operation = match req.operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    };
+    tracing::Span::current()
+        .record("kind", kind)
+        .record("operation", operation)
+        .record("uid", req.uid.as_str());
     // Only validation looks hosts up; the mutation never needs an address.
     let host = match endpoint {
-        Endpoint::Validate => incoming.host_to_lookup(&s.operator),
+        Endpoint::Validate => host_to_lookup(&req, &s.operator),
         Endpoint::Mutate => None,
     };
     let resolver = resolve(&s.dns, host).await;
@@ -261,23 +271,10 @@ async fn answer(endpoint: Endpoint, s: &WebhookState, headers: &HeaderMap, body:
         sessions: s.sessions.as_ref(),
         resolver: &resolver,
     };
-    // The decision (~120 µs of CPU) runs right here on the runtime worker. On the blocking pool
-    // it cost ~80 µs more CPU per review in thread hand-offs (bench-results/webhook.md) and only
-    // looked faster on a shared machine by taking a larger share of its cores.
-    let kind = incoming.kind().map_or("other", |k| k.as_str());
-    let operation = match incoming.operation() {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
-    };
-    let span = tracing::Span::current();
-    span.record("kind", kind).record("operation", operation);
-    let mut resp = match incoming.answer(endpoint, &ctx) {
-        Ok(resp) => resp,
-        Err(bad) => return bad_review(bad, count),
-    };
-    span.record("uid", resp.uid.as_str());
+    // The decision runs right here on the runtime worker. On the blocking pool it cost ~80 µs
+    // more CPU per review in thread hand-offs (bench-results/webhook.md) and only looked faster
+    // on a shared machine by taking a larger share of its cores.
+    let mut resp = review(endpoint, &req, &ctx);
     tracing::debug!(allowed = resp.allowed, "answered");
     if let Some(warning) = resolver.warning() {
         resp.warnings.get_or_insert_with(Vec::new).push(warning);

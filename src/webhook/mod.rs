@@ -1,16 +1,12 @@
 //! The admission webhook: `POST /validate` and `POST /mutate` for FlinkDeployment,
 //! FlinkSessionJob and FlinkStateSnapshot. A review is decoded ([`decode`]), decided by the
-//! rules ([`rules`], applied to a request by [`review`]) and answered ([`answer`]); [`Incoming`]
-//! reads the common requests fast, with [`review`] as the reference for odd ones; [`http`] is
+//! rules ([`rules`], applied to a request by [`review`]) and answered ([`answer`]); [`http`] is
 //! the axum shell around it.
 
 mod answer;
 mod args;
 pub mod budget;
-mod checked_meta;
 mod decode;
-mod envelope;
-mod fast;
 pub mod http;
 mod mutate;
 mod review;
@@ -24,10 +20,7 @@ mod snapshot_target;
 pub use crate::api::CANARY_LABEL;
 pub use answer::encode_review;
 pub use args::{AdminArgs, OperatorConfigArgs, WebhookArgs, WebhookCommand, duration_arg};
-pub use checked_meta::CheckedMeta;
 pub use decode::{BadReview, host_to_lookup, parse_review, request_kind};
-pub use envelope::{Envelope, RawObject, read_envelope};
-pub use fast::{Incoming, read_deployment};
 pub use mutate::{TARGET_SESSION_LABEL, mutate_session_job, session_job_patch};
 pub use review::{Endpoint, review};
 pub use rules::{ReviewContext, SchemaScope, validate_value};

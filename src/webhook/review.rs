@@ -1,8 +1,6 @@
-//! The reference decision: a decoded request ([`super::decode`]) through the rules
-//! ([`super::rules`]) to its answer ([`super::answer`]). Every answer to a readable request
-//! carries its uid. [`super::fast`] answers the common requests without the `DynamicObject`
-//! round trip and hands everything else to this one. DNS for the jarURI rule is resolved by the
-//! caller beforehand.
+//! The decision: a decoded request ([`super::decode`]) through the rules ([`super::rules`]) to
+//! its answer ([`super::answer`]). Every answer to a readable request carries its uid. DNS for
+//! the jarURI rule is resolved by the caller beforehand.
 
 use super::answer::{deny, with_warnings};
 use super::decode::request_kind;

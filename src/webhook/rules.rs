@@ -1,6 +1,5 @@
 //! The typed decision on one object (FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot),
-//! shared by both readings of a review (the borrowed fast one in [`super::fast`] and the
-//! reference `DynamicObject` one in [`super::review`]) and by the offline `validate` command:
+//! shared by the admission review ([`super::review`]) and the offline `validate` command:
 //! schema, rules, warnings and the planner's change line.
 
 use super::sessions::SessionLookup;
@@ -117,34 +116,23 @@ fn typed<T: serde::de::DeserializeOwned>(object: &Value, kind: FlinkKind) -> Res
     })
 }
 
-/// One part of the stored object as the decision gets it: its own, or the same as the new
-/// object's. On an UPDATE the API server copies the stored status into the new object, and
-/// most updates leave the spec alone: the fast reading then does not copy the part.
-pub(super) enum Part<P> {
-    AsNew,
-    Own(P),
-}
-
-/// The stored spec as the decision reads it: the same as the new one, typed whole, or only its
-/// job. The change line reads no more than the job of it once the stored status records a
-/// reconciliation ([`StoredSpec`]); typing the rest cost ~4 µs of a ~50 µs review.
-pub(super) enum SpecPart<S> {
-    AsNew,
+/// The stored spec as the decision reads it: typed whole, or only its job. The change line reads
+/// no more than the job of it once the stored status records a reconciliation ([`StoredSpec`]);
+/// typing the rest cost ~4 µs of a ~50 µs review.
+enum SpecPart<S> {
     Whole(S),
     Job(Option<JobSpec>),
 }
 
 /// The stored object of an UPDATE as the decision reads it: spec and status (its metadata is
 /// not read).
-pub(super) struct Stored<T: HasSpec + HasStatus> {
-    pub spec: SpecPart<T::Spec>,
-    pub status: Part<Option<T::Status>>,
+struct Stored<T: HasSpec + HasStatus> {
+    spec: SpecPart<T::Spec>,
+    status: Option<T::Status>,
 }
 
 /// A kind whose stored spec the decision may read as its job alone.
-pub(super) trait StoredReading:
-    Resource + HasSpec<Spec: DeserializeOwned> + HasStatus<Status: DeserializeOwned>
-{
+trait StoredReading: Resource + HasSpec<Spec: DeserializeOwned> + HasStatus<Status: DeserializeOwned> {
     /// Whether `status` records a reconciliation: the change line then measures from the
     /// recorded spec and reads only the stored spec's job.
     fn records_reconciliation(status: Option<&Self::Status>) -> bool;
@@ -178,9 +166,8 @@ struct JobOf {
 }
 
 /// Reads a stored spec as the decision takes it, given the stored status: its job alone when
-/// that status records a reconciliation, whole otherwise. Both readings of a review read the
-/// stored object with it, so they answer the same.
-pub(super) fn read_stored_spec<'de, T: StoredReading, D: Deserializer<'de>>(
+/// that status records a reconciliation, whole otherwise.
+fn read_stored_spec<'de, T: StoredReading, D: Deserializer<'de>>(
     spec: D,
     stored_status: Option<&T::Status>,
 ) -> Result<SpecPart<T::Spec>, D::Error> {
@@ -201,28 +188,19 @@ fn stored_from_value<T: StoredReading>(object: &Value) -> Option<Stored<T>> {
         Some(status) => Some(T::Status::deserialize(status).ok()?),
     };
     let spec = read_stored_spec::<T, _>(object.get("spec")?, status.as_ref()).ok()?;
-    Some(Stored {
-        spec,
-        status: Part::Own(status),
-    })
+    Some(Stored { spec, status })
 }
 
 impl<T> Stored<T>
 where
     T: HasSpec + HasStatus,
 {
-    /// Spec and status, from `new` where they are the same.
-    fn parts<'a>(&'a self, new: &'a T) -> (StoredSpec<'a, T::Spec>, Option<&'a T::Status>) {
+    fn parts(&self) -> (StoredSpec<'_, T::Spec>, Option<&T::Status>) {
         let spec = match &self.spec {
-            SpecPart::AsNew => StoredSpec::Whole(new.spec()),
             SpecPart::Whole(spec) => StoredSpec::Whole(spec),
             SpecPart::Job(job) => StoredSpec::Job(job.as_ref()),
         };
-        let status = match &self.status {
-            Part::AsNew => new.status(),
-            Part::Own(status) => status.as_ref(),
-        };
-        (spec, status)
+        (spec, self.status.as_ref())
     }
 }
 
@@ -237,14 +215,14 @@ where
         new.meta_mut().namespace = namespace.map(str::to_string);
     }
     if new.status().is_none()
-        && let Some(Part::Own(Some(status))) = old.map(|o| &o.status)
+        && let Some(Some(status)) = old.map(|o| &o.status)
     {
         *new.status_mut() = Some(status.clone());
     }
 }
 
 /// Rules, warnings and change line of a FlinkDeployment that passed the schema.
-pub(super) fn decide_deployment(
+fn decide_deployment(
     mut new: FlinkDeployment,
     old: Option<Stored<FlinkDeployment>>,
     namespace: Option<&str>,
@@ -255,7 +233,7 @@ pub(super) fn decide_deployment(
     validate_deployment_facts(&facts)?;
     let mut warnings = deployment_warnings_facts(&facts);
     if let Some(old) = &old
-        && let Some(line) = change_line(old.parts(&new), &facts)
+        && let Some(line) = change_line(old.parts(), &facts)
     {
         warnings.push(line);
     }
@@ -283,7 +261,7 @@ fn change_line(
 }
 
 /// Rules, warnings and change line of a FlinkSessionJob that passed the schema.
-pub(super) fn decide_session_job(
+fn decide_session_job(
     mut new: FlinkSessionJob,
     old: Option<Stored<FlinkSessionJob>>,
     namespace: Option<&str>,
@@ -299,7 +277,7 @@ pub(super) fn decide_session_job(
     validate_session_job(&new, session.as_deref(), ctx.operator, ctx.resolver)?;
     let mut warnings = session_job_warnings(&new, session.as_deref(), ctx.operator);
     if let Some(old) = &old
-        && let (spec, status) = old.parts(&new)
+        && let (spec, status) = old.parts()
         && let Some(line) = describe_session_job_change_from(spec, status, &new, ctx.operator)
     {
         warnings.push(line);
@@ -310,7 +288,7 @@ pub(super) fn decide_session_job(
 /// Rules of a FlinkStateSnapshot that passed the schema. The stored status says whether the
 /// operator has processed it (the target rules hold only before); there are no warnings and no
 /// change line: a snapshot's spec drives no running job.
-pub(super) fn decide_state_snapshot(
+fn decide_state_snapshot(
     mut new: FlinkStateSnapshot,
     old: Option<Stored<FlinkStateSnapshot>>,
     namespace: Option<&str>,
@@ -339,7 +317,7 @@ mod tests {
         )
     }
 
-    /// The stored object as both readings of a review take it.
+    /// The stored object as the review takes it.
     fn stored(old: &FlinkDeployment) -> Stored<FlinkDeployment> {
         stored_from_value(&serde_json::to_value(old).expect("JSON")).expect("readable")
     }
