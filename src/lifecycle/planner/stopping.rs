@@ -222,9 +222,12 @@ impl Planner<'_> {
             state.is_some_and(|s| !s.is_globally_terminal() && s != FlinkJobState::Cancelling);
         // A failed job was not stopped by the cancel: its retained checkpoint still holds its state.
         let failed_on_its_own = state == Some(FlinkJobState::Failed);
+        // A session job gone from its answering cluster was never seen cancelled: it was lost
+        // with its JobManager (no HA), and its state is a person's to name once it matters again.
+        let vanished = self.kind == Kind::SessionJob && state.is_none() && self.obs.rest_reachable;
         if restore == RestoreMode::Empty
             && self.user_mode() != UpgradeMode::Stateless
-            && (still_running || failed_on_its_own)
+            && (still_running || failed_on_its_own || vanished)
         {
             // The user asked for a stateful mode before the stateless cancel took effect.
             self.core.recon.state = Some(ReconciliationState::Deployed);
