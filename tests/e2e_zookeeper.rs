@@ -3,12 +3,18 @@
 //! ZooKeeper for its last-state and recovery decisions, removes stale job graphs before a deploy
 //! and deletes the cluster's HA subtree on delete. Each step asserts the test job's keyed
 //! counter (state continued) and what ZooKeeper holds.
+//!
+//! The suspend, `restartNonce` and resume fault cells: `make test` runs the cell in
+//! [`DEFAULT_CELLS`]; `E2E_FAULTS_ALL=1` (`make soak-faults`) runs every cell, and the binary
+//! names the cells it leaves out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/argo_history.rs"]
 mod argo_history;
 #[path = "support/e2e.rs"]
 mod e2e;
+#[path = "support/fault_cells.rs"]
+mod fault_cells;
 #[path = "support/flink.rs"]
 mod flink;
 #[path = "support/flink_runtime.rs"]
@@ -24,14 +30,36 @@ mod status_of;
 #[path = "support/zookeeper.rs"]
 mod zookeeper;
 
-use e2e::{Env, LONG, counter, job_id};
+use e2e::{Env, JobManagerDeployments, LONG, counter, job_id, job_state};
+use fault_cells::{as_soon_as, fresh_counter, reconciliation_state, running_with_recorded_state};
 use flink::FLINK_1_20;
-use flink_lifecycle::api::FlinkDeployment;
+use flink_lifecycle::api::{FlinkDeployment, ReconciliationState};
+use flink_lifecycle::flink::{FlinkClientOptions, FlinkRestClient};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams};
-use serde_json::json;
+use serde_json::{Value, json};
 use status_of::{error, lifecycle, start_time};
+use std::time::{Duration, Instant};
 use zookeeper_client as zk;
+
+/// The fault cells `make test` runs; the others run with `E2E_FAULTS_ALL=1` (`make
+/// soak-faults`).
+const DEFAULT_CELLS: &[&str] = &["suspend_last_state_jobmanager_killed"];
+
+fn runs(cell: &str) -> bool {
+    fault_cells::runs("e2e-zookeeper", DEFAULT_CELLS, cell)
+}
+
+/// The test application `name` of `mode` with ZooKeeper HA on `server`, writing to `out-1`.
+fn with_zookeeper(env: &Env, server: &zookeeper::ZooKeeper, name: &str, mode: &str) -> Value {
+    let mut spec = env.application(name, "v1_20", mode);
+    spec["spec"]["job"]["args"] = e2e::job_args(env, name, "out-1", &[]);
+    let conf = &mut spec["spec"]["flinkConfiguration"];
+    conf["high-availability.type"] = json!("zookeeper");
+    conf["high-availability.zookeeper.quorum"] = json!(server.quorum());
+    conf["high-availability.storageDir"] = json!(format!("file://{}", env.path(&format!("{name}/ha"))));
+    spec
+}
 
 /// Stable and running an execution that started after `previous` (with HA the job id stays).
 fn stable_with_new_start(previous: &str, out: &str) -> impl Fn(&FlinkDeployment) -> bool {
@@ -204,15 +232,7 @@ async fn checkpoints_recorded(env: &Env, name: &str) {
 async fn jobmanagers_killed_mid_upgrade_with_zookeeper_ha_keep_the_state() {
     let server = zookeeper::ZooKeeper::start();
     let env = Env::start(FLINK_1_20).await;
-    let with_zk = |name: &str, mode: &str| {
-        let mut spec = env.application(name, "v1_20", mode);
-        spec["spec"]["job"]["args"] = e2e::job_args(&env, name, "out-1", &[]);
-        let conf = &mut spec["spec"]["flinkConfiguration"];
-        conf["high-availability.type"] = json!("zookeeper");
-        conf["high-availability.zookeeper.quorum"] = json!(server.quorum());
-        conf["high-availability.storageDir"] = json!(format!("file://{}", env.path(&format!("{name}/ha"))));
-        spec
-    };
+    let with_zk = |name: &str, mode: &str| with_zookeeper(&env, &server, name, mode);
 
     // Savepoint mode, the JobManager killed with the trigger recorded.
     let name = "zs";
@@ -288,4 +308,277 @@ async fn jobmanagers_killed_mid_upgrade_with_zookeeper_ha_keep_the_state() {
         r.restored_min > 0,
         "last-state + ZooKeeper HA: never empty: {r:?}"
     );
+}
+
+/// The suspend, `restartNonce` and resume cells with ZooKeeper HA.
+#[derive(Clone, Copy, Debug)]
+enum StepCell {
+    /// `job.state: suspended`; the JobManager SIGKILLed (restarted by the kubelet) as soon as
+    /// the suspend's savepoint trigger is recorded (savepoint mode), or as the suspend is asked
+    /// for (last-state: one status write, the JobManager deleted right after it); then resumed.
+    SuspendJobManagerKilled,
+    /// A new `restartNonce`; the restart's new JobManager SIGKILLed as soon as it starts (the
+    /// restart recorded, the old JobManager deleted).
+    RestartJobManagerKilled,
+    /// An undisturbed suspend, then the resume; the new JobManager SIGKILLed as soon as its
+    /// REST API lists the resumed job (initializing, or just running).
+    ResumeJobManagerKilled,
+    /// An undisturbed suspend, then the resume; the operator killed as soon as the resume is
+    /// recorded (`UPGRADING`), started again 3 s later.
+    ResumeOperatorKilled,
+}
+
+/// The step is recorded: `UPGRADING`, the stop's savepoint trigger, or (a last-state suspend
+/// with HA is one write: the JobManager is deleted after it, keeping the HA metadata) the
+/// suspend itself.
+fn step_recorded(d: &FlinkDeployment) -> bool {
+    reconciliation_state(d) == Some(ReconciliationState::Upgrading)
+        || trigger_recorded(d)
+        || lifecycle(d) == "Suspended"
+}
+
+/// Waits until the step completes or the operator stops for a person: the resource as it
+/// stands then, and whether a person is asked for.
+async fn completes(
+    env: &Env,
+    name: &str,
+    what: &str,
+    done: impl Fn(&FlinkDeployment) -> bool,
+) -> (FlinkDeployment, bool) {
+    let d = env
+        .wait_for(name, what, LONG, |d| {
+            done(d) || error(d).contains("Manual restore required")
+        })
+        .await;
+    let stopped = error(&d).contains("Manual restore required");
+    (d, stopped)
+}
+
+/// Waits until the resource is suspended without error, its JobManager gone.
+async fn suspended(env: &Env, name: &str, mode: &str) -> FlinkDeployment {
+    let done = |d: &FlinkDeployment| {
+        lifecycle(d) == "Suspended"
+            && error(d).is_empty()
+            && reconciliation_state(d) == Some(ReconciliationState::Deployed)
+    };
+    let (d, stopped) = completes(env, name, "suspended", done).await;
+    let d = if stopped {
+        // Savepoint mode: the stop had completed before the kill (the job FINISHED in HA's job
+        // result store, Flink forgot the trigger); the message names the savepoint directory,
+        // and a person redeploys from the savepoint on disk with the suspend still asked for.
+        assert_eq!(mode, "savepoint", "{name}: a last-state suspend with HA stopped: {}", error(&d));
+        let dir = env.path(&format!("{name}/savepoints"));
+        assert!(
+            error(&d).contains(&dir),
+            "{name}: the message names the savepoint directory: {}",
+            error(&d)
+        );
+        eprintln!("e2e-zookeeper: {name}: stopped for a person: {}", error(&d));
+        let savepoint = flink::newest_savepoint(&dir).expect("the savepoint is on disk");
+        env.patch_spec(
+            name,
+            json!({"job": {"initialSavepointPath": savepoint, "savepointRedeployNonce": 1}}),
+        )
+        .await;
+        let (d, stopped) = completes(env, name, "suspended with the named savepoint", done).await;
+        assert!(!stopped, "{name}: {}", error(&d));
+        d
+    } else {
+        d
+    };
+    let deadline = tokio::time::Instant::now() + LONG;
+    let jobmanager = format!("default/{name}");
+    while env.kubelet.running().contains(&jobmanager) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: the suspended cluster's JobManager still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    d
+}
+
+/// The jobs the cluster's running JobManager lists that are not over, if it answers.
+async fn live_jobs(env: &Env, name: &str) -> Vec<String> {
+    let Some(url) = env.kubelet.rest_url("default", name) else {
+        return Vec::new();
+    };
+    let Ok(client) = FlinkRestClient::new(&url, FlinkClientOptions::default()) else {
+        return Vec::new();
+    };
+    match tokio::time::timeout(Duration::from_secs(2), client.jobs_overview()).await {
+        Ok(Ok(jobs)) => jobs
+            .jobs
+            .iter()
+            .filter(|j| matches!(j.state.as_str(), "INITIALIZING" | "CREATED" | "RUNNING"))
+            .map(|j| format!("{} {}", j.jid, j.state.as_str()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn kill_jobmanager(env: &Env, name: &str, seen: &FlinkDeployment, at: &str) {
+    assert!(env.kubelet.kill(name, "jobmanager"), "{name}: the JobManager was running");
+    eprintln!(
+        "e2e-zookeeper: {name}: JobManager killed {at} (lifecycle {}, reconciliation {:?}, job {})",
+        lifecycle(seen),
+        reconciliation_state(seen),
+        job_state(seen)
+    );
+}
+
+/// One cell: a job of `mode` with ZooKeeper HA and recorded state (its counter read before a
+/// checkpoint the operator recorded), the step and its fault, then the job running again on the
+/// spec asked for, without error, from a snapshot, with at least the state recorded before the
+/// step (never empty, never older), status agreeing with Flink's `/jobs/overview`, and never
+/// two JobManager Deployments.
+async fn step_cell(name: &str, mode: &str, cell: StepCell) {
+    let started = Instant::now();
+    let server = zookeeper::ZooKeeper::start();
+    let mut env = Env::start(FLINK_1_20).await;
+    env.create(&with_zookeeper(&env, &server, name, mode)).await;
+    let (_, held) = running_with_recorded_state(&env, name, 3).await;
+    let jobmanagers = JobManagerDeployments::watch(&env, name);
+    let mut previous = start_time(&env.deployments().get(name).await.unwrap());
+    let resume = |out: &str| json!({"job": {"state": "running", "args": e2e::job_args(&env, name, out, &[])}});
+    let out = match cell {
+        StepCell::RestartJobManagerKilled => {
+            let launches = env.kubelet.launches_of(name, "jobmanager");
+            env.patch_spec(name, json!({"restartNonce": 1})).await;
+            let seen = as_soon_as(&env, name, "the restart recorded", step_recorded).await;
+            // A last-state restart with HA records the restart and deletes the JobManager in
+            // one step: the JobManager the fault finds is the restart's new one.
+            let deadline = tokio::time::Instant::now() + LONG;
+            while env.kubelet.launches_of(name, "jobmanager") == launches {
+                assert!(tokio::time::Instant::now() < deadline, "{name}: no new JobManager");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            kill_jobmanager(&env, name, &seen, "at its start, with the restart recorded");
+            "out-1"
+        }
+        StepCell::SuspendJobManagerKilled => {
+            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
+                .await;
+            let (seen, at) = if mode == "savepoint" {
+                let seen = as_soon_as(&env, name, "the suspend recorded", step_recorded).await;
+                (seen, "with the suspend's savepoint trigger recorded")
+            } else {
+                // A last-state suspend with HA is one status write, and the JobManager is
+                // deleted right after it: the fault strikes as the operator plans the suspend.
+                let seen = env.deployments().get(name).await.unwrap();
+                (seen, "as the suspend is asked for")
+            };
+            kill_jobmanager(&env, name, &seen, at);
+            previous = start_time(&suspended(&env, name, mode).await);
+            env.patch_spec(name, resume("out-2")).await;
+            "out-2"
+        }
+        StepCell::ResumeJobManagerKilled => {
+            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
+                .await;
+            previous = start_time(&suspended(&env, name, mode).await);
+            let launches = env.kubelet.launches_of(name, "jobmanager");
+            env.patch_spec(name, resume("out-2")).await;
+            let deadline = tokio::time::Instant::now() + LONG;
+            let listed = loop {
+                if env.kubelet.launches_of(name, "jobmanager") > launches {
+                    let jobs = live_jobs(&env, name).await;
+                    if !jobs.is_empty() {
+                        break jobs;
+                    }
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{name}: the resumed job never listed"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            let seen = env.deployments().get(name).await.unwrap();
+            kill_jobmanager(&env, name, &seen, &format!("with the resumed job listed: {listed:?}"));
+            "out-2"
+        }
+        StepCell::ResumeOperatorKilled => {
+            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
+                .await;
+            previous = start_time(&suspended(&env, name, mode).await);
+            env.patch_spec(name, resume("out-2")).await;
+            let seen = as_soon_as(&env, name, "the resume recorded", |d| {
+                reconciliation_state(d) == Some(ReconciliationState::Upgrading)
+            })
+            .await;
+            env.kill_operator();
+            eprintln!(
+                "e2e-zookeeper: {name}: operator killed with the resume recorded (lifecycle {}, job {})",
+                lifecycle(&seen),
+                job_state(&seen)
+            );
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            env.start_operator();
+            "out-2"
+        }
+    };
+    let (d, stopped) = completes(
+        &env,
+        name,
+        "running again on the spec asked for",
+        stable_with_new_start(&previous, &format!("{name}/{out}")),
+    )
+    .await;
+    assert!(
+        !stopped,
+        "{name}: stopped for a person after the fault: {}; status: {}",
+        error(&d),
+        serde_json::to_string_pretty(&d.status).unwrap_or_default()
+    );
+    let r = fresh_counter(&env.path(&format!("{name}/{out}")), "counting after the fault").await;
+    assert!(
+        r.restored_min >= held && r.restored_min > 0,
+        "{name}: the job holds at least the state recorded before the step ({held}): {r:?}"
+    );
+    assert!(
+        e2e::restored_from(&env, &d).await.is_some(),
+        "{name}: the job restored a snapshot"
+    );
+    e2e::assert_status_agrees_with_flink(&env, &d).await;
+    assert_eq!(jobmanagers.max(), 1, "{name}: never two JobManager Deployments");
+    eprintln!(
+        "e2e-zookeeper: {name}: {cell:?} ({mode}) passed in {:.0} s (bound {held}, restored from {})",
+        started.elapsed().as_secs_f64(),
+        r.restored_min
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_last_state_jobmanager_killed() {
+    if runs("suspend_last_state_jobmanager_killed") {
+        step_cell("zsk", "last-state", StepCell::SuspendJobManagerKilled).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_savepoint_jobmanager_killed() {
+    if runs("suspend_savepoint_jobmanager_killed") {
+        step_cell("zss", "savepoint", StepCell::SuspendJobManagerKilled).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_nonce_last_state_jobmanager_killed() {
+    if runs("restart_nonce_last_state_jobmanager_killed") {
+        step_cell("zrk", "last-state", StepCell::RestartJobManagerKilled).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_last_state_jobmanager_killed_initializing() {
+    if runs("resume_last_state_jobmanager_killed_initializing") {
+        step_cell("zrj", "last-state", StepCell::ResumeJobManagerKilled).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_last_state_operator_killed() {
+    if runs("resume_last_state_operator_killed") {
+        step_cell("zro", "last-state", StepCell::ResumeOperatorKilled).await;
+    }
 }

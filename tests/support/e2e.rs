@@ -10,7 +10,7 @@ use super::kube_api::InMemoryKube;
 use super::kubelet::Kubelet;
 // Each test binary uses a subset of the shared accessors.
 #[allow(unused_imports)]
-pub use super::status_of::{error, job_id, job_state, lifecycle};
+pub use super::status_of::{JobManagerDeployments, error, job_id, job_state, lifecycle};
 use flink_lifecycle::api::{FlinkDeployment, FlinkSessionJob};
 use flink_lifecycle::config::OperatorConfig;
 use flink_lifecycle::controller::{Context, RestUrlResolver};
@@ -587,49 +587,10 @@ pub async fn assert_status_agrees_with_flink(env: &Env, d: &FlinkDeployment) {
     );
 }
 
-/// Samples, every 100 ms until dropped, how many JobManager Deployments (`app=<name>`,
-/// `component=jobmanager`) exist for one resource; `max()` is the most seen at once.
-pub struct JobManagerDeployments {
-    max: Arc<std::sync::atomic::AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
 impl JobManagerDeployments {
+    /// Counts resource `name`'s JobManager Deployments in the in-memory API.
     pub fn watch(env: &Env, name: &str) -> Self {
-        use k8s_openapi::api::apps::v1::Deployment;
-        let api: Api<Deployment> = Api::namespaced(env.kube.client(), "default");
-        let name = name.to_string();
-        let max = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let seen = max.clone();
-        let task = tokio::spawn(async move {
-            let lp = kube::api::ListParams::default();
-            loop {
-                if let Ok(list) = api.list(&lp).await {
-                    let jobmanagers = list
-                        .items
-                        .iter()
-                        .filter(|d| {
-                            let labels = d.metadata.labels.clone().unwrap_or_default();
-                            labels.get("app") == Some(&name)
-                                && labels.get("component").map(String::as_str) == Some("jobmanager")
-                        })
-                        .count();
-                    seen.fetch_max(jobmanagers, std::sync::atomic::Ordering::SeqCst);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-        Self { max, task }
-    }
-
-    pub fn max(&self) -> usize {
-        self.max.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl Drop for JobManagerDeployments {
-    fn drop(&mut self) {
-        self.task.abort();
+        Self::watch_in(Api::namespaced(env.kube.client(), "default"), name)
     }
 }
 

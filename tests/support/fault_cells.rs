@@ -7,7 +7,7 @@ use super::e2e::{
     Env, LONG, counter, error, job_id, job_state, lifecycle, recorded_checkpoint, recorded_checkpoint_time,
 };
 use super::flink::CounterReport;
-use flink_lifecycle::api::{FlinkDeployment, ReconciliationState};
+use flink_lifecycle::api::FlinkDeployment;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,9 +30,7 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-pub fn reconciliation_state(d: &FlinkDeployment) -> Option<ReconciliationState> {
-    d.status.as_ref()?.reconciliation_status.as_ref()?.state
-}
+pub use super::status_of::reconciliation_state;
 
 /// A running job of resource `name` with `checkpoints` checkpoints recorded, and a lower bound of
 /// the state its newest recorded checkpoint holds: the counter read before a checkpoint that

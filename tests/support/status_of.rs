@@ -1,8 +1,14 @@
-//! What a FlinkDeployment's status says, as plain strings for assertions: shared by the
-//! in-memory (`e2e.rs`) and real-cluster (`real_env.rs`) environments.
+//! What a FlinkDeployment's status says, as plain strings for assertions, and how many
+//! JobManager Deployments a resource has: shared by the in-memory (`e2e.rs`) and real-cluster
+//! (`real_env.rs`) environments.
 #![allow(dead_code)]
 
-use flink_lifecycle::api::FlinkDeployment;
+use flink_lifecycle::api::{FlinkDeployment, ReconciliationState};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::Api;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// The recorded job id, or "".
 pub fn job_id(d: &FlinkDeployment) -> String {
@@ -47,4 +53,55 @@ pub fn start_time(d: &FlinkDeployment) -> String {
         .and_then(|s| s.job_status.as_ref())
         .and_then(|j| j.start_time.clone())
         .unwrap_or_default()
+}
+
+/// `status.reconciliationStatus.state` (`UPGRADING` while a step is recorded and under way).
+pub fn reconciliation_state(d: &FlinkDeployment) -> Option<ReconciliationState> {
+    d.status.as_ref()?.reconciliation_status.as_ref()?.state
+}
+
+/// Samples, every 100 ms until dropped, how many JobManager Deployments (`app=<name>`,
+/// `component=jobmanager`) exist for one resource; `max()` is the most seen at once. Each
+/// environment says where to look (`watch`).
+pub struct JobManagerDeployments {
+    max: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl JobManagerDeployments {
+    /// Samples the Deployments `api` lists.
+    pub fn watch_in(api: Api<Deployment>, name: &str) -> Self {
+        let name = name.to_string();
+        let max = Arc::new(AtomicUsize::new(0));
+        let seen = max.clone();
+        let task = tokio::spawn(async move {
+            let lp = kube::api::ListParams::default();
+            loop {
+                if let Ok(list) = api.list(&lp).await {
+                    let jobmanagers = list
+                        .items
+                        .iter()
+                        .filter(|d| {
+                            let labels = d.metadata.labels.clone().unwrap_or_default();
+                            labels.get("app") == Some(&name)
+                                && labels.get("component").map(String::as_str) == Some("jobmanager")
+                        })
+                        .count();
+                    seen.fetch_max(jobmanagers, Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Self { max, task }
+    }
+
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for JobManagerDeployments {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
