@@ -4,8 +4,9 @@
 //! concurrent upgrades edited mid-flight against real watch latency. Each scenario asserts the
 //! test job's keyed counter: a stateful job never starts empty or from older state.
 //!
-//! One test runs the scenarios in order on one control plane, printing
-//! `real-faults: scenario ...` as it goes.
+//! One test runs the upgrade scenarios in order on one control plane, printing
+//! `real-faults: scenario ...` as it goes; a second (on its own control plane, after the first:
+//! the two never run at once) runs the suspend, `restartNonce` and resume cells.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/argo_history.rs"]
@@ -31,14 +32,19 @@ mod real_env;
 #[path = "support/status_of.rs"]
 mod status_of;
 
-use flink_lifecycle::api::FlinkDeployment;
+use flink_lifecycle::api::{FlinkDeployment, ReconciliationState};
 use real_env::{
-    RealEnv, assert_status_agrees_with_flink, counter, error, job_id, lifecycle, stable_with_new_job,
-    stable_with_new_start, start_time,
+    JOBS_NS, JobManagerDeployments, RealEnv, as_soon_as, assert_status_agrees_with_flink, counter, error,
+    fresh_counter, job_id, job_state, lifecycle, reconciliation_state, restored_from,
+    running_with_recorded_state, stable_with_new_job, stable_with_new_start, start_time,
 };
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// Each test brings a control plane and Flink clusters: on 2 cores, one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `make test` runs a representative subset (a1, b, d, e); `make soak-faults` sets
 /// `REAL_FAULTS_ALL=1` for every cell. Says which cells it leaves out, so none goes unnoticed.
@@ -236,6 +242,7 @@ async fn delete_and_wait(env: &RealEnv, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_apiserver_faults_with_kubernetes_ha() {
+    let _one = ONE_AT_A_TIME.lock().await;
     STARTED.get_or_init(Instant::now);
     let mut env = RealEnv::start(flink::FLINK_1_20).await;
 
@@ -399,5 +406,223 @@ async fn real_apiserver_faults_with_kubernetes_ha() {
         "one savepoint: the new leader did not take a second one"
     );
     assert_status_agrees_with_flink(&env, name).await;
+    scenario("done");
+}
+
+/// The suspend, `restartNonce` and resume cells with Kubernetes HA (last-state: the operator
+/// stops the job by deleting the JobManager and keeps the HA ConfigMaps; the next cluster
+/// recovers the job from them).
+#[derive(Clone, Copy, Debug)]
+enum StepCell {
+    /// `job.state: suspended`; the JobManager SIGKILLed (restarted by the node) as the suspend
+    /// is asked for: a last-state suspend with HA is one status write, and the JobManager is
+    /// deleted right after it, so the fault strikes while the operator plans the suspend. Then
+    /// the job is resumed.
+    SuspendJobManagerKilled,
+    /// A new `restartNonce`; the restart's new JobManager SIGKILLed as soon as it starts (the
+    /// restart recorded, the old JobManager deleted).
+    RestartJobManagerKilled,
+    /// An undisturbed suspend, then the resume; the new JobManager SIGKILLed as soon as its
+    /// REST API lists the resumed job (initializing, or just running).
+    ResumeJobManagerKilled,
+    /// An undisturbed suspend, then the resume; the operator killed as soon as the resume is
+    /// recorded (`UPGRADING`), started again 3 s later.
+    ResumeOperatorKilled,
+}
+
+/// The step is recorded: `UPGRADING`, the stop's savepoint trigger, or (a last-state suspend
+/// with HA is one write: the JobManager is deleted after it, keeping the HA metadata) the
+/// suspend itself.
+fn step_recorded(d: &FlinkDeployment) -> bool {
+    reconciliation_state(d) == Some(ReconciliationState::Upgrading)
+        || trigger_recorded(d)
+        || lifecycle(d) == "Suspended"
+}
+
+/// Waits until the step completes or the operator stops for a person; a stop fails the cell
+/// (with HA the job's state is in its HA metadata: nothing needs a person) with the status.
+async fn completes(
+    env: &RealEnv,
+    name: &str,
+    what: &str,
+    done: impl Fn(&FlinkDeployment) -> bool,
+) -> FlinkDeployment {
+    let d = env
+        .wait_for(name, what, |d| {
+            done(d) || error(d).contains("Manual restore required")
+        })
+        .await;
+    assert!(
+        error(&d).is_empty(),
+        "{name}: not {what}, an error instead: {}; status: {}",
+        error(&d),
+        serde_json::to_string_pretty(&d.status).unwrap_or_default()
+    );
+    d
+}
+
+async fn suspended(env: &RealEnv, name: &str) -> FlinkDeployment {
+    let d = completes(env, name, "suspended", |d| {
+        lifecycle(d) == "Suspended" && reconciliation_state(d) == Some(ReconciliationState::Deployed)
+    })
+    .await;
+    env.until("the suspended cluster's JobManager stopped", || async {
+        (env.node.running_of(name, "jobmanager") == 0).then_some(())
+    })
+    .await;
+    d
+}
+
+/// The jobs the cluster's running JobManager lists that are not over, if it answers.
+async fn live_jobs(env: &RealEnv, name: &str) -> Vec<String> {
+    let Some(url) = env.node.rest_url(JOBS_NS, name) else {
+        return Vec::new();
+    };
+    let Ok(client) = flink_lifecycle::flink::FlinkRestClient::new(&url, Default::default()) else {
+        return Vec::new();
+    };
+    match tokio::time::timeout(Duration::from_secs(2), client.jobs_overview()).await {
+        Ok(Ok(jobs)) => jobs
+            .jobs
+            .iter()
+            .filter(|j| matches!(j.state.as_str(), "INITIALIZING" | "CREATED" | "RUNNING"))
+            .map(|j| format!("{} {}", j.jid, j.state.as_str()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn kill_jobmanager(env: &RealEnv, name: &str, seen: &FlinkDeployment, at: &str) {
+    assert!(env.node.kill(name, "jobmanager"), "{name}: the JobManager was running");
+    eprintln!(
+        "real-faults:   {name}: JobManager killed {at} (lifecycle {}, reconciliation {:?}, job {})",
+        lifecycle(seen),
+        reconciliation_state(seen),
+        job_state(seen)
+    );
+}
+
+/// One cell: a last-state job with Kubernetes HA and recorded state (its counter read before a
+/// checkpoint the operator recorded), the step and its fault, then the job running again: on
+/// the spec asked for, without error, from a snapshot, with at least the state recorded before
+/// the step (never empty, never older), status agreeing with Flink's `/jobs/overview`, and
+/// never two JobManager Deployments.
+async fn step_cell(env: &mut RealEnv, name: &str, cell: StepCell) {
+    let started = Instant::now();
+    env.apply(&env.ha_application(name, "v1_20", "last-state"));
+    let (d, held) = running_with_recorded_state(env, name, 3).await;
+    let jobmanagers = JobManagerDeployments::watch(env, name);
+    let mut previous = start_time(&d);
+    let resume = |out: &str| json!({"job": {"state": "running", "args": env.args(name, out)}});
+    let out = match cell {
+        StepCell::RestartJobManagerKilled => {
+            let launches = env.node.launches_of(name, "jobmanager");
+            env.patch_spec(name, json!({"restartNonce": 1})).await;
+            let seen = as_soon_as(env, name, "the restart recorded", step_recorded).await;
+            // A last-state restart with HA records the restart and deletes the JobManager in
+            // one step: the JobManager the fault finds is the restart's new one.
+            env.until("the restart's JobManager started", || async {
+                (env.node.launches_of(name, "jobmanager") > launches
+                    && env.node.running_of(name, "jobmanager") > 0)
+                    .then_some(())
+            })
+            .await;
+            kill_jobmanager(env, name, &seen, "at its start, with the restart recorded");
+            "out-1"
+        }
+        StepCell::SuspendJobManagerKilled => {
+            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
+                .await;
+            // A last-state suspend with HA is one status write, and the JobManager is deleted
+            // right after it: the fault strikes as the operator plans the suspend.
+            let seen = env.deployments().get(name).await.unwrap();
+            kill_jobmanager(env, name, &seen, "as the suspend is asked for");
+            previous = start_time(&suspended(env, name).await);
+            env.patch_spec(name, resume("out-2")).await;
+            "out-2"
+        }
+        StepCell::ResumeJobManagerKilled => {
+            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
+                .await;
+            previous = start_time(&suspended(env, name).await);
+            let launches = env.node.launches_of(name, "jobmanager");
+            env.patch_spec(name, resume("out-2")).await;
+            let listed = env
+                .until("the resumed job listed by the new JobManager", || async {
+                    if env.node.launches_of(name, "jobmanager") == launches {
+                        return None;
+                    }
+                    let jobs = live_jobs(env, name).await;
+                    (!jobs.is_empty()).then_some(jobs)
+                })
+                .await;
+            let seen = env.deployments().get(name).await.unwrap();
+            kill_jobmanager(env, name, &seen, &format!("with the resumed job listed: {listed:?}"));
+            "out-2"
+        }
+        StepCell::ResumeOperatorKilled => {
+            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
+                .await;
+            previous = start_time(&suspended(env, name).await);
+            env.patch_spec(name, resume("out-2")).await;
+            let seen = as_soon_as(env, name, "the resume recorded", |d| {
+                reconciliation_state(d) == Some(ReconciliationState::Upgrading)
+            })
+            .await;
+            env.kill_operator();
+            eprintln!(
+                "real-faults:   {name}: operator killed with the resume recorded (lifecycle {}, job {}, JobManagers running {})",
+                lifecycle(&seen),
+                job_state(&seen),
+                env.node.running_of(name, "jobmanager")
+            );
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            env.start_operator();
+            "out-2"
+        }
+    };
+    let d = completes(env, name, "running again on the spec asked for", |d| {
+        stable_with_new_start(&previous)(d) && last_reconciled_has(d, &format!("{name}/{out}"))
+    })
+    .await;
+    let r = fresh_counter(env, &format!("{name}/{out}"), "counting after the fault").await;
+    assert!(
+        r.restored_min >= held && r.restored_min > 0,
+        "{name}: the job holds at least the state recorded before the step ({held}): {r:?}"
+    );
+    assert!(
+        restored_from(env, &d).await.is_some(),
+        "{name}: the job restored a snapshot"
+    );
+    assert_status_agrees_with_flink(env, name).await;
+    assert_eq!(jobmanagers.max(), 1, "{name}: never two JobManager Deployments");
+    eprintln!(
+        "real-faults:   {name}: {cell:?} passed in {:.0} s (bound {held}, restored from {})",
+        started.elapsed().as_secs_f64(),
+        r.restored_min
+    );
+    delete_and_wait(env, name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_apiserver_suspend_restart_and_resume_faults_with_kubernetes_ha() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    STARTED.get_or_init(Instant::now);
+    let mut env = RealEnv::start(flink::FLINK_1_20).await;
+
+    scenario("f: last-state + Kubernetes HA, JobManager killed as the suspend is asked for, resumed");
+    step_cell(&mut env, "hsk", StepCell::SuspendJobManagerKilled).await;
+    if all_cells("g") {
+        scenario("g: last-state + Kubernetes HA, the restartNonce restart's new JobManager killed at its start");
+        step_cell(&mut env, "hrk", StepCell::RestartJobManagerKilled).await;
+    }
+    if all_cells("h") {
+        scenario("h: last-state + Kubernetes HA, the new JobManager killed with the resumed job listed");
+        step_cell(&mut env, "hrj", StepCell::ResumeJobManagerKilled).await;
+    }
+    if all_cells("i") {
+        scenario("i: last-state + Kubernetes HA, operator killed with the resume recorded");
+        step_cell(&mut env, "hro", StepCell::ResumeOperatorKilled).await;
+    }
     scenario("done");
 }

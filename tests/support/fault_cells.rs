@@ -1,5 +1,5 @@
 //! What the fault cells on real Flink share (`e2e_faults_steps`, `e2e_faults_resume`,
-//! `e2e_faults_zookeeper`): which cells a run includes, a running job with a lower bound of the
+//! `e2e_zookeeper`): which cells a run includes, a running job with a lower bound of the
 //! state it has checkpointed, and the waits and checks after a fault.
 #![allow(dead_code)]
 

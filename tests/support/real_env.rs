@@ -16,7 +16,9 @@ use crate::flink_runtime::LocalFlinkRuntime;
 use crate::node::{ApiserverAccess, Node};
 // Each test binary uses a subset of the shared accessors.
 #[allow(unused_imports)]
-pub use crate::status_of::{error, job_id, job_state, lifecycle, start_time};
+pub use crate::status_of::{
+    JobManagerDeployments, error, job_id, job_state, lifecycle, reconciliation_state, start_time,
+};
 use flink_lifecycle::api::FlinkDeployment;
 use flink_lifecycle::config::OperatorConfig;
 use flink_lifecycle::controller::{Context, RestUrlResolver};
@@ -486,6 +488,99 @@ pub async fn assert_status_agrees_with_flink(env: &RealEnv, name: &str) {
         running <= 1,
         "{name}: {running} jobs run in one application cluster"
     );
+}
+
+impl JobManagerDeployments {
+    /// Counts resource `name`'s JobManager Deployments in the real apiserver.
+    pub fn watch(env: &RealEnv, name: &str) -> Self {
+        Self::watch_in(Api::namespaced(env.cp.client.clone(), JOBS_NS), name)
+    }
+}
+
+/// The newest checkpoint recorded in status: Flink's checkpoint id and when Flink triggered it
+/// (epoch millis).
+pub fn recorded_checkpoint(d: &FlinkDeployment) -> Option<(i64, i64)> {
+    let c = d
+        .status
+        .as_ref()?
+        .job_status
+        .as_ref()?
+        .last_completed_checkpoint
+        .as_ref()?;
+    Some((c.checkpoint_id?, c.time_stamp?))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// As `fault_cells::running_with_recorded_state` for the in-memory environment: resource
+/// `name` (created by the caller, its counter in `<name>/out-1`) stable and running with
+/// `checkpoints` checkpoints recorded, and a lower bound of the state its newest recorded
+/// checkpoint holds: the counter read before a checkpoint Flink triggered later was recorded
+/// (the test job's keys count within one of each other). A job restored from that checkpoint
+/// or anything newer reports `restored_min` at least this; an empty start reports 0, an older
+/// snapshot less. Returns the resource as recorded then, and the bound.
+pub async fn running_with_recorded_state(
+    env: &RealEnv,
+    name: &str,
+    checkpoints: i64,
+) -> (FlinkDeployment, i64) {
+    env.wait_for(name, "stable and running", stable_with_new_job(""))
+        .await;
+    let out = format!("{name}/out-1");
+    counter(env, &out, "counting", |r| r.max >= 5).await;
+    env.wait_for(name, "checkpoints recorded", |d| {
+        recorded_checkpoint(d).is_some_and(|(id, _)| id >= checkpoints)
+    })
+    .await;
+    let read_at = now_ms();
+    let before = CounterReport::read(Path::new(&env.path(&out))).expect("a counter report");
+    let d = env
+        .wait_for(name, "a checkpoint triggered after the counter was read", |d| {
+            recorded_checkpoint(d).is_some_and(|(_, t)| t > read_at)
+        })
+        .await;
+    (d, before.max - 1)
+}
+
+/// The counter of the job that runs now in `<out>`: the report an earlier attempt left (a
+/// killed JobManager's job, the run before a restart) is removed first, so only a report the
+/// running job writes after this call counts.
+pub async fn fresh_counter(env: &RealEnv, out: &str, what: &str) -> CounterReport {
+    let report = Path::new(&env.path(out)).join("counter-0.properties");
+    match std::fs::remove_file(&report) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("removing {}: {e}", report.display()),
+    }
+    counter(env, out, what, |r| r.max > 0).await
+}
+
+/// Polls every 20 ms (faster than [`RealEnv::wait_for`]'s 250 ms) until `pred` holds of the
+/// resource: a fault is injected at the first moment a step is seen.
+pub async fn as_soon_as(
+    env: &RealEnv,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&FlinkDeployment) -> bool,
+) -> FlinkDeployment {
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        let d = env.deployments().get(name).await.expect("the resource");
+        if pred(&d) {
+            return d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: not {what}: {:?}",
+            d.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 pub async fn jm_deployment(env: &RealEnv, name: &str) -> Option<Deployment> {
