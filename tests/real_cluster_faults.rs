@@ -410,14 +410,14 @@ async fn real_apiserver_faults_with_kubernetes_ha() {
 }
 
 /// The suspend, `restartNonce` and resume cells with Kubernetes HA (last-state: the operator
-/// stops the job by deleting the JobManager and keeps the HA ConfigMaps; the next cluster
-/// recovers the job from them).
+/// stops the job by deleting the JobManager and keeps the HA ConfigMaps, and the next cluster
+/// recovers the job from them; savepoint: stop-with-savepoint).
 #[derive(Clone, Copy, Debug)]
 enum StepCell {
-    /// `job.state: suspended`; the JobManager SIGKILLed (restarted by the node) as the suspend
-    /// is asked for: a last-state suspend with HA is one status write, and the JobManager is
-    /// deleted right after it, so the fault strikes while the operator plans the suspend. Then
-    /// the job is resumed.
+    /// `job.state: suspended`; the JobManager SIGKILLed (restarted by the node) as soon as the
+    /// suspend's savepoint trigger is recorded (savepoint mode), or as the suspend is asked for
+    /// (last-state: the suspend is one status write, and the JobManager is deleted right after
+    /// it, so the fault strikes while the operator plans it). Then the job is resumed.
     SuspendJobManagerKilled,
     /// A new `restartNonce`; the restart's new JobManager SIGKILLed as soon as it starts (the
     /// restart recorded, the old JobManager deleted).
@@ -461,11 +461,40 @@ async fn completes(
     d
 }
 
-async fn suspended(env: &RealEnv, name: &str) -> FlinkDeployment {
-    let d = completes(env, name, "suspended", |d| {
+/// Waits until the resource is suspended without error and its JobManager stopped. In savepoint
+/// mode the operator may stop for a person instead (the stop had completed before the kill: the
+/// job FINISHED in HA's job result store, and Flink forgot the trigger): the message must name
+/// the savepoint directory, and a person redeploys from the savepoint there, the suspend still
+/// asked for.
+async fn suspended(env: &RealEnv, name: &str, mode: &str) -> FlinkDeployment {
+    let done = |d: &FlinkDeployment| {
         lifecycle(d) == "Suspended" && reconciliation_state(d) == Some(ReconciliationState::Deployed)
-    })
-    .await;
+    };
+    let outcome = env
+        .wait_for(name, "suspended, or stopped for a person", |d| {
+            done(d) || error(d).contains("Manual restore required")
+        })
+        .await;
+    if mode == "savepoint" && error(&outcome).contains("Manual restore required") {
+        let dir = env.path(&format!("{name}/savepoints"));
+        assert!(
+            error(&outcome).contains(&dir),
+            "{name}: the message names the savepoint directory: {}",
+            error(&outcome)
+        );
+        eprintln!("real-faults:   {name}: stopped for a person: {}", error(&outcome));
+        let savepoint = flink::newest_savepoint(&dir).expect("the savepoint is on disk");
+        env.patch_spec(
+            name,
+            json!({"job": {"initialSavepointPath": savepoint, "savepointRedeployNonce": 1}}),
+        )
+        .await;
+        env.wait_for(name, "suspended with the named savepoint", |d| {
+            done(d) && error(d).is_empty()
+        })
+        .await;
+    }
+    let d = completes(env, name, "suspended", done).await;
     env.until("the suspended cluster's JobManager stopped", || async {
         (env.node.running_of(name, "jobmanager") == 0).then_some(())
     })
@@ -502,14 +531,14 @@ fn kill_jobmanager(env: &RealEnv, name: &str, seen: &FlinkDeployment, at: &str) 
     );
 }
 
-/// One cell: a last-state job with Kubernetes HA and recorded state (its counter read before a
+/// One cell: a job of `mode` with Kubernetes HA and recorded state (its counter read before a
 /// checkpoint the operator recorded), the step and its fault, then the job running again: on
 /// the spec asked for, without error, from a snapshot, with at least the state recorded before
 /// the step (never empty, never older), status agreeing with Flink's `/jobs/overview`, and
 /// never two JobManager Deployments.
-async fn step_cell(env: &mut RealEnv, name: &str, cell: StepCell) {
+async fn step_cell(env: &mut RealEnv, name: &str, mode: &str, cell: StepCell) {
     let started = Instant::now();
-    env.apply(&env.ha_application(name, "v1_20", "last-state"));
+    env.apply(&env.ha_application(name, "v1_20", mode));
     let (d, held) = running_with_recorded_state(env, name, 3).await;
     let jobmanagers = JobManagerDeployments::watch(env, name);
     let mut previous = start_time(&d);
@@ -533,18 +562,24 @@ async fn step_cell(env: &mut RealEnv, name: &str, cell: StepCell) {
         StepCell::SuspendJobManagerKilled => {
             env.patch_spec(name, json!({"job": {"state": "suspended"}}))
                 .await;
-            // A last-state suspend with HA is one status write, and the JobManager is deleted
-            // right after it: the fault strikes as the operator plans the suspend.
-            let seen = env.deployments().get(name).await.unwrap();
-            kill_jobmanager(env, name, &seen, "as the suspend is asked for");
-            previous = start_time(&suspended(env, name).await);
+            let (seen, at) = if mode == "savepoint" {
+                let seen = as_soon_as(env, name, "the suspend recorded", step_recorded).await;
+                (seen, "with the suspend's savepoint trigger recorded")
+            } else {
+                // A last-state suspend with HA is one status write, and the JobManager is
+                // deleted right after it: the fault strikes as the operator plans the suspend.
+                let seen = env.deployments().get(name).await.unwrap();
+                (seen, "as the suspend is asked for")
+            };
+            kill_jobmanager(env, name, &seen, at);
+            previous = start_time(&suspended(env, name, mode).await);
             env.patch_spec(name, resume("out-2")).await;
             "out-2"
         }
         StepCell::ResumeJobManagerKilled => {
             env.patch_spec(name, json!({"job": {"state": "suspended"}}))
                 .await;
-            previous = start_time(&suspended(env, name).await);
+            previous = start_time(&suspended(env, name, mode).await);
             let launches = env.node.launches_of(name, "jobmanager");
             env.patch_spec(name, resume("out-2")).await;
             let listed = env
@@ -563,7 +598,7 @@ async fn step_cell(env: &mut RealEnv, name: &str, cell: StepCell) {
         StepCell::ResumeOperatorKilled => {
             env.patch_spec(name, json!({"job": {"state": "suspended"}}))
                 .await;
-            previous = start_time(&suspended(env, name).await);
+            previous = start_time(&suspended(env, name, mode).await);
             env.patch_spec(name, resume("out-2")).await;
             let seen = as_soon_as(env, name, "the resume recorded", |d| {
                 reconciliation_state(d) == Some(ReconciliationState::Upgrading)
@@ -597,7 +632,7 @@ async fn step_cell(env: &mut RealEnv, name: &str, cell: StepCell) {
     assert_status_agrees_with_flink(env, name).await;
     assert_eq!(jobmanagers.max(), 1, "{name}: never two JobManager Deployments");
     eprintln!(
-        "real-faults:   {name}: {cell:?} passed in {:.0} s (bound {held}, restored from {})",
+        "real-faults:   {name}: {cell:?} ({mode}) passed in {:.0} s (bound {held}, restored from {})",
         started.elapsed().as_secs_f64(),
         r.restored_min
     );
@@ -611,18 +646,22 @@ async fn real_apiserver_suspend_restart_and_resume_faults_with_kubernetes_ha() {
     let mut env = RealEnv::start(flink::FLINK_1_20).await;
 
     scenario("f: last-state + Kubernetes HA, JobManager killed as the suspend is asked for, resumed");
-    step_cell(&mut env, "hsk", StepCell::SuspendJobManagerKilled).await;
+    step_cell(&mut env, "hsk", "last-state", StepCell::SuspendJobManagerKilled).await;
     if all_cells("g") {
         scenario("g: last-state + Kubernetes HA, the restartNonce restart's new JobManager killed at its start");
-        step_cell(&mut env, "hrk", StepCell::RestartJobManagerKilled).await;
+        step_cell(&mut env, "hrk", "last-state", StepCell::RestartJobManagerKilled).await;
     }
     if all_cells("h") {
         scenario("h: last-state + Kubernetes HA, the new JobManager killed with the resumed job listed");
-        step_cell(&mut env, "hrj", StepCell::ResumeJobManagerKilled).await;
+        step_cell(&mut env, "hrj", "last-state", StepCell::ResumeJobManagerKilled).await;
     }
     if all_cells("i") {
         scenario("i: last-state + Kubernetes HA, operator killed with the resume recorded");
-        step_cell(&mut env, "hro", StepCell::ResumeOperatorKilled).await;
+        step_cell(&mut env, "hro", "last-state", StepCell::ResumeOperatorKilled).await;
+    }
+    if all_cells("j") {
+        scenario("j: savepoint + Kubernetes HA, JobManager killed with the suspend's trigger recorded, resumed");
+        step_cell(&mut env, "hss", "savepoint", StepCell::SuspendJobManagerKilled).await;
     }
     scenario("done");
 }
