@@ -366,7 +366,12 @@ async fn suspended(env: &Env, name: &str, mode: &str) -> FlinkDeployment {
         // Savepoint mode: the stop had completed before the kill (the job FINISHED in HA's job
         // result store, Flink forgot the trigger); the message names the savepoint directory,
         // and a person redeploys from the savepoint on disk with the suspend still asked for.
-        assert_eq!(mode, "savepoint", "{name}: a last-state suspend with HA stopped: {}", error(&d));
+        assert_eq!(
+            mode,
+            "savepoint",
+            "{name}: a last-state suspend with HA stopped: {}",
+            error(&d)
+        );
         let dir = env.path(&format!("{name}/savepoints"));
         assert!(
             error(&d).contains(&dir),
@@ -395,6 +400,12 @@ async fn suspended(env: &Env, name: &str, mode: &str) -> FlinkDeployment {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let now = env.deployments().get(name).await.unwrap();
+    eprintln!(
+        "e2e-zookeeper: {name}: suspended; status says job {} when recorded, {} once the JobManager stopped",
+        job_state(&d),
+        job_state(&now)
+    );
     d
 }
 
@@ -418,7 +429,10 @@ async fn live_jobs(env: &Env, name: &str) -> Vec<String> {
 }
 
 fn kill_jobmanager(env: &Env, name: &str, seen: &FlinkDeployment, at: &str) {
-    assert!(env.kubelet.kill(name, "jobmanager"), "{name}: the JobManager was running");
+    assert!(
+        env.kubelet.kill(name, "jobmanager"),
+        "{name}: the JobManager was running"
+    );
     eprintln!(
         "e2e-zookeeper: {name}: JobManager killed {at} (lifecycle {}, reconciliation {:?}, job {})",
         lifecycle(seen),
@@ -440,7 +454,8 @@ async fn step_cell(name: &str, mode: &str, cell: StepCell) {
     let (_, held) = running_with_recorded_state(&env, name, 3).await;
     let jobmanagers = JobManagerDeployments::watch(&env, name);
     let mut previous = start_time(&env.deployments().get(name).await.unwrap());
-    let resume = |out: &str| json!({"job": {"state": "running", "args": e2e::job_args(&env, name, out, &[])}});
+    let resume =
+        |out: &str| json!({"job": {"state": "running", "args": e2e::job_args(&env, name, out, &[])}});
     let out = match cell {
         StepCell::RestartJobManagerKilled => {
             let launches = env.kubelet.launches_of(name, "jobmanager");
@@ -450,15 +465,17 @@ async fn step_cell(name: &str, mode: &str, cell: StepCell) {
             // one step: the JobManager the fault finds is the restart's new one.
             let deadline = tokio::time::Instant::now() + LONG;
             while env.kubelet.launches_of(name, "jobmanager") == launches {
-                assert!(tokio::time::Instant::now() < deadline, "{name}: no new JobManager");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{name}: no new JobManager"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             kill_jobmanager(&env, name, &seen, "at its start, with the restart recorded");
             "out-1"
         }
         StepCell::SuspendJobManagerKilled => {
-            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
-                .await;
+            env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             let (seen, at) = if mode == "savepoint" {
                 let seen = as_soon_as(&env, name, "the suspend recorded", step_recorded).await;
                 (seen, "with the suspend's savepoint trigger recorded")
@@ -474,8 +491,7 @@ async fn step_cell(name: &str, mode: &str, cell: StepCell) {
             "out-2"
         }
         StepCell::ResumeJobManagerKilled => {
-            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
-                .await;
+            env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             previous = start_time(&suspended(&env, name, mode).await);
             let launches = env.kubelet.launches_of(name, "jobmanager");
             env.patch_spec(name, resume("out-2")).await;
@@ -494,12 +510,16 @@ async fn step_cell(name: &str, mode: &str, cell: StepCell) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             };
             let seen = env.deployments().get(name).await.unwrap();
-            kill_jobmanager(&env, name, &seen, &format!("with the resumed job listed: {listed:?}"));
+            kill_jobmanager(
+                &env,
+                name,
+                &seen,
+                &format!("with the resumed job listed: {listed:?}"),
+            );
             "out-2"
         }
         StepCell::ResumeOperatorKilled => {
-            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
-                .await;
+            env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             previous = start_time(&suspended(&env, name, mode).await);
             env.patch_spec(name, resume("out-2")).await;
             let seen = as_soon_as(&env, name, "the resume recorded", |d| {

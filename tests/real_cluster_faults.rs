@@ -499,6 +499,12 @@ async fn suspended(env: &RealEnv, name: &str, mode: &str) -> FlinkDeployment {
         (env.node.running_of(name, "jobmanager") == 0).then_some(())
     })
     .await;
+    let now = env.deployments().get(name).await.unwrap();
+    eprintln!(
+        "real-faults:   {name}: suspended; status says job {} when recorded, {} once the JobManager stopped",
+        job_state(&d),
+        job_state(&now)
+    );
     d
 }
 
@@ -522,7 +528,10 @@ async fn live_jobs(env: &RealEnv, name: &str) -> Vec<String> {
 }
 
 fn kill_jobmanager(env: &RealEnv, name: &str, seen: &FlinkDeployment, at: &str) {
-    assert!(env.node.kill(name, "jobmanager"), "{name}: the JobManager was running");
+    assert!(
+        env.node.kill(name, "jobmanager"),
+        "{name}: the JobManager was running"
+    );
     eprintln!(
         "real-faults:   {name}: JobManager killed {at} (lifecycle {}, reconciliation {:?}, job {})",
         lifecycle(seen),
@@ -560,8 +569,7 @@ async fn step_cell(env: &mut RealEnv, name: &str, mode: &str, cell: StepCell) {
             "out-1"
         }
         StepCell::SuspendJobManagerKilled => {
-            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
-                .await;
+            env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             let (seen, at) = if mode == "savepoint" {
                 let seen = as_soon_as(env, name, "the suspend recorded", step_recorded).await;
                 (seen, "with the suspend's savepoint trigger recorded")
@@ -577,8 +585,7 @@ async fn step_cell(env: &mut RealEnv, name: &str, mode: &str, cell: StepCell) {
             "out-2"
         }
         StepCell::ResumeJobManagerKilled => {
-            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
-                .await;
+            env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             previous = start_time(&suspended(env, name, mode).await);
             let launches = env.node.launches_of(name, "jobmanager");
             env.patch_spec(name, resume("out-2")).await;
@@ -592,12 +599,16 @@ async fn step_cell(env: &mut RealEnv, name: &str, mode: &str, cell: StepCell) {
                 })
                 .await;
             let seen = env.deployments().get(name).await.unwrap();
-            kill_jobmanager(env, name, &seen, &format!("with the resumed job listed: {listed:?}"));
+            kill_jobmanager(
+                env,
+                name,
+                &seen,
+                &format!("with the resumed job listed: {listed:?}"),
+            );
             "out-2"
         }
         StepCell::ResumeOperatorKilled => {
-            env.patch_spec(name, json!({"job": {"state": "suspended"}}))
-                .await;
+            env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             previous = start_time(&suspended(env, name, mode).await);
             env.patch_spec(name, resume("out-2")).await;
             let seen = as_soon_as(env, name, "the resume recorded", |d| {
@@ -648,7 +659,9 @@ async fn real_apiserver_suspend_restart_and_resume_faults_with_kubernetes_ha() {
     scenario("f: last-state + Kubernetes HA, JobManager killed as the suspend is asked for, resumed");
     step_cell(&mut env, "hsk", "last-state", StepCell::SuspendJobManagerKilled).await;
     if all_cells("g") {
-        scenario("g: last-state + Kubernetes HA, the restartNonce restart's new JobManager killed at its start");
+        scenario(
+            "g: last-state + Kubernetes HA, the restartNonce restart's new JobManager killed at its start",
+        );
         step_cell(&mut env, "hrk", "last-state", StepCell::RestartJobManagerKilled).await;
     }
     if all_cells("h") {
@@ -660,7 +673,9 @@ async fn real_apiserver_suspend_restart_and_resume_faults_with_kubernetes_ha() {
         step_cell(&mut env, "hro", "last-state", StepCell::ResumeOperatorKilled).await;
     }
     if all_cells("j") {
-        scenario("j: savepoint + Kubernetes HA, JobManager killed with the suspend's trigger recorded, resumed");
+        scenario(
+            "j: savepoint + Kubernetes HA, JobManager killed with the suspend's trigger recorded, resumed",
+        );
         step_cell(&mut env, "hss", "savepoint", StepCell::SuspendJobManagerKilled).await;
     }
     scenario("done");
