@@ -46,7 +46,7 @@ static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 /// Each test brings a control plane and Flink clusters: on 2 cores, one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// `make test` runs a representative subset (a1, b, d, e); `make soak-faults` sets
+/// `make test` runs a representative subset (a1, b, d, e and f); `make soak-faults` sets
 /// `REAL_FAULTS_ALL=1` for every cell. Says which cells it leaves out, so none goes unnoticed.
 fn all_cells(cell: &str) -> bool {
     let all = std::env::var_os("REAL_FAULTS_ALL").is_some();
