@@ -316,16 +316,16 @@ enum StepCell {
     /// `job.state: suspended`; the JobManager SIGKILLed (restarted by the kubelet) as soon as
     /// the suspend's savepoint trigger is recorded (savepoint mode), or as the suspend is asked
     /// for (last-state: one status write, the JobManager deleted right after it); then resumed.
-    SuspendJobManagerKilled,
+    JobManagerKilledSuspending,
     /// A new `restartNonce`; the restart's new JobManager SIGKILLed as soon as it starts (the
     /// restart recorded, the old JobManager deleted).
-    RestartJobManagerKilled,
+    JobManagerKilledRestarting,
     /// An undisturbed suspend, then the resume; the new JobManager SIGKILLed as soon as its
     /// REST API lists the resumed job (initializing, or just running).
-    ResumeJobManagerKilled,
+    JobManagerKilledResuming,
     /// An undisturbed suspend, then the resume; the operator killed as soon as the resume is
     /// recorded (`UPGRADING`), started again 3 s later.
-    ResumeOperatorKilled,
+    OperatorKilledResuming,
 }
 
 /// The step is recorded: `UPGRADING`, the stop's savepoint trigger, or (a last-state suspend
@@ -457,7 +457,7 @@ async fn step_cell(name: &str, mode: &str, cell: StepCell) {
     let resume =
         |out: &str| json!({"job": {"state": "running", "args": e2e::job_args(&env, name, out, &[])}});
     let out = match cell {
-        StepCell::RestartJobManagerKilled => {
+        StepCell::JobManagerKilledRestarting => {
             let launches = env.kubelet.launches_of(name, "jobmanager");
             env.patch_spec(name, json!({"restartNonce": 1})).await;
             let seen = as_soon_as(&env, name, "the restart recorded", step_recorded).await;
@@ -474,7 +474,7 @@ async fn step_cell(name: &str, mode: &str, cell: StepCell) {
             kill_jobmanager(&env, name, &seen, "at its start, with the restart recorded");
             "out-1"
         }
-        StepCell::SuspendJobManagerKilled => {
+        StepCell::JobManagerKilledSuspending => {
             env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             let (seen, at) = if mode == "savepoint" {
                 let seen = as_soon_as(&env, name, "the suspend recorded", step_recorded).await;
@@ -490,7 +490,7 @@ async fn step_cell(name: &str, mode: &str, cell: StepCell) {
             env.patch_spec(name, resume("out-2")).await;
             "out-2"
         }
-        StepCell::ResumeJobManagerKilled => {
+        StepCell::JobManagerKilledResuming => {
             env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             previous = start_time(&suspended(&env, name, mode).await);
             let launches = env.kubelet.launches_of(name, "jobmanager");
@@ -518,7 +518,7 @@ async fn step_cell(name: &str, mode: &str, cell: StepCell) {
             );
             "out-2"
         }
-        StepCell::ResumeOperatorKilled => {
+        StepCell::OperatorKilledResuming => {
             env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             previous = start_time(&suspended(&env, name, mode).await);
             env.patch_spec(name, resume("out-2")).await;
@@ -571,34 +571,34 @@ async fn step_cell(name: &str, mode: &str, cell: StepCell) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_last_state_jobmanager_killed() {
     if runs("suspend_last_state_jobmanager_killed") {
-        step_cell("zsk", "last-state", StepCell::SuspendJobManagerKilled).await;
+        step_cell("zsk", "last-state", StepCell::JobManagerKilledSuspending).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_savepoint_jobmanager_killed() {
     if runs("suspend_savepoint_jobmanager_killed") {
-        step_cell("zss", "savepoint", StepCell::SuspendJobManagerKilled).await;
+        step_cell("zss", "savepoint", StepCell::JobManagerKilledSuspending).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_nonce_last_state_jobmanager_killed() {
     if runs("restart_nonce_last_state_jobmanager_killed") {
-        step_cell("zrk", "last-state", StepCell::RestartJobManagerKilled).await;
+        step_cell("zrk", "last-state", StepCell::JobManagerKilledRestarting).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_last_state_jobmanager_killed_initializing() {
     if runs("resume_last_state_jobmanager_killed_initializing") {
-        step_cell("zrj", "last-state", StepCell::ResumeJobManagerKilled).await;
+        step_cell("zrj", "last-state", StepCell::JobManagerKilledResuming).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_last_state_operator_killed() {
     if runs("resume_last_state_operator_killed") {
-        step_cell("zro", "last-state", StepCell::ResumeOperatorKilled).await;
+        step_cell("zro", "last-state", StepCell::OperatorKilledResuming).await;
     }
 }

@@ -418,16 +418,16 @@ enum StepCell {
     /// suspend's savepoint trigger is recorded (savepoint mode), or as the suspend is asked for
     /// (last-state: the suspend is one status write, and the JobManager is deleted right after
     /// it, so the fault strikes while the operator plans it). Then the job is resumed.
-    SuspendJobManagerKilled,
+    JobManagerKilledSuspending,
     /// A new `restartNonce`; the restart's new JobManager SIGKILLed as soon as it starts (the
     /// restart recorded, the old JobManager deleted).
-    RestartJobManagerKilled,
+    JobManagerKilledRestarting,
     /// An undisturbed suspend, then the resume; the new JobManager SIGKILLed as soon as its
     /// REST API lists the resumed job (initializing, or just running).
-    ResumeJobManagerKilled,
+    JobManagerKilledResuming,
     /// An undisturbed suspend, then the resume; the operator killed as soon as the resume is
     /// recorded (`UPGRADING`), started again 3 s later.
-    ResumeOperatorKilled,
+    OperatorKilledResuming,
 }
 
 /// The step is recorded: `UPGRADING`, the stop's savepoint trigger, or (a last-state suspend
@@ -553,7 +553,7 @@ async fn step_cell(env: &mut RealEnv, name: &str, mode: &str, cell: StepCell) {
     let mut previous = start_time(&d);
     let resume = |out: &str| json!({"job": {"state": "running", "args": env.args(name, out)}});
     let out = match cell {
-        StepCell::RestartJobManagerKilled => {
+        StepCell::JobManagerKilledRestarting => {
             let launches = env.node.launches_of(name, "jobmanager");
             env.patch_spec(name, json!({"restartNonce": 1})).await;
             let seen = as_soon_as(env, name, "the restart recorded", step_recorded).await;
@@ -568,7 +568,7 @@ async fn step_cell(env: &mut RealEnv, name: &str, mode: &str, cell: StepCell) {
             kill_jobmanager(env, name, &seen, "at its start, with the restart recorded");
             "out-1"
         }
-        StepCell::SuspendJobManagerKilled => {
+        StepCell::JobManagerKilledSuspending => {
             env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             let (seen, at) = if mode == "savepoint" {
                 let seen = as_soon_as(env, name, "the suspend recorded", step_recorded).await;
@@ -584,7 +584,7 @@ async fn step_cell(env: &mut RealEnv, name: &str, mode: &str, cell: StepCell) {
             env.patch_spec(name, resume("out-2")).await;
             "out-2"
         }
-        StepCell::ResumeJobManagerKilled => {
+        StepCell::JobManagerKilledResuming => {
             env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             previous = start_time(&suspended(env, name, mode).await);
             let launches = env.node.launches_of(name, "jobmanager");
@@ -607,7 +607,7 @@ async fn step_cell(env: &mut RealEnv, name: &str, mode: &str, cell: StepCell) {
             );
             "out-2"
         }
-        StepCell::ResumeOperatorKilled => {
+        StepCell::OperatorKilledResuming => {
             env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
             previous = start_time(&suspended(env, name, mode).await);
             env.patch_spec(name, resume("out-2")).await;
@@ -657,26 +657,38 @@ async fn real_apiserver_suspend_restart_and_resume_faults_with_kubernetes_ha() {
     let mut env = RealEnv::start(flink::FLINK_1_20).await;
 
     scenario("f: last-state + Kubernetes HA, JobManager killed as the suspend is asked for, resumed");
-    step_cell(&mut env, "hsk", "last-state", StepCell::SuspendJobManagerKilled).await;
+    step_cell(
+        &mut env,
+        "hsk",
+        "last-state",
+        StepCell::JobManagerKilledSuspending,
+    )
+    .await;
     if all_cells("g") {
         scenario(
             "g: last-state + Kubernetes HA, the restartNonce restart's new JobManager killed at its start",
         );
-        step_cell(&mut env, "hrk", "last-state", StepCell::RestartJobManagerKilled).await;
+        step_cell(
+            &mut env,
+            "hrk",
+            "last-state",
+            StepCell::JobManagerKilledRestarting,
+        )
+        .await;
     }
     if all_cells("h") {
         scenario("h: last-state + Kubernetes HA, the new JobManager killed with the resumed job listed");
-        step_cell(&mut env, "hrj", "last-state", StepCell::ResumeJobManagerKilled).await;
+        step_cell(&mut env, "hrj", "last-state", StepCell::JobManagerKilledResuming).await;
     }
     if all_cells("i") {
         scenario("i: last-state + Kubernetes HA, operator killed with the resume recorded");
-        step_cell(&mut env, "hro", "last-state", StepCell::ResumeOperatorKilled).await;
+        step_cell(&mut env, "hro", "last-state", StepCell::OperatorKilledResuming).await;
     }
     if all_cells("j") {
         scenario(
             "j: savepoint + Kubernetes HA, JobManager killed with the suspend's trigger recorded, resumed",
         );
-        step_cell(&mut env, "hss", "savepoint", StepCell::SuspendJobManagerKilled).await;
+        step_cell(&mut env, "hss", "savepoint", StepCell::JobManagerKilledSuspending).await;
     }
     scenario("done");
 }
