@@ -423,6 +423,9 @@ fn histories_that_once_failed_hold_from_every_base() {
         // session cluster's JobManager restarts without HA and loses the job: it was never seen
         // cancelled, so it is not started empty (found by `make soak`).
         vec![RestartNonce(1), Crash(1), Mode(UpgradeMode::Savepoint), RestartJobManager(false)],
+        // Deleted while the tasks deploy: the savepoint before deletion waits for them (found by
+        // `make soak`).
+        vec![Ha(true), Crash(1), TasksDeploying(true), Delete, Loop],
         // A failed upgraded job with job.restart.failed on was rolled back instead of restarted,
         // and a transient failure left the user's spec never running.
         // A rewound run whose statistics could not be read was stopped with a savepoint.

@@ -89,6 +89,12 @@ impl Planner<'_> {
                         );
                         return Step::Wait { reason: cause };
                     }
+                    // Flink refuses a savepoint until every task runs.
+                    _ if self.tasks_settling() => {
+                        return Step::Wait {
+                            reason: "waiting for every task of the job to run before the savepoint before deletion".into(),
+                        };
+                    }
                     _ if state == Some(FlinkJobState::Running) => return self.stop_step(),
                     _ => {
                         return Step::Wait {
@@ -104,6 +110,12 @@ impl Planner<'_> {
             && self.op().savepoint_on_deletion
             && state == Some(FlinkJobState::Running)
         {
+            if self.tasks_settling() {
+                return Step::Wait {
+                    reason: "waiting for every task of the job to run before the savepoint before deletion"
+                        .into(),
+                };
+            }
             let now = self.now();
             let info = self.core.savepoint_info();
             info.trigger_type = Some(SnapshotTriggerType::Upgrade);
