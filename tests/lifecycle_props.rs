@@ -426,6 +426,10 @@ fn histories_that_once_failed_hold_from_every_base() {
         // Deleted while the tasks deploy: the savepoint before deletion waits for them (found by
         // `make soak`).
         vec![Ha(true), Crash(1), TasksDeploying(true), Delete, Loop],
+        // Turned stateless while a savepoint upgrade's stop was retried after a JobManager
+        // restart without HA: the stop's savepoint holds the resubmitted job's older state,
+        // which a stateless mode accepts as it accepts empty state (found by `make soak`).
+        vec![Tick, RestartJobManager(true), BreakImage, Loop, Mode(UpgradeMode::Stateless)],
         // A failed upgraded job with job.restart.failed on was rolled back instead of restarted,
         // and a transient failure left the user's spec never running.
         // A rewound run whose statistics could not be read was stopped with a savepoint.

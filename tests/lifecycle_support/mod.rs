@@ -1156,10 +1156,13 @@ impl World {
             .and_then(|s| s.job_status().and_then(|j| j.upgrade_savepoint_path.clone()));
         let from_upgrade_savepoint = matches!(&d.restore, RestoreSource::Savepoint { path, .. } if Some(path) == upgrade_path.as_ref());
         let unknowable = lost && from_upgrade_savepoint;
+        // As for empty state above: a user whose mode is stateless when the job starts accepts
+        // any state, and older state is no worse than the empty state that mode promises.
         if let Some(v) = got
             && v < expected_min
             && !redeploy
             && !unknowable
+            && self.desired_mode() != UpgradeMode::Stateless
         {
             self.violations.push(format!(
                 "restored value {v} is older than the newest durable state {expected_min} ({:?})",
