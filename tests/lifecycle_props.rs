@@ -430,6 +430,11 @@ fn histories_that_once_failed_hold_from_every_base() {
         // restart without HA: the stop's savepoint holds the resubmitted job's older state,
         // which a stateless mode accepts as it accepts empty state (found by `make soak`).
         vec![Tick, RestartJobManager(true), BreakImage, Loop, Mode(UpgradeMode::Stateless)],
+        // A JobManager restarted without HA after the upgrade's trigger resubmits the job, which
+        // fails while Flink's statistics do not answer: its start must not be recorded then, or
+        // the rewind goes unseen and its own newer-numbered-from-1 checkpoint is restored (found
+        // by `make soak`).
+        vec![RestartJobManager(true), BreakImage, Loop, StatisticsReadable(false), FailJob, Tick, Loop],
         // A failed upgraded job with job.restart.failed on was rolled back instead of restarted,
         // and a transient failure left the user's spec never running.
         // A rewound run whose statistics could not be read was stopped with a savepoint.

@@ -11,6 +11,10 @@ enum Execution {
     Known,
     /// A later execution whose restore cannot be read yet.
     Undecided,
+    /// A later execution that ended, whose statistics cannot be read: not waited for (they may
+    /// never come back), and nothing of it is recorded, so a later plan that can read them still
+    /// sees that it started after the record.
+    EndedUnread,
     /// A later execution that did not restore the newest recorded checkpoint.
     Rewound { checkpoint: String },
 }
@@ -53,6 +57,7 @@ impl Planner<'_> {
             // The recorded start stays until the new execution is understood: it is what tells
             // the next plan that this execution is not the one the record describes.
             Execution::Undecided => self.execution_undecided = true,
+            Execution::EndedUnread => {}
             Execution::Rewound { checkpoint } => {
                 // Its checkpoints are of the rewound state: none is recorded, not even its last.
                 self.rewound = Some(checkpoint);
@@ -118,7 +123,7 @@ impl Planner<'_> {
             // savepoint upgrade whose stop completed just before the JobManager was killed
             // (real Flink 1.20, Kubernetes HA). The stopping phase decides from the record.
             return if job.state.is_globally_terminal() {
-                Execution::Known
+                Execution::EndedUnread
             } else {
                 Execution::Undecided
             };
