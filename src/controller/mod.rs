@@ -71,6 +71,9 @@ where
         .observe(start.elapsed().as_secs_f64());
     match &result {
         Ok(_) => ctx.backoff.succeeded(&k),
+        // The read-your-writes guard at work, not a failure (`error_policy`): the next reconcile
+        // plans from the newer status.
+        Err(Error::StaleStatus(_)) => {}
         Err(e) => {
             ctx.metrics
                 .reconcile_errors
