@@ -28,6 +28,8 @@ mod kube_api;
 mod kubelet;
 #[path = "support/status_of.rs"]
 mod status_of;
+#[path = "support/step_cells.rs"]
+mod step_cells;
 
 use e2e::{
     Env, JobManagerDeployments, LONG, error, job_id, job_state, lifecycle, recorded_checkpoint,
@@ -38,7 +40,6 @@ use fault_cells::{
 };
 use flink::FLINK_1_20;
 use flink_lifecycle::api::{FlinkDeployment, ReconciliationState};
-use flink_lifecycle::flink::{FlinkClientOptions, FlinkRestClient};
 use serde_json::json;
 use std::time::Duration;
 
@@ -67,23 +68,8 @@ enum Fault {
     TaskManagerRestoring,
 }
 
-/// The jobs the new cluster's REST API lists that are not over, if it answers.
 async fn live_jobs(env: &Env, name: &str) -> Vec<String> {
-    let Some(url) = env.kubelet.rest_url("default", name) else {
-        return Vec::new();
-    };
-    let Ok(client) = FlinkRestClient::new(&url, FlinkClientOptions::default()) else {
-        return Vec::new();
-    };
-    match tokio::time::timeout(Duration::from_secs(2), client.jobs_overview()).await {
-        Ok(Ok(jobs)) => jobs
-            .jobs
-            .iter()
-            .filter(|j| matches!(j.state.as_str(), "INITIALIZING" | "CREATED" | "RUNNING"))
-            .map(|j| format!("{} {}", j.jid, j.state.as_str()))
-            .collect(),
-        _ => Vec::new(),
-    }
+    step_cells::live_jobs_at(env.kubelet.rest_url("default", name)).await
 }
 
 /// Waits until the cluster launched after `launches` JobManager launches lists a job in one of

@@ -27,6 +27,8 @@ mod kube_api;
 mod kubelet;
 #[path = "support/status_of.rs"]
 mod status_of;
+#[path = "support/step_cells.rs"]
+mod step_cells;
 #[path = "support/zookeeper.rs"]
 mod zookeeper;
 
@@ -34,12 +36,12 @@ use e2e::{Env, JobManagerDeployments, LONG, counter, job_id, job_state};
 use fault_cells::{as_soon_as, fresh_counter, reconciliation_state, running_with_recorded_state};
 use flink::FLINK_1_20;
 use flink_lifecycle::api::{FlinkDeployment, ReconciliationState};
-use flink_lifecycle::flink::{FlinkClientOptions, FlinkRestClient};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams};
 use serde_json::{Value, json};
 use status_of::{error, lifecycle, start_time};
 use std::time::{Duration, Instant};
+use step_cells::{StepCell, step_recorded, trigger_recorded};
 use zookeeper_client as zk;
 
 /// The fault cells `make test` runs; the others run with `E2E_FAULTS_ALL=1` (`make
@@ -207,10 +209,6 @@ async fn last_state_with_zookeeper_ha_upgrades_recovers_suspends_and_deletes_wit
     }
 }
 
-fn trigger_recorded(d: &FlinkDeployment) -> bool {
-    e2e::trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
-}
-
 /// Waits until the operator recorded a few of the job's checkpoints: a last-state upgrade
 /// restores the latest checkpoint, so progress before the first one is not state to keep.
 async fn checkpoints_recorded(env: &Env, name: &str) {
@@ -310,33 +308,6 @@ async fn jobmanagers_killed_mid_upgrade_with_zookeeper_ha_keep_the_state() {
     );
 }
 
-/// The suspend, `restartNonce` and resume cells with ZooKeeper HA.
-#[derive(Clone, Copy, Debug)]
-enum StepCell {
-    /// `job.state: suspended`; the JobManager SIGKILLed (restarted by the kubelet) as soon as
-    /// the suspend's savepoint trigger is recorded (savepoint mode), or as the suspend is asked
-    /// for (last-state: one status write, the JobManager deleted right after it); then resumed.
-    JobManagerKilledSuspending,
-    /// A new `restartNonce`; the restart's new JobManager SIGKILLed as soon as it starts (the
-    /// restart recorded, the old JobManager deleted).
-    JobManagerKilledRestarting,
-    /// An undisturbed suspend, then the resume; the new JobManager SIGKILLed as soon as its
-    /// REST API lists the resumed job (initializing, or just running).
-    JobManagerKilledResuming,
-    /// An undisturbed suspend, then the resume; the operator killed as soon as the resume is
-    /// recorded (`UPGRADING`), started again 3 s later.
-    OperatorKilledResuming,
-}
-
-/// The step is recorded: `UPGRADING`, the stop's savepoint trigger, or (a last-state suspend
-/// with HA is one write: the JobManager is deleted after it, keeping the HA metadata) the
-/// suspend itself.
-fn step_recorded(d: &FlinkDeployment) -> bool {
-    reconciliation_state(d) == Some(ReconciliationState::Upgrading)
-        || trigger_recorded(d)
-        || lifecycle(d) == "Suspended"
-}
-
 /// Waits until the step completes or the operator stops for a person: the resource as it
 /// stands then, and whether a person is asked for.
 async fn completes(
@@ -409,23 +380,8 @@ async fn suspended(env: &Env, name: &str, mode: &str) -> FlinkDeployment {
     d
 }
 
-/// The jobs the cluster's running JobManager lists that are not over, if it answers.
 async fn live_jobs(env: &Env, name: &str) -> Vec<String> {
-    let Some(url) = env.kubelet.rest_url("default", name) else {
-        return Vec::new();
-    };
-    let Ok(client) = FlinkRestClient::new(&url, FlinkClientOptions::default()) else {
-        return Vec::new();
-    };
-    match tokio::time::timeout(Duration::from_secs(2), client.jobs_overview()).await {
-        Ok(Ok(jobs)) => jobs
-            .jobs
-            .iter()
-            .filter(|j| matches!(j.state.as_str(), "INITIALIZING" | "CREATED" | "RUNNING"))
-            .map(|j| format!("{} {}", j.jid, j.state.as_str()))
-            .collect(),
-        _ => Vec::new(),
-    }
+    step_cells::live_jobs_at(env.kubelet.rest_url("default", name)).await
 }
 
 fn kill_jobmanager(env: &Env, name: &str, seen: &FlinkDeployment, at: &str) {

@@ -31,6 +31,8 @@ mod pod_process;
 mod real_env;
 #[path = "support/status_of.rs"]
 mod status_of;
+#[path = "support/step_cells.rs"]
+mod step_cells;
 
 use flink_lifecycle::api::{FlinkDeployment, ReconciliationState};
 use real_env::{
@@ -40,6 +42,7 @@ use real_env::{
 };
 use serde_json::json;
 use std::time::{Duration, Instant};
+use step_cells::{StepCell, step_recorded, trigger_recorded};
 
 static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
@@ -59,14 +62,6 @@ fn all_cells(cell: &str) -> bool {
 fn scenario(name: &str) {
     let at = STARTED.get_or_init(Instant::now).elapsed().as_secs_f64();
     eprintln!("real-faults: scenario {name} (at {at:.1} s)");
-}
-
-fn trigger_recorded(d: &FlinkDeployment) -> bool {
-    d.status
-        .as_ref()
-        .and_then(|s| s.job_status.as_ref())
-        .and_then(|j| j.savepoint_info.as_ref())
-        .is_some_and(|i| i.trigger_id.is_some())
 }
 
 fn recorded_checkpoint_id(d: &FlinkDeployment) -> i64 {
@@ -409,36 +404,6 @@ async fn real_apiserver_faults_with_kubernetes_ha() {
     scenario("done");
 }
 
-/// The suspend, `restartNonce` and resume cells with Kubernetes HA (last-state: the operator
-/// stops the job by deleting the JobManager and keeps the HA ConfigMaps, and the next cluster
-/// recovers the job from them; savepoint: stop-with-savepoint).
-#[derive(Clone, Copy, Debug)]
-enum StepCell {
-    /// `job.state: suspended`; the JobManager SIGKILLed (restarted by the node) as soon as the
-    /// suspend's savepoint trigger is recorded (savepoint mode), or as the suspend is asked for
-    /// (last-state: the suspend is one status write, and the JobManager is deleted right after
-    /// it, so the fault strikes while the operator plans it). Then the job is resumed.
-    JobManagerKilledSuspending,
-    /// A new `restartNonce`; the restart's new JobManager SIGKILLed as soon as it starts (the
-    /// restart recorded, the old JobManager deleted).
-    JobManagerKilledRestarting,
-    /// An undisturbed suspend, then the resume; the new JobManager SIGKILLed as soon as its
-    /// REST API lists the resumed job (initializing, or just running).
-    JobManagerKilledResuming,
-    /// An undisturbed suspend, then the resume; the operator killed as soon as the resume is
-    /// recorded (`UPGRADING`), started again 3 s later.
-    OperatorKilledResuming,
-}
-
-/// The step is recorded: `UPGRADING`, the stop's savepoint trigger, or (a last-state suspend
-/// with HA is one write: the JobManager is deleted after it, keeping the HA metadata) the
-/// suspend itself.
-fn step_recorded(d: &FlinkDeployment) -> bool {
-    reconciliation_state(d) == Some(ReconciliationState::Upgrading)
-        || trigger_recorded(d)
-        || lifecycle(d) == "Suspended"
-}
-
 /// Waits until the step completes or the operator stops for a person; a stop fails the cell
 /// (with HA the job's state is in its HA metadata: nothing needs a person) with the status.
 async fn completes(
@@ -508,23 +473,8 @@ async fn suspended(env: &RealEnv, name: &str, mode: &str) -> FlinkDeployment {
     d
 }
 
-/// The jobs the cluster's running JobManager lists that are not over, if it answers.
 async fn live_jobs(env: &RealEnv, name: &str) -> Vec<String> {
-    let Some(url) = env.node.rest_url(JOBS_NS, name) else {
-        return Vec::new();
-    };
-    let Ok(client) = flink_lifecycle::flink::FlinkRestClient::new(&url, Default::default()) else {
-        return Vec::new();
-    };
-    match tokio::time::timeout(Duration::from_secs(2), client.jobs_overview()).await {
-        Ok(Ok(jobs)) => jobs
-            .jobs
-            .iter()
-            .filter(|j| matches!(j.state.as_str(), "INITIALIZING" | "CREATED" | "RUNNING"))
-            .map(|j| format!("{} {}", j.jid, j.state.as_str()))
-            .collect(),
-        _ => Vec::new(),
-    }
+    step_cells::live_jobs_at(env.node.rest_url(JOBS_NS, name)).await
 }
 
 fn kill_jobmanager(env: &RealEnv, name: &str, seen: &FlinkDeployment, at: &str) {
