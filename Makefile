@@ -99,7 +99,7 @@ soak-faults:
 soak-concurrent:
 	@for i in $$(seq 1 $(SOAK_RUNS)); do \
 		start=$$(date +%s); log=target/soak-concurrent-$$i.log; \
-		$(CARGO) test --locked --test e2e_faults concurrent_upgrades_edited_mid_flight_keep_each_jobs_state -- --exact --nocapture >$$log 2>&1 \
+		E2E_FAULTS_ALL=1 $(CARGO) test --locked --test e2e_faults concurrent_upgrades_edited_mid_flight_keep_each_jobs_state -- --exact --nocapture >$$log 2>&1 \
 			|| { tail -60 $$log; echo "soak-concurrent: run $$i of $(SOAK_RUNS) failed ($$log)"; exit 1; }; \
 		echo "soak-concurrent: run $$i of $(SOAK_RUNS) passed in $$(( $$(date +%s) - start )) s"; \
 	done

@@ -8,6 +8,8 @@
 mod argo_history;
 #[path = "support/e2e.rs"]
 mod e2e;
+#[path = "support/fault_cells.rs"]
+mod fault_cells;
 #[path = "support/flink.rs"]
 mod flink;
 #[path = "support/flink_runtime.rs"]
@@ -241,9 +243,18 @@ fn args_of(d: &FlinkDeployment) -> String {
 /// first upgrades are in flight (the write-ahead report: a reconcile planned from a cache that
 /// lagged the operator's own trigger write sent a second stop-with-savepoint, Flink declined, and
 /// the job fell back to an older checkpoint). Every job ends on the newest spec with its state
-/// continued, with at most one savepoint per upgrade.
+/// continued, with at most one savepoint per upgrade. `make test` proves the same scenario on
+/// the real control plane (`real_cluster_faults`, cell d); this one runs with `E2E_FAULTS_ALL=1`
+/// (`make soak-faults`, `make soak-concurrent`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_upgrades_edited_mid_flight_keep_each_jobs_state() {
+    if !fault_cells::runs(
+        "e2e-faults",
+        &[],
+        "concurrent_upgrades_edited_mid_flight_keep_each_jobs_state",
+    ) {
+        return;
+    }
     let env = Env::start(FLINK_1_20).await;
     let names = ["c1", "c2", "c3"];
     for name in names {

@@ -1,10 +1,11 @@
 //! Faults injected into REAL Flink processes during the steps the upgrade cells of
 //! `tests/e2e_faults.rs` leave out: a suspend and a `restartNonce` restart whose stop-with-savepoint
 //! loses its JobManager, an upgrade whose JobManager stops answering while its savepoint is in
-//! flight, and a last-state suspend whose operator crashes (no HA, checkpoints every second; the
-//! operator's controllers against the in-memory Kubernetes API, the test kubelet running and
-//! restarting the Flink processes). Each cell asserts the test job's own counter: the job that
-//! runs after the fault holds at least the state of a checkpoint the operator recorded before it.
+//! flight, and a last-state suspend whose operator crashes or whose JobManager dies while the
+//! cancel is in flight (no HA, checkpoints every second; the operator's controllers against the
+//! in-memory Kubernetes API, the test kubelet running and restarting the Flink processes). Each
+//! cell asserts the test job's own counter: the job that runs after the fault holds at least the
+//! state of a checkpoint the operator recorded before it.
 //!
 //! `make test` runs the cells in [`DEFAULT_CELLS`]; `E2E_FAULTS_ALL=1` (`make soak-faults`) runs
 //! every cell, and the binary names the cells it leaves out.
@@ -33,7 +34,9 @@ use e2e::{
     Env, JobManagerDeployments, LONG, condition, counter, error, job_state, lifecycle, savepoints_in,
     stable_with_new_job, trigger_recorded,
 };
-use fault_cells::{after_the_fault, reconciliation_state, running_with_recorded_state, stopped_for_a_person};
+use fault_cells::{
+    after_the_fault, as_soon_as, reconciliation_state, running_with_recorded_state, stopped_for_a_person,
+};
 use flink::{CounterReport, FLINK_1_20};
 use flink_lifecycle::api::{FlinkDeployment, ReconciliationState};
 use serde_json::{Value, json};
@@ -42,9 +45,10 @@ use std::time::Duration;
 
 /// The cells `make test` runs; the others run with `E2E_FAULTS_ALL=1` (`make soak-faults`). The
 /// `restartNonce` cell takes the stop-with-savepoint path the upgrade cell of `e2e_faults` proves.
+/// The frozen-JobManager upgrade cell shares its fault with `e2e_faults`'
+/// `a_frozen_jobmanager_is_reported_and_clears`, which runs by default.
 const DEFAULT_CELLS: &[&str] = &[
     "suspend_jobmanager_killed",
-    "upgrade_jobmanager_frozen",
     "last_state_suspend_operator_killed",
     "upgrade_rest_unreachable",
 ];
@@ -356,4 +360,71 @@ async fn last_state_suspend_operator_killed() {
         r.restored_min >= held && r.restored_min > 0,
         "the resumed job holds at least the state recorded before the crash ({held}): {r:?}"
     );
+}
+
+/// Cell 5. Last-state mode without HA (suspend = cancel, resume from the last checkpoint): the
+/// JobManager JVM is SIGKILLed as soon as the suspend's cancel is recorded (`CANCELLING`), and
+/// restarted like a crashed container: Flink resubmits the job under the same id from the state
+/// it was deployed with. The suspend completes from a checkpoint of the job's own run, or the
+/// resource stops naming the recorded checkpoint and the redeploy the message asks for (with
+/// the suspend still asked for) is what the resume continues from. Either way the resumed job
+/// holds at least the state recorded before the fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_state_suspend_jobmanager_killed_cancelling() {
+    if !runs("last_state_suspend_jobmanager_killed_cancelling") {
+        return;
+    }
+    let env = Env::start(FLINK_1_20).await;
+    let name = "lc";
+    let mut spec = env.application(name, "v1_20", "last-state");
+    spec["spec"]["job"]["args"] = args(&env, name, "out-1");
+    env.create(&spec).await;
+    let (first, held) = running_with_recorded_state(&env, name, 15).await;
+    let jobmanagers = JobManagerDeployments::watch(&env, name);
+
+    env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
+    let seen = as_soon_as(&env, name, "cancelling for the suspend", |d| {
+        job_state(d) == "CANCELLING" || lifecycle(d) == "Suspended"
+    })
+    .await;
+    let launches = env.kubelet.launches_of(name, "jobmanager");
+    let killed = env.kubelet.kill(name, "jobmanager");
+    eprintln!(
+        "e2e-faults-steps: lc: JobManager killed ({killed}) at lifecycle {}, job {}",
+        lifecycle(&seen),
+        job_state(&seen)
+    );
+    assert!(
+        killed && lifecycle(&seen) != "Suspended",
+        "the JobManager was killed with the cancel in flight"
+    );
+
+    let suspended = |d: &FlinkDeployment| lifecycle(d) == "Suspended" && error(d).is_empty();
+    let (_, stopped) = after_the_fault(&env, name, suspended).await;
+    if stopped {
+        let known = stopped_for_a_person(&env, name, &first, launches).await;
+        env.patch_spec(
+            name,
+            json!({"job": {"initialSavepointPath": known, "savepointRedeployNonce": 1}}),
+        )
+        .await;
+        env.wait_for(name, "suspended with the named snapshot", LONG, suspended)
+            .await;
+    }
+    env.patch_spec(
+        name,
+        json!({"job": {"state": "running", "args": args(&env, name, "out-2")}}),
+    )
+    .await;
+    let d = env
+        .wait_for(name, "resumed", LONG, stable_with_new_job(&first))
+        .await;
+    let r = counter(&env.path("lc/out-2"), "counting after the resume", |r| r.max > 0).await;
+    assert!(
+        r.restored_min >= held && r.restored_min > 0,
+        "the resumed job holds at least the state recorded before the fault ({held}): {r:?}"
+    );
+    assert!(error(&d).is_empty(), "{}", error(&d));
+    e2e::assert_status_agrees_with_flink(&env, &d).await;
+    assert_eq!(jobmanagers.max(), 1, "never two JobManager Deployments");
 }

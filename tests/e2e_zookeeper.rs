@@ -334,28 +334,8 @@ async fn suspended(env: &Env, name: &str, mode: &str) -> FlinkDeployment {
     };
     let (d, stopped) = completes(env, name, "suspended", done).await;
     let d = if stopped {
-        // Savepoint mode: the stop had completed before the kill (the job FINISHED in HA's job
-        // result store, Flink forgot the trigger); the message names the savepoint directory,
-        // and a person redeploys from the savepoint on disk with the suspend still asked for.
-        assert_eq!(
-            mode,
-            "savepoint",
-            "{name}: a last-state suspend with HA stopped: {}",
-            error(&d)
-        );
-        let dir = env.path(&format!("{name}/savepoints"));
-        assert!(
-            error(&d).contains(&dir),
-            "{name}: the message names the savepoint directory: {}",
-            error(&d)
-        );
-        eprintln!("e2e-zookeeper: {name}: stopped for a person: {}", error(&d));
-        let savepoint = flink::newest_savepoint(&dir).expect("the savepoint is on disk");
-        env.patch_spec(
-            name,
-            json!({"job": {"initialSavepointPath": savepoint, "savepointRedeployNonce": 1}}),
-        )
-        .await;
+        // With the suspend still asked for: the redeploy keeps the job suspended.
+        a_person_redeploys_from_the_savepoint(env, name, mode, &d).await;
         // `done` holds only once the stop's error is gone.
         env.wait_for(name, "suspended with the named savepoint", LONG, done)
             .await
@@ -378,6 +358,32 @@ async fn suspended(env: &Env, name: &str, mode: &str) -> FlinkDeployment {
         job_state(&now)
     );
     d
+}
+
+/// A savepoint-mode stop whose savepoint completed just before the JobManager was killed: the
+/// job FINISHED in HA's job result store, and Flink forgot the trigger and the savepoint path.
+/// The operator stops for a person (a last-state step with HA never may); its message must name
+/// the savepoint directory, and the person redeploys from the newest savepoint there.
+async fn a_person_redeploys_from_the_savepoint(env: &Env, name: &str, mode: &str, stopped: &FlinkDeployment) {
+    assert_eq!(
+        mode,
+        "savepoint",
+        "{name}: a last-state step with HA stopped: {}",
+        error(stopped)
+    );
+    let dir = env.path(&format!("{name}/savepoints"));
+    assert!(
+        error(stopped).contains(&dir),
+        "{name}: the message names the savepoint directory: {}",
+        error(stopped)
+    );
+    eprintln!("e2e-zookeeper: {name}: stopped for a person: {}", error(stopped));
+    let savepoint = flink::newest_savepoint(&dir).expect("the savepoint is on disk");
+    env.patch_spec(
+        name,
+        json!({"job": {"initialSavepointPath": savepoint, "savepointRedeployNonce": 1}}),
+    )
+    .await;
 }
 
 async fn live_jobs(env: &Env, name: &str) -> Vec<String> {
@@ -413,6 +419,18 @@ async fn step_cell(name: &str, mode: &str, cell: StepCell) {
     let resume =
         |out: &str| json!({"job": {"state": "running", "args": e2e::job_args(&env, name, out, &[])}});
     let out = match cell {
+        StepCell::JobManagerKilledRestarting if mode == "savepoint" => {
+            env.patch_spec(name, json!({"restartNonce": 1})).await;
+            let seen = as_soon_as(
+                &env,
+                name,
+                "the restart's savepoint trigger recorded",
+                trigger_recorded,
+            )
+            .await;
+            kill_jobmanager(&env, name, &seen, "with the restart's savepoint trigger recorded");
+            "out-1"
+        }
         StepCell::JobManagerKilledRestarting => {
             let launches = env.kubelet.launches_of(name, "jobmanager");
             env.patch_spec(name, json!({"restartNonce": 1})).await;
@@ -493,13 +511,19 @@ async fn step_cell(name: &str, mode: &str, cell: StepCell) {
             "out-2"
         }
     };
-    let (d, stopped) = completes(
-        &env,
-        name,
-        "running again on the spec asked for",
-        stable_with_new_start(&previous, &format!("{name}/{out}")),
-    )
-    .await;
+    // A restart keeps the arguments: its nonce says the restart is the run that is reconciled.
+    let reconciled = match cell {
+        StepCell::JobManagerKilledRestarting => "\"restartNonce\":1".to_string(),
+        _ => format!("{name}/{out}"),
+    };
+    let on_the_spec = stable_with_new_start(&previous, &reconciled);
+    let (d, stopped) = completes(&env, name, "running again on the spec asked for", &on_the_spec).await;
+    let (d, stopped) = if stopped {
+        a_person_redeploys_from_the_savepoint(&env, name, mode, &d).await;
+        completes(&env, name, "running again on the spec asked for", &on_the_spec).await
+    } else {
+        (d, stopped)
+    };
     assert!(
         !stopped,
         "{name}: stopped for a person after the fault: {}; status: {}",
@@ -549,6 +573,27 @@ async fn restart_nonce_last_state_jobmanager_killed() {
 async fn resume_last_state_jobmanager_killed_initializing() {
     if runs("resume_last_state_jobmanager_killed_initializing") {
         step_cell("zrj", "last-state", StepCell::JobManagerKilledResuming).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_nonce_savepoint_jobmanager_killed() {
+    if runs("restart_nonce_savepoint_jobmanager_killed") {
+        step_cell("zsr", "savepoint", StepCell::JobManagerKilledRestarting).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_savepoint_jobmanager_killed_initializing() {
+    if runs("resume_savepoint_jobmanager_killed_initializing") {
+        step_cell("zsj", "savepoint", StepCell::JobManagerKilledResuming).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_savepoint_operator_killed() {
+    if runs("resume_savepoint_operator_killed") {
+        step_cell("zso", "savepoint", StepCell::OperatorKilledResuming).await;
     }
 }
 

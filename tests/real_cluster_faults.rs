@@ -49,14 +49,33 @@ static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 /// Each test brings a control plane and Flink clusters: on 2 cores, one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// `make test` runs a representative subset (a1, b, d, e and f); `make soak-faults` sets
-/// `REAL_FAULTS_ALL=1` for every cell. Says which cells it leaves out, so none goes unnoticed.
-fn all_cells(cell: &str) -> bool {
-    let all = std::env::var_os("REAL_FAULTS_ALL").is_some();
-    if !all {
+/// `make test` runs a representative subset; `make soak-faults` sets `REAL_FAULTS_ALL=1` for
+/// every cell, and `REAL_FAULTS_CELLS=k,l` runs just the cells named (to repeat one). Says which
+/// cells it leaves out, so none goes unnoticed.
+const DEFAULT_CELLS: &[&str] = &["a1", "b", "d", "e", "f"];
+
+fn chosen(cell: &str) -> bool {
+    match std::env::var("REAL_FAULTS_CELLS") {
+        Ok(list) => list.split(',').any(|c| c.trim() == cell),
+        Err(_) => std::env::var_os("REAL_FAULTS_ALL").is_some() || DEFAULT_CELLS.contains(&cell),
+    }
+}
+
+fn runs(cell: &str) -> bool {
+    let chosen = chosen(cell);
+    if !chosen {
         eprintln!("real-faults: scenario {cell} runs with REAL_FAULTS_ALL=1 (make soak-faults)");
     }
-    all
+    chosen
+}
+
+/// Whether a test has a cell to run: a control plane is started only then.
+fn any_chosen(cells: &[&str]) -> bool {
+    let any = cells.iter().any(|c| chosen(c));
+    if !any {
+        eprintln!("real-faults: none of the cells {cells:?} chosen (REAL_FAULTS_CELLS)");
+    }
+    any
 }
 
 fn scenario(name: &str) {
@@ -237,41 +256,48 @@ async fn delete_and_wait(env: &RealEnv, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_apiserver_faults_with_kubernetes_ha() {
+    if !any_chosen(&["a1", "a2", "b", "c", "d", "e"]) {
+        return;
+    }
     let _one = ONE_AT_A_TIME.lock().await;
     STARTED.get_or_init(Instant::now);
     let mut env = RealEnv::start(flink::FLINK_1_20).await;
 
     // ---------------------------------------------------------------------------------------
-    scenario("a1: savepoint mode + Kubernetes HA, JobManager killed with the trigger recorded");
-    savepoint_upgrade_with_jobmanager_killed(&env, "hs", false).await;
-    delete_and_wait(&env, "hs").await;
+    if runs("a1") {
+        scenario("a1: savepoint mode + Kubernetes HA, JobManager killed with the trigger recorded");
+        savepoint_upgrade_with_jobmanager_killed(&env, "hs", false).await;
+        delete_and_wait(&env, "hs").await;
+    }
 
     // ---------------------------------------------------------------------------------------
-    if all_cells("a2") {
+    if runs("a2") {
         scenario("a2: savepoint mode + Kubernetes HA, JobManager killed as the stop completes");
         savepoint_upgrade_with_jobmanager_killed(&env, "hf", true).await;
         delete_and_wait(&env, "hf").await;
     }
 
     // ---------------------------------------------------------------------------------------
-    scenario("b: last-state + Kubernetes HA, the new JobManager killed while its job initializes");
-    let name = "hl";
-    let d = running_with_checkpoints(&env, name, "last-state").await;
-    let launched = env.node.launches_of(name, "jobmanager");
-    upgrade(&env, name, "last-state", "out-2");
-    env.until("the new JobManager launched", || async {
-        (env.node.launches_of(name, "jobmanager") > launched).then_some(())
-    })
-    .await;
-    assert!(
-        env.node.kill(name, "jobmanager"),
-        "the new JobManager was running"
-    );
-    ends_upgraded_with_state(&env, name, &d, "out-2").await;
-    delete_and_wait(&env, name).await;
+    if runs("b") {
+        scenario("b: last-state + Kubernetes HA, the new JobManager killed while its job initializes");
+        let name = "hl";
+        let d = running_with_checkpoints(&env, name, "last-state").await;
+        let launched = env.node.launches_of(name, "jobmanager");
+        upgrade(&env, name, "last-state", "out-2");
+        env.until("the new JobManager launched", || async {
+            (env.node.launches_of(name, "jobmanager") > launched).then_some(())
+        })
+        .await;
+        assert!(
+            env.node.kill(name, "jobmanager"),
+            "the new JobManager was running"
+        );
+        ends_upgraded_with_state(&env, name, &d, "out-2").await;
+        delete_and_wait(&env, name).await;
+    }
 
     // ---------------------------------------------------------------------------------------
-    if all_cells("c") {
+    if runs("c") {
         scenario("c: last-state + Kubernetes HA, the operator killed after deleting the cluster");
         let name = "ho";
         let d = running_with_checkpoints(&env, name, "last-state").await;
@@ -294,113 +320,118 @@ async fn real_apiserver_faults_with_kubernetes_ha() {
     }
 
     // ---------------------------------------------------------------------------------------
-    scenario("d: concurrent savepoint upgrades edited mid-flight (real watch latency)");
-    let names = ["c1", "c2", "c3"];
-    for name in names {
-        env.apply(&env.application(name, "v1_20", "savepoint"));
-    }
-    let mut first = Vec::new();
-    for name in names {
-        let d = env
-            .wait_for(name, "stable and running", stable_with_new_job(""))
-            .await;
-        counter(&env, &format!("{name}/out-1"), "counting", |r| r.max >= 3).await;
-        first.push(job_id(&d));
-    }
-    let edit = |name: &str, out: &str| {
-        let mut spec = env.application(name, "v1_20", "savepoint");
-        spec["spec"]["job"]["args"] = env.args(name, out);
-        spec
-    };
-    for name in names {
-        env.apply(&edit(name, "out-2"));
-    }
-    for (i, name) in names.iter().enumerate() {
-        env.wait_for(name, "first upgrade under way", |d| {
-            lifecycle(d) == "Upgrading" || job_id(d) != first[i]
-        })
-        .await;
-        env.apply(&edit(name, "out-3"));
-    }
-    for (i, name) in names.iter().enumerate() {
-        let d = env
-            .wait_for(name, "on the newest spec", |d| {
-                stable_with_new_job(&first[i])(d) && last_reconciled_has(d, &format!("{name}/out-3"))
+    if runs("d") {
+        scenario("d: concurrent savepoint upgrades edited mid-flight (real watch latency)");
+        let names = ["c1", "c2", "c3"];
+        for name in names {
+            env.apply(&env.application(name, "v1_20", "savepoint"));
+        }
+        let mut first = Vec::new();
+        for name in names {
+            let d = env
+                .wait_for(name, "stable and running", stable_with_new_job(""))
+                .await;
+            counter(&env, &format!("{name}/out-1"), "counting", |r| r.max >= 3).await;
+            first.push(job_id(&d));
+        }
+        let edit = |name: &str, out: &str| {
+            let mut spec = env.application(name, "v1_20", "savepoint");
+            spec["spec"]["job"]["args"] = env.args(name, out);
+            spec
+        };
+        for name in names {
+            env.apply(&edit(name, "out-2"));
+        }
+        for (i, name) in names.iter().enumerate() {
+            env.wait_for(name, "first upgrade under way", |d| {
+                lifecycle(d) == "Upgrading" || job_id(d) != first[i]
             })
             .await;
-        let r = counter(&env, &format!("{name}/out-3"), "counting", |r| r.max > 0).await;
-        assert!(r.restored_min > 0, "{name}: state continued: {r:?}");
-        assert!(error(&d).is_empty(), "{name}: {}", error(&d));
-        let taken = savepoints_in(&env.path(&format!("{name}/savepoints")));
-        assert!(
-            (1..=2).contains(&taken),
-            "{name}: one savepoint per upgrade, {taken} taken"
-        );
-        assert_status_agrees_with_flink(&env, name).await;
-    }
-    for name in names {
-        delete_and_wait(&env, name).await;
+            env.apply(&edit(name, "out-3"));
+        }
+        for (i, name) in names.iter().enumerate() {
+            let d = env
+                .wait_for(name, "on the newest spec", |d| {
+                    stable_with_new_job(&first[i])(d) && last_reconciled_has(d, &format!("{name}/out-3"))
+                })
+                .await;
+            let r = counter(&env, &format!("{name}/out-3"), "counting", |r| r.max > 0).await;
+            assert!(r.restored_min > 0, "{name}: state continued: {r:?}");
+            assert!(error(&d).is_empty(), "{name}: {}", error(&d));
+            let taken = savepoints_in(&env.path(&format!("{name}/savepoints")));
+            assert!(
+                (1..=2).contains(&taken),
+                "{name}: one savepoint per upgrade, {taken} taken"
+            );
+            assert_status_agrees_with_flink(&env, name).await;
+        }
+        for name in names {
+            delete_and_wait(&env, name).await;
+        }
     }
 
     // ---------------------------------------------------------------------------------------
-    scenario("e: two operators behind the Lease, the leader killed with the trigger recorded");
-    env.kill_operator();
-    let mut operators = tokio::task::block_in_place(|| {
-        [
-            env.elected_operator("operator-a"),
-            env.elected_operator("operator-b"),
-        ]
-    });
-    let leader = env
-        .until("one operator leads", || async {
-            operators.iter().position(|o| o.led_at().is_some())
+    if runs("e") {
+        scenario("e: two operators behind the Lease, the leader killed with the trigger recorded");
+        env.kill_operator();
+        let mut operators = tokio::task::block_in_place(|| {
+            [
+                env.elected_operator("operator-a"),
+                env.elected_operator("operator-b"),
+            ]
+        });
+        let leader = env
+            .until("one operator leads", || async {
+                operators.iter().position(|o| o.led_at().is_some())
+            })
+            .await;
+        let follower = 1 - leader;
+        let name = "le";
+        env.apply(&env.application(name, "v1_20", "savepoint"));
+        let first = job_id(
+            &env.wait_for(name, "stable and running", stable_with_new_job(""))
+                .await,
+        );
+        counter(&env, "le/out-1", "counting", |r| r.max >= 3).await;
+        let mut spec = env.application(name, "v1_20", "savepoint");
+        spec["spec"]["job"]["args"] = env.args(name, "out-2");
+        env.apply(&spec);
+        env.wait_for(name, "savepoint trigger recorded", trigger_recorded)
+            .await;
+        operators[leader].kill();
+        let killed = Instant::now();
+        assert!(
+            operators[follower].led_at().is_none(),
+            "the follower led while the leader lived"
+        );
+        let took_over = env
+            .until("the follower leads", || async { operators[follower].led_at() })
+            .await;
+        let hand_over = took_over.duration_since(killed);
+        eprintln!(
+            "real-faults:   {} took the Lease {:.1} s after {} was killed",
+            operators[follower].identity,
+            hand_over.as_secs_f64(),
+            operators[leader].identity
+        );
+        assert!(
+            hand_over <= elected::LEASE_DURATION + elected::RENEW_EVERY + Duration::from_secs(2),
+            "the Lease was taken over after {hand_over:?}"
+        );
+        env.wait_for(name, "upgraded by the new leader", |d| {
+            stable_with_new_job(&first)(d) && last_reconciled_has(d, "le/out-2")
         })
         .await;
-    let follower = 1 - leader;
-    let name = "le";
-    env.apply(&env.application(name, "v1_20", "savepoint"));
-    let first = job_id(
-        &env.wait_for(name, "stable and running", stable_with_new_job(""))
-            .await,
-    );
-    counter(&env, "le/out-1", "counting", |r| r.max >= 3).await;
-    let mut spec = env.application(name, "v1_20", "savepoint");
-    spec["spec"]["job"]["args"] = env.args(name, "out-2");
-    env.apply(&spec);
-    env.wait_for(name, "savepoint trigger recorded", trigger_recorded)
-        .await;
-    operators[leader].kill();
-    let killed = Instant::now();
-    assert!(
-        operators[follower].led_at().is_none(),
-        "the follower led while the leader lived"
-    );
-    let took_over = env
-        .until("the follower leads", || async { operators[follower].led_at() })
-        .await;
-    let hand_over = took_over.duration_since(killed);
-    eprintln!(
-        "real-faults:   {} took the Lease {:.1} s after {} was killed",
-        operators[follower].identity,
-        hand_over.as_secs_f64(),
-        operators[leader].identity
-    );
-    assert!(
-        hand_over <= elected::LEASE_DURATION + elected::RENEW_EVERY + Duration::from_secs(2),
-        "the Lease was taken over after {hand_over:?}"
-    );
-    env.wait_for(name, "upgraded by the new leader", |d| {
-        stable_with_new_job(&first)(d) && last_reconciled_has(d, "le/out-2")
-    })
-    .await;
-    let r = counter(&env, "le/out-2", "counting after the upgrade", |r| r.max > 0).await;
-    assert!(r.restored_min > 0, "the new leader kept the state: {r:?}");
-    assert_eq!(
-        savepoints_in(&env.path("le/savepoints")),
-        1,
-        "one savepoint: the new leader did not take a second one"
-    );
-    assert_status_agrees_with_flink(&env, name).await;
+        let r = counter(&env, "le/out-2", "counting after the upgrade", |r| r.max > 0).await;
+        assert!(r.restored_min > 0, "the new leader kept the state: {r:?}");
+        assert_eq!(
+            savepoints_in(&env.path("le/savepoints")),
+            1,
+            "one savepoint: the new leader did not take a second one"
+        );
+        assert_status_agrees_with_flink(&env, name).await;
+    }
+
     scenario("done");
 }
 
@@ -441,19 +472,7 @@ async fn suspended(env: &RealEnv, name: &str, mode: &str) -> FlinkDeployment {
         })
         .await;
     if mode == "savepoint" && error(&outcome).contains("Manual restore required") {
-        let dir = env.path(&format!("{name}/savepoints"));
-        assert!(
-            error(&outcome).contains(&dir),
-            "{name}: the message names the savepoint directory: {}",
-            error(&outcome)
-        );
-        eprintln!("real-faults:   {name}: stopped for a person: {}", error(&outcome));
-        let savepoint = flink::newest_savepoint(&dir).expect("the savepoint is on disk");
-        env.patch_spec(
-            name,
-            json!({"job": {"initialSavepointPath": savepoint, "savepointRedeployNonce": 1}}),
-        )
-        .await;
+        a_person_redeploys_from_the_savepoint(env, name, &outcome).await;
         env.wait_for(name, "suspended with the named savepoint", |d| {
             done(d) && error(d).is_empty()
         })
@@ -471,6 +490,26 @@ async fn suspended(env: &RealEnv, name: &str, mode: &str) -> FlinkDeployment {
         job_state(&now)
     );
     d
+}
+
+/// A savepoint-mode stop whose savepoint completed just before the JobManager was killed: the
+/// job FINISHED in HA's job result store, and Flink forgot the trigger and the savepoint path.
+/// The operator stops for a person; its message must name the savepoint directory, and the
+/// person redeploys from the newest savepoint there, as the message asks.
+async fn a_person_redeploys_from_the_savepoint(env: &RealEnv, name: &str, stopped: &FlinkDeployment) {
+    let dir = env.path(&format!("{name}/savepoints"));
+    assert!(
+        error(stopped).contains(&dir),
+        "{name}: the message names the savepoint directory: {}",
+        error(stopped)
+    );
+    eprintln!("real-faults:   {name}: stopped for a person: {}", error(stopped));
+    let savepoint = flink::newest_savepoint(&dir).expect("the savepoint is on disk");
+    env.patch_spec(
+        name,
+        json!({"job": {"initialSavepointPath": savepoint, "savepointRedeployNonce": 1}}),
+    )
+    .await;
 }
 
 async fn live_jobs(env: &RealEnv, name: &str) -> Vec<String> {
@@ -503,6 +542,18 @@ async fn step_cell(env: &mut RealEnv, name: &str, mode: &str, cell: StepCell) {
     let mut previous = start_time(&d);
     let resume = |out: &str| json!({"job": {"state": "running", "args": env.args(name, out)}});
     let out = match cell {
+        StepCell::JobManagerKilledRestarting if mode == "savepoint" => {
+            env.patch_spec(name, json!({"restartNonce": 1})).await;
+            let seen = as_soon_as(
+                env,
+                name,
+                "the restart's savepoint trigger recorded",
+                trigger_recorded,
+            )
+            .await;
+            kill_jobmanager(env, name, &seen, "with the restart's savepoint trigger recorded");
+            "out-1"
+        }
         StepCell::JobManagerKilledRestarting => {
             let launches = env.node.launches_of(name, "jobmanager");
             env.patch_spec(name, json!({"restartNonce": 1})).await;
@@ -577,10 +628,22 @@ async fn step_cell(env: &mut RealEnv, name: &str, mode: &str, cell: StepCell) {
             "out-2"
         }
     };
-    let d = completes(env, name, "running again on the spec asked for", |d| {
-        stable_with_new_start(&previous)(d) && last_reconciled_has(d, &format!("{name}/{out}"))
-    })
-    .await;
+    // A restart keeps the arguments: its nonce says the restart is the run that is reconciled.
+    let reconciled = match cell {
+        StepCell::JobManagerKilledRestarting => "\"restartNonce\":1".to_string(),
+        _ => format!("{name}/{out}"),
+    };
+    let on_the_spec =
+        |d: &FlinkDeployment| stable_with_new_start(&previous)(d) && last_reconciled_has(d, &reconciled);
+    let outcome = env
+        .wait_for(name, "running again, or stopped for a person", |d| {
+            on_the_spec(d) || error(d).contains("Manual restore required")
+        })
+        .await;
+    if mode == "savepoint" && error(&outcome).contains("Manual restore required") {
+        a_person_redeploys_from_the_savepoint(env, name, &outcome).await;
+    }
+    let d = completes(env, name, "running again on the spec asked for", on_the_spec).await;
     let r = fresh_counter(env, &format!("{name}/{out}"), "counting after the fault").await;
     assert!(
         r.restored_min >= held && r.restored_min > 0,
@@ -602,19 +665,25 @@ async fn step_cell(env: &mut RealEnv, name: &str, mode: &str, cell: StepCell) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_apiserver_suspend_restart_and_resume_faults_with_kubernetes_ha() {
+    if !any_chosen(&["f", "g", "h", "i", "j", "k", "l", "m"]) {
+        return;
+    }
     let _one = ONE_AT_A_TIME.lock().await;
     STARTED.get_or_init(Instant::now);
     let mut env = RealEnv::start(flink::FLINK_1_20).await;
 
-    scenario("f: last-state + Kubernetes HA, JobManager killed as the suspend is asked for, resumed");
-    step_cell(
-        &mut env,
-        "hsk",
-        "last-state",
-        StepCell::JobManagerKilledSuspending,
-    )
-    .await;
-    if all_cells("g") {
+    if runs("f") {
+        scenario("f: last-state + Kubernetes HA, JobManager killed as the suspend is asked for, resumed");
+        step_cell(
+            &mut env,
+            "hsk",
+            "last-state",
+            StepCell::JobManagerKilledSuspending,
+        )
+        .await;
+    }
+
+    if runs("g") {
         scenario(
             "g: last-state + Kubernetes HA, the restartNonce restart's new JobManager killed at its start",
         );
@@ -626,19 +695,31 @@ async fn real_apiserver_suspend_restart_and_resume_faults_with_kubernetes_ha() {
         )
         .await;
     }
-    if all_cells("h") {
+    if runs("h") {
         scenario("h: last-state + Kubernetes HA, the new JobManager killed with the resumed job listed");
         step_cell(&mut env, "hrj", "last-state", StepCell::JobManagerKilledResuming).await;
     }
-    if all_cells("i") {
+    if runs("i") {
         scenario("i: last-state + Kubernetes HA, operator killed with the resume recorded");
         step_cell(&mut env, "hro", "last-state", StepCell::OperatorKilledResuming).await;
     }
-    if all_cells("j") {
+    if runs("j") {
         scenario(
             "j: savepoint + Kubernetes HA, JobManager killed with the suspend's trigger recorded, resumed",
         );
         step_cell(&mut env, "hss", "savepoint", StepCell::JobManagerKilledSuspending).await;
+    }
+    if runs("k") {
+        scenario("k: savepoint + Kubernetes HA, JobManager killed with the restartNonce's trigger recorded");
+        step_cell(&mut env, "hsr", "savepoint", StepCell::JobManagerKilledRestarting).await;
+    }
+    if runs("l") {
+        scenario("l: savepoint + Kubernetes HA, the new JobManager killed with the resumed job listed");
+        step_cell(&mut env, "hsj", "savepoint", StepCell::JobManagerKilledResuming).await;
+    }
+    if runs("m") {
+        scenario("m: savepoint + Kubernetes HA, operator killed with the resume recorded");
+        step_cell(&mut env, "hso", "savepoint", StepCell::OperatorKilledResuming).await;
     }
     scenario("done");
 }

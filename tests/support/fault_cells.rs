@@ -1,7 +1,8 @@
 //! What the fault cells on real Flink share (`e2e_faults_steps`, `e2e_faults_resume`,
 //! `e2e_zookeeper`): which cells a run includes, a running job with a lower bound of the
 //! state it has checkpointed, and the waits and checks after a fault.
-#![allow(dead_code)]
+// Each binary uses part of this module, re-exports included.
+#![allow(dead_code, unused_imports)]
 
 use super::e2e::{
     Env, LONG, counter, error, job_id, job_state, lifecycle, recorded_checkpoint, recorded_checkpoint_time,

@@ -16,8 +16,9 @@ pub enum StepCell {
     /// (last-state: the suspend is one status write, and the JobManager is deleted right after
     /// it, so the fault strikes while the operator plans it). Then the job is resumed.
     JobManagerKilledSuspending,
-    /// A new `restartNonce`; the restart's new JobManager SIGKILLed as soon as it starts (the
-    /// restart recorded, the old JobManager deleted).
+    /// A new `restartNonce`; in last-state mode the restart's new JobManager SIGKILLed as soon
+    /// as it starts (the restart recorded, the old JobManager deleted), in savepoint mode the
+    /// JobManager SIGKILLed as soon as the restart's savepoint trigger is recorded.
     JobManagerKilledRestarting,
     /// An undisturbed suspend, then the resume; the new JobManager SIGKILLed as soon as its
     /// REST API lists the resumed job (initializing, or just running).
