@@ -1,8 +1,9 @@
 //! Faults injected into REAL Flink processes during the steps the upgrade cells of
 //! `tests/e2e_faults.rs` leave out: a suspend and a `restartNonce` restart whose stop-with-savepoint
 //! loses its JobManager, an upgrade whose JobManager stops answering while its savepoint is in
-//! flight, and a last-state suspend whose operator crashes or whose JobManager dies while the
-//! cancel is in flight (no HA, checkpoints every second; the operator's controllers against the
+//! flight, an upgrade, suspend or restart whose operator loses Flink's REST API at the trigger,
+//! and a last-state suspend whose operator crashes or whose JobManager dies while the cancel is
+//! in flight (no HA, checkpoints every second; the operator's controllers against the
 //! in-memory Kubernetes API, the test kubelet running and restarting the Flink processes). Each
 //! cell asserts the test job's own counter: the job that runs after the fault holds at least the
 //! state of a checkpoint the operator recorded before it.
@@ -218,6 +219,105 @@ async fn upgrade_rest_unreachable() {
     let env = Env::start(FLINK_1_20).await;
     let name = "ur";
     let u = savepoint_upgrade_at_its_trigger(&env, name, &[]).await;
+    rest_unreachable_for_a_while(&env, name, &u).await;
+    upgraded_from_its_own_savepoint(&env, name, &u).await;
+}
+
+/// Cell 6. As cell 5, for a savepoint-mode suspend: the suspend completes from the job's own
+/// savepoint (one savepoint), and the resume starts from it, at or above the pre-fault bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_rest_unreachable() {
+    if !runs("suspend_rest_unreachable") {
+        return;
+    }
+    let env = Env::start(FLINK_1_20).await;
+    let name = "sr";
+    let u = savepoint_stop_at_its_trigger(&env, name, &[], json!({"job": {"state": "suspended"}})).await;
+    rest_unreachable_for_a_while(&env, name, &u).await;
+    let d = env
+        .wait_for(name, "suspended", LONG, |d| {
+            lifecycle(d) == "Suspended" || !error(d).is_empty()
+        })
+        .await;
+    assert_eq!(lifecycle(&d), "Suspended", "{}", error(&d));
+    assert_eq!(
+        savepoints_in(&u.savepoints) - u.taken_before,
+        1,
+        "one savepoint for the suspend"
+    );
+    env.patch_spec(
+        name,
+        json!({"job": {"state": "running", "args": args(&env, name, "out-2")}}),
+    )
+    .await;
+    upgraded_from_its_own_savepoint(&env, name, &u).await;
+}
+
+/// Cell 7. As cell 5, for a savepoint-mode `restartNonce`: the job restarts from its own
+/// savepoint (one savepoint), at or above the pre-fault bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_nonce_rest_unreachable() {
+    if !runs("restart_nonce_rest_unreachable") {
+        return;
+    }
+    let env = Env::start(FLINK_1_20).await;
+    let name = "rr";
+    let u = savepoint_stop_at_its_trigger(&env, name, &[], json!({"restartNonce": 1})).await;
+    rest_unreachable_for_a_while(&env, name, &u).await;
+    // The restart keeps the arguments: the job writes where the run before it did.
+    ran_again_from_its_own_savepoint(&env, name, &u, &env.path("rr/out-1")).await;
+}
+
+/// A savepoint-mode stop (the spec patch `step` asks for it: an upgrade, a suspend, a restart)
+/// of a job holding recorded state (output `out-1`, with `extra` arguments), caught as soon as
+/// its savepoint trigger is recorded.
+struct UpgradeAtTrigger {
+    first: String,
+    held: i64,
+    jobmanagers: JobManagerDeployments,
+    savepoints: String,
+    taken_before: usize,
+    launches: usize,
+}
+
+async fn savepoint_stop_at_its_trigger(
+    env: &Env,
+    name: &str,
+    extra: &[&str],
+    step: Value,
+) -> UpgradeAtTrigger {
+    let mut spec = env.application(name, "v1_20", "savepoint");
+    spec["spec"]["job"]["args"] = e2e::job_args(env, name, "out-1", extra);
+    env.create(&spec).await;
+    let (first, held) = running_with_recorded_state(env, name, 3).await;
+    let jobmanagers = JobManagerDeployments::watch(env, name);
+    let savepoints = env.path(&format!("{name}/savepoints"));
+    let taken_before = savepoints_in(&savepoints);
+    env.patch_spec(name, step).await;
+    env.wait_for(name, "the stop's savepoint trigger recorded", LONG, |d| {
+        trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
+    })
+    .await;
+    let launches = env.kubelet.launches_of(name, "jobmanager");
+    UpgradeAtTrigger {
+        first,
+        held,
+        jobmanagers,
+        savepoints,
+        taken_before,
+        launches,
+    }
+}
+
+/// A savepoint upgrade (new `job.args`, output `out-2`), caught at its trigger.
+async fn savepoint_upgrade_at_its_trigger(env: &Env, name: &str, extra: &[&str]) -> UpgradeAtTrigger {
+    let step = json!({"job": {"args": args(env, name, "out-2")}});
+    savepoint_stop_at_its_trigger(env, name, extra, step).await
+}
+
+/// The operator cannot reach Flink's REST API for 20 s (Flink keeps running): nothing is
+/// deployed meanwhile, and status says the REST API does not answer.
+async fn rest_unreachable_for_a_while(env: &Env, name: &str, u: &UpgradeAtTrigger) {
     env.block_rest(name, true);
     tokio::time::sleep(Duration::from_secs(20)).await;
     let d = env.deployments().get(name).await.unwrap();
@@ -234,56 +334,28 @@ async fn upgrade_rest_unreachable() {
         "status says the REST API does not answer: {:?}",
         d.status
     );
-    upgraded_from_its_own_savepoint(&env, name, &u).await;
 }
 
-/// A savepoint upgrade (new `job.args`, output `out-2`) of a job holding recorded state (output
-/// `out-1`, with `extra` arguments), caught as soon as its savepoint trigger is recorded.
-struct UpgradeAtTrigger {
-    first: String,
-    held: i64,
-    jobmanagers: JobManagerDeployments,
-    savepoints: String,
-    taken_before: usize,
-    launches: usize,
-}
-
-async fn savepoint_upgrade_at_its_trigger(env: &Env, name: &str, extra: &[&str]) -> UpgradeAtTrigger {
-    let mut spec = env.application(name, "v1_20", "savepoint");
-    spec["spec"]["job"]["args"] = e2e::job_args(env, name, "out-1", extra);
-    env.create(&spec).await;
-    let (first, held) = running_with_recorded_state(env, name, 3).await;
-    let jobmanagers = JobManagerDeployments::watch(env, name);
-    let savepoints = env.path(&format!("{name}/savepoints"));
-    let taken_before = savepoints_in(&savepoints);
-    env.patch_spec(name, json!({"job": {"args": args(env, name, "out-2")}}))
-        .await;
-    env.wait_for(name, "the upgrade's savepoint trigger recorded", LONG, |d| {
-        trigger_recorded(d.status.as_ref().and_then(|s| s.job_status.as_ref()))
-    })
-    .await;
-    let launches = env.kubelet.launches_of(name, "jobmanager");
-    UpgradeAtTrigger {
-        first,
-        held,
-        jobmanagers,
-        savepoints,
-        taken_before,
-        launches,
-    }
-}
-
-/// After the fault: the new spec had not run before; it now runs stable, without error, from a
-/// savepoint of the job's own state, at or above the pre-fault bound, with exactly one savepoint
-/// taken, status agreeing with `/jobs/overview`, and never two JobManager Deployments.
+/// After the fault: the new spec (output `out-2`) had not run before; it now runs stable, without
+/// error, from a savepoint of the job's own state, at or above the pre-fault bound, with exactly
+/// one savepoint taken, status agreeing with `/jobs/overview`, and never two JobManager
+/// Deployments.
 async fn upgraded_from_its_own_savepoint(env: &Env, name: &str, u: &UpgradeAtTrigger) {
     let out = env.path(&format!("{name}/out-2"));
     assert!(CounterReport::read(Path::new(&out)).is_none());
+    ran_again_from_its_own_savepoint(env, name, u, &out).await;
+}
+
+/// The job runs again after the fault (its output in `out`, which the run before may have
+/// written too: only a report written now counts): stable, without error, from a savepoint of
+/// the job's own state, at or above the pre-fault bound, with exactly one savepoint taken,
+/// status agreeing with `/jobs/overview`, and never two JobManager Deployments.
+async fn ran_again_from_its_own_savepoint(env: &Env, name: &str, u: &UpgradeAtTrigger, out: &str) {
     let d = env
-        .wait_for(name, "upgraded", LONG, stable_with_new_job(&u.first))
+        .wait_for(name, "running again", LONG, stable_with_new_job(&u.first))
         .await;
     assert!(error(&d).is_empty(), "{}", error(&d));
-    let r = counter(&out, "counting after the upgrade", |r| r.max > 0).await;
+    let r = fault_cells::fresh_counter(out, "counting after the fault").await;
     assert!(
         r.restored_min >= u.held && r.restored_min > 0,
         "the upgraded job holds at least the state recorded before the fault ({}): {r:?}",
@@ -362,7 +434,7 @@ async fn last_state_suspend_operator_killed() {
     );
 }
 
-/// Cell 5. Last-state mode without HA (suspend = cancel, resume from the last checkpoint): the
+/// Cell 8. Last-state mode without HA (suspend = cancel, resume from the last checkpoint): the
 /// JobManager JVM is SIGKILLed as soon as the suspend's cancel is recorded (`CANCELLING`), and
 /// restarted like a crashed container: Flink resubmits the job under the same id from the state
 /// it was deployed with. The suspend completes from a checkpoint of the job's own run, or the
