@@ -7,7 +7,12 @@
 # Env: FLINK_LIFECYCLE_ETCD=go (default: etcd built from go.etcd.io/etcd/server/v3 at the version
 #      k8s.io/kubernetes pins, 3.7.0 for 1.37.2) or =debian (Debian's etcd-server via apt-get,
 #      linked into bin/; bookworm has 3.4.23, older than Kubernetes 1.37 expects: see README.md).
-#      BUILD_NICE (default 10): niceness of the Go build.
+#      BUILD_NICE (default 10; 19 with --background): niceness of the Go build.
+# --background: on a cold cache, start the build detached (log in the cache dir) and return at
+#      once; a later build.sh (the real-cluster tests run one) waits for it on the cache's lock.
+#      At niceness 19 it takes the CPU the tests leave idle: `make test` starts it first, so on a
+#      fresh machine the cold build overlaps the lint, the Rust build and the tests before the
+#      real-cluster tier, instead of preceding them.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -39,8 +44,27 @@ if is_warm; then
   exit 0
 fi
 
+if [[ "${1:-}" == "--background" ]]; then
+  if ! flock -n "$cache/.lock" true; then
+    log "a build of $ver is already running; callers wait for it"
+    echo "$bin"
+    exit 0
+  fi
+  BUILD_NICE="${BUILD_NICE:-19}" setsid "$0" >"$cache/build.log" 2>&1 </dev/null &
+  # Return once the build holds the lock, so that any build.sh after this one waits for it.
+  for _ in $(seq 1 100); do
+    flock -n "$cache/.lock" true || break
+    is_warm && break
+    sleep 0.1
+  done
+  log "building $ver in the background (niceness ${BUILD_NICE:-19}, log $cache/build.log)"
+  echo "$bin"
+  exit 0
+fi
+
 # One build at a time per cache dir (bounded wait).
 exec 9>"$cache/.lock"
+flock -n 9 || log "waiting for the build that holds $cache/.lock (its log: $cache/build.log)"
 if ! flock -w 3600 9; then
   log "another build holds $cache/.lock for over an hour; giving up"
   exit 1
