@@ -392,19 +392,10 @@ async fn last_state_suspend_operator_killed() {
     let (first, held) = running_with_recorded_state(&env, name, 3).await;
 
     env.patch_spec(name, json!({"job": {"state": "suspended"}})).await;
-    // As soon as the step is recorded: poll faster than the usual 250 ms.
-    let deadline = tokio::time::Instant::now() + LONG;
-    let seen = loop {
-        let d = env.deployments().get(name).await.unwrap();
-        if reconciliation_state(&d) == Some(ReconciliationState::Upgrading) || lifecycle(&d) == "Suspended" {
-            break d;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the suspend never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let seen = as_soon_as(&env, name, "suspending", |d| {
+        reconciliation_state(d) == Some(ReconciliationState::Upgrading) || lifecycle(d) == "Suspended"
+    })
+    .await;
     env.kill_operator();
     eprintln!(
         "e2e-faults-steps: lk: operator killed at lifecycle {}, job {}",

@@ -128,34 +128,16 @@ pub async fn stopped_for_a_person(env: &Env, name: &str, first: &str, launches_b
 /// (a killed JobManager's job, say) is removed first, so only a report the running job writes
 /// after this call counts.
 pub async fn fresh_counter(out_dir: &str, what: &str) -> CounterReport {
-    let report = Path::new(out_dir).join("counter-0.properties");
-    match std::fs::remove_file(&report) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => panic!("removing {}: {e}", report.display()),
-    }
+    CounterReport::forget(Path::new(out_dir));
     counter(out_dir, what, |r| r.max > 0).await
 }
 
-/// Polls every 20 ms (faster than `Env::wait_for`'s 250 ms) until `pred` holds of the resource:
-/// a fault is injected at the first moment a step is seen.
+/// The first moment `pred` holds of resource `name` (polled every 20 ms).
 pub async fn as_soon_as(
     env: &Env,
     name: &str,
     what: &str,
     pred: impl Fn(&FlinkDeployment) -> bool,
 ) -> FlinkDeployment {
-    let deadline = tokio::time::Instant::now() + LONG;
-    loop {
-        let d = env.deployments().get(name).await.expect("the resource");
-        if pred(&d) {
-            return d;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: not {what}: {:?}",
-            d.status
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    super::status_of::as_soon_as_in(&env.deployments(), name, what, LONG, pred).await
 }

@@ -258,9 +258,19 @@ impl CounterReport {
             attempt: field("attempt")?,
         })
     }
+
+    /// Removes the report in `out_dir`, if any: only a report written afterwards counts (the
+    /// run before a restart, or a killed JobManager's job, wrote there too).
+    pub fn forget(out_dir: &Path) {
+        let report = out_dir.join("counter-0.properties");
+        match fs::remove_file(&report) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("removing {}: {e}", report.display()),
+        }
+    }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
 /// The newest savepoint directory with a `_metadata` in `dir`, as a `file:` URI (what a person
 /// restoring by hand picks).
 pub fn newest_savepoint(dir: &str) -> Option<String> {

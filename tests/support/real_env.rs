@@ -551,36 +551,18 @@ pub async fn running_with_recorded_state(
 /// killed JobManager's job, the run before a restart) is removed first, so only a report the
 /// running job writes after this call counts.
 pub async fn fresh_counter(env: &RealEnv, out: &str, what: &str) -> CounterReport {
-    let report = Path::new(&env.path(out)).join("counter-0.properties");
-    match std::fs::remove_file(&report) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => panic!("removing {}: {e}", report.display()),
-    }
+    CounterReport::forget(Path::new(&env.path(out)));
     counter(env, out, what, |r| r.max > 0).await
 }
 
-/// Polls every 20 ms (faster than [`RealEnv::wait_for`]'s 250 ms) until `pred` holds of the
-/// resource: a fault is injected at the first moment a step is seen.
+/// The first moment `pred` holds of resource `name` (polled every 20 ms).
 pub async fn as_soon_as(
     env: &RealEnv,
     name: &str,
     what: &str,
     pred: impl Fn(&FlinkDeployment) -> bool,
 ) -> FlinkDeployment {
-    let deadline = tokio::time::Instant::now() + LONG;
-    loop {
-        let d = env.deployments().get(name).await.expect("the resource");
-        if pred(&d) {
-            return d;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: not {what}: {:?}",
-            d.status
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::status_of::as_soon_as_in(&env.deployments(), name, what, LONG, pred).await
 }
 
 pub async fn jm_deployment(env: &RealEnv, name: &str) -> Option<Deployment> {

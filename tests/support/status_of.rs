@@ -1,6 +1,6 @@
-//! What a FlinkDeployment's status says, as plain strings for assertions, and how many
-//! JobManager Deployments a resource has: shared by the in-memory (`e2e.rs`) and real-cluster
-//! (`real_env.rs`) environments.
+//! What a FlinkDeployment's status says, as plain strings for assertions, how many JobManager
+//! Deployments a resource has, and the first moment a step shows: shared by the in-memory
+//! (`e2e.rs`) and real-cluster (`real_env.rs`) environments.
 #![allow(dead_code)]
 
 use flink_lifecycle::api::{FlinkDeployment, ReconciliationState};
@@ -103,5 +103,30 @@ impl JobManagerDeployments {
 impl Drop for JobManagerDeployments {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Polls `api` every 20 ms (faster than the environments' 250 ms `wait_for`) until `pred` holds
+/// of resource `name`, for at most `within`: a fault is injected at the first moment a step is
+/// seen.
+pub async fn as_soon_as_in(
+    api: &Api<FlinkDeployment>,
+    name: &str,
+    what: &str,
+    within: Duration,
+    pred: impl Fn(&FlinkDeployment) -> bool,
+) -> FlinkDeployment {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let d = api.get(name).await.expect("the resource");
+        if pred(&d) {
+            return d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: not {what}: {:?}",
+            d.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
