@@ -89,39 +89,7 @@ async fn suspend_jobmanager_killed() {
     let launches = env.kubelet.launches_of(name, "jobmanager");
     assert!(env.kubelet.kill(name, "jobmanager"), "the JobManager was running");
 
-    let suspended = |d: &FlinkDeployment| lifecycle(d) == "Suspended" && error(d).is_empty();
-    let (_, stopped) = after_the_fault(&env, name, suspended).await;
-    if stopped {
-        let known = stopped_for_a_person(&env, name, &first, launches).await;
-        // As the message says, with the suspend still asked for: the job is suspended keeping
-        // the named snapshot for the resume.
-        env.patch_spec(
-            name,
-            json!({"job": {"initialSavepointPath": known, "savepointRedeployNonce": 1}}),
-        )
-        .await;
-        env.wait_for(name, "suspended with the named snapshot", LONG, suspended)
-            .await;
-    }
-    assert!(
-        CounterReport::read(Path::new(&env.path("sk/out-2"))).is_none(),
-        "nothing ran the resumed spec before the resume"
-    );
-
-    env.patch_spec(
-        name,
-        json!({"job": {"state": "running", "args": args(&env, name, "out-2")}}),
-    )
-    .await;
-    let d = env
-        .wait_for(name, "resumed", LONG, stable_with_new_job(&first))
-        .await;
-    let r = counter(&env.path("sk/out-2"), "counting after the resume", |r| r.max > 0).await;
-    assert!(
-        r.restored_min >= held && r.restored_min > 0,
-        "the resumed job holds at least the state recorded before the fault ({held}): {r:?}"
-    );
-    assert!(error(&d).is_empty(), "{}", error(&d));
+    suspended_then_resumed(&env, name, &first, launches, held).await;
 }
 
 /// Cell 2. Savepoint mode, a new `restartNonce`: the JobManager is SIGKILLed as soon as the
@@ -462,10 +430,27 @@ async fn last_state_suspend_jobmanager_killed_cancelling() {
         "the JobManager was killed with the cancel in flight"
     );
 
+    let d = suspended_then_resumed(&env, name, &first, launches, held).await;
+    e2e::assert_status_agrees_with_flink(&env, &d).await;
+    assert_eq!(jobmanagers.max(), 1, "never two JobManager Deployments");
+}
+
+/// After a fault that struck a suspend: the suspend completes, or the operator stops for a person
+/// (the message names the recorded snapshot, nothing is deployed) and the redeploy the message
+/// asks for, with the suspend still asked for, keeps the job suspended with that snapshot. Nothing
+/// runs the resumed spec (`out-2`) before the resume; the resumed job runs stable, without error,
+/// at or above the pre-fault bound `held`. Returns the resumed resource.
+async fn suspended_then_resumed(
+    env: &Env,
+    name: &str,
+    first: &str,
+    launches: usize,
+    held: i64,
+) -> FlinkDeployment {
     let suspended = |d: &FlinkDeployment| lifecycle(d) == "Suspended" && error(d).is_empty();
-    let (_, stopped) = after_the_fault(&env, name, suspended).await;
+    let (_, stopped) = after_the_fault(env, name, suspended).await;
     if stopped {
-        let known = stopped_for_a_person(&env, name, &first, launches).await;
+        let known = stopped_for_a_person(env, name, first, launches).await;
         env.patch_spec(
             name,
             json!({"job": {"initialSavepointPath": known, "savepointRedeployNonce": 1}}),
@@ -474,20 +459,24 @@ async fn last_state_suspend_jobmanager_killed_cancelling() {
         env.wait_for(name, "suspended with the named snapshot", LONG, suspended)
             .await;
     }
+    let out = env.path(&format!("{name}/out-2"));
+    assert!(
+        CounterReport::read(Path::new(&out)).is_none(),
+        "nothing ran the resumed spec before the resume"
+    );
     env.patch_spec(
         name,
-        json!({"job": {"state": "running", "args": args(&env, name, "out-2")}}),
+        json!({"job": {"state": "running", "args": args(env, name, "out-2")}}),
     )
     .await;
     let d = env
-        .wait_for(name, "resumed", LONG, stable_with_new_job(&first))
+        .wait_for(name, "resumed", LONG, stable_with_new_job(first))
         .await;
-    let r = counter(&env.path("lc/out-2"), "counting after the resume", |r| r.max > 0).await;
+    let r = counter(&out, "counting after the resume", |r| r.max > 0).await;
     assert!(
         r.restored_min >= held && r.restored_min > 0,
         "the resumed job holds at least the state recorded before the fault ({held}): {r:?}"
     );
     assert!(error(&d).is_empty(), "{}", error(&d));
-    e2e::assert_status_agrees_with_flink(&env, &d).await;
-    assert_eq!(jobmanagers.max(), 1, "never two JobManager Deployments");
+    d
 }
