@@ -372,18 +372,8 @@ async fn a_person_redeploys_from_the_savepoint(env: &Env, name: &str, mode: &str
         error(stopped)
     );
     let dir = env.path(&format!("{name}/savepoints"));
-    assert!(
-        error(stopped).contains(&dir),
-        "{name}: the message names the savepoint directory: {}",
-        error(stopped)
-    );
-    eprintln!("e2e-zookeeper: {name}: stopped for a person: {}", error(stopped));
-    let savepoint = flink::newest_savepoint(&dir).expect("the savepoint is on disk");
-    env.patch_spec(
-        name,
-        json!({"job": {"initialSavepointPath": savepoint, "savepointRedeployNonce": 1}}),
-    )
-    .await;
+    let redeploy = step_cells::savepoint_redeploy_a_person_makes(name, &error(stopped), &dir);
+    env.patch_spec(name, redeploy).await;
 }
 
 async fn live_jobs(env: &Env, name: &str) -> Vec<String> {

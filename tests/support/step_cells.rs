@@ -46,6 +46,20 @@ pub fn step_recorded(d: &FlinkDeployment) -> bool {
         || lifecycle(d) == "Suspended"
 }
 
+/// The redeploy a person makes after a savepoint-mode stop that completed just before the
+/// JobManager was killed (the job FINISHED in HA's job result store; Flink forgot the trigger
+/// and the savepoint path): the operator's message `error` must name the savepoint directory
+/// `dir`, and the spec patch restores the newest savepoint there.
+pub fn savepoint_redeploy_a_person_makes(name: &str, error: &str, dir: &str) -> serde_json::Value {
+    assert!(
+        error.contains(dir),
+        "{name}: the message names the savepoint directory: {error}"
+    );
+    eprintln!("step-cells: {name}: stopped for a person: {error}");
+    let savepoint = super::flink::newest_savepoint(dir).expect("the savepoint is on disk");
+    serde_json::json!({"job": {"initialSavepointPath": savepoint, "savepointRedeployNonce": 1}})
+}
+
 /// The jobs the JobManager at `url` lists that are not over, if it answers within 2 s.
 pub async fn live_jobs_at(url: Option<String>) -> Vec<String> {
     let Some(url) = url else {
